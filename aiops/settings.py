@@ -1,0 +1,108 @@
+"""The one settings object. Every knob is an `AI_AGENTS_*` environment variable."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="AI_AGENTS_", env_file=".env", extra="ignore")
+
+    environment: Literal["development", "production"] = "development"
+    state_dir: Path = Field(
+        default=Path(".aiops"),
+        description="Folder for embedded PostgreSQL/Redis data, generated keys and recovery.",
+    )
+
+    # Connections. Unset means: start (or attach to) the embedded servers in state_dir.
+    database_url: str | None = Field(
+        default=None, description="Application role: must not be superuser or BYPASSRLS."
+    )
+    migration_database_url: str | None = Field(
+        default=None, description="Owner role that runs migrations; defaults to database_url."
+    )
+    redis_url: str | None = None
+
+    # Secrets. Embedded development generates them once into state_dir.
+    encryption_key: SecretStr | None = Field(
+        default=None, description="Base64 of 32 random bytes: the AES-256-GCM master key."
+    )
+    previous_encryption_keys: list[SecretStr] = Field(
+        default_factory=list, description="Older master keys that may still decrypt."
+    )
+    admin_token: SecretStr | None = None
+
+    # Streams and ingest.
+    stream_prefix: str = "aiops"
+    stream_shards: int = Field(default=4, ge=1, le=256)
+    stream_maxlen: int = Field(default=1_000_000, description="Approximate cap per shard.")
+    dedupe_ttl_seconds: int = 7 * 24 * 3600
+    max_webhook_bytes: int = 256 * 1024
+    tenant_cache_seconds: float = 30.0
+
+    # Processes started by `aiops up`.
+    host: str = "127.0.0.1"
+    ingest_port: int = 8000
+    api_port: int = 8001
+    public_base_url: str | None = Field(
+        default=None, description="How ITSMs reach ingest; defaults to http://host:ingest_port."
+    )
+
+    # Flow.
+    flow_concurrency: int = Field(default=32, ge=1, description="Tickets in flight per worker.")
+    flow_tenant_concurrency: int = Field(default=8, ge=1, description="In flight per tenant.")
+    flow_batch_size: int = Field(default=64, ge=1)
+    flow_attempts: int = Field(default=4, ge=1, description="Tries for a transient failure.")
+    flow_retry_base_seconds: float = 0.5
+    gather_timeout_seconds: float = 5.0
+    similar_tickets_k: int = 5
+    kb_articles_k: int = 3
+
+    # LLM: no model means the offline synthesizer.
+    llm_model: str | None = None
+    llm_fallbacks: list[str] = Field(default_factory=list)
+    llm_api_base: str | None = None
+    llm_api_key: SecretStr | None = None
+    llm_timeout_seconds: float = 60.0
+
+    itsm_timeout_seconds: float = 15.0
+
+    @model_validator(mode="after")
+    def _refuse_missing_secrets_in_production(self) -> Settings:
+        if self.environment == "production":
+            missing = [
+                name
+                for name, value in (
+                    ("AI_AGENTS_ENCRYPTION_KEY", self.encryption_key),
+                    ("AI_AGENTS_ADMIN_TOKEN", self.admin_token),
+                    ("AI_AGENTS_DATABASE_URL", self.database_url),
+                    ("AI_AGENTS_REDIS_URL", self.redis_url),
+                )
+                if value is None
+            ]
+            if missing:
+                raise ValueError(
+                    "production needs explicit settings; set " + ", ".join(missing)
+                )
+        return self
+
+    @property
+    def ingest_base_url(self) -> str:
+        return self.public_base_url or f"http://{self.host}:{self.ingest_port}"
+
+    def stream_name(self, shard: int) -> str:
+        return f"{self.stream_prefix}:events:{shard}"
+
+    @property
+    def dead_letter_stream(self) -> str:
+        return f"{self.stream_prefix}:dlq"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

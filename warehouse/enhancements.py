@@ -1,0 +1,124 @@
+"""enhancement_history: one row per event, keyed by (tenant_id, event_id)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from psycopg.rows import DictRow
+from psycopg.types.json import Jsonb
+
+from aiops.events import Event
+from warehouse.db import TenantConnection
+
+
+@dataclass(frozen=True)
+class Prior:
+    """What an earlier attempt at the same event left behind."""
+
+    status: str
+    note_id: str | None
+    attempts: int
+
+
+@dataclass
+class Result:
+    status: str  # succeeded | stored | failed
+    context: dict[str, Any] = field(default_factory=dict)
+    prompt: str | None = None
+    output: str | None = None
+    synthesizer: str | None = None
+    model: str | None = None
+    note_id: str | None = None
+    note_posted_at: datetime | None = None
+    error: str | None = None
+    error_kind: str | None = None
+    timings: dict[str, float] = field(default_factory=dict)
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    cost_usd: float | None = None
+    started_at: datetime | None = None
+
+
+def begin(conn: TenantConnection, event: Event) -> Prior | None:
+    """Marks the event in progress and returns the previous attempt's state, if any."""
+    prior = conn.execute(
+        "SELECT status, note_id, attempts FROM enhancement_history WHERE event_id = %s FOR UPDATE",
+        (event.event_id,),
+    ).fetchone()
+    if prior is None:
+        conn.execute(
+            """
+            INSERT INTO enhancement_history (
+                tenant_id, event_id, ticket_id, source, kind, backfill, status, attempts,
+                received_at, started_at)
+            VALUES (current_setting('app.current_tenant_id', true), %s, %s, %s, %s, %s,
+                    'processing', 1, %s, now())
+            ON CONFLICT (tenant_id, event_id) DO NOTHING
+            """,
+            (event.event_id, event.ticket.id, event.source, event.kind, event.backfill,
+             event.received_at),
+        )
+        return None
+    conn.execute(
+        "UPDATE enhancement_history SET attempts = attempts + 1, backfill = %s, "
+        "started_at = now(), updated_at = now() WHERE event_id = %s",
+        (event.backfill, event.event_id),
+    )
+    return Prior(prior["status"], prior["note_id"], prior["attempts"])
+
+
+def record_note(conn: TenantConnection, event_id: str, note_id: str) -> None:
+    """Saved the moment a note exists, before anything else can fail."""
+    conn.execute(
+        "UPDATE enhancement_history SET note_id = %s, note_posted_at = now(), updated_at = now()"
+        " WHERE event_id = %s",
+        (note_id, event_id),
+    )
+
+
+def finish(conn: TenantConnection, event_id: str, result: Result) -> None:
+    conn.execute(
+        """
+        UPDATE enhancement_history SET
+            status = %s, context = %s, prompt = %s, output = %s, synthesizer = %s, model = %s,
+            note_id = coalesce(%s, note_id),
+            note_posted_at = coalesce(%s, note_posted_at),
+            error = %s, error_kind = %s, timings = %s,
+            prompt_tokens = %s, completion_tokens = %s, cost_usd = %s,
+            finished_at = now(), updated_at = now()
+        WHERE event_id = %s
+        """,
+        (
+            result.status, Jsonb(result.context), result.prompt, result.output,
+            result.synthesizer, result.model, result.note_id, result.note_posted_at,
+            result.error, result.error_kind, Jsonb(result.timings), result.prompt_tokens,
+            result.completion_tokens, result.cost_usd, event_id,
+        ),
+    )
+
+
+_COLUMNS = (
+    "event_id, ticket_id, source, kind, backfill, status, attempts, synthesizer, model, "
+    "note_id, note_posted_at, error, error_kind, timings, prompt_tokens, completion_tokens, "
+    "cost_usd, received_at, started_at, finished_at, created_at"
+)
+
+
+def recent(
+    conn: TenantConnection, limit: int = 20, ticket_id: str | None = None
+) -> list[DictRow]:
+    return conn.execute(
+        f"SELECT {_COLUMNS} FROM enhancement_history "
+        "WHERE (%(ticket)s::text IS NULL OR ticket_id = %(ticket)s) "
+        "ORDER BY created_at DESC, id DESC LIMIT %(limit)s",
+        {"ticket": ticket_id, "limit": limit},
+    ).fetchall()
+
+
+def get(conn: TenantConnection, event_id: str) -> DictRow | None:
+    return conn.execute(
+        f"SELECT {_COLUMNS}, context, prompt, output FROM enhancement_history WHERE event_id = %s",
+        (event_id,),
+    ).fetchone()

@@ -1,0 +1,114 @@
+"""Tenant registry and configuration; secrets go in and out encrypted."""
+
+from __future__ import annotations
+
+import json
+import secrets
+from dataclasses import dataclass, field
+
+from aiops.crypto import SecretBox
+from warehouse.db import Database
+
+
+@dataclass(frozen=True)
+class TenantConfig:
+    tenant_id: str
+    display_name: str
+    itsm_source: str = "servicedesk"
+    itsm_base_url: str | None = None
+    itsm_flavor: str | None = None
+    itsm_api_key: str | None = field(default=None, repr=False)
+    webhook_secrets: tuple[str, ...] = field(default=(), repr=False)
+    llm_model: str | None = None
+    llm_fallbacks: tuple[str, ...] = ()
+    llm_api_base: str | None = None
+    llm_api_key: str | None = field(default=None, repr=False)
+    monitoring_url: str | None = None
+
+    @property
+    def writes_back(self) -> bool:
+        return bool(self.itsm_base_url and self.itsm_api_key)
+
+
+class TenantExistsError(Exception):
+    pass
+
+
+def _context(tenant_id: str, what: str) -> str:
+    return f"tenant:{tenant_id}:{what}"
+
+
+def new_webhook_secret() -> str:
+    return "whsec_" + secrets.token_urlsafe(32)
+
+
+def create_tenant(db: Database, box: SecretBox, config: TenantConfig) -> TenantConfig:
+    """Registers the tenant; generates a webhook secret unless one is given."""
+    tid = config.tenant_id
+    webhook_secrets = config.webhook_secrets or (new_webhook_secret(),)
+    with db.platform() as conn:
+        inserted = conn.execute(
+            "INSERT INTO tenants (tenant_id) VALUES (%s) ON CONFLICT DO NOTHING RETURNING tenant_id",
+            (tid,),
+        ).fetchone()
+    if inserted is None:
+        raise TenantExistsError(f"tenant {tid!r} already exists")
+    with db.tenant(tid) as conn:
+        conn.execute(
+            """
+            INSERT INTO tenant_configs (
+                tenant_id, display_name, itsm_source, itsm_base_url, itsm_flavor,
+                itsm_credentials_enc, webhook_secrets_enc, llm_model, llm_fallbacks,
+                llm_api_base, llm_api_key_enc, monitoring_url)
+            VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+            """,
+            (
+                tid,
+                config.display_name,
+                config.itsm_source,
+                config.itsm_base_url,
+                config.itsm_flavor,
+                box.encrypt(config.itsm_api_key, _context(tid, "itsm"))
+                if config.itsm_api_key
+                else None,
+                box.encrypt(json.dumps(list(webhook_secrets)), _context(tid, "webhook_secrets")),
+                config.llm_model,
+                json.dumps(list(config.llm_fallbacks)),
+                config.llm_api_base,
+                box.encrypt(config.llm_api_key, _context(tid, "llm")) if config.llm_api_key else None,
+                config.monitoring_url,
+            ),
+        )
+    return get_tenant(db, box, tid) or config
+
+
+def get_tenant(db: Database, box: SecretBox, tenant_id: str) -> TenantConfig | None:
+    with db.tenant(tenant_id) as conn:
+        row = conn.execute("SELECT * FROM tenant_configs").fetchone()
+    if row is None:
+        return None
+    tid = row["tenant_id"]
+    itsm = row["itsm_credentials_enc"]
+    llm = row["llm_api_key_enc"]
+    return TenantConfig(
+        tenant_id=tid,
+        display_name=row["display_name"],
+        itsm_source=row["itsm_source"],
+        itsm_base_url=row["itsm_base_url"],
+        itsm_flavor=row["itsm_flavor"],
+        itsm_api_key=box.decrypt(bytes(itsm), _context(tid, "itsm")) if itsm else None,
+        webhook_secrets=tuple(
+            json.loads(box.decrypt(bytes(row["webhook_secrets_enc"]), _context(tid, "webhook_secrets")))
+        ),
+        llm_model=row["llm_model"],
+        llm_fallbacks=tuple(row["llm_fallbacks"]),
+        llm_api_base=row["llm_api_base"],
+        llm_api_key=box.decrypt(bytes(llm), _context(tid, "llm")) if llm else None,
+        monitoring_url=row["monitoring_url"],
+    )
+
+
+def list_tenant_ids(db: Database) -> list[str]:
+    with db.platform() as conn:
+        rows = conn.execute("SELECT tenant_id FROM tenants ORDER BY tenant_id").fetchall()
+    return [r["tenant_id"] for r in rows]

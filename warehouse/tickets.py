@@ -1,0 +1,64 @@
+"""Resolved tickets: the memory that similar-ticket search draws on."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from psycopg.types.json import Jsonb
+
+from aiops.events import Ticket
+from warehouse.db import TenantConnection
+
+_UPSERT = """
+INSERT INTO ticket_history (
+    tenant_id, ticket_id, source, subject, description, resolution, category, priority,
+    status, tags, extra, created_at, resolved_at, updated_at)
+VALUES (current_setting('app.current_tenant_id', true), %s, %s, %s, %s, %s, %s, %s, %s, %s, %s,
+        %s, %s, now())
+ON CONFLICT (tenant_id, ticket_id) DO UPDATE SET
+    source = EXCLUDED.source, subject = EXCLUDED.subject,
+    description = EXCLUDED.description, resolution = EXCLUDED.resolution,
+    category = EXCLUDED.category, priority = EXCLUDED.priority, status = EXCLUDED.status,
+    tags = EXCLUDED.tags, extra = EXCLUDED.extra, created_at = EXCLUDED.created_at,
+    resolved_at = EXCLUDED.resolved_at, updated_at = now()
+"""
+
+
+def upsert_tickets(conn: TenantConnection, tickets: Sequence[Ticket], source: str) -> int:
+    """Insert or refresh tickets of the connection's tenant; returns how many."""
+    with conn.cursor() as cur:
+        cur.executemany(
+            _UPSERT,
+            [
+                (
+                    t.id, source, t.subject, t.description, t.resolution, t.category,
+                    t.priority, t.status, t.tags, Jsonb(t.extra), t.created_at, t.resolved_at,
+                )
+                for t in tickets
+            ],
+        )
+    return len(tickets)
+
+
+def index_version(conn: TenantConnection) -> tuple[int, datetime | None]:
+    """Changes whenever a row is added, changed or removed: the cache key for indexes."""
+    row = conn.execute("SELECT count(*) AS n, max(updated_at) AS last FROM ticket_history").fetchone()
+    assert row is not None
+    return row["n"], row["last"]
+
+
+def all_tickets(conn: TenantConnection) -> list[Ticket]:
+    rows = conn.execute(
+        "SELECT ticket_id, subject, description, resolution, category, priority, status, tags,"
+        " created_at, resolved_at FROM ticket_history ORDER BY id"
+    ).fetchall()
+    return [
+        Ticket(
+            id=r["ticket_id"], subject=r["subject"], description=r["description"],
+            resolution=r["resolution"], category=r["category"], priority=r["priority"],
+            status=r["status"], tags=list(r["tags"]), created_at=r["created_at"],
+            resolved_at=r["resolved_at"],
+        )
+        for r in rows
+    ]
