@@ -62,7 +62,9 @@ class SecretBox:
             raise DecryptionError("encrypted under a master key this process does not hold")
         nonce = blob[1 + _KEY_ID_BYTES : 1 + _KEY_ID_BYTES + _NONCE_BYTES]
         try:
-            plain = AESGCM(key).decrypt(nonce, blob[1 + _KEY_ID_BYTES + _NONCE_BYTES :], context.encode())
+            plain = AESGCM(key).decrypt(
+                nonce, blob[1 + _KEY_ID_BYTES + _NONCE_BYTES :], context.encode()
+            )
         except InvalidTag as exc:
             raise DecryptionError("ciphertext failed authentication") from exc
         return plain.decode()

@@ -90,14 +90,22 @@ def embedded_redis(state_dir: Path) -> Iterator[str]:
     proc = subprocess.Popen(
         [
             REDIS_SERVER_PATH,
-            "--port", "0",
-            "--unixsocket", str(sock),
-            "--unixsocketperm", "700",
-            "--dir", str(data),
-            "--appendonly", "yes",
-            "--appendfsync", "always",
-            "--save", "",
-            "--logfile", str(data / "redis.log"),
+            "--port",
+            "0",
+            "--unixsocket",
+            str(sock),
+            "--unixsocketperm",
+            "700",
+            "--dir",
+            str(data),
+            "--appendonly",
+            "yes",
+            "--appendfsync",
+            "always",
+            "--save",
+            "",
+            "--logfile",
+            str(data / "redis.log"),
         ],
         stdin=subprocess.DEVNULL,
     )
@@ -129,4 +137,6 @@ def services(settings: Settings) -> Iterator[ServiceUrls]:
         else:
             app_url, owner_url = stack.enter_context(embedded_postgres(settings.state_dir))
         redis_url = settings.redis_url or stack.enter_context(embedded_redis(settings.state_dir))
-        yield ServiceUrls(database_url=app_url, migration_database_url=owner_url, redis_url=redis_url)
+        yield ServiceUrls(
+            database_url=app_url, migration_database_url=owner_url, redis_url=redis_url
+        )

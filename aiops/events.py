@@ -43,7 +43,7 @@ class Ticket(BaseModel):
 class Event(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    schema_version: Literal[1] = SCHEMA_VERSION
+    schema_version: Literal[1] = 1
     event_id: str = Field(min_length=1, max_length=200)
     tenant_id: str = Field(min_length=1, max_length=64)
     source: str
@@ -71,9 +71,7 @@ def decode_event(raw: bytes | str) -> Event:
 def derive_event_id(tenant_id: str, ticket: Ticket, kind: EventKind) -> str:
     """Stable id when the ITSM sends no delivery id: same ticket state, same id."""
     stamp = ticket.updated_at or ticket.created_at
-    basis = "\x1f".join(
-        [tenant_id, ticket.id, kind, stamp.isoformat() if stamp else ticket.text]
-    )
+    basis = "\x1f".join([tenant_id, ticket.id, kind, stamp.isoformat() if stamp else ticket.text])
     return hashlib.sha256(basis.encode()).hexdigest()[:32]
 
 

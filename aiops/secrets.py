@@ -20,9 +20,7 @@ def _generated(path: Path, make: str, what: str) -> str:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as handle:
         handle.write(make)
-    log.warning(
-        "generated a development %s in %s; production must set it explicitly", what, path
-    )
+    log.warning("generated a development %s in %s; production must set it explicitly", what, path)
     return make
 
 
@@ -31,7 +29,9 @@ def secret_box(settings: Settings) -> SecretBox:
         current = settings.encryption_key.get_secret_value()
     else:
         current = _generated(
-            settings.state_dir / "master.key", generate_key(), "master key (AI_AGENTS_ENCRYPTION_KEY)"
+            settings.state_dir / "master.key",
+            generate_key(),
+            "master key (AI_AGENTS_ENCRYPTION_KEY)",
         )
     older = [parse_key(k.get_secret_value()) for k in settings.previous_encryption_keys]
     return SecretBox(parse_key(current), older)
@@ -41,5 +41,7 @@ def admin_token(settings: Settings) -> str:
     if settings.admin_token is not None:
         return settings.admin_token.get_secret_value()
     return _generated(
-        settings.state_dir / "admin.token", secrets.token_urlsafe(32), "admin token (AI_AGENTS_ADMIN_TOKEN)"
+        settings.state_dir / "admin.token",
+        secrets.token_urlsafe(32),
+        "admin token (AI_AGENTS_ADMIN_TOKEN)",
     )

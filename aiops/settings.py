@@ -86,9 +86,7 @@ class Settings(BaseSettings):
                 if value is None
             ]
             if missing:
-                raise ValueError(
-                    "production needs explicit settings; set " + ", ".join(missing)
-                )
+                raise ValueError("production needs explicit settings; set " + ", ".join(missing))
         return self
 
     @property

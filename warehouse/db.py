@@ -72,4 +72,3 @@ class Database:
         with self._pool.connection(timeout=2) as conn:
             conn.execute("SELECT 1")
         return True
-

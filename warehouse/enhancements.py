@@ -57,8 +57,14 @@ def begin(conn: TenantConnection, event: Event) -> Prior | None:
                     'processing', 1, %s, now())
             ON CONFLICT (tenant_id, event_id) DO NOTHING
             """,
-            (event.event_id, event.ticket.id, event.source, event.kind, event.backfill,
-             event.received_at),
+            (
+                event.event_id,
+                event.ticket.id,
+                event.source,
+                event.kind,
+                event.backfill,
+                event.received_at,
+            ),
         )
         return None
     conn.execute(
@@ -91,10 +97,21 @@ def finish(conn: TenantConnection, event_id: str, result: Result) -> None:
         WHERE event_id = %s
         """,
         (
-            result.status, Jsonb(result.context), result.prompt, result.output,
-            result.synthesizer, result.model, result.note_id, result.note_posted_at,
-            result.error, result.error_kind, Jsonb(result.timings), result.prompt_tokens,
-            result.completion_tokens, result.cost_usd, event_id,
+            result.status,
+            Jsonb(result.context),
+            result.prompt,
+            result.output,
+            result.synthesizer,
+            result.model,
+            result.note_id,
+            result.note_posted_at,
+            result.error,
+            result.error_kind,
+            Jsonb(result.timings),
+            result.prompt_tokens,
+            result.completion_tokens,
+            result.cost_usd,
+            event_id,
         ),
     )
 
@@ -106,9 +123,7 @@ _COLUMNS = (
 )
 
 
-def recent(
-    conn: TenantConnection, limit: int = 20, ticket_id: str | None = None
-) -> list[DictRow]:
+def recent(conn: TenantConnection, limit: int = 20, ticket_id: str | None = None) -> list[DictRow]:
     return conn.execute(
         f"SELECT {_COLUMNS} FROM enhancement_history "
         "WHERE (%(ticket)s::text IS NULL OR ticket_id = %(ticket)s) "

@@ -71,8 +71,15 @@ def upsert_hosts(conn: TenantConnection, hosts: Sequence[Host]) -> int:
                 owner = EXCLUDED.owner, attributes = EXCLUDED.attributes, updated_at = now()
             """,
             [
-                (h.hostname.lower(), h.ip_address, h.kind, h.os, h.location, h.owner,
-                 Jsonb(h.attributes))
+                (
+                    h.hostname.lower(),
+                    h.ip_address,
+                    h.kind,
+                    h.os,
+                    h.location,
+                    h.owner,
+                    Jsonb(h.attributes),
+                )
                 for h in hosts
             ],
         )

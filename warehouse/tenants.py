@@ -48,7 +48,8 @@ def create_tenant(db: Database, box: SecretBox, config: TenantConfig) -> TenantC
     webhook_secrets = config.webhook_secrets or (new_webhook_secret(),)
     with db.platform() as conn:
         inserted = conn.execute(
-            "INSERT INTO tenants (tenant_id) VALUES (%s) ON CONFLICT DO NOTHING RETURNING tenant_id",
+            "INSERT INTO tenants (tenant_id) VALUES (%s) "
+            "ON CONFLICT DO NOTHING RETURNING tenant_id",
             (tid,),
         ).fetchone()
     if inserted is None:
@@ -75,7 +76,9 @@ def create_tenant(db: Database, box: SecretBox, config: TenantConfig) -> TenantC
                 config.llm_model,
                 json.dumps(list(config.llm_fallbacks)),
                 config.llm_api_base,
-                box.encrypt(config.llm_api_key, _context(tid, "llm")) if config.llm_api_key else None,
+                box.encrypt(config.llm_api_key, _context(tid, "llm"))
+                if config.llm_api_key
+                else None,
                 config.monitoring_url,
             ),
         )
@@ -98,7 +101,9 @@ def get_tenant(db: Database, box: SecretBox, tenant_id: str) -> TenantConfig | N
         itsm_flavor=row["itsm_flavor"],
         itsm_api_key=box.decrypt(bytes(itsm), _context(tid, "itsm")) if itsm else None,
         webhook_secrets=tuple(
-            json.loads(box.decrypt(bytes(row["webhook_secrets_enc"]), _context(tid, "webhook_secrets")))
+            json.loads(
+                box.decrypt(bytes(row["webhook_secrets_enc"]), _context(tid, "webhook_secrets"))
+            )
         ),
         llm_model=row["llm_model"],
         llm_fallbacks=tuple(row["llm_fallbacks"]),

@@ -32,8 +32,18 @@ def upsert_tickets(conn: TenantConnection, tickets: Sequence[Ticket], source: st
             _UPSERT,
             [
                 (
-                    t.id, source, t.subject, t.description, t.resolution, t.category,
-                    t.priority, t.status, t.tags, Jsonb(t.extra), t.created_at, t.resolved_at,
+                    t.id,
+                    source,
+                    t.subject,
+                    t.description,
+                    t.resolution,
+                    t.category,
+                    t.priority,
+                    t.status,
+                    t.tags,
+                    Jsonb(t.extra),
+                    t.created_at,
+                    t.resolved_at,
                 )
                 for t in tickets
             ],
@@ -43,7 +53,9 @@ def upsert_tickets(conn: TenantConnection, tickets: Sequence[Ticket], source: st
 
 def index_version(conn: TenantConnection) -> tuple[int, datetime | None]:
     """Changes whenever a row is added, changed or removed: the cache key for indexes."""
-    row = conn.execute("SELECT count(*) AS n, max(updated_at) AS last FROM ticket_history").fetchone()
+    row = conn.execute(
+        "SELECT count(*) AS n, max(updated_at) AS last FROM ticket_history"
+    ).fetchone()
     assert row is not None
     return row["n"], row["last"]
 
@@ -55,9 +67,15 @@ def all_tickets(conn: TenantConnection) -> list[Ticket]:
     ).fetchall()
     return [
         Ticket(
-            id=r["ticket_id"], subject=r["subject"], description=r["description"],
-            resolution=r["resolution"], category=r["category"], priority=r["priority"],
-            status=r["status"], tags=list(r["tags"]), created_at=r["created_at"],
+            id=r["ticket_id"],
+            subject=r["subject"],
+            description=r["description"],
+            resolution=r["resolution"],
+            category=r["category"],
+            priority=r["priority"],
+            status=r["status"],
+            tags=list(r["tags"]),
+            created_at=r["created_at"],
             resolved_at=r["resolved_at"],
         )
         for r in rows

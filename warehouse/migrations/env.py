@@ -1,7 +1,7 @@
 from alembic import context
 from sqlalchemy import create_engine, pool
 
-url = context.config.attributes.get("url") or context.config.get_main_option("sqlalchemy.url")
+url: str = context.config.attributes["url"]
 
 
 def run() -> None:
