@@ -44,6 +44,9 @@ class Settings(BaseSettings):
     dedupe_ttl_seconds: int = 7 * 24 * 3600
     max_webhook_bytes: int = 256 * 1024
     tenant_cache_seconds: float = 30.0
+    redis_timeout_seconds: float = Field(
+        default=2.0, description="Per Redis call in the webhook path; past it ingest answers 503."
+    )
 
     # Processes started by `aiops up`.
     host: str = "127.0.0.1"

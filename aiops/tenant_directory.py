@@ -9,19 +9,33 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import redis
+import redis.asyncio
 
 from aiops.crypto import SecretBox
+
+# The same rule as the CHECK on tenants.tenant_id: anything else cannot be a tenant.
+TENANT_ID = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}")
+_CACHE_LIMIT = 10_000
 
 
 @dataclass(frozen=True)
 class TenantEntry:
     tenant_id: str
     source: str
-    webhook_secrets: tuple[str, ...]
+    webhook_secrets: tuple[str, ...] = field(repr=False)
+
+
+def is_tenant_id(text: str) -> bool:
+    return TENANT_ID.fullmatch(text) is not None
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
 
 
 def _key(prefix: str, tenant_id: str) -> str:
@@ -33,7 +47,12 @@ def secrets_context(tenant_id: str) -> str:
 
 
 def publish(
-    client: redis.Redis, prefix: str, box: SecretBox, tenant_id: str, source: str, secrets: list[str]
+    client: redis.Redis,
+    prefix: str,
+    box: SecretBox,
+    tenant_id: str,
+    source: str,
+    secrets: list[str],
 ) -> None:
     sealed = box.encrypt(json.dumps(secrets), secrets_context(tenant_id))
     client.hset(
@@ -47,27 +66,36 @@ def remove(client: redis.Redis, prefix: str, tenant_id: str) -> None:
 
 
 class TenantDirectory:
-    """Read side with a TTL cache, misses included, so unknown tenants cost no round trip."""
+    """Read side with a TTL cache, misses included, so unknown tenants cost no round trip.
 
-    def __init__(self, client: redis.Redis, prefix: str, box: SecretBox, ttl_seconds: float) -> None:
+    Raises the client's redis errors when Redis cannot be asked, and
+    aiops.crypto.DecryptionError when an entry was sealed under a master key we lack.
+    """
+
+    def __init__(
+        self, client: redis.asyncio.Redis, prefix: str, box: SecretBox, ttl_seconds: float
+    ) -> None:
         self._client = client
         self._prefix = prefix
         self._box = box
         self._ttl = ttl_seconds
         self._cache: dict[str, tuple[float, TenantEntry | None]] = {}
 
-    def lookup(self, tenant_id: str) -> TenantEntry | None:
+    async def lookup(self, tenant_id: str) -> TenantEntry | None:
+        if not is_tenant_id(tenant_id):
+            return None
         now = time.monotonic()
         hit = self._cache.get(tenant_id)
         if hit is not None and hit[0] > now:
             return hit[1]
-        raw = self._client.hgetall(_key(self._prefix, tenant_id))
+        source, sealed = await self._client.hmget(
+            _key(self._prefix, tenant_id), ["source", "webhook_secrets"]
+        )
         entry = None
-        if raw:
-            sealed = base64.b64decode(raw[b"webhook_secrets"])
-            secrets = json.loads(self._box.decrypt(sealed, secrets_context(tenant_id)))
-            entry = TenantEntry(tenant_id, raw[b"source"].decode(), tuple(secrets))
-        if len(self._cache) > 10_000:
+        if source is not None and sealed is not None:
+            plain = self._box.decrypt(base64.b64decode(sealed), secrets_context(tenant_id))
+            entry = TenantEntry(tenant_id, _text(source), tuple(json.loads(plain)))
+        if len(self._cache) >= _CACHE_LIMIT:
             self._cache.clear()
         self._cache[tenant_id] = (now + self._ttl, entry)
         return entry
