@@ -2,7 +2,14 @@
 
 
 class TransientError(Exception):
-    """Worth retrying: timeouts, 429, 5xx, connection resets."""
+    """Worth retrying: timeouts, 429, 5xx, connection resets.
+
+    `retry_after` is the wait in seconds the other side asked for (HTTP Retry-After), if any.
+    """
+
+    def __init__(self, *args: object, retry_after: float | None = None) -> None:
+        super().__init__(*args)
+        self.retry_after = retry_after
 
 
 class PermanentError(Exception):
