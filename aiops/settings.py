@@ -65,6 +65,15 @@ class Settings(BaseSettings):
     gather_timeout_seconds: float = 5.0
     similar_tickets_k: int = 5
     kb_articles_k: int = 3
+    flow_recovery_partitions: int = Field(
+        default=4, ge=1, description="Recovery partitions; fixed once `aiops up` creates the store."
+    )
+    flow_snapshot_seconds: float = Field(
+        default=10.0, gt=0, description="Snapshot interval; a resume replays at most this much."
+    )
+    flow_backup_seconds: float = Field(
+        default=0.0, ge=0, description="How long to keep older snapshots for off-machine backups."
+    )
 
     # LLM: no model means the offline synthesizer.
     llm_model: str | None = None

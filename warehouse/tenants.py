@@ -5,7 +5,11 @@ from __future__ import annotations
 import json
 import secrets
 from dataclasses import dataclass, field
+from datetime import datetime
 
+import redis
+
+from aiops import tenant_directory
 from aiops.crypto import SecretBox
 from warehouse.db import Database
 
@@ -117,3 +121,73 @@ def list_tenant_ids(db: Database) -> list[str]:
     with db.platform() as conn:
         rows = conn.execute("SELECT tenant_id FROM tenants ORDER BY tenant_id").fetchall()
     return [r["tenant_id"] for r in rows]
+
+
+@dataclass(frozen=True)
+class TenantSummary:
+    """What may be shown about a tenant: whether secrets are set, never the secrets."""
+
+    tenant_id: str
+    display_name: str
+    itsm_source: str
+    itsm_base_url: str | None
+    itsm_flavor: str | None
+    has_itsm_credentials: bool
+    llm_model: str | None
+    llm_fallbacks: tuple[str, ...]
+    llm_api_base: str | None
+    has_llm_api_key: bool
+    monitoring_url: str | None
+    created_at: datetime
+
+
+_SUMMARY = """
+SELECT tenant_id, display_name, itsm_source, itsm_base_url, itsm_flavor,
+       itsm_credentials_enc IS NOT NULL AS has_itsm_credentials, llm_model, llm_fallbacks,
+       llm_api_base, llm_api_key_enc IS NOT NULL AS has_llm_api_key, monitoring_url, created_at
+FROM tenant_configs
+"""
+
+
+def tenant_summary(db: Database, tenant_id: str) -> TenantSummary | None:
+    with db.tenant(tenant_id) as conn:
+        row = conn.execute(_SUMMARY).fetchone()
+    if row is None:
+        return None
+    return TenantSummary(**{**row, "llm_fallbacks": tuple(row["llm_fallbacks"])})
+
+
+def list_tenants(db: Database) -> list[TenantSummary]:
+    """Every tenant, one transaction each: row-level security shows one tenant at a time."""
+    found = (tenant_summary(db, tid) for tid in list_tenant_ids(db))
+    return [summary for summary in found if summary is not None]
+
+
+def publish_tenant(client: redis.Redis, prefix: str, box: SecretBox, config: TenantConfig) -> None:
+    """Tells ingest (through Redis) which secrets sign this tenant's webhooks."""
+    tenant_directory.publish(
+        client, prefix, box, config.tenant_id, config.itsm_source, list(config.webhook_secrets)
+    )
+
+
+def register_tenant(
+    db: Database, box: SecretBox, client: redis.Redis, prefix: str, config: TenantConfig
+) -> TenantConfig:
+    """Creates the tenant and publishes its webhook secrets, so ingest accepts it at once.
+
+    Should publishing fail after the row is written, `aiops up` republishes every tenant.
+    """
+    created = create_tenant(db, box, config)
+    publish_tenant(client, prefix, box, created)
+    return created
+
+
+def publish_all(db: Database, box: SecretBox, client: redis.Redis, prefix: str) -> int:
+    """Republishes every tenant's webhook secrets; returns how many tenants."""
+    published = 0
+    for tenant_id in list_tenant_ids(db):
+        config = get_tenant(db, box, tenant_id)
+        if config is not None:
+            publish_tenant(client, prefix, box, config)
+            published += 1
+    return published
