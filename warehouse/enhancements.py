@@ -52,9 +52,9 @@ def begin(conn: TenantConnection, event: Event) -> Prior | None:
             """
             INSERT INTO enhancement_history (
                 tenant_id, event_id, ticket_id, source, kind, backfill, status, attempts,
-                received_at, started_at)
+                received_at, started_at, ticket)
             VALUES (current_setting('app.current_tenant_id', true), %s, %s, %s, %s, %s,
-                    'processing', 1, %s, now())
+                    'processing', 1, %s, now(), %s)
             ON CONFLICT (tenant_id, event_id) DO NOTHING
             """,
             (
@@ -64,6 +64,7 @@ def begin(conn: TenantConnection, event: Event) -> Prior | None:
                 event.kind,
                 event.backfill,
                 event.received_at,
+                Jsonb(event.ticket.model_dump(mode="json")),
             ),
         )
         return None
