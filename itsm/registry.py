@@ -1,0 +1,16 @@
+"""Every ITSM plugin by the name tenants are configured with."""
+
+from __future__ import annotations
+
+from itsm.base import ItsmPlugin
+from itsm.servicedesk import ServiceDeskPlugin
+
+PLUGINS: dict[str, ItsmPlugin] = {plugin.name: plugin for plugin in (ServiceDeskPlugin(),)}
+
+
+def plugin(name: str) -> ItsmPlugin:
+    try:
+        return PLUGINS[name]
+    except KeyError:
+        known = ", ".join(sorted(PLUGINS))
+        raise KeyError(f"no ITSM plugin named {name!r}; known plugins: {known}") from None

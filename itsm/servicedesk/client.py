@@ -1,0 +1,280 @@
+"""ServiceDesk Plus v3 REST client: fetch a request, find and add internal notes.
+
+On-premises and Cloud speak the same v3 API with three differences: the auth header
+(`authtoken: <key>` vs `Authorization: Zoho-oauthtoken <key>`), the note wrapper key
+(`note` vs `request_note`) and the note list key (`notes` vs `request_notes`). Both take
+form-encoded `input_data=<json>` and want the v3 Accept header.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from aiops.errors import PermanentError, TransientError
+from aiops.events import Ticket
+from aiops.retry import call_with_retries, parse_retry_after
+from itsm.base import ItsmConnection, NormalizationError
+from itsm.html_text import html_to_text
+from itsm.servicedesk.normalize import ticket_from_request
+
+ACCEPT = "application/vnd.manageengine.sdp.v3+json"
+_PAGE_SIZE = 100  # the v3 maximum row_count
+_MAX_NOTE_PAGES = 20
+_MESSAGE_LIMIT = 300
+# Read under either name: the flavor's own first, but editions are not consistent.
+_NOTE_KEYS = ("note", "request_note")
+_NOTES_KEYS = ("notes", "request_notes")
+
+
+@dataclass(frozen=True)
+class Flavor:
+    name: str
+    auth_header: str
+    auth_scheme: str  # prefix before the key in the auth header
+    note_key: str
+
+
+FLAVORS: dict[str, Flavor] = {
+    "onprem": Flavor("onprem", "authtoken", "", "note"),
+    "cloud": Flavor("cloud", "Authorization", "Zoho-oauthtoken ", "request_note"),
+}
+
+
+class _MaybeApplied(TransientError):
+    """Failed after the request was sent (read timeout, reset, 5xx): it may have taken effect."""
+
+
+def _sdp_message(payload: Any) -> str:
+    """The first message in an SDP v3 `response_status` (an object, or a list for lists)."""
+    if not isinstance(payload, Mapping):
+        return "no SDP v3 response body"
+    statuses = payload.get("response_status")
+    for status in statuses if isinstance(statuses, list) else [statuses]:
+        if not isinstance(status, Mapping):
+            continue
+        for message in status.get("messages") or []:
+            if isinstance(message, Mapping) and message.get("message"):
+                code = message.get("status_code")
+                return f"{message['message']} (status_code {code})"[:_MESSAGE_LIMIT]
+        if status.get("status"):
+            return f"status {status['status']} (status_code {status.get('status_code')})"
+    return "no response_status"
+
+
+def _sdp_failed(payload: Mapping[str, Any]) -> bool:
+    statuses = payload.get("response_status")
+    for status in statuses if isinstance(statuses, list) else [statuses]:
+        if isinstance(status, Mapping):
+            code = status.get("status_code")
+            if status.get("status") == "failed" or (isinstance(code, int) and code >= 4000):
+                return True
+    return False
+
+
+def _first_of(payload: Mapping[str, Any], keys: tuple[str, ...]) -> Any:
+    return next((payload[key] for key in keys if key in payload), None)
+
+
+def _note_id(note: Any) -> str | None:
+    if isinstance(note, Mapping):
+        value = note.get("id")
+        if isinstance(value, str | int) and not isinstance(value, bool) and str(value):
+            return str(value)
+    return None
+
+
+class ServiceDeskClient:
+    """One tenant's ServiceDesk Plus. Transient failures are retried here (backoff + jitter);
+    what is left surfaces as TransientError or PermanentError. Messages never carry the key."""
+
+    def __init__(
+        self,
+        connection: ItsmConnection,
+        http: httpx.Client,
+        *,
+        attempts: int = 3,
+        base_delay: float = 0.5,
+        max_delay: float = 30.0,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        flavor = FLAVORS.get(connection.flavor or "")
+        if flavor is None:
+            raise PermanentError(
+                f"ServiceDesk Plus flavor must be one of {', '.join(FLAVORS)}, "
+                f"not {connection.flavor!r}"
+            )
+        self._flavor = flavor
+        self._base_url = connection.base_url.rstrip("/")
+        self._timeout = connection.timeout_seconds
+        self._http = http
+        self._headers = {
+            "Accept": ACCEPT,
+            flavor.auth_header: f"{flavor.auth_scheme}{connection.api_key}",
+        }
+        self._attempts = attempts
+        self._base_delay = base_delay
+        self._max_delay = max_delay
+        self._sleep = sleep
+
+    def fetch_ticket(self, ticket_id: str) -> Ticket:
+        payload = self._call("GET", self._request_path(ticket_id))
+        try:
+            return ticket_from_request(payload.get("request"))
+        except NormalizationError as exc:
+            message = f"ServiceDesk Plus request {ticket_id} is unreadable: {exc}"
+            raise PermanentError(message) from exc
+
+    def find_note(self, ticket_id: str, marker: str) -> str | None:
+        return self._find_note(
+            ticket_id, lambda html: marker in html or marker in html_to_text(html), self._call
+        )
+
+    def add_note(self, ticket_id: str, body_html: str) -> str:
+        """Posts an internal note; returns its id.
+
+        A retry after a failure that may have taken effect (timeout, reset, 5xx) first looks
+        for a note with the same text, so a slow ServiceDesk never gets the note twice.
+        """
+        path = f"{self._request_path(ticket_id)}/notes"
+        form = {
+            "input_data": json.dumps(
+                {
+                    self._flavor.note_key: {
+                        "description": body_html,
+                        "show_to_requester": False,
+                        "notify_technician": False,
+                        "mark_first_response": False,
+                        "add_to_linked_requests": False,
+                    }
+                }
+            )
+        }
+        wanted = html_to_text(body_html)
+        maybe_posted = False
+
+        def attempt() -> str:
+            nonlocal maybe_posted
+            if maybe_posted:
+                existing = self._find_note(
+                    ticket_id, lambda html: html_to_text(html) == wanted, self._send
+                )
+                if existing is not None:
+                    return existing
+            try:
+                payload = self._send("POST", path, data=form)
+            except _MaybeApplied:
+                maybe_posted = True
+                raise
+            note_id = _note_id(_first_of(payload, _NOTE_KEYS))
+            if note_id is None:
+                raise PermanentError(f"ServiceDesk Plus gave no note id for request {ticket_id}")
+            return note_id
+
+        return self._retrying(attempt)
+
+    def _find_note(
+        self,
+        ticket_id: str,
+        matches: Callable[[str], bool],
+        call: Callable[..., Mapping[str, Any]],
+    ) -> str | None:
+        path = f"{self._request_path(ticket_id)}/notes"
+        for page in range(_MAX_NOTE_PAGES):
+            list_info = {"row_count": _PAGE_SIZE, "start_index": page * _PAGE_SIZE + 1}
+            listing = call("GET", path, params={"input_data": json.dumps({"list_info": list_info})})
+            notes = _first_of(listing, _NOTES_KEYS)
+            for note in notes if isinstance(notes, list) else []:
+                note_id = _note_id(note)
+                if note_id is None:
+                    continue
+                description = note.get("description")
+                if not isinstance(description, str):
+                    # List entries may leave the body out; the single-note read has it.
+                    single = _first_of(call("GET", f"{path}/{quote(note_id, safe='')}"), _NOTE_KEYS)
+                    description = single.get("description") if isinstance(single, Mapping) else None
+                if isinstance(description, str) and matches(description):
+                    return note_id
+            more = listing.get("list_info")
+            if not (isinstance(more, Mapping) and more.get("has_more_rows") is True):
+                return None
+        return None
+
+    def _request_path(self, ticket_id: str) -> str:
+        if not ticket_id:
+            raise PermanentError("a ServiceDesk Plus request id is required")
+        return f"/api/v3/requests/{quote(ticket_id, safe='')}"
+
+    def _retrying(self, fn: Callable[[], Any]) -> Any:
+        return call_with_retries(
+            fn,
+            attempts=self._attempts,
+            base_delay=self._base_delay,
+            max_delay=self._max_delay,
+            sleep=self._sleep,
+        )
+
+    def _call(self, method: str, path: str, **kwargs: Any) -> Mapping[str, Any]:
+        result: Mapping[str, Any] = self._retrying(lambda: self._send(method, path, **kwargs))
+        return result
+
+    def _send(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, str] | None = None,
+        data: Mapping[str, str] | None = None,
+    ) -> Mapping[str, Any]:
+        where = f"{method} {path}"
+        try:
+            response = self._http.request(
+                method,
+                self._base_url + path,
+                params=params,
+                data=data,
+                headers=self._headers,
+                timeout=self._timeout,
+            )
+        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+            failure = type(exc).__name__
+            raise TransientError(f"ServiceDesk Plus unreachable for {where}: {failure}") from exc
+        except httpx.TransportError as exc:
+            failure = type(exc).__name__
+            raise _MaybeApplied(f"ServiceDesk Plus failed during {where}: {failure}") from exc
+
+        status = response.status_code
+        retry_after = parse_retry_after(response.headers.get("retry-after"))
+        if status == 429:
+            message = f"ServiceDesk Plus rate-limited {where} (429)"
+            raise TransientError(message, retry_after=retry_after)
+        if status >= 500 or status == 408:
+            message = f"ServiceDesk Plus answered {status} to {where}"
+            raise _MaybeApplied(message, retry_after=retry_after)
+        try:
+            payload = response.json()
+        except ValueError:
+            payload = None
+        if status == 401:
+            raise PermanentError(
+                f"ServiceDesk Plus refused the credentials (401) for {where}: "
+                f"{_sdp_message(payload)}; check the tenant's API key and flavor"
+            )
+        if not 200 <= status < 300:
+            raise PermanentError(
+                f"ServiceDesk Plus answered {status} to {where}: {_sdp_message(payload)}"
+            )
+        if not isinstance(payload, Mapping):
+            raise PermanentError(
+                f"ServiceDesk Plus answered {where} with something other than v3 JSON; "
+                "check the base URL"
+            )
+        if _sdp_failed(payload):
+            raise PermanentError(f"ServiceDesk Plus failed {where}: {_sdp_message(payload)}")
+        return payload

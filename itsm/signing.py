@@ -1,0 +1,28 @@
+"""HMAC-SHA256 webhook signatures checked against every current secret (rotation)."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Sequence
+
+
+def hex_hmac_sha256(secret: str, body: bytes) -> str:
+    return hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def matches_any_secret(signature: str | None, body: bytes, secrets: Sequence[str]) -> bool:
+    """True if `signature` (hex, optionally "sha256="-prefixed) is HMAC-SHA256 of `body`
+    under one of `secrets`. Empty secrets never match: they would make signing trivial."""
+    if not signature:
+        return False
+    given = signature.strip()
+    if given[:7].lower() == "sha256=":
+        given = given[7:]
+    given_bytes = given.lower().encode("ascii", errors="replace")
+    # Every secret is checked, matched or not, so timing does not tell which one is in use.
+    found = False
+    for secret in secrets:
+        if secret and hmac.compare_digest(hex_hmac_sha256(secret, body).encode(), given_bytes):
+            found = True
+    return found
