@@ -1,0 +1,260 @@
+"""A ServiceDesk Plus v3-shaped HTTP server on loopback, for driving our real client.
+
+It follows the documented v3 formats: form-encoded `input_data=<json>`, the v3 Accept
+header, on-premises `authtoken: <key>` or Cloud `Authorization: Zoho-oauthtoken <key>`, note
+wrapper `note` (on-premises) or `request_note` (Cloud), list key `notes` / `request_notes`,
+and `response_status` bodies (an object for one record, a list for lists). On-premises note
+lists leave out the note body, as its "Get List Request Note" attributes suggest.
+
+    with SdpServer(flavor="cloud", api_key="k") as sdp:
+        sdp.add_request({"id": "1", "subject": "VPN down"})
+        ... sdp.base_url ...
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import json
+import re
+import threading
+import time
+from collections import deque
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import TracebackType
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
+
+ACCEPT = "application/vnd.manageengine.sdp.v3+json"
+_WRAPPER = {"onprem": "note", "cloud": "request_note"}
+_LIST_KEY = {"onprem": "notes", "cloud": "request_notes"}
+_REQUEST = re.compile(r"^/api/v3/requests/([^/]+)$")
+_NOTES = re.compile(r"^/api/v3/requests/([^/]+)/notes$")
+_NOTE = re.compile(r"^/api/v3/requests/([^/]+)/notes/([^/]+)$")
+
+Reply = tuple[int, dict[str, Any], dict[str, str]]  # status, JSON body, extra headers
+
+
+def _success() -> dict[str, Any]:
+    return {"status_code": 2000, "status": "success"}
+
+
+def _failure(code: int, message: str) -> dict[str, Any]:
+    return {
+        "response_status": {
+            "status_code": 4000,
+            "messages": [{"status_code": code, "type": "failed", "message": message}],
+            "status": "failed",
+        }
+    }
+
+
+class SdpServer:
+    def __init__(self, flavor: str = "onprem", api_key: str = "sdp-test-key") -> None:
+        if flavor not in _WRAPPER:
+            raise ValueError(f"flavor must be onprem or cloud, not {flavor!r}")
+        self.flavor = flavor
+        self.api_key = api_key
+        self.note_delay_seconds = 0.0
+        self.retry_after_seconds = 1
+        self._lock = threading.Lock()
+        self._requests: dict[str, dict[str, Any]] = {}
+        self._notes: dict[str, list[dict[str, Any]]] = {}
+        self._fail_next: deque[int] = deque()
+        self._note_posts = 0
+        self._ids = itertools.count(234759602834500)
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    # Test hooks ---------------------------------------------------------------------------
+
+    def add_request(self, request: dict[str, Any]) -> None:
+        with self._lock:
+            self._requests[str(request["id"])] = copy.deepcopy(request)
+
+    def notes(self, ticket_id: str) -> list[dict[str, Any]]:
+        with self._lock:
+            return copy.deepcopy(self._notes.get(str(ticket_id), []))
+
+    def fail_next(self, *status_codes: int) -> None:
+        """The next note POSTs answer these codes, in order, without creating a note."""
+        with self._lock:
+            self._fail_next.extend(status_codes)
+
+    @property
+    def note_posts(self) -> int:
+        """Notes created successfully."""
+        with self._lock:
+            return self._note_posts
+
+    @property
+    def base_url(self) -> str:
+        if self._server is None:
+            raise RuntimeError("SdpServer is not running; use it as a context manager")
+        host, port = self._server.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    # Lifecycle ----------------------------------------------------------------------------
+
+    def __enter__(self) -> SdpServer:
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        assert self._server is not None and self._thread is not None
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join()
+        self._server = None
+
+    # Behaviour ----------------------------------------------------------------------------
+
+    def _authorized(self, headers: Any) -> bool:
+        if self.flavor == "onprem":
+            return bool(headers.get("authtoken") == self.api_key)
+        return bool(headers.get("Authorization") == f"Zoho-oauthtoken {self.api_key}")
+
+    def _get_request(self, ticket_id: str) -> Reply:
+        with self._lock:
+            request = self._requests.get(ticket_id)
+            if request is None:
+                return 404, _failure(4007, "Invalid URL or resource not found"), {}
+            return 200, {"request": copy.deepcopy(request), "response_status": _success()}, {}
+
+    def _list_notes(self, ticket_id: str, query: str) -> Reply:
+        raw = parse_qs(query).get("input_data", ["{}"])[0]
+        try:
+            list_info = json.loads(raw).get("list_info") or {}
+            row_count = min(int(list_info.get("row_count", 10)), 100)
+            start = max(int(list_info.get("start_index", 1)), 1)
+        except (ValueError, TypeError, AttributeError):
+            return 400, _failure(4001, "input_data must hold a valid list_info"), {}
+        with self._lock:
+            if ticket_id not in self._requests:
+                return 404, _failure(4007, "Invalid URL or resource not found"), {}
+            notes = copy.deepcopy(self._notes.get(ticket_id, []))
+        page = notes[start - 1 : start - 1 + row_count]
+        if self.flavor == "onprem":
+            for note in page:
+                note.pop("description", None)
+        body = {
+            _LIST_KEY[self.flavor]: page,
+            "list_info": {
+                "row_count": len(page),
+                "start_index": start,
+                "has_more_rows": start - 1 + row_count < len(notes),
+            },
+            "response_status": [_success()],
+        }
+        return 200, body, {}
+
+    def _get_note(self, ticket_id: str, note_id: str) -> Reply:
+        with self._lock:
+            for note in self._notes.get(ticket_id, []):
+                if str(note["id"]) == note_id:
+                    body = {_WRAPPER[self.flavor]: copy.deepcopy(note)}
+                    return 200, body | {"response_status": _success()}, {}
+        return 404, _failure(4007, "Invalid URL or resource not found"), {}
+
+    def _post_note(self, ticket_id: str, content_type: str, raw_body: bytes) -> Reply:
+        with self._lock:
+            if self._fail_next:
+                code = self._fail_next.popleft()
+                headers = {"Retry-After": str(self.retry_after_seconds)} if code == 429 else {}
+                return code, _failure(4000 if code < 500 else 5000, f"simulated {code}"), headers
+            if ticket_id not in self._requests:
+                return 404, _failure(4007, "Invalid URL or resource not found"), {}
+        if not content_type.startswith("application/x-www-form-urlencoded"):
+            return 400, _failure(4001, "expected form-encoded input_data"), {}
+        form = parse_qs(raw_body.decode())
+        try:
+            input_data = json.loads(form["input_data"][0])
+            note_in = input_data[_WRAPPER[self.flavor]]
+            description = note_in["description"]
+        except (KeyError, IndexError, ValueError, TypeError):
+            wanted = _WRAPPER[self.flavor]
+            return 400, _failure(4001, f"input_data must hold a {wanted!r} with description"), {}
+        if not isinstance(description, str) or not description:
+            return 400, _failure(4012, "description is mandatory"), {}
+        now = str(int(time.time() * 1000))
+        with self._lock:
+            serial = next(self._ids)
+            note = {
+                # On-premises returns ids as numbers, Cloud as strings: clients must take both.
+                "id": serial if self.flavor == "onprem" else str(serial),
+                "description": description,
+                "show_to_requester": bool(note_in.get("show_to_requester", True)),
+                "notify_technician": bool(note_in.get("notify_technician", False)),
+                "mark_first_response": bool(note_in.get("mark_first_response", False)),
+                "add_to_linked_requests": bool(note_in.get("add_to_linked_requests", False)),
+                "added_time": {"value": now, "display_value": now},
+                "last_updated_time": {"value": now, "display_value": now},
+            }
+            self._notes.setdefault(ticket_id, []).append(note)
+            self._note_posts += 1
+            body = {_WRAPPER[self.flavor]: copy.deepcopy(note), "response_status": _success()}
+        # Stored first, answered late: a client that times out cannot know it succeeded.
+        if self.note_delay_seconds:
+            time.sleep(self.note_delay_seconds)
+        return 201, body, {}
+
+    def _handler_class(self) -> type[BaseHTTPRequestHandler]:
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True  # headers and body go out in separate writes
+
+            def log_message(self, format: str, *args: Any) -> None:
+                """Quiet: tests read results, not access logs."""
+
+            def _answer(self, status: int, body: dict[str, Any], headers: dict[str, str]) -> None:
+                data = json.dumps(body).encode()
+                try:
+                    self.send_response(status)
+                    self.send_header("Content-Type", "application/json;charset=UTF-8")
+                    self.send_header("Content-Length", str(len(data)))
+                    for name, value in headers.items():
+                        self.send_header(name, value)
+                    self.end_headers()
+                    self.wfile.write(data)
+                except (BrokenPipeError, ConnectionResetError):
+                    self.close_connection = True  # the client gave up waiting
+
+            def _route(self, method: str) -> Reply:
+                length = int(self.headers.get("Content-Length") or 0)
+                raw_body = self.rfile.read(length) if length else b""
+                if not server._authorized(self.headers):
+                    return 401, _failure(4001, "AUTHENTICATION_FAILURE: invalid credentials"), {}
+                if ACCEPT not in (self.headers.get("Accept") or ""):
+                    return 400, _failure(4000, f"Accept must be {ACCEPT}"), {}
+                url = urlsplit(self.path)
+                path = url.path
+                if method == "GET" and (match := _REQUEST.match(path)):
+                    return server._get_request(unquote(match[1]))
+                if method == "GET" and (match := _NOTES.match(path)):
+                    return server._list_notes(unquote(match[1]), url.query)
+                if method == "GET" and (match := _NOTE.match(path)):
+                    return server._get_note(unquote(match[1]), unquote(match[2]))
+                if method == "POST" and (match := _NOTES.match(path)):
+                    content_type = self.headers.get("Content-Type") or ""
+                    return server._post_note(unquote(match[1]), content_type, raw_body)
+                return 404, _failure(4007, "Invalid URL or resource not found"), {}
+
+            def do_GET(self) -> None:
+                self._answer(*self._route("GET"))
+
+            def do_POST(self) -> None:
+                self._answer(*self._route("POST"))
+
+        return Handler
