@@ -12,7 +12,7 @@ import json
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote
 
 import httpx
@@ -23,6 +23,8 @@ from aiops.retry import call_with_retries, parse_retry_after
 from itsm.base import ItsmConnection, NormalizationError
 from itsm.html_text import html_to_text
 from itsm.servicedesk.normalize import ticket_from_request
+
+T = TypeVar("T")
 
 ACCEPT = "application/vnd.manageengine.sdp.v3+json"
 _PAGE_SIZE = 100  # the v3 maximum row_count
@@ -211,7 +213,7 @@ class ServiceDeskClient:
             raise PermanentError("a ServiceDesk Plus request id is required")
         return f"/api/v3/requests/{quote(ticket_id, safe='')}"
 
-    def _retrying(self, fn: Callable[[], Any]) -> Any:
+    def _retrying(self, fn: Callable[[], T]) -> T:
         return call_with_retries(
             fn,
             attempts=self._attempts,
@@ -221,8 +223,7 @@ class ServiceDeskClient:
         )
 
     def _call(self, method: str, path: str, **kwargs: Any) -> Mapping[str, Any]:
-        result: Mapping[str, Any] = self._retrying(lambda: self._send(method, path, **kwargs))
-        return result
+        return self._retrying(lambda: self._send(method, path, **kwargs))
 
     def _send(
         self,
