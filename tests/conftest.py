@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 import redis
+from pydantic import SecretStr
 
 from aiops.crypto import SecretBox, generate_key, parse_key
 from aiops.embedded import ServiceUrls, services
@@ -63,8 +64,8 @@ def settings(service_urls: ServiceUrls, state_dir: Path, master_key: str) -> Set
         database_url=service_urls.database_url,
         migration_database_url=service_urls.migration_database_url,
         redis_url=service_urls.redis_url,
-        encryption_key=master_key,
-        admin_token="test-admin-token",
+        encryption_key=SecretStr(master_key),
+        admin_token=SecretStr("test-admin-token"),
         flow_retry_base_seconds=0.01,
     )
 
