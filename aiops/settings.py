@@ -105,6 +105,12 @@ class Settings(BaseSettings):
     def ingest_base_url(self) -> str:
         return self.public_base_url or f"http://{self.host}:{self.ingest_port}"
 
+    def webhook_urls(self, source: str, tenant_id: str) -> dict[str, str]:
+        """Where a tenant's ITSM sends new tickets and resolved ones (ingest's two routes)."""
+        base = f"{self.ingest_base_url.rstrip('/')}/webhook/{source}"
+        query = f"?tenant={tenant_id}"
+        return {"tickets": base + query, "resolved_tickets": f"{base}/resolved-ticket{query}"}
+
     def stream_name(self, shard: int) -> str:
         return f"{self.stream_prefix}:events:{shard}"
 

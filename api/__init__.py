@@ -1,0 +1,1 @@
+"""The management API: tenants, their ticket history and enhancement results."""

@@ -1,0 +1,58 @@
+"""The management app factory: `uvicorn --factory api.app:create_app`."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+import redis
+from fastapi import Depends, FastAPI
+
+from aiops.embedded import services
+from aiops.logs import configure_logging
+from aiops.secrets import admin_token, secret_box
+from aiops.settings import Settings, get_settings
+from api.deps import ApiState, require_admin
+from api.routers import enhancements, health, tenants, tickets
+from warehouse.db import Database
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    if not logging.getLogger().handlers:
+        # uvicorn configures only its own loggers; a host that set up logging keeps it.
+        configure_logging("api")
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        with contextlib.ExitStack() as stack:
+            urls = stack.enter_context(services(settings))
+            db = stack.enter_context(Database(urls.database_url))
+            client = redis.Redis.from_url(
+                urls.redis_url,
+                socket_timeout=settings.redis_timeout_seconds,
+                socket_connect_timeout=settings.redis_timeout_seconds,
+            )
+            stack.callback(client.close)
+            app.state.api = ApiState(
+                settings=settings,
+                db=db,
+                redis=client,
+                box=secret_box(settings),
+                admin_token=admin_token(settings),
+            )
+            yield
+
+    app = FastAPI(
+        title="AI Ops management API",
+        description="Tenants, their ticket history and enhancement results. Every route "
+        "but /health needs `Authorization: Bearer <admin token>`.",
+        lifespan=lifespan,
+    )
+    app.include_router(health.router)
+    admin = [Depends(require_admin)]
+    app.include_router(tenants.router, dependencies=admin)
+    app.include_router(enhancements.router, dependencies=admin)
+    app.include_router(tickets.router, dependencies=admin)
+    return app

@@ -1,0 +1,146 @@
+"""Request and response bodies: what clients send and see, apart from how rows are stored.
+
+Secrets only ever come in (as SecretStr, so they are masked in reprs and logs); responses
+say whether a secret is set, never what it is.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, StringConstraints, model_validator
+
+from aiops.events import Ticket
+from warehouse.tenants import TenantSummary
+
+TenantId = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")]
+HttpUrlText = Annotated[str, StringConstraints(pattern=r"^https?://\S+$", max_length=2_000)]
+
+
+class TenantCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    tenant_id: TenantId
+    display_name: str = Field(min_length=1, max_length=200)
+    itsm_source: Literal["servicedesk"] = "servicedesk"
+    itsm_base_url: HttpUrlText | None = Field(
+        default=None, description="Without it (and a key) notes are stored, not posted."
+    )
+    itsm_flavor: Literal["onprem", "cloud"] | None = None
+    itsm_api_key: SecretStr | None = None
+    webhook_secret: SecretStr = Field(
+        min_length=24,
+        description="The secret the ITSM signs webhooks with. Chosen by the caller, because "
+        "this API never returns secrets; e.g. `openssl rand -hex 32`.",
+    )
+    llm_model: str | None = None
+    llm_fallbacks: list[str] = Field(default_factory=list)
+    llm_api_base: HttpUrlText | None = None
+    llm_api_key: SecretStr | None = None
+    monitoring_url: HttpUrlText | None = None
+
+    @model_validator(mode="after")
+    def _key_needs_url(self) -> TenantCreate:
+        if self.itsm_api_key is not None and self.itsm_base_url is None:
+            raise ValueError("itsm_api_key needs itsm_base_url")
+        return self
+
+
+class WebhookUrls(BaseModel):
+    tickets: str
+    resolved_tickets: str
+    signature_header: str = "X-ServiceDesk-Signature"
+
+
+class TenantOut(BaseModel):
+    tenant_id: str
+    display_name: str
+    itsm_source: str
+    itsm_base_url: str | None
+    itsm_flavor: str | None
+    has_itsm_credentials: bool
+    llm_model: str | None
+    llm_fallbacks: list[str]
+    llm_api_base: str | None
+    has_llm_api_key: bool
+    monitoring_url: str | None
+    created_at: datetime
+    webhook_urls: WebhookUrls
+
+    @classmethod
+    def of(cls, summary: TenantSummary, urls: dict[str, str]) -> TenantOut:
+        return cls(
+            tenant_id=summary.tenant_id,
+            display_name=summary.display_name,
+            itsm_source=summary.itsm_source,
+            itsm_base_url=summary.itsm_base_url,
+            itsm_flavor=summary.itsm_flavor,
+            has_itsm_credentials=summary.has_itsm_credentials,
+            llm_model=summary.llm_model,
+            llm_fallbacks=list(summary.llm_fallbacks),
+            llm_api_base=summary.llm_api_base,
+            has_llm_api_key=summary.has_llm_api_key,
+            monitoring_url=summary.monitoring_url,
+            created_at=summary.created_at,
+            webhook_urls=WebhookUrls(**urls),
+        )
+
+
+class EnhancementSummary(BaseModel):
+    event_id: str
+    ticket_id: str
+    source: str
+    kind: str
+    backfill: bool
+    status: str
+    attempts: int
+    synthesizer: str | None
+    model: str | None
+    note_id: str | None
+    note_posted_at: datetime | None
+    error: str | None
+    error_kind: str | None
+    timings: dict[str, float]
+    prompt_tokens: int | None
+    completion_tokens: int | None
+    cost_usd: float | None
+    received_at: datetime | None
+    started_at: datetime | None
+    finished_at: datetime | None
+    created_at: datetime
+
+
+class EnhancementDetail(EnhancementSummary):
+    context: dict[str, Any]
+    prompt: str | None
+    output: str | None
+
+
+class TicketIn(BaseModel):
+    """A resolved ticket for the history that similar-ticket search draws on."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(min_length=1, max_length=200)
+    subject: str = Field(default="", max_length=2_000)
+    description: str = Field(default="", max_length=200_000)
+    resolution: str | None = None
+    category: str | None = None
+    priority: str | None = None
+    status: str | None = None
+    tags: list[str] = Field(default_factory=list)
+    created_at: datetime | None = None
+    resolved_at: datetime | None = None
+    extra: dict[str, Any] = Field(default_factory=dict)
+
+    def to_ticket(self) -> Ticket:
+        return Ticket(**self.model_dump())
+
+
+class TicketBatch(BaseModel):
+    tickets: list[TicketIn] = Field(min_length=1, max_length=1_000)
+
+
+class TicketsUpserted(BaseModel):
+    upserted: int

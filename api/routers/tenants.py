@@ -1,0 +1,57 @@
+"""Tenants: register one, list them, read one. Secrets go in, never out."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, HTTPException, status
+from pydantic import SecretStr
+
+from api.deps import BoxDep, DbDep, RedisDep, SettingsDep, TenantDep
+from api.models import TenantCreate, TenantOut
+from warehouse import tenants
+
+router = APIRouter(prefix="/tenants", tags=["tenants"])
+
+
+def _secret(value: SecretStr | None) -> str | None:
+    return value.get_secret_value() if value is not None else None
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=TenantOut)
+def create_tenant(
+    body: TenantCreate, settings: SettingsDep, db: DbDep, client: RedisDep, box: BoxDep
+) -> TenantOut:
+    """Registers a tenant and publishes its webhook secret to ingest."""
+    config = tenants.TenantConfig(
+        tenant_id=body.tenant_id,
+        display_name=body.display_name,
+        itsm_source=body.itsm_source,
+        itsm_base_url=body.itsm_base_url,
+        itsm_flavor=body.itsm_flavor if body.itsm_base_url else None,
+        itsm_api_key=_secret(body.itsm_api_key),
+        webhook_secrets=(body.webhook_secret.get_secret_value(),),
+        llm_model=body.llm_model,
+        llm_fallbacks=tuple(body.llm_fallbacks),
+        llm_api_base=body.llm_api_base,
+        llm_api_key=_secret(body.llm_api_key),
+        monitoring_url=body.monitoring_url,
+    )
+    try:
+        tenants.register_tenant(db, box, client, settings.stream_prefix, config)
+    except tenants.TenantExistsError as exc:
+        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from exc
+    summary = tenants.tenant_summary(db, body.tenant_id)
+    assert summary is not None
+    return TenantOut.of(summary, settings.webhook_urls(summary.itsm_source, summary.tenant_id))
+
+
+@router.get("", response_model=list[TenantOut])
+def list_tenants(settings: SettingsDep, db: DbDep) -> list[TenantOut]:
+    return [
+        TenantOut.of(s, settings.webhook_urls(s.itsm_source, s.tenant_id))
+        for s in tenants.list_tenants(db)
+    ]
+
+
+@router.get("/{tenant_id}", response_model=TenantOut)
+def get_tenant(tenant: TenantDep, settings: SettingsDep) -> TenantOut:
+    return TenantOut.of(tenant, settings.webhook_urls(tenant.itsm_source, tenant.tenant_id))

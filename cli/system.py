@@ -1,0 +1,135 @@
+"""What `aiops up` runs, and what it prepares first (pure apart from the recovery store)."""
+
+from __future__ import annotations
+
+import shutil
+import signal
+import socket
+from collections.abc import Mapping
+from pathlib import Path
+
+from aiops.embedded import ServiceUrls
+from aiops.settings import Settings
+from cli.supervisor import ChildSpec
+
+FLOW = "flows.enhance:build_flow()"
+
+
+def recovery_dir(settings: Settings) -> Path:
+    return (settings.state_dir / "recovery").resolve()
+
+
+def ensure_recovery_store(path: Path, partitions: int) -> int:
+    """Creates the flow's recovery partitions the first time; returns how many there are.
+
+    `bytewax.recovery` refuses to run twice on one folder, so the store is built aside
+    and renamed into place: an interrupted first start leaves no half-made store.
+    """
+    from bytewax.recovery import init_db_dir
+
+    existing = list(path.glob("part-*.sqlite3"))
+    if existing:
+        return len(existing)
+    staging = path.with_name(path.name + ".partial")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    init_db_dir(staging, partitions)
+    if path.exists():
+        path.rmdir()
+    staging.rename(path)
+    return partitions
+
+
+def local_url(settings: Settings, port: int) -> str:
+    """How this machine reaches a server that listens on settings.host."""
+    host = "127.0.0.1" if settings.host in ("0.0.0.0", "::", "") else settings.host
+    return f"http://{host}:{port}"
+
+
+def port_in_use(host: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return True
+    return False
+
+
+def child_env(base: Mapping[str, str], settings: Settings, urls: ServiceUrls) -> dict[str, str]:
+    """The children's environment: resolved servers, so none of them starts its own.
+
+    The master key and admin token reach them from the same state folder (or from the
+    AI_AGENTS_* variables already in `base`), never on a command line.
+    """
+    env = dict(base)
+    env.update(
+        {
+            "AI_AGENTS_DATABASE_URL": urls.database_url,
+            "AI_AGENTS_MIGRATION_DATABASE_URL": urls.migration_database_url,
+            "AI_AGENTS_REDIS_URL": urls.redis_url,
+            "AI_AGENTS_STATE_DIR": str(settings.state_dir.resolve()),
+            "AI_AGENTS_HOST": settings.host,
+            "AI_AGENTS_INGEST_PORT": str(settings.ingest_port),
+            "AI_AGENTS_API_PORT": str(settings.api_port),
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
+    # No network fetch of the model price list when the flow imports litellm.
+    env.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+    return env
+
+
+def _uvicorn(python: str, factory: str, settings: Settings, port: int) -> list[str]:
+    return [
+        python,
+        "-m",
+        "uvicorn",
+        "--factory",
+        factory,
+        "--host",
+        settings.host,
+        "--port",
+        str(port),
+    ]
+
+
+def child_specs(settings: Settings, python: str) -> list[ChildSpec]:
+    """The processes of a running system, in start order; they stop in reverse.
+
+    Ingest starts last and stops first, so no webhook is accepted while the rest is not
+    there. Further processes (the Dagster daemon and webserver) join this list.
+    """
+    return [
+        ChildSpec(
+            "api",
+            _uvicorn(python, "api.app:create_app", settings, settings.api_port),
+            ready_url=local_url(settings, settings.api_port) + "/health/ready",
+        ),
+        ChildSpec(
+            "flow",
+            [
+                python,
+                "-m",
+                "bytewax.run",
+                FLOW,
+                "-r",
+                str(recovery_dir(settings)),
+                "-s",
+                str(settings.flow_snapshot_seconds),
+                "-b",
+                str(settings.flow_backup_seconds),
+            ],
+            # Bytewax finishes its current batch and exits cleanly on an interrupt.
+            stop_signal=signal.SIGINT,
+        ),
+        ChildSpec(
+            "ingest",
+            # Ingest logs one line per webhook itself.
+            [
+                *_uvicorn(python, "ingest.app:create_app", settings, settings.ingest_port),
+                "--no-access-log",
+            ],
+            ready_url=local_url(settings, settings.ingest_port) + "/health/ready",
+        ),
+    ]

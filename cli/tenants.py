@@ -1,0 +1,141 @@
+"""`aiops tenants`: register MSP tenants and list them."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated
+
+import typer
+
+from aiops.tenant_directory import is_tenant_id
+from cli.console import fail, heading, table, tables
+from cli.runtime import connect, load_settings
+from warehouse import tenants
+
+app = typer.Typer(help="Register MSP tenants and list them.", no_args_is_help=True)
+
+
+class Flavor(StrEnum):
+    onprem = "onprem"
+    cloud = "cloud"
+
+
+def _check_url(option: str, url: str | None) -> None:
+    if url is not None and not url.startswith(("http://", "https://")):
+        fail(f"{option} must be a full URL starting with https:// (got {url!r})")
+
+
+@app.command("create")
+def create(
+    tenant_id: Annotated[
+        str,
+        typer.Argument(
+            metavar="ID",
+            help="Short id used in URLs: lower-case letters, digits, '-' and '_' (e.g. acme).",
+        ),
+    ],
+    name: Annotated[str, typer.Option("--name", help="Display name, e.g. 'Acme Corp'.")],
+    servicedesk_url: Annotated[
+        str | None,
+        typer.Option(
+            help="ServiceDesk Plus address, e.g. https://sdp.acme.example. Without it the "
+            "notes are stored (see `aiops history show`) but not posted to tickets."
+        ),
+    ] = None,
+    servicedesk_key: Annotated[
+        str | None,
+        typer.Option(
+            help="Technician API key (on-premises authtoken) or Zoho OAuth token (cloud). "
+            "Asked for when --servicedesk-url is given without it.",
+        ),
+    ] = None,
+    servicedesk_flavor: Annotated[
+        Flavor, typer.Option(help="Which ServiceDesk Plus: on-premises or Cloud.")
+    ] = Flavor.onprem,
+    llm_model: Annotated[
+        str | None,
+        typer.Option(
+            help="litellm model for this tenant, e.g. gpt-4o-mini or azure/my-deployment. "
+            "Default: AI_AGENTS_LLM_MODEL, or the offline summary when that is unset."
+        ),
+    ] = None,
+    llm_api_base: Annotated[
+        str | None, typer.Option(help="The tenant's own LLM endpoint (OpenAI-compatible).")
+    ] = None,
+    llm_api_key: Annotated[
+        str | None, typer.Option(help="The tenant's own LLM key (bring your own key).")
+    ] = None,
+    llm_fallback: Annotated[
+        list[str] | None,
+        typer.Option(help="A model to try when the first fails; repeat for more."),
+    ] = None,
+    monitoring_url: Annotated[
+        str | None, typer.Option(help="Monitoring endpoint to ask about hosts in tickets.")
+    ] = None,
+) -> None:
+    """Register a tenant and print, once, the webhook URLs and signing secret for its ITSM."""
+    if not is_tenant_id(tenant_id):
+        fail(
+            f"{tenant_id!r} is not a valid tenant id; use up to 63 lower-case letters, digits, "
+            "'-' and '_', starting with a letter or digit (e.g. acme)"
+        )
+    _check_url("--servicedesk-url", servicedesk_url)
+    _check_url("--llm-api-base", llm_api_base)
+    _check_url("--monitoring-url", monitoring_url)
+    if servicedesk_key and not servicedesk_url:
+        fail("--servicedesk-key needs --servicedesk-url (the ServiceDesk Plus address)")
+    if servicedesk_url and not servicedesk_key:
+        servicedesk_key = typer.prompt("ServiceDesk Plus API key", hide_input=True)
+    settings = load_settings()
+    config = tenants.TenantConfig(
+        tenant_id=tenant_id,
+        display_name=name,
+        itsm_source="servicedesk",
+        itsm_base_url=servicedesk_url,
+        itsm_flavor=servicedesk_flavor.value if servicedesk_url else None,
+        itsm_api_key=servicedesk_key,
+        llm_model=llm_model,
+        llm_fallbacks=tuple(llm_fallback or ()),
+        llm_api_base=llm_api_base,
+        llm_api_key=llm_api_key,
+        monitoring_url=monitoring_url,
+    )
+    with connect(settings) as rt:
+        try:
+            created = tenants.register_tenant(
+                rt.db, rt.box, rt.redis, settings.stream_prefix, config
+            )
+        except tenants.TenantExistsError:
+            fail(f"tenant {tenant_id!r} already exists; see `aiops tenants list`")
+    urls = settings.webhook_urls(created.itsm_source, tenant_id)
+    heading(f"Tenant {tenant_id!r} ({name}) is registered.")
+    if not created.writes_back:
+        typer.echo("No ServiceDesk Plus credentials: notes are stored, not posted.")
+    typer.echo("\nPoint ServiceDesk Plus custom triggers at these URLs (HTTP POST, JSON body):")
+    typer.echo(f"  new requests:       {urls['tickets']}")
+    typer.echo(f"  resolved requests:  {urls['resolved_tickets']}")
+    typer.echo("\nSign every body: header X-ServiceDesk-Signature = hex HMAC-SHA256(secret, body).")
+    typer.echo("Signing secret (shown only now; it is stored encrypted, keep a copy):")
+    typer.echo(f"  {created.webhook_secrets[0]}")
+    typer.echo(f"\nNext: aiops history import resolved-tickets.csv --tenant {tenant_id}")
+
+
+@app.command("list")
+def list_() -> None:
+    """List the registered tenants (never their secrets)."""
+    with connect(load_settings()) as rt:
+        found = tenants.list_tenants(rt.db)
+    if not found:
+        typer.echo("No tenants yet. Register one with `aiops tenants create ID --name NAME`.")
+        return
+    shown = table("id", "name", "ITSM", "writes notes", "LLM", "created", whole=("id",))
+    for t in found:
+        shown.add_row(
+            t.tenant_id,
+            t.display_name,
+            " ".join(filter(None, [t.itsm_source, t.itsm_flavor, t.itsm_base_url])),
+            "yes" if t.has_itsm_credentials else "no (stored)",
+            (t.llm_model or "default") + (" (own key)" if t.has_llm_api_key else ""),
+            f"{t.created_at:%Y-%m-%d %H:%M}",
+        )
+    tables.print(shown)

@@ -1,0 +1,143 @@
+"""`aiops up`: the whole system in one terminal, until Ctrl-C."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import sys
+import threading
+from types import FrameType
+from typing import Annotated
+
+import redis
+import typer
+
+from aiops.embedded import services
+from aiops.logs import configure_logging
+from aiops.secrets import admin_token, secret_box
+from aiops.settings import Settings
+from cli import system
+from cli.console import fail, heading
+from cli.runtime import is_embedded, load_settings, migrate_database
+from cli.supervisor import ChildFailed, Supervisor
+from warehouse.db import Database
+from warehouse.tenants import publish_all
+
+log = logging.getLogger("aiops.up")
+
+READY_LINE = "ready:"
+
+
+def _stop_on_signals(stop: threading.Event) -> None:
+    def handler(signum: int, _frame: FrameType | None) -> None:
+        if not stop.is_set():
+            log.warning("%s received; stopping", signal.Signals(signum).name)
+        stop.set()
+
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, handler)
+
+
+def _banner(settings: Settings) -> None:
+    ingest = system.local_url(settings, settings.ingest_port)
+    api = system.local_url(settings, settings.api_port)
+    token = (
+        "AI_AGENTS_ADMIN_TOKEN"
+        if settings.admin_token is not None
+        else str((settings.state_dir / "admin.token").resolve())
+    )
+    heading("\nAI Ops is running.")
+    typer.echo(f"  Webhook ingest:  {ingest}  (ITSMs reach it as {settings.ingest_base_url})")
+    typer.echo(f"  Management API:  {api}  (docs: {api}/docs)")
+    typer.echo(f"  Admin token:     {token}  (send as 'Authorization: Bearer <token>')")
+    if is_embedded(settings):
+        typer.echo(f"  Data:            {settings.state_dir.resolve()}")
+    typer.echo("\nNext, in another terminal (source .venv/bin/activate first):")
+    typer.echo("  aiops demo                       # see it work with built-in tickets")
+    typer.echo(
+        "  aiops tenants create acme --name 'Acme Corp' --servicedesk-url https://sdp.acme.example"
+    )
+    typer.echo("Stop with Ctrl-C.\n")
+    typer.echo(f"{READY_LINE} ingest={ingest} api={api}")
+    sys.stdout.flush()
+
+
+def up(
+    ingest_port: Annotated[
+        int | None,
+        typer.Option(help="Port for webhooks. Default: AI_AGENTS_INGEST_PORT, else 8000."),
+    ] = None,
+    api_port: Annotated[
+        int | None,
+        typer.Option(help="Port for the management API. Default: AI_AGENTS_API_PORT, else 8001."),
+    ] = None,
+    ready_timeout: Annotated[
+        float, typer.Option(help="Seconds the processes get to become ready.")
+    ] = 90.0,
+) -> None:
+    """Start everything: database and Redis (embedded unless configured), migrations,
+    webhook ingest, the enhancement flow and the management API.
+
+    Prints a line starting with 'ready:' once webhooks are accepted. A process that
+    dies is restarted with backoff; one that keeps dying stops the whole system with
+    its name and exit status. Ctrl-C (or SIGTERM) stops the processes, then the servers.
+    Data stays in the state folder (AI_AGENTS_STATE_DIR) for the next start.
+    """
+    settings = load_settings()
+    overrides = {"ingest_port": ingest_port, "api_port": api_port}
+    settings = settings.model_copy(update={k: v for k, v in overrides.items() if v is not None})
+    configure_logging("up")
+    for what, port, option in (
+        ("webhook ingest", settings.ingest_port, "--ingest-port / AI_AGENTS_INGEST_PORT"),
+        ("management API", settings.api_port, "--api-port / AI_AGENTS_API_PORT"),
+    ):
+        if system.port_in_use(settings.host, port):
+            fail(
+                f"port {port} on {settings.host} is taken (is AI Ops already running?); "
+                f"pick another port for the {what} with {option}"
+            )
+    stop = threading.Event()
+    _stop_on_signals(stop)
+    failure: str | None = None
+    with services(settings) as urls:
+        migrate_database(settings, urls)
+        box = secret_box(settings)
+        admin_token(settings)
+        client = redis.Redis.from_url(urls.redis_url)
+        try:
+            with Database(urls.database_url, max_size=2) as db:
+                published = publish_all(db, box, client, settings.stream_prefix)
+        finally:
+            client.close()
+        log.info("published webhook secrets of %d tenants to the ingest directory", published)
+        partitions = system.ensure_recovery_store(
+            system.recovery_dir(settings), settings.flow_recovery_partitions
+        )
+        if partitions != settings.flow_recovery_partitions:
+            log.warning(
+                "the flow recovery store keeps the %d partitions it was created with "
+                "(AI_AGENTS_FLOW_RECOVERY_PARTITIONS=%d applies to a new store only)",
+                partitions,
+                settings.flow_recovery_partitions,
+            )
+        supervisor = Supervisor(
+            system.child_specs(settings, sys.executable),
+            system.child_env(os.environ, settings, urls),
+        )
+        try:
+            if not stop.is_set():
+                supervisor.start()
+                supervisor.wait_ready(ready_timeout, stop)
+            if not stop.is_set():
+                _banner(settings)
+            while not stop.is_set():
+                supervisor.check()
+                stop.wait(0.5)
+        except ChildFailed as exc:
+            failure = str(exc)
+        finally:
+            supervisor.stop()
+    if failure is not None:
+        fail(f"{failure}. AI Ops stopped.")
+    typer.echo("AI Ops stopped; data is kept for the next `aiops up`.")

@@ -1,0 +1,115 @@
+"""`aiops tenants`: the signing secret is shown once, stored only encrypted, never listed."""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+
+import redis
+
+from aiops.crypto import SecretBox
+from aiops.settings import Settings
+from aiops.tenant_directory import secrets_context
+from tests.cli.conftest import Invoke
+from warehouse.db import Database
+from warehouse.tenants import get_tenant
+
+
+def _secret_in(output: str) -> str:
+    found = re.findall(r"whsec_[A-Za-z0-9_\-]+", output)
+    assert len(found) == 1, output
+    return found[0]
+
+
+def test_create_prints_urls_and_secret_once_and_stores_it_encrypted(
+    aiops: Invoke,
+    tenant_id: str,
+    db: Database,
+    box: SecretBox,
+    settings: Settings,
+    redis_client: redis.Redis,
+) -> None:
+    result = aiops(
+        "tenants", "create", tenant_id, "--name", "Acme Corp",
+        "--servicedesk-url", "https://sdp.acme.example",
+        "--servicedesk-key", "sdp-key-123456",
+        "--llm-api-key", "sk-tenant-own-key",
+    )  # fmt: skip
+
+    assert result.exit_code == 0, result.output
+    secret = _secret_in(result.output)
+    assert f"{settings.ingest_base_url}/webhook/servicedesk?tenant={tenant_id}" in result.output
+    assert f"/webhook/servicedesk/resolved-ticket?tenant={tenant_id}" in result.output
+    assert "sdp-key-123456" not in result.output
+    with db.tenant(tenant_id) as conn:
+        row = conn.execute("SELECT * FROM tenant_configs").fetchone()
+    assert row is not None
+    stored = b"".join(
+        bytes(row[c]) for c in ("webhook_secrets_enc", "itsm_credentials_enc", "llm_api_key_enc")
+    )
+    for plain in (secret, "sdp-key-123456", "sk-tenant-own-key"):
+        assert plain.encode() not in stored
+    webhook_secrets = box.decrypt(
+        bytes(row["webhook_secrets_enc"]), f"tenant:{tenant_id}:webhook_secrets"
+    )
+    assert json.loads(webhook_secrets) == [secret]
+    # Published for ingest, encrypted there too.
+    published = redis_client.hgetall(f"{settings.stream_prefix}:tenant:{tenant_id}")
+    assert published[b"source"] == b"servicedesk"
+    assert secret.encode() not in published[b"webhook_secrets"]
+    sealed = base64.b64decode(published[b"webhook_secrets"])
+    assert json.loads(box.decrypt(sealed, secrets_context(tenant_id))) == [secret]
+
+
+def test_list_shows_tenants_without_secrets(aiops: Invoke, tenant_id: str) -> None:
+    created = aiops(
+        "tenants", "create", tenant_id, "--name", "Beta Ltd",
+        "--servicedesk-url", "https://sdp.beta.example", "--servicedesk-key", "beta-key-999",
+    )  # fmt: skip
+    secret = _secret_in(created.output)
+
+    listed = aiops("tenants", "list")
+
+    assert listed.exit_code == 0, listed.output
+    assert tenant_id in listed.output
+    assert "Beta Ltd" in listed.output
+    assert secret not in listed.output
+    assert "beta-key-999" not in listed.output
+
+
+def test_creating_twice_is_refused_without_a_new_secret(aiops: Invoke, tenant_id: str) -> None:
+    assert aiops("tenants", "create", tenant_id, "--name", "Once").exit_code == 0
+
+    again = aiops("tenants", "create", tenant_id, "--name", "Twice")
+
+    assert again.exit_code == 1
+    assert "already exists" in again.output
+    assert "whsec_" not in again.output
+
+
+def test_invalid_tenant_id_is_refused_before_anything_is_written(
+    aiops: Invoke, db: Database
+) -> None:
+    result = aiops("tenants", "create", "Acme Corp", "--name", "Acme")
+
+    assert result.exit_code == 1
+    assert "not a valid tenant id" in result.output
+    with db.platform() as conn:
+        assert conn.execute("SELECT 1 FROM tenants WHERE tenant_id = 'Acme Corp'").fetchone() is None
+
+
+def test_servicedesk_key_is_asked_for_when_only_the_url_is_given(
+    aiops: Invoke, tenant_id: str, db: Database, box: SecretBox
+) -> None:
+    result = aiops(
+        "tenants", "create", tenant_id, "--name", "Prompted",
+        "--servicedesk-url", "https://sdp.prompted.example", "--servicedesk-flavor", "cloud",
+        input="typed-key-42\n",
+    )  # fmt: skip
+
+    assert result.exit_code == 0, result.output
+    assert "typed-key-42" not in result.output
+    config = get_tenant(db, box, tenant_id)
+    assert config is not None
+    assert (config.itsm_api_key, config.itsm_flavor) == ("typed-key-42", "cloud")
