@@ -1,0 +1,1 @@
+"""The webhook receiver: verify, normalize, enqueue to Redis Streams, answer 202."""

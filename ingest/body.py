@@ -1,0 +1,48 @@
+"""Checks on the raw request before anything is parsed."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from starlette.requests import ClientDisconnect, Request
+
+from ingest.rejection import Rejection
+
+
+def is_json_media_type(content_type: str | None) -> bool:
+    if not content_type:
+        return False
+    media = content_type.split(";", 1)[0].strip().lower()
+    return media == "application/json" or (
+        media.startswith("application/") and media.endswith("+json")
+    )
+
+
+def _too_large(limit: int) -> Rejection:
+    return Rejection(413, "too_large", f"the webhook body is larger than {limit} bytes")
+
+
+async def read_capped(request: Request, limit: int) -> bytes:
+    """The raw body, refusing a declared or actual size over `limit` without buffering it."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise _too_large(limit)
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise _too_large(limit)
+            chunks.append(chunk)
+    except ClientDisconnect as exc:
+        raise Rejection(400, "disconnected", "the sender left before the body arrived") from exc
+    return b"".join(chunks)
+
+
+def parse_json(body: bytes) -> Any:
+    try:
+        return json.loads(body)
+    except (ValueError, RecursionError) as exc:
+        raise Rejection(400, "bad_json", f"the webhook body is not valid JSON: {exc}") from exc

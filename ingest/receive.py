@@ -1,0 +1,130 @@
+"""The steps of one webhook, cheapest refusal first; nothing here touches PostgreSQL or an LLM."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+
+from redis.exceptions import RedisError
+from starlette.requests import Request
+
+from aiops.crypto import DecryptionError
+from aiops.events import Event, EventKind, derive_event_id, utcnow
+from aiops.tenant_directory import TenantEntry
+from ingest.body import is_json_media_type, parse_json, read_capped
+from ingest.context import IngestContext
+from ingest.enqueue import Enqueued
+from ingest.rejection import Rejection
+from itsm.base import ItsmPlugin, NormalizationError
+
+log = logging.getLogger(__name__)
+
+RETRY_AFTER_SECONDS = 5
+# Unknown tenant and bad signature must look the same, in body and in time: an unknown
+# tenant's body is checked against this secret, which no tenant has, and then refused.
+_DECOY_SECRETS = ("aiops-decoy-secret-that-no-tenant-has",)
+
+
+@dataclass(frozen=True)
+class Received:
+    event: Event
+    enqueued: Enqueued
+
+
+def unauthorized() -> Rejection:
+    return Rejection(401, "unauthorized", "unknown tenant or invalid signature")
+
+
+def unavailable(exc: Exception, event_id: str | None = None) -> Rejection:
+    return Rejection(
+        503,
+        "unavailable",
+        "the event queue is unavailable; nothing was stored, retry later",
+        retry_after=RETRY_AFTER_SECONDS,
+        reason=f"redis: {type(exc).__name__}",
+        event_id=event_id,
+    )
+
+
+def choose_tenant(query: str | None, header: str | None) -> str:
+    if query and header and query != header:
+        raise Rejection(
+            400, "no_tenant", "the tenant query parameter and X-Tenant-Id header disagree"
+        )
+    tenant_id = query or header
+    if not tenant_id:
+        raise Rejection(
+            400,
+            "no_tenant",
+            "say which tenant this webhook is for: add ?tenant=<tenant id> to the URL "
+            "or send the header X-Tenant-Id: <tenant id>",
+        )
+    return tenant_id
+
+
+async def _lookup(context: IngestContext, tenant_id: str) -> TenantEntry | None:
+    try:
+        return await context.tenants.lookup(tenant_id)
+    except RedisError as exc:
+        raise unavailable(exc) from exc
+    except DecryptionError as exc:
+        raise Rejection(
+            503,
+            "misconfigured",
+            "this tenant's webhook configuration cannot be read; retry later",
+            retry_after=RETRY_AFTER_SECONDS,
+            reason="webhook secrets do not decrypt with this process's master keys "
+            "(AI_AGENTS_ENCRYPTION_KEY, AI_AGENTS_PREVIOUS_ENCRYPTION_KEYS)",
+        ) from exc
+
+
+def _to_event(
+    plugin: ItsmPlugin,
+    payload: object,
+    kind: EventKind | None,
+    tenant_id: str,
+    event_id: str | None,
+) -> Event:
+    try:
+        kind, ticket = plugin.normalize(payload, kind)
+    except NormalizationError as exc:
+        details = [{"loc": ["body", *e.loc], "msg": e.msg} for e in exc.errors]
+        raise Rejection(422, "invalid", details) from exc
+    return Event(
+        event_id=event_id or derive_event_id(tenant_id, ticket, kind),
+        tenant_id=tenant_id,
+        source=plugin.name,
+        kind=kind,
+        ticket=ticket,
+        received_at=utcnow(),
+    )
+
+
+async def receive(
+    context: IngestContext,
+    plugin: ItsmPlugin,
+    kind: EventKind | None,
+    request: Request,
+    tenant_id: str,
+) -> Received:
+    """The accepted event, once Redis holds it; raises Rejection otherwise."""
+    if not is_json_media_type(request.headers.get("content-type")):
+        raise Rejection(415, "unsupported_media_type", "send the webhook body as application/json")
+    body = await read_capped(request, context.settings.max_webhook_bytes)
+    entry = await _lookup(context, tenant_id)
+    headers = {name.lower(): value for name, value in request.headers.items()}
+    if entry is None or entry.source != plugin.name:
+        plugin.verify(headers, body, _DECOY_SECRETS)
+        raise unauthorized()
+    if not plugin.verify(headers, body, entry.webhook_secrets):
+        raise unauthorized()
+    payload = parse_json(body)
+    event = _to_event(plugin, payload, kind, tenant_id, plugin.delivery_id(headers))
+    started = time.perf_counter()
+    try:
+        enqueued = await context.queue.put(event)
+    except RedisError as exc:
+        raise unavailable(exc, event.event_id) from exc
+    context.metrics.enqueue_seconds.observe(time.perf_counter() - started)
+    return Received(event, enqueued)
