@@ -7,7 +7,9 @@ import logging
 from collections.abc import AsyncIterator
 
 import redis
-from fastapi import Depends, FastAPI
+from fastapi import Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
 
 from aiops.embedded import services
 from aiops.logs import configure_logging
@@ -16,6 +18,13 @@ from aiops.settings import Settings, get_settings
 from api.deps import ApiState, require_admin
 from api.routers import enhancements, health, tenants, tickets
 from warehouse.db import Database
+
+
+async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
+    """FastAPI's default echoes the request body back, secrets included: this does not."""
+    assert isinstance(exc, RequestValidationError)
+    errors = [{"loc": e["loc"], "msg": e["msg"], "type": e["type"]} for e in exc.errors()]
+    return JSONResponse({"detail": errors}, status_code=422)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -50,6 +59,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         "but /health needs `Authorization: Bearer <admin token>`.",
         lifespan=lifespan,
     )
+    app.add_exception_handler(RequestValidationError, _validation_error)
     app.include_router(health.router)
     admin = [Depends(require_admin)]
     app.include_router(tenants.router, dependencies=admin)

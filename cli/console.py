@@ -9,10 +9,6 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-# Tables only; anything a person may copy (URLs, secrets) is printed with typer.echo so
-# that rich never wraps it.
-tables = Console(soft_wrap=False)
-
 
 def fail(message: str) -> NoReturn:
     """Stops the command with a message that says what to do next."""
@@ -30,3 +26,10 @@ def table(*headers: str, whole: Collection[str] = ()) -> Table:
     for header in headers:
         result.add_column(header, no_wrap=header in whole)
     return result
+
+
+def print_table(shown: Table) -> None:
+    """Tables only: anything a person may copy whole (URLs, secrets) goes through
+    typer.echo, which never wraps. The console is made per call so it measures the
+    terminal (or COLUMNS) as it is now."""
+    Console().print(shown)

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from cli import dead_letters
-from cli.console import fail, table, tables
+from cli.console import fail, print_table, table
 from cli.runtime import connect, load_settings
 
 app = typer.Typer(
@@ -45,7 +45,7 @@ def list_(
             _first(letter.fields, _KIND_KEYS),
             _first(letter.fields, _ERROR_KEYS)[:80],
         )
-    tables.print(shown)
+    print_table(shown)
     typer.echo(f"{len(letters)} of {total} shown. Replay: aiops dlq replay ENTRY... or --all")
 
 

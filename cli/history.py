@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import typer
 
 from cli import importer_command, importing
-from cli.console import fail, heading, table, tables
+from cli.console import fail, heading, print_table, table
 from cli.runtime import connect, load_settings
 from warehouse import enhancements, tenants
 
@@ -136,5 +136,5 @@ def show(
             _seconds(r["timings"]),
             (r["error"] or "")[:60],
         )
-    tables.print(shown)
+    print_table(shown)
     typer.echo("Details of one: aiops history show --tenant TENANT --event EVENT_ID")

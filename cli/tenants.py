@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from aiops.tenant_directory import is_tenant_id
-from cli.console import fail, heading, table, tables
+from cli.console import fail, heading, print_table, table
 from cli.runtime import connect, load_settings
 from warehouse import tenants
 
@@ -138,4 +138,4 @@ def list_() -> None:
             (t.llm_model or "default") + (" (own key)" if t.has_llm_api_key else ""),
             f"{t.created_at:%Y-%m-%d %H:%M}",
         )
-    tables.print(shown)
+    print_table(shown)

@@ -87,7 +87,6 @@ def up(
     settings = load_settings()
     overrides = {"ingest_port": ingest_port, "api_port": api_port}
     settings = settings.model_copy(update={k: v for k, v in overrides.items() if v is not None})
-    configure_logging("up")
     for what, port, option in (
         ("webhook ingest", settings.ingest_port, "--ingest-port / AI_AGENTS_INGEST_PORT"),
         ("management API", settings.api_port, "--api-port / AI_AGENTS_API_PORT"),
@@ -97,6 +96,7 @@ def up(
                 f"port {port} on {settings.host} is taken (is AI Ops already running?); "
                 f"pick another port for the {what} with {option}"
             )
+    configure_logging("up")
     stop = threading.Event()
     _stop_on_signals(stop)
     failure: str | None = None

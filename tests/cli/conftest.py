@@ -25,6 +25,8 @@ def cli_env(settings: Settings, redis_client: redis.Redis) -> dict[str, str]:
         "AI_AGENTS_REDIS_URL": str(settings.redis_url),
         "AI_AGENTS_ENCRYPTION_KEY": settings.encryption_key.get_secret_value(),
         "AI_AGENTS_ADMIN_TOKEN": settings.admin_token.get_secret_value(),
+        # Wide enough that table cells are not wrapped mid-phrase.
+        "COLUMNS": "240",
     }
 
 

@@ -118,11 +118,7 @@ def test_a_bad_row_is_reported_by_line_and_nothing_is_written(
     aiops: Invoke, tenant: str, db: Database, tmp_path: Path
 ) -> None:
     path = tmp_path / "bad_date.csv"
-    path.write_text(
-        "id,subject,created\n"
-        "A-1,Fine,2024-03-01T10:00:00Z\n"
-        "A-2,Broken,next tuesday\n"
-    )
+    path.write_text("id,subject,created\nA-1,Fine,2024-03-01T10:00:00Z\nA-2,Broken,next tuesday\n")
 
     result = aiops("history", "import", str(path), "--tenant", tenant)
 
@@ -166,9 +162,7 @@ def test_json_lines_history_is_imported(
     assert rows[1]["created_at"] == datetime(2024, 3, 1, 10, 0, tzinfo=UTC)
 
 
-def test_kb_and_inventory_imports(
-    aiops: Invoke, tenant: str, db: Database, tmp_path: Path
-) -> None:
+def test_kb_and_inventory_imports(aiops: Invoke, tenant: str, db: Database, tmp_path: Path) -> None:
     kb = tmp_path / "kb.csv"
     kb.write_text(
         "KB ID,Title,Content,Link,Keywords\n"

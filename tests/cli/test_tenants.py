@@ -96,7 +96,9 @@ def test_invalid_tenant_id_is_refused_before_anything_is_written(
     assert result.exit_code == 1
     assert "not a valid tenant id" in result.output
     with db.platform() as conn:
-        assert conn.execute("SELECT 1 FROM tenants WHERE tenant_id = 'Acme Corp'").fetchone() is None
+        assert (
+            conn.execute("SELECT 1 FROM tenants WHERE tenant_id = 'Acme Corp'").fetchone() is None
+        )
 
 
 def test_servicedesk_key_is_asked_for_when_only_the_url_is_given(

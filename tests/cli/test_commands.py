@@ -1,0 +1,50 @@
+"""`aiops migrate`, and `aiops demo` / `aiops up` refusing clearly when they cannot run."""
+
+from __future__ import annotations
+
+import socket
+
+from tests.cli.conftest import Invoke
+
+
+def test_migrate_is_idempotent_at_head(aiops: Invoke) -> None:
+    result = aiops("migrate")
+
+    assert result.exit_code == 0, result.output
+    assert "up to date" in result.output
+
+
+def test_demo_says_how_to_start_the_system_when_it_is_not_running(aiops: Invoke) -> None:
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+
+    result = aiops("demo", "--ingest-url", f"http://127.0.0.1:{port}")
+
+    assert result.exit_code == 1
+    assert "not answering" in result.output
+    assert "aiops up" in result.output
+
+
+def test_up_refuses_a_taken_port_before_starting_anything(aiops: Invoke) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+
+        result = aiops("up", "--ingest-port", str(port))
+
+    assert result.exit_code == 1
+    assert f"port {port} on 127.0.0.1 is taken" in result.output
+    assert "--ingest-port" in result.output
+
+
+def test_every_command_has_help(aiops: Invoke) -> None:
+    for command in (
+        ["up"], ["demo"], ["migrate"], ["tenants", "create"], ["tenants", "list"],
+        ["history", "import"], ["history", "show"], ["kb", "import"],
+        ["inventory", "import"], ["dlq", "list"], ["dlq", "replay"],
+    ):  # fmt: skip
+        result = aiops(*command, "--help")
+        assert result.exit_code == 0, (command, result.output)
+        assert "Usage" in result.output

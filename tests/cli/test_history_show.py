@@ -1,0 +1,64 @@
+"""`aiops history show`: recent enhancements of one tenant, and one event in full."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiops.events import Event, Ticket, utcnow
+from tests.cli.conftest import Invoke
+from warehouse import enhancements
+from warehouse.db import Database
+
+
+def _record(db: Database, tenant_id: str, event_id: str, ticket_id: str, **result: Any) -> None:
+    event = Event(
+        event_id=event_id,
+        tenant_id=tenant_id,
+        source="servicedesk",
+        kind="created",
+        ticket=Ticket(id=ticket_id, subject="Printer offline"),
+        received_at=utcnow(),
+    )
+    with db.tenant(tenant_id) as conn:
+        enhancements.begin(conn, event)
+        enhancements.finish(conn, event_id, enhancements.Result(**result))
+
+
+def test_recent_and_one_event_in_detail(aiops: Invoke, tenant_id: str, db: Database) -> None:
+    assert aiops("tenants", "create", tenant_id, "--name", "Shown").exit_code == 0
+    _record(
+        db, tenant_id, "ev-ok", "4711",
+        status="stored", synthesizer="offline", output="Restart the spooler on PRINT01.",
+        timings={"gather": 0.2, "synthesize": 0.1, "total": 0.35},
+        context={"similar_tickets": [{"id": "1"}, {"id": "2"}]},
+    )  # fmt: skip
+    _record(
+        db, tenant_id, "ev-bad", "4712",
+        status="failed", error="ServiceDesk Plus answered 401", error_kind="permanent",
+    )  # fmt: skip
+
+    recent = aiops("history", "show", "--tenant", tenant_id)
+    one = aiops("history", "show", "--tenant", tenant_id, "--event", "ev-ok")
+    only_ticket = aiops("history", "show", "--tenant", tenant_id, "--ticket", "4712")
+
+    assert recent.exit_code == 0, recent.output
+    for text in ("ev-ok", "ev-bad", "stored", "failed", "0.35s", "answered 401"):
+        assert text in recent.output
+    assert one.exit_code == 0, one.output
+    assert "Restart the spooler on PRINT01." in one.output
+    assert "similar_tickets: 2 items" in one.output
+    assert "ev-ok" not in only_ticket.output and "ev-bad" in only_ticket.output
+
+
+def test_other_tenants_events_are_not_found(aiops: Invoke, tenant_id: str, db: Database) -> None:
+    other = tenant_id + "-other"
+    for tid in (tenant_id, other):
+        assert aiops("tenants", "create", tid, "--name", tid).exit_code == 0
+    _record(db, other, "ev-theirs", "1", status="stored", output="secret plans")
+
+    mine = aiops("history", "show", "--tenant", tenant_id)
+    theirs = aiops("history", "show", "--tenant", tenant_id, "--event", "ev-theirs")
+
+    assert "ev-theirs" not in mine.output
+    assert theirs.exit_code == 1
+    assert "secret plans" not in theirs.output
