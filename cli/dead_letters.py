@@ -10,6 +10,7 @@ import redis
 
 from aiops.events import EVENT_FIELD, shard_for
 from aiops.settings import Settings
+from flows.decode import REPLAYED_FROM_FIELD
 
 
 @dataclass(frozen=True)
@@ -19,7 +20,7 @@ class DeadLetter:
     tenant_id: str | None
     event_id: str | None
     ticket_id: str | None
-    fields: dict[str, str]  # everything else the flow recorded: error, error kind, ...
+    fields: dict[str, str]  # what the flow recorded: error, error_kind, source_stream, ...
 
 
 def _text(value: bytes | str) -> str:
@@ -74,22 +75,34 @@ def _parsed(entries: Entries) -> list[DeadLetter]:
 
 
 class NotReplayable(ValueError):
-    """The entry carries no event with a tenant, so there is no shard to send it to."""
+    """The entry has no event, or no way to tell which stream it belongs on."""
+
+
+def target_stream(settings: Settings, letter: DeadLetter) -> str | None:
+    """The stream the event was read from (a live or backfill shard), else its tenant's shard."""
+    source = letter.fields.get("source_stream")
+    if source and source.startswith(f"{settings.stream_prefix}:"):
+        return source
+    if letter.tenant_id is not None:
+        return settings.stream_name(shard_for(letter.tenant_id, settings.stream_shards))
+    return None
 
 
 def replay(client: redis.Redis, settings: Settings, letter: DeadLetter) -> str:
-    """Appends the event to its shard stream and deletes the dead letter, atomically.
+    """Appends the event to its stream and deletes the dead letter, atomically.
 
-    Returns the stream it went to. The flow's idempotency (one note per event) makes a
-    replay of an event that had in fact been handled harmless.
+    Returns the stream. The copy names the dead letter it came from, so the flow's
+    duplicate filter lets it through; its idempotency (one note per event) makes a
+    replay of an event that had in fact been handled harmless. Undecodable events can be
+    replayed too: after an upgrade the flow may understand them.
     """
-    if letter.event_json is None or letter.tenant_id is None:
-        raise NotReplayable(f"{letter.entry_id} holds no event with a tenant id")
-    stream = settings.stream_name(shard_for(letter.tenant_id, settings.stream_shards))
+    stream = target_stream(settings, letter)
+    if letter.event_json is None or stream is None:
+        raise NotReplayable(f"{letter.entry_id} holds no event with a tenant or source stream")
     with client.pipeline(transaction=True) as pipe:
         pipe.xadd(
             stream,
-            {EVENT_FIELD: letter.event_json},
+            {EVENT_FIELD: letter.event_json, REPLAYED_FROM_FIELD: letter.entry_id},
             maxlen=settings.stream_maxlen,
             approximate=True,
         )

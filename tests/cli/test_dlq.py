@@ -1,4 +1,4 @@
-"""`aiops dlq`: dead letters listed, and replayed onto their shard stream."""
+"""`aiops dlq`: dead letters as the flow writes them, listed and replayed to their stream."""
 
 from __future__ import annotations
 
@@ -6,6 +6,8 @@ import redis
 
 from aiops.events import EVENT_FIELD, Event, Ticket, shard_for, utcnow
 from aiops.settings import Settings
+from flows.decode import dead_letter, decode_entry
+from flows.items import Entry, Received
 from tests.cli.conftest import Invoke
 
 
@@ -22,7 +24,14 @@ def _entries(client: redis.Redis, stream: str) -> list[tuple[str, dict[str, str]
     ]
 
 
-def _dead_letter(client: redis.Redis, settings: Settings, tenant_id: str, event_id: str) -> str:
+def _shard(settings: Settings, tenant_id: str) -> str:
+    return settings.stream_name(shard_for(tenant_id, settings.stream_shards))
+
+
+def _failed(
+    client: redis.Redis, settings: Settings, tenant_id: str, event_id: str, stream: str = ""
+) -> str:
+    """A dead letter as the flow writes it for an event that failed permanently."""
     event = Event(
         event_id=event_id,
         tenant_id=tenant_id,
@@ -31,25 +40,15 @@ def _dead_letter(client: redis.Redis, settings: Settings, tenant_id: str, event_
         ticket=Ticket(id="555", subject="VPN down"),
         received_at=utcnow(),
     )
-    entry = client.xadd(
-        settings.dead_letter_stream,
-        {
-            EVENT_FIELD: event.to_json(),
-            "error": "ServiceDesk Plus answered 401 Unauthorized",
-            "error_kind": "permanent",
-        },
-    )
-    return _text(entry)
-
-
-def _shard(settings: Settings, tenant_id: str) -> str:
-    return settings.stream_name(shard_for(tenant_id, settings.stream_shards))
+    received = Received(stream or _shard(settings, tenant_id), "1700000000000-0", event)
+    letter = received.dead_letter("ServiceDesk Plus answered 401 Unauthorized", "permanent")
+    return _text(client.xadd(settings.dead_letter_stream, letter.fields))  # type: ignore[arg-type]
 
 
 def test_list_shows_why_an_event_failed(
     aiops: Invoke, redis_client: redis.Redis, settings: Settings, tenant_id: str
 ) -> None:
-    entry = _dead_letter(redis_client, settings, tenant_id, "ev-dead")
+    entry = _failed(redis_client, settings, tenant_id, "ev-dead")
 
     result = aiops("dlq", "list")
 
@@ -58,33 +57,46 @@ def test_list_shows_why_an_event_failed(
         assert text in result.output
 
 
-def test_replay_moves_the_entry_back_to_its_shard(
+def test_replay_moves_the_entry_back_and_the_flow_takes_it_as_a_replay(
     aiops: Invoke, redis_client: redis.Redis, settings: Settings, tenant_id: str
 ) -> None:
-    kept = _dead_letter(redis_client, settings, tenant_id, "ev-keep")
-    entry = _dead_letter(redis_client, settings, tenant_id, "ev-again")
+    kept = _failed(redis_client, settings, tenant_id, "ev-keep")
+    entry = _failed(redis_client, settings, tenant_id, "ev-again")
     original = dict(_entries(redis_client, settings.dead_letter_stream))[entry]
 
     result = aiops("dlq", "replay", entry)
 
     assert result.exit_code == 0, result.output
-    replayed = _entries(redis_client, _shard(settings, tenant_id))
-    assert [fields for _, fields in replayed] == [{EVENT_FIELD: original[EVENT_FIELD]}]
+    shard = _shard(settings, tenant_id)
+    ((entry_id, fields),) = _entries(redis_client, shard)
+    assert fields == {EVENT_FIELD: original[EVENT_FIELD], "replayed_from": entry}
+    decoded = decode_entry(Entry(shard, entry_id, fields))
+    assert isinstance(decoded, Received)
+    assert (decoded.event.event_id, decoded.replayed_from) == ("ev-again", entry)
     assert [eid for eid, _ in _entries(redis_client, settings.dead_letter_stream)] == [kept]
 
 
-def test_replay_all_and_unreplayable_entries_stay(
+def test_replay_all_returns_each_letter_to_its_source_stream(
     aiops: Invoke, redis_client: redis.Redis, settings: Settings, tenant_id: str
 ) -> None:
-    _dead_letter(redis_client, settings, tenant_id, "ev-1")
-    _dead_letter(redis_client, settings, tenant_id, "ev-2")
-    junk = _text(redis_client.xadd(settings.dead_letter_stream, {EVENT_FIELD: "not json"}))
+    backfill = settings.backfill_stream_name(shard_for(tenant_id, settings.stream_shards))
+    _failed(redis_client, settings, tenant_id, "ev-live")
+    _failed(redis_client, settings, tenant_id, "ev-backfill", stream=backfill)
+    # An entry the flow could not decode (say, a newer schema): replayable after an upgrade.
+    undecodable = dead_letter(
+        Entry(_shard(settings, tenant_id), "1-0", {EVENT_FIELD: '{"schema_version": 2}'}),
+        "not a v1 event",
+        "undecodable",
+    )
+    redis_client.xadd(settings.dead_letter_stream, undecodable.fields)  # type: ignore[arg-type]
+    junk = _text(redis_client.xadd(settings.dead_letter_stream, {"note": "no event here"}))
 
     result = aiops("dlq", "replay", "--all")
 
     assert result.exit_code == 0, result.output
-    assert "Replayed 2 of 3" in result.output
+    assert "Replayed 3 of 4" in result.output
     assert redis_client.xlen(_shard(settings, tenant_id)) == 2
+    assert redis_client.xlen(backfill) == 1
     assert [eid for eid, _ in _entries(redis_client, settings.dead_letter_stream)] == [junk]
 
 
