@@ -74,6 +74,12 @@ class Settings(BaseSettings):
     flow_backup_seconds: float = Field(
         default=0.0, ge=0, description="How long to keep older snapshots for off-machine backups."
     )
+    flow_dedupe_seconds: float = Field(
+        default=600.0, ge=0, description="Drop an event id seen again within this much stream time."
+    )
+    flow_metrics_port: int = Field(
+        default=0, ge=0, le=65535, description="Prometheus metrics of the flow process; 0 = off."
+    )
 
     # LLM: no model means the offline synthesizer.
     llm_model: str | None = None

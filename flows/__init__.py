@@ -1,0 +1,1 @@
+"""Bytewax dataflows: the Redis Streams connector, context gathering, synthesis, write-back."""

@@ -1,0 +1,168 @@
+"""Context for one ticket from every source at once, each bounded by the same deadline.
+
+Similar resolved tickets and KB articles (BM25 over the tenant's own rows), inventory rows
+for the hosts the ticket mentions, and the tenant's monitoring endpoint. A source that
+fails or runs out of time is recorded as such in the context; the event carries on.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import Executor, Future
+from typing import Any
+
+import httpx
+
+from aiops.events import Event, Ticket
+from flows.context import EMPTY, OK, Context, KbArticle, SimilarTicket, failed
+from flows.extract import Mentions, find_mentions
+from flows.indexes import TenantIndexes
+from warehouse.db import Database
+from warehouse.knowledge import Article, Host, find_hosts
+from warehouse.tenants import TenantConfig
+
+log = logging.getLogger(__name__)
+
+NOT_CONFIGURED = "skipped: not configured"
+MONITORING_MAX_BYTES = 64 * 1024
+_QUERY_CHARS = 4_000
+_RESOLUTION_CHARS = 1_500
+_EXCERPT_CHARS = 600
+_REASON_CHARS = 200
+
+
+def describe_failure(exc: BaseException) -> str:
+    """A short reason for the context; never the URL (it may carry a tenant's token)."""
+    if isinstance(exc, httpx.HTTPStatusError):
+        return f"HTTP {exc.response.status_code}"
+    if isinstance(exc, httpx.TimeoutException):
+        return f"timed out ({type(exc).__name__})"
+    if isinstance(exc, httpx.HTTPError):
+        return type(exc).__name__
+    return f"{type(exc).__name__}: {str(exc)[:_REASON_CHARS]}".rstrip(": ")
+
+
+def _timed(job: Callable[[], Any]) -> tuple[Any, float]:
+    started = time.perf_counter()
+    value = job()
+    return value, round((time.perf_counter() - started) * 1000, 2)
+
+
+def read_monitoring(http: httpx.Client, url: str, mentions: Mentions, timeout: float) -> Any:
+    """The endpoint's JSON for the mentioned hosts; past MONITORING_MAX_BYTES, the text so far."""
+    hosts = [*mentions.hostnames, *mentions.ips]
+    params = {"hosts": ",".join(hosts)} if hosts else None
+    body = bytearray()
+    with http.stream("GET", url, params=params, timeout=timeout) as response:
+        response.raise_for_status()
+        for chunk in response.iter_bytes():
+            body += chunk
+            if len(body) > MONITORING_MAX_BYTES:
+                text = bytes(body[:MONITORING_MAX_BYTES]).decode(errors="replace")
+                return {"truncated": True, "text": text}
+    try:
+        return json.loads(body)
+    except ValueError as exc:
+        raise ValueError("monitoring answered with something other than JSON") from exc
+
+
+class Gatherer:
+    def __init__(
+        self,
+        db: Database,
+        tickets: TenantIndexes[Ticket],
+        articles: TenantIndexes[Article],
+        http: httpx.Client,
+        executor: Executor,
+        *,
+        similar_k: int,
+        kb_k: int,
+        timeout_seconds: float,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._db = db
+        self._tickets = tickets
+        self._articles = articles
+        self._http = http
+        self._executor = executor
+        self._similar_k = similar_k
+        self._kb_k = kb_k
+        self._timeout = timeout_seconds
+        self._clock = clock
+
+    def gather(self, event: Event, tenant: TenantConfig) -> Context:
+        ticket = event.ticket
+        query = ticket.text[:_QUERY_CHARS]
+        mentions = find_mentions(ticket.text)
+        sources: dict[str, str] = {}
+        jobs: dict[str, Callable[[], Any]] = {
+            "similar_tickets": lambda: self._similar(tenant.tenant_id, query, ticket.id),
+            "kb_articles": lambda: self._kb(tenant.tenant_id, query),
+            "inventory": lambda: self._inventory(tenant.tenant_id, mentions),
+        }
+        monitoring_url = tenant.monitoring_url
+        if monitoring_url:
+            jobs["monitoring"] = lambda: read_monitoring(
+                self._http, monitoring_url, mentions, self._timeout
+            )
+        else:
+            sources["monitoring"] = NOT_CONFIGURED
+
+        deadline = self._clock() + self._timeout
+        futures: dict[str, Future[tuple[Any, float]]] = {
+            name: self._executor.submit(_timed, job) for name, job in jobs.items()
+        }
+        found: dict[str, Any] = {}
+        timings: dict[str, float] = {}
+        for name, future in futures.items():
+            try:
+                found[name], timings[name] = future.result(
+                    timeout=max(0.0, deadline - self._clock())
+                )
+            except TimeoutError:
+                future.cancel()
+                sources[name] = failed(f"timed out after {self._timeout:g}s")
+            except Exception as exc:
+                reason = describe_failure(exc)
+                log.warning("tenant %s: source %s failed: %s", tenant.tenant_id, name, reason)
+                sources[name] = failed(reason)
+            else:
+                sources[name] = OK if found[name] else EMPTY
+        return Context(
+            similar_tickets=found.get("similar_tickets", []),
+            kb_articles=found.get("kb_articles", []),
+            mentions=mentions,
+            hosts=found.get("inventory", []),
+            monitoring=found.get("monitoring"),
+            sources=sources,
+            timings_ms=timings,
+        )
+
+    def _similar(self, tenant_id: str, query: str, ticket_id: str) -> list[SimilarTicket]:
+        hits = self._tickets.get(tenant_id).search(query, self._similar_k, exclude=ticket_id)
+        return [
+            SimilarTicket(
+                ticket_id=t.id,
+                subject=t.subject,
+                resolution=t.resolution[:_RESOLUTION_CHARS] if t.resolution else None,
+                category=t.category,
+                score=round(score, 3),
+            )
+            for t, score in hits
+        ]
+
+    def _kb(self, tenant_id: str, query: str) -> list[KbArticle]:
+        hits = self._articles.get(tenant_id).search(query, self._kb_k)
+        return [
+            KbArticle(a.article_id, a.title, a.url, a.body[:_EXCERPT_CHARS], round(score, 3))
+            for a, score in hits
+        ]
+
+    def _inventory(self, tenant_id: str, mentions: Mentions) -> Sequence[Host]:
+        if not mentions:
+            return []
+        with self._db.tenant(tenant_id) as conn:
+            return find_hosts(conn, mentions.hostnames, mentions.ips)

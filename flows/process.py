@@ -1,0 +1,212 @@
+"""One ticket event, start to finish: the orchestration, with every dependency injected.
+
+begin (idempotency) -> tenant config -> gather context -> synthesize -> write back ->
+finish. Transient failures are retried per stage; what still fails is recorded as failed
+and reported in the outcome (the flow dead-letters it). This function never raises, so
+one poison event cannot stop the others.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, Protocol, TypeVar
+
+from aiops.errors import PermanentError, TransientError
+from aiops.events import Event
+from flows.context import Context
+from flows.items import Outcome, OutcomeStatus, Received
+from flows.synthesis import Synthesis, Synthesizer
+from flows.transactions import in_tenant
+from flows.writeback import marker, post_once, render_note_html
+from itsm.base import ItsmClient
+from warehouse import enhancements
+from warehouse.db import Database
+from warehouse.enhancements import Prior, Result
+from warehouse.tenants import TenantConfig
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+DONE = ("succeeded", "stored")
+_ERROR_CHARS = 2_000
+
+
+class Retry(Protocol):
+    def __call__(self, fn: Callable[[], T]) -> T: ...
+
+
+@dataclass(frozen=True)
+class Services:
+    db: Database
+    tenant: Callable[[str], TenantConfig | None]
+    gather: Callable[[Event, TenantConfig], Context]
+    synthesizer: Callable[[TenantConfig], Synthesizer]
+    itsm: Callable[[TenantConfig], ItsmClient]
+    retry: Retry
+
+
+def error_kind(exc: BaseException) -> str:
+    if isinstance(exc, TransientError):
+        return "transient"
+    if isinstance(exc, PermanentError):
+        return "permanent"
+    return "internal"
+
+
+class _Stages:
+    """Milliseconds per stage, in the order the stages ran."""
+
+    def __init__(self) -> None:
+        self.ms: dict[str, float] = {}
+        self._started = time.perf_counter()
+
+    @contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.ms[name] = round((time.perf_counter() - started) * 1000, 2)
+
+    def with_total(self) -> dict[str, float]:
+        return {**self.ms, "total": round((time.perf_counter() - self._started) * 1000, 2)}
+
+
+def _tenant(services: Services, tenant_id: str) -> TenantConfig:
+    tenant = services.retry(lambda: services.tenant(tenant_id))
+    if tenant is None:
+        raise PermanentError(f"unknown tenant {tenant_id!r}")
+    return tenant
+
+
+def _write_back(
+    services: Services,
+    tenant: TenantConfig,
+    event: Event,
+    text: str,
+    prior: Prior | None,
+    repost: bool,
+) -> str:
+    note_marker = marker(event.event_id, prior.attempts + 1 if repost and prior else None)
+    body = render_note_html(text, note_marker)
+    known = prior.note_id if prior is not None and not repost else None
+
+    def record(note_id: str) -> None:
+        in_tenant(
+            services.db,
+            event.tenant_id,
+            lambda conn: enhancements.record_note(conn, event.event_id, note_id),
+        )
+
+    client = services.itsm(tenant)
+    return services.retry(
+        lambda: post_once(
+            client, event.ticket.id, body, note_marker, known_note_id=known, record=record
+        )
+    )
+
+
+def _result(status: str, synthesis: Synthesis, context: dict[str, Any]) -> Result:
+    if synthesis.failed_models:
+        context = {**context, "failed_models": synthesis.failed_models}
+    return Result(
+        status=status,
+        context=context,
+        prompt=synthesis.prompt,
+        output=synthesis.text,
+        synthesizer=synthesis.synthesizer,
+        model=synthesis.model,
+        prompt_tokens=synthesis.prompt_tokens,
+        completion_tokens=synthesis.completion_tokens,
+        cost_usd=synthesis.cost_usd,
+    )
+
+
+def process_event(received: Received, services: Services) -> Outcome:
+    event = received.event
+    tid = event.tenant_id
+    stages = _Stages()
+    begun = False
+    context: dict[str, Any] = {}
+    synthesis: Synthesis | None = None
+    try:
+        with stages.stage("tenant"):
+            tenant = _tenant(services, tid)
+        with stages.stage("begin"):
+            prior = services.retry(
+                lambda: in_tenant(services.db, tid, lambda conn: enhancements.begin(conn, event))
+            )
+        begun = True
+        repost = prior is not None and prior.status in DONE
+        if repost and not (event.backfill and event.repost):
+            return Outcome(received, "skipped", prior.note_id if prior else None)
+        with stages.stage("gather"):
+            gathered = services.gather(event, tenant)
+        context = gathered.as_dict()
+        with stages.stage("synthesize"):
+            synthesis = services.retry(
+                lambda: services.synthesizer(tenant).synthesize(event, gathered)
+            )
+        note_id = None
+        if tenant.writes_back:
+            with stages.stage("write_back"):
+                note_id = _write_back(services, tenant, event, synthesis.text, prior, repost)
+        status: OutcomeStatus = "succeeded" if tenant.writes_back else "stored"
+        result = _result(status, synthesis, context)
+        result.note_id = note_id
+        result.timings = stages.with_total()
+        services.retry(
+            lambda: in_tenant(
+                services.db, tid, lambda conn: enhancements.finish(conn, event.event_id, result)
+            )
+        )
+        return Outcome(received, status, note_id, timings=result.timings)
+    except Exception as exc:
+        return _failed(received, services, exc, stages, begun, context, synthesis)
+
+
+def _failed(
+    received: Received,
+    services: Services,
+    exc: Exception,
+    stages: _Stages,
+    begun: bool,
+    context: dict[str, Any],
+    synthesis: Synthesis | None,
+) -> Outcome:
+    event = received.event
+    kind = error_kind(exc)
+    error = f"{type(exc).__name__}: {exc}"[:_ERROR_CHARS]
+    log_at = log.error if kind == "internal" else log.warning
+    log_at(
+        "tenant %s event %s failed (%s): %s",
+        event.tenant_id,
+        event.event_id,
+        kind,
+        error,
+        exc_info=kind == "internal",
+    )
+    timings = stages.with_total()
+    if begun:
+        result = (
+            _result("failed", synthesis, context)
+            if synthesis is not None
+            else Result(status="failed", context=context)
+        )
+        result.error, result.error_kind, result.timings = error, kind, timings
+        try:
+            services.retry(
+                lambda: in_tenant(
+                    services.db,
+                    event.tenant_id,
+                    lambda conn: enhancements.finish(conn, event.event_id, result),
+                )
+            )
+        except Exception as record_exc:
+            log.error("event %s: could not record the failure: %s", event.event_id, record_exc)
+    return Outcome(received, "failed", error=error, error_kind=kind, timings=timings)

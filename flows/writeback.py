@@ -1,0 +1,51 @@
+"""Posting the note to the ticket exactly once per event.
+
+Every note carries a marker naming its event. Before posting: a note id recorded by an
+earlier attempt is reused; else the ticket is searched for the marker, which covers a
+crash between posting and recording; only then is a note added, and its id recorded at
+once.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Callable
+
+from itsm.base import ItsmClient
+
+
+def marker(event_id: str, repost: int | None = None) -> str:
+    """Bracketed, so the marker of event "E1" is not found inside that of "E10"."""
+    suffix = f" repost {repost}" if repost is not None else ""
+    return f"[AI Ops ref {event_id}{suffix}]"
+
+
+def render_note_html(text: str, note_marker: str) -> str:
+    """Plain text as HTML paragraphs, with the marker as the footer."""
+    paragraphs = [p for p in text.replace("\r\n", "\n").split("\n\n") if p.strip()]
+    body = "".join(
+        "<p>" + "<br>".join(html.escape(line) for line in p.strip().split("\n")) + "</p>"
+        for p in paragraphs
+    )
+    return f"{body}<p><small>{html.escape(note_marker)}</small></p>"
+
+
+def post_once(
+    client: ItsmClient,
+    ticket_id: str,
+    body_html: str,
+    note_marker: str,
+    *,
+    known_note_id: str | None,
+    record: Callable[[str], None],
+) -> str:
+    """The id of this event's note on the ticket, posting it only if it is not there yet."""
+    if known_note_id is not None:
+        return known_note_id
+    found = client.find_note(ticket_id, note_marker)
+    if found is not None:
+        record(found)
+        return found
+    note_id = client.add_note(ticket_id, body_html)
+    record(note_id)
+    return note_id
