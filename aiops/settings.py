@@ -90,6 +90,17 @@ class Settings(BaseSettings):
 
     itsm_timeout_seconds: float = 15.0
 
+    # Dagster and the analytics warehouse.
+    warehouse_dir: Path | None = Field(
+        default=None, description="Parquet, DuckDB, ticket indexes; default state_dir/warehouse."
+    )
+    dagster_port: int = 3000
+    dagster_database_url: str | None = Field(
+        default=None,
+        description="Dagster's run, event-log and schedule storage (PostgreSQL); defaults to a "
+        "`dagster` database on the server of the migration URL.",
+    )
+
     @model_validator(mode="after")
     def _refuse_missing_secrets_in_production(self) -> Settings:
         if self.environment == "production":
@@ -119,6 +130,14 @@ class Settings(BaseSettings):
 
     def stream_name(self, shard: int) -> str:
         return f"{self.stream_prefix}:events:{shard}"
+
+    def backfill_stream_name(self, shard: int) -> str:
+        """Re-enhancement requests: read only when the live shard has nothing waiting."""
+        return f"{self.stream_prefix}:backfill:{shard}"
+
+    @property
+    def warehouse_path(self) -> Path:
+        return self.warehouse_dir or self.state_dir / "warehouse"
 
     @property
     def dead_letter_stream(self) -> str:

@@ -1,0 +1,1 @@
+"""The analytics warehouse: Parquet exports, rollups, the DuckDB catalogue."""

@@ -1,0 +1,69 @@
+"""Yesterday's partitions for every tenant shortly after midnight UTC; then the DuckDB
+catalogue and the staleness checks."""
+
+from datetime import timedelta
+
+from dagster import (
+    AssetSelection,
+    DefaultScheduleStatus,
+    RunRequest,
+    ScheduleEvaluationContext,
+    SkipReason,
+    define_asset_job,
+    schedule,
+)
+
+from assets.analytics.assets import (
+    analytics_duckdb,
+    context_source_daily_rollup,
+    enhancement_daily_rollup,
+    enhancement_history_parquet,
+    ticket_history_parquet,
+)
+from assets.analytics.checks import enhancement_history_is_current, ticket_history_is_current
+from assets.partitions import TENANTS, tenant_day_key
+
+warehouse_daily = define_asset_job(
+    "warehouse_daily",
+    selection=AssetSelection.assets(
+        enhancement_history_parquet,
+        ticket_history_parquet,
+        enhancement_daily_rollup,
+        context_source_daily_rollup,
+    ),
+    description="Export and roll up one tenant's day.",
+)
+
+warehouse_catalog = define_asset_job(
+    "warehouse_catalog",
+    selection=AssetSelection.assets(analytics_duckdb)
+    | AssetSelection.checks(enhancement_history_is_current, ticket_history_is_current),
+    description="Rebuild analytics.duckdb and look for stale or missing partitions.",
+)
+
+
+@schedule(
+    job=warehouse_daily,
+    cron_schedule="15 0 * * *",
+    execution_timezone="UTC",
+    default_status=DefaultScheduleStatus.RUNNING,
+)
+def warehouse_daily_schedule(context: ScheduleEvaluationContext) -> list[RunRequest] | SkipReason:
+    yesterday = context.scheduled_execution_time.date() - timedelta(days=1)
+    tenant_ids = context.instance.get_dynamic_partitions(TENANTS)
+    if not tenant_ids:
+        return SkipReason("no tenants yet")
+    return [
+        RunRequest(run_key=str(key), partition_key=str(key))
+        for key in (tenant_day_key(t, yesterday) for t in sorted(tenant_ids))
+    ]
+
+
+@schedule(
+    job=warehouse_catalog,
+    cron_schedule="0 2 * * *",
+    execution_timezone="UTC",
+    default_status=DefaultScheduleStatus.RUNNING,
+)
+def warehouse_catalog_schedule() -> RunRequest:
+    return RunRequest()

@@ -1,0 +1,1 @@
+"""Re-enhancing tickets over a tenant and a date range."""

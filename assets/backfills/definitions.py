@@ -1,0 +1,5 @@
+from dagster import Definitions
+
+from assets.backfills.jobs import reenhance
+
+defs = Definitions(jobs=[reenhance])

@@ -1,0 +1,1 @@
+"""Retention: PostgreSQL rows, Parquet partitions, Redis streams, Dagster run history."""

@@ -1,0 +1,1 @@
+"""Tenants as Dagster partitions."""

@@ -1,0 +1,5 @@
+from dagster import Definitions
+
+from assets.tenants.sensors import tenant_partitions
+
+defs = Definitions(sensors=[tenant_partitions])

@@ -1,0 +1,1 @@
+"""Similar-ticket search: the persisted per-tenant BM25 index and its quality."""

@@ -1,0 +1,89 @@
+"""The Dagster webserver and daemon as `aiops up` runs them.
+
+DAGSTER_HOME is $AI_AGENTS_STATE_DIR/dagster, holding a copy of the repository's
+dagster.yaml; both processes load workspace.yaml (the code location assets.definitions).
+Their storage is the PostgreSQL database AI_AGENTS_DAGSTER_DATABASE_URL names, by
+default a `dagster` database on the migration URL's server, created on first start.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import psycopg
+from psycopg import sql
+
+from aiops.embedded import ServiceUrls
+from aiops.settings import Settings
+from cli.supervisor import ChildSpec
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+INSTANCE_FILE = REPO_ROOT / "dagster.yaml"
+WORKSPACE_FILE = REPO_ROOT / "workspace.yaml"
+STORAGE_DATABASE = "dagster"
+
+
+def dagster_home(settings: Settings) -> Path:
+    return (settings.state_dir / "dagster").resolve()
+
+
+def prepare_dagster_home(settings: Settings) -> Path:
+    """DAGSTER_HOME with the current dagster.yaml in it."""
+    home = dagster_home(settings)
+    home.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(INSTANCE_FILE, home / "dagster.yaml")
+    return home
+
+
+def storage_url(settings: Settings, urls: ServiceUrls) -> str:
+    """Where Dagster keeps runs, event logs and schedules."""
+    if settings.dagster_database_url:
+        return settings.dagster_database_url
+    parts = urlsplit(urls.migration_database_url)
+    return urlunsplit(parts._replace(path=f"/{STORAGE_DATABASE}"))
+
+
+def ensure_storage_database(urls: ServiceUrls, url: str) -> None:
+    """Creates the storage database if it is missing (Dagster creates its own tables)."""
+    name = urlsplit(url).path.lstrip("/")
+    with psycopg.connect(urls.migration_database_url, autocommit=True) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
+        if exists is None:
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+
+
+def dagster_env(settings: Settings, urls: ServiceUrls, home: Path) -> dict[str, str]:
+    """Added to the children's environment; runs launched by the daemon inherit it."""
+    return {
+        "DAGSTER_HOME": str(home),
+        "AI_AGENTS_DAGSTER_DATABASE_URL": storage_url(settings, urls),
+        "AI_AGENTS_WAREHOUSE_DIR": str(settings.warehouse_path.resolve()),
+    }
+
+
+def dagster_specs(settings: Settings, python: str) -> list[ChildSpec]:
+    workspace = str(WORKSPACE_FILE)
+    host = "127.0.0.1" if settings.host in ("0.0.0.0", "::", "") else settings.host
+    return [
+        ChildSpec(
+            "dagster-daemon",
+            [python, "-m", "dagster", "daemon", "run", "-w", workspace],
+        ),
+        ChildSpec(
+            "dagster-webserver",
+            [
+                python,
+                "-m",
+                "dagster_webserver",
+                "-h",
+                settings.host,
+                "-p",
+                str(settings.dagster_port),
+                "-w",
+                workspace,
+            ],
+            ready_url=f"http://{host}:{settings.dagster_port}/server_info",
+        ),
+    ]

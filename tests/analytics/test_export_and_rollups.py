@@ -1,0 +1,166 @@
+from __future__ import annotations
+
+import math
+from datetime import timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import polars as pl
+
+from aiops.crypto import SecretBox
+from tests.analytics import seed
+from warehouse.analytics import rollups
+from warehouse.analytics.export import ENHANCEMENTS, TICKETS, export_partition, source_outcomes
+from warehouse.analytics.layout import partition_file
+from warehouse.analytics.reconcile import parquet_day, postgres_day
+from warehouse.db import Database
+
+_PG_DAILY = """
+SELECT
+    count(*) AS enhancements,
+    count(*) FILTER (WHERE status = 'succeeded') AS succeeded,
+    count(*) FILTER (WHERE status = 'stored') AS stored,
+    count(*) FILTER (WHERE status = 'failed') AS failed,
+    count(*) FILTER (WHERE status = 'processing') AS processing,
+    count(*) FILTER (WHERE backfill) AS backfills,
+    count(*) FILTER (WHERE status IN ('succeeded', 'stored'))::float8
+        / nullif(count(*) FILTER (WHERE status <> 'processing'), 0) AS success_rate,
+    percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM finished_at - started_at))
+        FILTER (WHERE status <> 'processing') AS p50_seconds,
+    percentile_cont(0.95) WITHIN GROUP (ORDER BY extract(epoch FROM finished_at - started_at))
+        FILTER (WHERE status <> 'processing') AS p95_seconds,
+    coalesce(sum(prompt_tokens), 0) AS prompt_tokens,
+    coalesce(sum(completion_tokens), 0) AS completion_tokens,
+    coalesce(sum(cost_usd), 0) AS cost_usd
+FROM enhancement_history WHERE created_at >= %s AND created_at < %s
+"""
+
+_PG_SOURCES = """
+SELECT s.key AS source,
+       count(*) FILTER (WHERE split_part(s.value, ':', 1) = 'ok') AS ok,
+       count(*) FILTER (WHERE split_part(s.value, ':', 1) = 'empty') AS empty,
+       count(*) FILTER (WHERE split_part(s.value, ':', 1) = 'failed') AS failed
+FROM enhancement_history, jsonb_each_text(context -> 'sources') AS s
+WHERE created_at >= %s AND created_at < %s
+GROUP BY s.key ORDER BY s.key
+"""
+
+
+def test_source_outcomes_keep_the_kind_of_outcome_only() -> None:
+    outcomes = source_outcomes({"sources": {"kb": "failed: 503 from kb", "monitoring": "ok"}})
+    assert outcomes == [
+        {"source": "kb", "outcome": "failed"},
+        {"source": "monitoring", "outcome": "ok"},
+    ]
+    assert source_outcomes({}) == []
+
+
+def test_partition_holds_exactly_the_tenants_rows_of_the_day(
+    db: Database, box: SecretBox, tenant_id: str, warehouse_dir: Path
+) -> None:
+    other = seed.tenant(db, box, tenant_id + "-b")
+    seed.tenant(db, box, tenant_id)
+    day = seed.today() - timedelta(days=2)
+    with db.tenant(tenant_id) as conn:
+        seed.enhancement(conn, "first", seed.at(day, 0, 0, 0))
+        seed.enhancement(conn, "last", seed.at(day, 23, 59, 59))
+        seed.enhancement(conn, "next-day", seed.at(day + timedelta(days=1), 0, 0, 0))
+        seed.enhancement(conn, "day-before", seed.at(day, 0) - timedelta(microseconds=1))
+    with db.tenant(other) as conn:
+        seed.enhancement(conn, "other-tenant", seed.at(day))
+
+    with db.tenant(tenant_id) as conn:
+        exported = export_partition(conn, warehouse_dir, ENHANCEMENTS, tenant_id, day)
+
+    frame = pl.read_parquet(exported.path)
+    assert exported.rows == 2
+    assert sorted(frame["event_id"]) == ["first", "last"]
+    assert set(frame["tenant_id"]) == {tenant_id}
+    assert set(frame["day"]) == {day}
+    assert frame["processing_seconds"].to_list() == [2.5, 2.5]
+    assert frame["cost_usd"].to_list() == [Decimal("0.001250")] * 2
+
+
+def test_rerunning_a_partition_replaces_exactly_its_file(
+    db: Database, box: SecretBox, tenant_id: str, warehouse_dir: Path
+) -> None:
+    seed.tenant(db, box, tenant_id)
+    day = seed.today() - timedelta(days=1)
+    with db.tenant(tenant_id) as conn:
+        seed.enhancement(conn, "a", seed.at(day))
+        seed.enhancement(conn, "b", seed.at(day - timedelta(days=1)))
+        export_partition(conn, warehouse_dir, ENHANCEMENTS, tenant_id, day)
+        export_partition(conn, warehouse_dir, ENHANCEMENTS, tenant_id, day - timedelta(days=1))
+    neighbour = partition_file(warehouse_dir, ENHANCEMENTS, tenant_id, day - timedelta(days=1))
+    neighbour_bytes = neighbour.read_bytes()
+
+    with db.tenant(tenant_id) as conn:
+        seed.enhancement(conn, "c", seed.at(day, 18))
+        again = export_partition(conn, warehouse_dir, ENHANCEMENTS, tenant_id, day)
+
+    assert sorted(pl.read_parquet(again.path)["event_id"]) == ["a", "c"]
+    assert neighbour.read_bytes() == neighbour_bytes
+    leftovers = [p.name for p in again.path.parent.iterdir()]
+    assert leftovers == ["data.parquet"]
+
+
+def test_ticket_partitions_follow_the_ticket_creation_day(
+    db: Database, box: SecretBox, tenant_id: str, warehouse_dir: Path
+) -> None:
+    seed.tenant(db, box, tenant_id)
+    day = seed.today() - timedelta(days=5)
+    with db.tenant(tenant_id) as conn:
+        seed.ticket(conn, "T-1", seed.at(day, 9), category="network")
+        seed.ticket(conn, "T-2", seed.at(day + timedelta(days=1), 9))
+        exported = export_partition(conn, warehouse_dir, TICKETS, tenant_id, day)
+        in_postgres = postgres_day(conn, TICKETS, day)
+    frame = pl.read_parquet(exported.path)
+    assert frame["ticket_id"].to_list() == ["T-1"]
+    assert frame["category"].to_list() == ["network"]
+    assert parquet_day(warehouse_dir, TICKETS, tenant_id, day) == in_postgres
+
+
+def _close(a: object, b: object) -> bool:
+    if isinstance(a, float) or isinstance(b, float):
+        if a is None or b is None:
+            return a is b
+        return math.isclose(float(a), float(b), rel_tol=1e-9, abs_tol=1e-9)  # type: ignore[arg-type]
+    return a == b
+
+
+def test_duckdb_rollups_equal_postgres_aggregates(
+    db: Database, box: SecretBox, tenant_id: str, warehouse_dir: Path
+) -> None:
+    seed.tenant(db, box, tenant_id)
+    day = seed.today() - timedelta(days=3)
+    with db.tenant(tenant_id) as conn:
+        seed.random_day(conn, day, 60, seed=7)
+        seed.random_day(conn, day + timedelta(days=1), 10, seed=8)
+        export_partition(conn, warehouse_dir, ENHANCEMENTS, tenant_id, day)
+        expected = conn.execute(_PG_DAILY, seed.day_bounds(day)).fetchone()
+        expected_sources = conn.execute(_PG_SOURCES, seed.day_bounds(day)).fetchall()
+
+    _, row = rollups.write_daily(warehouse_dir, tenant_id, day)
+    sources = rollups.sources_frame(warehouse_dir, tenant_id, day).to_dicts()
+
+    assert expected is not None and expected["enhancements"] == 60
+    assert row["tenant_id"] == tenant_id and row["day"] == day
+    for name, value in expected.items():
+        assert _close(row[name], value), (name, row[name], value)
+    assert [{k: v for k, v in s.items() if k not in ("tenant_id", "day")} for s in sources] == [
+        dict(s) for s in expected_sources
+    ]
+
+
+def test_a_day_without_enhancements_rolls_up_to_zeroes(
+    db: Database, box: SecretBox, tenant_id: str, warehouse_dir: Path
+) -> None:
+    seed.tenant(db, box, tenant_id)
+    day = seed.today()
+    with db.tenant(tenant_id) as conn:
+        export_partition(conn, warehouse_dir, ENHANCEMENTS, tenant_id, day)
+    _, row = rollups.write_daily(warehouse_dir, tenant_id, day)
+    assert row["enhancements"] == 0
+    assert row["success_rate"] is None and row["p95_seconds"] is None
+    assert row["cost_usd"] == Decimal(0)
+    assert rollups.sources_frame(warehouse_dir, tenant_id, day).height == 0

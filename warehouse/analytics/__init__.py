@@ -1,0 +1,1 @@
+"""The analytics warehouse: Parquet partitions by tenant and day, DuckDB over them."""

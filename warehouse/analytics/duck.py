@@ -1,0 +1,203 @@
+"""DuckDB over the Parquet warehouse: views, the analytics.duckdb file, read-only SQL.
+
+A query runs in a fresh in-memory connection whose views point at Parquet files. For a
+tenant, those views cover only the tenant's folder, and before the query runs the
+connection is confined to that folder: external access off except for it, extensions
+never loaded, configuration locked. Only single SELECT-type statements are accepted, so
+nothing can be written either.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import polars as pl
+
+from warehouse.analytics.export import ENHANCEMENT_SCHEMA, ENHANCEMENTS, TICKET_SCHEMA, TICKETS
+from warehouse.analytics.layout import (
+    check_tenant_id,
+    duckdb_file,
+    has_partitions,
+    parquet_root,
+    table_glob,
+    tenant_dir,
+)
+from warehouse.analytics.rollups import DAILY, DAILY_SCHEMA, SOURCES, SOURCES_SCHEMA
+
+TABLES: dict[str, dict[str, Any]] = {
+    ENHANCEMENTS: ENHANCEMENT_SCHEMA,
+    TICKETS: TICKET_SCHEMA,
+    DAILY: DAILY_SCHEMA,
+    SOURCES: SOURCES_SCHEMA,
+}
+
+_READ_ONLY = {duckdb.StatementType.SELECT}
+
+
+class QueryRefusedError(ValueError):
+    """Not a single read-only statement."""
+
+
+@dataclass(frozen=True)
+class QueryResult:
+    columns: list[str]
+    rows: list[tuple[Any, ...]]
+    truncated: bool = False
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def duck_type(dtype: Any) -> str:
+    """The DuckDB type a Polars column of `dtype` reads back as from Parquet."""
+    simple = {
+        pl.String: "VARCHAR",
+        pl.Int64: "BIGINT",
+        pl.Int32: "INTEGER",
+        pl.Float64: "DOUBLE",
+        pl.Boolean: "BOOLEAN",
+        pl.Date: "DATE",
+    }
+    for polars_type, name in simple.items():
+        if dtype == polars_type:
+            return name
+    if isinstance(dtype, pl.Datetime):
+        return "TIMESTAMP WITH TIME ZONE" if dtype.time_zone else "TIMESTAMP"
+    if isinstance(dtype, pl.Decimal):
+        return f"DECIMAL({dtype.precision}, {dtype.scale})"
+    if isinstance(dtype, pl.List):
+        return duck_type(dtype.inner) + "[]"
+    if isinstance(dtype, pl.Struct):
+        fields = ", ".join(f'"{f.name}" {duck_type(f.dtype)}' for f in dtype.fields)
+        return f"STRUCT({fields})"
+    raise TypeError(f"no DuckDB type for {dtype}")
+
+
+def view_sql(root: Path, table: str, tenant_id: str | None) -> str:
+    if has_partitions(root, table, tenant_id):
+        pattern = _literal(table_glob(root, table, tenant_id))
+        source = f"read_parquet({pattern}, hive_partitioning = false, union_by_name = true)"
+        return f"CREATE OR REPLACE VIEW {table} AS SELECT * FROM {source}"
+    # No partition yet: an empty view of the same shape, so queries still bind.
+    columns = ", ".join(
+        f"CAST(NULL AS {duck_type(dtype)}) AS {name}" for name, dtype in TABLES[table].items()
+    )
+    return f"CREATE OR REPLACE VIEW {table} AS SELECT {columns} WHERE false"
+
+
+def create_views(conn: duckdb.DuckDBPyConnection, root: Path, tenant_id: str | None) -> None:
+    for table in TABLES:
+        conn.execute(view_sql(root, table, tenant_id))
+
+
+@contextmanager
+def read_only_connection(
+    root: Path, tenant_id: str | None = None
+) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A connection that sees the warehouse views (one tenant's, if given) and nothing else."""
+    scope = tenant_dir(root, tenant_id) if tenant_id else parquet_root(root)
+    conn = duckdb.connect(":memory:", config={"autoinstall_known_extensions": False})
+    try:
+        create_views(conn, root.resolve(), tenant_id)
+        conn.execute("SET autoload_known_extensions = false")
+        conn.execute("SET TimeZone = 'UTC'")
+        conn.execute(f"SET allowed_directories = [{_literal(str(scope.resolve()) + os.sep)}]")
+        conn.execute("SET enable_external_access = false")
+        conn.execute("SET lock_configuration = true")
+        yield conn
+    finally:
+        conn.close()
+
+
+def check_read_only(conn: duckdb.DuckDBPyConnection, sql: str) -> None:
+    try:
+        statements = conn.extract_statements(sql)
+    except duckdb.Error as exc:
+        raise QueryRefusedError(str(exc)) from exc
+    if len(statements) != 1:
+        raise QueryRefusedError("give exactly one statement")
+    if statements[0].type not in _READ_ONLY:
+        raise QueryRefusedError(f"only SELECT queries run here, not {statements[0].type.name}")
+
+
+def run_query(
+    root: Path, sql: str, tenant_id: str | None = None, max_rows: int | None = None
+) -> QueryResult:
+    """Runs one read-only statement; with `tenant_id`, only that tenant's data exists."""
+    if tenant_id is not None:
+        check_tenant_id(tenant_id)
+    with read_only_connection(root, tenant_id) as conn:
+        check_read_only(conn, sql)
+        cursor = conn.execute(sql)
+        columns = [d[0] for d in cursor.description or []]
+        if max_rows is None:
+            return QueryResult(columns, cursor.fetchall())
+        rows = cursor.fetchmany(max_rows + 1)
+        return QueryResult(columns, rows[:max_rows], truncated=len(rows) > max_rows)
+
+
+def to_jsonable(value: Any) -> Any:
+    """DuckDB values as JSON has them: decimals as numbers, times as ISO 8601 text."""
+    if isinstance(value, Decimal):
+        return float(value)
+    if isinstance(value, date | datetime | time):
+        return value.isoformat()
+    if isinstance(value, timedelta):
+        return value.total_seconds()
+    if isinstance(value, list | tuple):
+        return [to_jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): to_jsonable(v) for k, v in value.items()}
+    return value
+
+
+def _records(result: QueryResult) -> list[dict[str, Any]]:
+    return [dict(zip(result.columns, row, strict=True)) for row in result.rows]
+
+
+def _between(
+    root: Path, table: str, tenant_id: str, start: date, end: date, order: Sequence[str]
+) -> list[dict[str, Any]]:
+    check_tenant_id(tenant_id)
+    with read_only_connection(root, tenant_id) as conn:
+        cursor = conn.execute(
+            f"SELECT * FROM {table} WHERE day BETWEEN ? AND ? ORDER BY {', '.join(order)}",
+            [start, end],
+        )
+        columns = [d[0] for d in cursor.description or []]
+        return _records(QueryResult(columns, cursor.fetchall()))
+
+
+def daily_rollups(root: Path, tenant_id: str, start: date, end: date) -> list[dict[str, Any]]:
+    """The tenant's daily rollup rows for `start`..`end` inclusive, oldest first."""
+    return _between(root, DAILY, tenant_id, start, end, ["day"])
+
+
+def source_rollups(root: Path, tenant_id: str, start: date, end: date) -> list[dict[str, Any]]:
+    """Per day and context source: how often it contributed, came back empty, or failed."""
+    return _between(root, SOURCES, tenant_id, start, end, ["day", "source"])
+
+
+def build_database(root: Path) -> Path:
+    """(Re)writes analytics.duckdb: views over every tenant's partitions, for analysts'
+    own tools. Built beside the old file and swapped in, so open readers keep working."""
+    target = duckdb_file(root)
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    tmp.unlink(missing_ok=True)
+    root.mkdir(parents=True, exist_ok=True)
+    try:
+        with duckdb.connect(str(tmp)) as conn:
+            create_views(conn, root.resolve(), None)
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return target

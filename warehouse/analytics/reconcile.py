@@ -1,0 +1,100 @@
+"""Row counts and last-change times per daily partition, in PostgreSQL and in Parquet.
+
+A partition file is current when both agree: every change to a row sets its updated_at,
+so an insert, update or delete since the export shows up as a different count or latest
+updated_at.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path
+
+import duckdb
+
+from warehouse.analytics.export import ENHANCEMENTS, TICKET_DAY, TICKETS
+from warehouse.analytics.layout import day_bounds, partition_days, partition_file
+from warehouse.db import TenantConnection
+
+_DAY_EXPR = {ENHANCEMENTS: "created_at", TICKETS: TICKET_DAY}
+
+
+@dataclass(frozen=True)
+class PartitionStats:
+    rows: int
+    last_updated: datetime | None
+
+
+@dataclass(frozen=True)
+class Drift:
+    tenant_id: str
+    day: date
+    postgres: PartitionStats
+    parquet: PartitionStats | None  # None: never exported
+
+
+def postgres_day(conn: TenantConnection, table: str, day: date) -> PartitionStats:
+    expr = _DAY_EXPR[table]
+    row = conn.execute(
+        f"SELECT count(*) AS n, max(updated_at) AS last FROM {table} "
+        f"WHERE {expr} >= %s AND {expr} < %s",
+        day_bounds(day),
+    ).fetchone()
+    assert row is not None
+    return PartitionStats(row["n"], row["last"])
+
+
+def postgres_days(conn: TenantConnection, table: str, since: date) -> dict[date, PartitionStats]:
+    """Every day from `since` on that has rows, for the connection's tenant."""
+    expr = _DAY_EXPR[table]
+    rows = conn.execute(
+        f"SELECT ({expr} AT TIME ZONE 'UTC')::date AS day, count(*) AS n, "
+        f"max(updated_at) AS last FROM {table} WHERE {expr} >= %s GROUP BY 1",
+        (day_bounds(since)[0],),
+    ).fetchall()
+    return {r["day"]: PartitionStats(r["n"], r["last"]) for r in rows}
+
+
+def parquet_day(root: Path, table: str, tenant_id: str, day: date) -> PartitionStats | None:
+    path = partition_file(root, table, tenant_id, day)
+    if not path.is_file():
+        return None
+    with duckdb.connect() as conn:
+        row = conn.execute(
+            "SELECT count(*), max(updated_at) FROM read_parquet(?)", [str(path)]
+        ).fetchone()
+    assert row is not None
+    return PartitionStats(row[0], row[1])
+
+
+def parquet_days(root: Path, table: str, tenant_id: str) -> dict[date, PartitionStats]:
+    days = partition_days(root, table, tenant_id)
+    if not days:
+        return {}
+    files = [str(partition_file(root, table, tenant_id, d)) for d in days]
+    with duckdb.connect() as conn:
+        rows = conn.execute(
+            "SELECT day, count(*), max(updated_at) FROM read_parquet(?) GROUP BY day", [files]
+        ).fetchall()
+    found = {day: PartitionStats(n, last) for day, n, last in rows}
+    return {d: found.get(d, PartitionStats(0, None)) for d in days}
+
+
+def drift(
+    tenant_id: str,
+    postgres: dict[date, PartitionStats],
+    parquet: dict[date, PartitionStats],
+    due_before: date,
+) -> list[Drift]:
+    """Exported partitions that no longer match PostgreSQL, and days before `due_before`
+    with rows that were never exported."""
+    found = []
+    for day in sorted(postgres.keys() | parquet.keys()):
+        pg = postgres.get(day, PartitionStats(0, None))
+        pq = parquet.get(day)
+        if pq is None and (pg.rows == 0 or day >= due_before):
+            continue
+        if pq != pg:
+            found.append(Drift(tenant_id, day, pg, pq))
+    return found

@@ -1,0 +1,193 @@
+"""The persisted per-tenant similar-ticket index: tokens per ticket plus a BM25 model.
+
+    ticket_index/tenant_id=<t>/CURRENT             name of the live version
+    ticket_index/tenant_id=<t>/v-<stamp>/tokens.parquet
+    ticket_index/tenant_id=<t>/v-<stamp>/bm25/     bm25s model files
+    ticket_index/tenant_id=<t>/v-<stamp>/manifest.json
+
+A refresh reads only the ticket_history rows changed since the indexed watermark,
+tokenizes just those, drops tickets that no longer exist, and rebuilds the BM25 matrix
+from the stored tokens (cheap next to reading and tokenizing every ticket). A new
+version is written beside the old and CURRENT is swapped atomically, so a reader never
+sees half an index. Tokenization is passed in: the query side (flows.retrieval) owns it.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import bm25s
+import polars as pl
+
+from warehouse.analytics.layout import replacing, ticket_index_dir
+from warehouse.db import TenantConnection
+
+Tokenizer = Callable[[str], list[str]]
+
+TOKENS_SCHEMA: dict[str, Any] = {
+    "ticket_id": pl.String,
+    "updated_at": pl.Datetime("us", "UTC"),
+    "category": pl.String,
+    "duplicates": pl.List(pl.String),
+    "tokens": pl.List(pl.String),
+}
+
+# updated_at is set to the writer's transaction time, so a transaction that commits after
+# a refresh can carry an updated_at just below the watermark. Re-reading a margin catches
+# it; rows re-read unchanged are recognised by their updated_at and not counted again.
+LATE_COMMIT_MARGIN = timedelta(minutes=10)
+_KEEP_VERSIONS = 2
+
+# Duplicate links, where the importer recorded them: extra["duplicates"] = [ticket ids].
+_CHANGED_SINCE = """
+SELECT ticket_id, subject, description, category, updated_at,
+       ARRAY(SELECT jsonb_array_elements_text(
+           CASE WHEN jsonb_typeof(extra -> 'duplicates') = 'array'
+                THEN extra -> 'duplicates' END)) AS duplicates
+FROM ticket_history
+WHERE %(since)s::timestamptz IS NULL OR updated_at > %(since)s
+"""
+
+
+@dataclass(frozen=True)
+class Manifest:
+    version: str
+    rows: int
+    watermark: datetime | None
+    built_at: datetime
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {
+                "version": self.version,
+                "rows": self.rows,
+                "watermark": self.watermark.isoformat() if self.watermark else None,
+                "built_at": self.built_at.isoformat(),
+            }
+        )
+
+    @classmethod
+    def from_json(cls, text: str) -> Manifest:
+        data = json.loads(text)
+        return cls(
+            version=data["version"],
+            rows=data["rows"],
+            watermark=datetime.fromisoformat(data["watermark"]) if data["watermark"] else None,
+            built_at=datetime.fromisoformat(data["built_at"]),
+        )
+
+
+@dataclass(frozen=True)
+class LoadedIndex:
+    manifest: Manifest
+    ids: list[str]
+    model: bm25s.BM25 | None
+    vocab: frozenset[str]
+
+
+@dataclass(frozen=True)
+class Refresh:
+    manifest: Manifest
+    indexed: int  # tickets new or changed since the previous version
+    removed: int  # tickets gone from ticket_history since the previous version
+    rebuilt: bool
+    tokens: pl.DataFrame
+
+
+def _live_dir(root: Path, tenant_id: str) -> Path | None:
+    pointer = ticket_index_dir(root, tenant_id) / "CURRENT"
+    if not pointer.is_file():
+        return None
+    return pointer.parent / pointer.read_text().strip()
+
+
+def current_manifest(root: Path, tenant_id: str) -> Manifest | None:
+    live = _live_dir(root, tenant_id)
+    return Manifest.from_json((live / "manifest.json").read_text()) if live else None
+
+
+def load_tokens(root: Path, tenant_id: str) -> pl.DataFrame:
+    live = _live_dir(root, tenant_id)
+    if live is None:
+        return pl.DataFrame(schema=TOKENS_SCHEMA)
+    return pl.read_parquet(live / "tokens.parquet")
+
+
+def load(root: Path, tenant_id: str) -> LoadedIndex | None:
+    """The live index, for flows.retrieval.Bm25Index(ids, model, vocab)."""
+    live = _live_dir(root, tenant_id)
+    if live is None:
+        return None
+    manifest = Manifest.from_json((live / "manifest.json").read_text())
+    ids = pl.read_parquet(live / "tokens.parquet", columns=["ticket_id"])["ticket_id"].to_list()
+    if not (live / "bm25").is_dir():
+        return LoadedIndex(manifest, ids, None, frozenset())
+    model = bm25s.BM25.load(str(live / "bm25"))
+    vocab = frozenset(token for token in model.vocab_dict if token)
+    return LoadedIndex(manifest, ids, model, vocab)
+
+
+def _write_version(root: Path, tenant_id: str, tokens: pl.DataFrame) -> Manifest:
+    built_at = datetime.now(UTC)
+    base = ticket_index_dir(root, tenant_id)
+    version = f"v-{built_at:%Y%m%dT%H%M%S%f}"
+    folder = base / version
+    folder.mkdir(parents=True)
+    tokens.write_parquet(folder / "tokens.parquet")
+    corpus = tokens["tokens"].to_list()
+    if any(corpus):
+        model = bm25s.BM25()
+        model.index(corpus, show_progress=False)
+        model.save(str(folder / "bm25"), show_progress=False)
+    watermark = tokens["updated_at"].max() if tokens.height else None
+    manifest = Manifest(version, tokens.height, watermark, built_at)  # type: ignore[arg-type]
+    (folder / "manifest.json").write_text(manifest.to_json())
+    with replacing(base / "CURRENT") as tmp:
+        tmp.write_text(version)
+    # A reader that resolved CURRENT a moment ago may still be opening the previous one.
+    for old in sorted(p for p in base.iterdir() if p.is_dir())[:-_KEEP_VERSIONS]:
+        shutil.rmtree(old)
+    return manifest
+
+
+def refresh(
+    conn: TenantConnection,
+    root: Path,
+    tenant_id: str,
+    tokenize: Tokenizer,
+) -> Refresh:
+    """Brings the tenant's index up to date with ticket_history; `conn` is the tenant's."""
+    previous = current_manifest(root, tenant_id)
+    old = load_tokens(root, tenant_id)
+    since = previous.watermark - LATE_COMMIT_MARGIN if previous and previous.watermark else None
+    fetched = conn.execute(_CHANGED_SINCE, {"since": since}).fetchall()
+    known = dict(zip(old["ticket_id"].to_list(), old["updated_at"].to_list(), strict=True))
+    changed = [r for r in fetched if known.get(r["ticket_id"]) != r["updated_at"]]
+    existing = [r["ticket_id"] for r in conn.execute("SELECT ticket_id FROM ticket_history")]
+    still_there = old.filter(pl.col("ticket_id").is_in(existing))
+    removed = old.height - still_there.height
+    kept = still_there.filter(~pl.col("ticket_id").is_in([r["ticket_id"] for r in changed]))
+    if previous is not None and not changed and removed == 0:
+        return Refresh(previous, 0, 0, False, old)
+    fresh = pl.from_dicts(
+        [
+            {
+                "ticket_id": r["ticket_id"],
+                "updated_at": r["updated_at"],
+                "category": r["category"],
+                "duplicates": list(r["duplicates"]),
+                "tokens": tokenize(f"{r['subject']}\n{r['description']}".strip()),
+            }
+            for r in changed
+        ],
+        schema=TOKENS_SCHEMA,
+    )
+    tokens = pl.concat([kept, fresh]).sort("ticket_id")
+    manifest = _write_version(root, tenant_id, tokens)
+    return Refresh(manifest, len(changed), removed, True, tokens)
