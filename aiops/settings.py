@@ -68,11 +68,11 @@ class Settings(BaseSettings):
     flow_recovery_partitions: int = Field(
         default=4, ge=1, description="Recovery partitions; fixed once `aiops up` creates the store."
     )
-    flow_snapshot_seconds: float = Field(
-        default=10.0, gt=0, description="Snapshot interval; a resume replays at most this much."
+    flow_snapshot_seconds: int = Field(
+        default=10, ge=1, description="Snapshot interval; a resume replays at most this much."
     )
-    flow_backup_seconds: float = Field(
-        default=0.0, ge=0, description="How long to keep older snapshots for off-machine backups."
+    flow_backup_seconds: int = Field(
+        default=0, ge=0, description="How long to keep older snapshots for off-machine backups."
     )
     flow_dedupe_seconds: float = Field(
         default=600.0, ge=0, description="Drop an event id seen again within this much stream time."
