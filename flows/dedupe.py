@@ -7,7 +7,7 @@ by both a time window and a maximum number of ids per tenant.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Hashable, Iterable
 
 from flows.items import Received
 
@@ -20,10 +20,10 @@ class RecentIds:
     def __init__(self, window_ms: int, max_ids: int = MAX_IDS_PER_TENANT) -> None:
         self.window_ms = window_ms
         self.max_ids = max_ids
-        self.seen: dict[tuple[str, str | None], int] = {}
+        self.seen: dict[Hashable, int] = {}
         self.now_ms = 0
 
-    def admit(self, key: tuple[str, str | None], at_ms: int) -> bool:
+    def admit(self, key: Hashable, at_ms: int) -> bool:
         """True the first time `key` is offered within the window; remembers it."""
         self.now_ms = max(self.now_ms, at_ms)
         self._forget_old()
@@ -48,8 +48,9 @@ def drop_seen(
 ) -> tuple[RecentIds, Iterable[Received]]:
     """Mapper for `op.stateful_flat_map`: passes an event on unless seen recently.
 
-    A replay from the dead letters is a new attempt on purpose, so it is keyed apart.
+    A backfill of an event, and a replay from the dead letters, are new attempts on
+    purpose, so they are keyed apart from the original.
     """
     recent = state if state is not None else RecentIds(window_ms)
-    key = (item.event.event_id, item.replayed_from)
+    key = (item.event.event_id, item.event.backfill, item.replayed_from)
     return recent, ([item] if recent.admit(key, item.entry_ms) else [])

@@ -1,9 +1,10 @@
 """One ticket event, start to finish: the orchestration, with every dependency injected.
 
-begin (idempotency) -> tenant config -> gather context -> synthesize -> write back ->
-finish. Transient failures are retried per stage; what still fails is recorded as failed
-and reported in the outcome (the flow dead-letters it). This function never raises, so
-one poison event cannot stop the others.
+tenant config -> begin (idempotency) -> gather context -> synthesize -> write back ->
+finish. An event already handled is skipped unless it is a backfill. Transient failures
+are retried per stage; what still fails is recorded as failed and reported in the
+outcome (the flow dead-letters it). This function never raises, so one poison event
+cannot stop the others.
 """
 
 from __future__ import annotations
@@ -142,9 +143,12 @@ def process_event(received: Received, services: Services) -> Outcome:
                 lambda: in_tenant(services.db, tid, lambda conn: enhancements.begin(conn, event))
             )
         begun = True
-        repost = prior is not None and prior.status in DONE
-        if repost and not (event.backfill and event.repost):
+        done = prior is not None and prior.status in DONE
+        if done and not event.backfill:
             return Outcome(received, "skipped", prior.note_id if prior else None)
+        # A backfill re-enhances a handled event: its history row changes, and its note is
+        # posted afresh only when the backfill asks to repost.
+        repost = done and event.backfill and event.repost
         with stages.stage("gather"):
             gathered = services.gather(event, tenant)
         context = gathered.as_dict()

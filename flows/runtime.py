@@ -30,7 +30,7 @@ from flows.process import Services, process_event
 from flows.scheduler import run_fair
 from flows.synthesis.choose import synthesizer_for
 from flows.tenant_cache import TenantCache
-from flows.transactions import transient_database_errors
+from flows.transactions import classified_database_errors
 from itsm import registry
 from itsm.base import ItsmClient, ItsmConnection
 from warehouse import knowledge, tickets
@@ -85,10 +85,18 @@ class FlowRuntime:
         return dead
 
     def enhance_batch(self, batch: list[tuple[str, Received]]) -> list[Outcome]:
-        """The whole batch at once: up to flow_concurrency in flight, round-robin by tenant."""
+        """The whole batch at once: up to flow_concurrency in flight, round-robin by tenant.
+
+        Two copies of one event must never be in flight together (both would find no note
+        and post one), so a batch keeps only the first copy of each event id.
+        """
         services = self._start().services
+        unique: dict[tuple[str, str], tuple[str, Received]] = {}
+        for tenant_id, received in batch:
+            unique.setdefault((tenant_id, received.event.event_id), (tenant_id, received))
+        self.metrics.events.labels("duplicate").inc(len(batch) - len(unique))
         return run_fair(
-            batch,
+            unique.values(),
             partial(self._enhance_one, services),
             self._worker_pool(),
             limit=self.settings.flow_concurrency,
@@ -196,7 +204,7 @@ class FlowRuntime:
         )
 
         def load_tenant(tenant_id: str) -> TenantConfig | None:
-            with transient_database_errors():
+            with classified_database_errors():
                 return get_tenant(db, box, tenant_id)
 
         def itsm_client(tenant: TenantConfig) -> ItsmClient:

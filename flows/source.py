@@ -1,15 +1,17 @@
-"""Our own partitioned Redis Streams source: one partition per shard stream.
+"""Our own partitioned Redis Streams source: one partition per shard.
 
-Each partition owns its Redis client and its position (the last entry id it handed on),
-which is its snapshot, so a resumed flow continues after the last entry of the last
-snapshot. `next_batch` never blocks: XREAD without BLOCK; an empty read or a Redis error
-sets `next_awake` a little ahead instead of spinning or sleeping.
+A shard has a live stream and a backfill stream; the partition reads the backfill one only
+when the live one has nothing waiting, so re-enhancement never delays new tickets. Each
+partition owns its Redis client and its position in both streams (the last entry id it
+handed on), which is its snapshot: a resumed flow continues after the last entries of the
+last snapshot. `next_batch` never blocks: XREAD without BLOCK; an empty read or a Redis
+error sets `next_awake` a little ahead instead of spinning or sleeping.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -25,23 +27,25 @@ START = "0-0"
 IDLE_WAIT = timedelta(milliseconds=150)
 MAX_ERROR_WAIT = timedelta(seconds=5)
 
+Positions = dict[str, str]  # stream -> last entry id handed on
+
 
 def _now() -> datetime:
     return datetime.now(UTC)
 
 
-class _ShardPartition(StatefulSourcePartition[Entry, str]):
+class _ShardPartition(StatefulSourcePartition[Entry, Positions]):
     def __init__(
         self,
         client: redis.Redis,
-        stream: str,
-        last_id: str,
+        streams: Sequence[str],
+        positions: Positions,
         batch_size: int,
         now: Callable[[], datetime] = _now,
     ) -> None:
         self._client = client
-        self._stream = stream
-        self._last_id = last_id
+        self._streams = list(streams)  # in priority order
+        self._positions = {stream: positions.get(stream, START) for stream in streams}
         self._batch_size = batch_size
         self._now = now
         self._awake: datetime | None = None
@@ -49,13 +53,17 @@ class _ShardPartition(StatefulSourcePartition[Entry, str]):
 
     def next_batch(self) -> list[Entry]:
         try:
-            reply: Any = self._client.xread({self._stream: self._last_id}, count=self._batch_size)
+            for stream in self._streams:
+                if batch := self._read(stream):
+                    self._errors = 0
+                    self._awake = None
+                    return batch
         except redis.RedisError as exc:
             self._errors += 1
             wait = min(MAX_ERROR_WAIT, IDLE_WAIT * 2 ** min(self._errors, 6))
             log.warning(
                 "reading %s failed (%s: %s); trying again in %.1fs",
-                self._stream,
+                self._streams[0],
                 type(exc).__name__,
                 exc,
                 wait.total_seconds(),
@@ -63,43 +71,52 @@ class _ShardPartition(StatefulSourcePartition[Entry, str]):
             self._awake = self._now() + wait
             return []
         self._errors = 0
+        self._awake = self._now() + IDLE_WAIT
+        return []
+
+    def _read(self, stream: str) -> list[Entry]:
+        reply: Any = self._client.xread({stream: self._positions[stream]}, count=self._batch_size)
         entries: list[tuple[bytes, dict[bytes, bytes]]] = reply[0][1] if reply else []
-        if not entries:
-            self._awake = self._now() + IDLE_WAIT
-            return []
-        self._awake = None
-        batch = [Entry(self._stream, entry_id.decode(), fields) for entry_id, fields in entries]
-        self._last_id = batch[-1].entry_id
+        batch = [Entry(stream, entry_id.decode(), fields) for entry_id, fields in entries]
+        if batch:
+            self._positions[stream] = batch[-1].entry_id
         return batch
 
     def next_awake(self) -> datetime | None:
         return self._awake
 
-    def snapshot(self) -> str:
-        return self._last_id
+    def snapshot(self) -> Positions:
+        return dict(self._positions)
 
     def close(self) -> None:
         self._client.close()
 
 
-class RedisStreamSource(FixedPartitionedSource[Entry, str]):
-    """Items: Entry(stream, entry id, raw fields). Resume state: the last entry id read."""
+class RedisStreamSource(FixedPartitionedSource[Entry, Positions]):
+    """Items: Entry(stream, entry id, raw fields). Partitions: the live shard streams.
+    Resume state: the last entry id read from each of the shard's two streams."""
 
     def __init__(self, settings: Settings) -> None:
         if not settings.redis_url:
             raise ValueError("the flow needs AI_AGENTS_REDIS_URL")
         self._redis_url = settings.redis_url
-        self._streams = [settings.stream_name(i) for i in range(settings.stream_shards)]
+        self._streams = {
+            settings.stream_name(i): (settings.stream_name(i), settings.backfill_stream_name(i))
+            for i in range(settings.stream_shards)
+        }
         self._batch_size = settings.flow_batch_size
         self._timeout = settings.redis_timeout_seconds
 
     def list_parts(self) -> list[str]:
         return list(self._streams)
 
-    def build_part(self, step_id: str, for_part: str, resume_state: str | None) -> _ShardPartition:
+    def build_part(
+        self, step_id: str, for_part: str, resume_state: Positions | None
+    ) -> _ShardPartition:
         client = redis.Redis.from_url(
             self._redis_url,
             socket_timeout=self._timeout,
             socket_connect_timeout=self._timeout,
         )
-        return _ShardPartition(client, for_part, resume_state or START, self._batch_size)
+        streams = self._streams[for_part]
+        return _ShardPartition(client, streams, resume_state or {}, self._batch_size)

@@ -51,9 +51,10 @@ def test_a_repeated_event_id_is_dropped_within_the_window_and_passes_after_it() 
     assert _ids(1_000, items) == ["a", "b", "a"]
 
 
-def test_a_replay_from_the_dead_letters_is_a_new_attempt() -> None:
-    items = [_at(0, "a"), _at(10, "a", replayed_from="171-0"), _at(20, "a", "171-0")]
-    assert _ids(60_000, items) == ["a", "a"]
+def test_a_replay_from_the_dead_letters_or_a_backfill_is_a_new_attempt() -> None:
+    backfill = Received("s", "30-0", event("t1", "1", "x", event_id="a", backfill=True))
+    items = [_at(0, "a"), _at(10, "a", replayed_from="171-0"), _at(20, "a", "171-0"), backfill]
+    assert _ids(60_000, items) == ["a", "a", "a"]
 
 
 def test_memory_is_bounded_by_count_too() -> None:

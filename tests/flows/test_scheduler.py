@@ -12,7 +12,16 @@ def test_takes_tenants_in_turn_so_a_noisy_tenant_does_not_go_first() -> None:
     items = [("noisy", f"n{i}") for i in range(5)] + [("a", "a0"), ("b", "b0"), ("a", "a1")]
     queue = FairQueue(items, per_key_limit=10)
     order = [queue.take() for _ in range(len(items))]
-    assert [item for _, item in order if item] == ["n0", "a0", "b0", "n1", "a1", "n2", "n3", "n4"]
+    assert [picked[1] for picked in order if picked] == [
+        "n0",
+        "a0",
+        "b0",
+        "n1",
+        "a1",
+        "n2",
+        "n3",
+        "n4",
+    ]
     assert queue.take() is None
     assert len(queue) == 0
 
