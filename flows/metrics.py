@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from wsgiref.simple_server import WSGIServer
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
 from flows.items import Outcome
@@ -11,6 +13,7 @@ class FlowMetrics:
     def __init__(self) -> None:
         # A registry per runtime rather than the global one, so tests can build many flows.
         self.registry = CollectorRegistry()
+        self._server: WSGIServer | None = None
         self.events = Counter(
             "aiops_flow_events",
             "Ticket events handled, by outcome (succeeded, stored, skipped, failed, duplicate).",
@@ -56,4 +59,11 @@ class FlowMetrics:
             self.stage_seconds.labels(stage).observe(ms / 1000)
 
     def serve(self, port: int, host: str) -> None:
-        start_http_server(port, addr=host, registry=self.registry)
+        """Serves /metrics from a background thread until `stop`."""
+        self._server, _ = start_http_server(port, addr=host, registry=self.registry)
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None

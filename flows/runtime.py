@@ -111,6 +111,7 @@ class FlowRuntime:
         return outcome.received.dead_letter(outcome.error or "unknown error", kind)
 
     def close(self) -> None:
+        self.metrics.stop()
         for pool in self._worker_pools:
             pool.shutdown(wait=True)
         if self._started is not None:

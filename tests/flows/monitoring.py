@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import socket
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any
@@ -14,6 +15,7 @@ from urllib.parse import parse_qs, urlsplit
 class MonitoringServer:
     def __init__(self) -> None:
         self.queries: list[list[str]] = []
+        self.delay_seconds = 0.0
         self._server: ThreadingHTTPServer | None = None
 
     @property
@@ -33,14 +35,18 @@ class MonitoringServer:
                 query = parse_qs(urlsplit(self.path).query)
                 hosts = [h for h in query.get("hosts", [""])[0].split(",") if h]
                 server.queries.append(hosts)
+                time.sleep(server.delay_seconds)
                 body = json.dumps(
                     {host: {"state": "DOWN", "checks": ["ping"]} for host in hosts}
                 ).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+                try:
+                    self.send_response(200)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    self.wfile.write(body)
+                except (BrokenPipeError, ConnectionResetError):
+                    self.close_connection = True  # the flow stopped waiting
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True

@@ -3,8 +3,11 @@ the ServiceDesk Plus stand-in and, for the LLM, litellm against the OpenAI stand
 
 from __future__ import annotations
 
+import socket
+
 import httpx
 import redis
+from bytewax.testing import TestingSource, run_main
 
 from aiops.crypto import SecretBox
 from aiops.events import EVENT_FIELD, Ticket
@@ -228,3 +231,37 @@ def test_the_flow_builds_without_connecting(flow_settings: Settings) -> None:
     flow = build_flow(unreachable, runtime=runtime)
     assert flow.flow_id == "enhance"
     runtime.close()
+
+
+def test_resolved_tickets_of_an_unknown_tenant_are_dead_lettered(
+    flow_settings: Settings, redis_client: redis.Redis
+) -> None:
+    orphan = event("t-nobody-here", "4", "Old", kind="resolved", resolution="Fixed")
+
+    run_flow(flow_settings, [entry(orphan)])
+
+    [letter] = dead_letters(redis_client, flow_settings)
+    assert (letter["event_id"], letter["error_kind"]) == (orphan.event_id, "permanent")
+    assert "ForeignKeyViolation" in letter["error"]
+
+
+def test_metrics_are_served_while_the_flow_runs(
+    flow_settings: Settings, db: Database, box: SecretBox, tenant_id: str
+) -> None:
+    add_tenant(db, box, tenant_id)
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    served = flow_settings.model_copy(update={"flow_metrics_port": port, "host": "127.0.0.1"})
+    runtime = FlowRuntime(served)
+    try:
+        flow = build_flow(
+            served, source=TestingSource([entry(event(tenant_id, "1", "x"))]), runtime=runtime
+        )
+        run_main(flow)
+        text = httpx.get(f"http://127.0.0.1:{port}/metrics").text
+    finally:
+        runtime.close()
+    assert 'aiops_flow_events_total{outcome="stored"} 1.0' in text
+    assert 'aiops_flow_stage_seconds_count{stage="gather"} 1.0' in text
+    assert "aiops_flow_in_flight 0.0" in text

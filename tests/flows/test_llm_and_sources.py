@@ -148,3 +148,20 @@ def test_monitoring_is_asked_about_the_mentioned_hosts_and_being_down_is_only_no
     assert row["status"] == "stored"
     assert row["context"]["sources"]["monitoring"] == "failed: ConnectError"
     assert "monitoring was unavailable" in row["output"]
+
+
+def test_a_slow_source_is_cut_off_at_the_gather_deadline(
+    flow_settings: Settings, db: Database, box: SecretBox, tenant_id: str
+) -> None:
+    with MonitoringServer() as monitoring:
+        monitoring.delay_seconds = 2.0
+        add_tenant(db, box, tenant_id, monitoring_url=monitoring.url)
+        slow = event(tenant_id, "1", "Outage on srv-web01")
+
+        quick = flow_settings.model_copy(update={"gather_timeout_seconds": 0.3})
+        run_flow(quick, [entry(slow)])
+
+    row = recorded(db, tenant_id, slow.event_id)
+    assert row["status"] == "stored"
+    assert row["context"]["sources"]["monitoring"] == "failed: timed out after 0.3s"
+    assert row["context"]["sources"]["similar_tickets"] == "empty"

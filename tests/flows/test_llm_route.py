@@ -1,0 +1,53 @@
+from __future__ import annotations
+
+from pydantic import SecretStr
+
+from aiops.settings import Settings
+from flows.synthesis.choose import llm_route, synthesizer_for
+from flows.synthesis.llm import LlmSynthesizer
+from flows.synthesis.offline import OfflineSynthesizer
+from warehouse.tenants import TenantConfig
+
+PLATFORM = Settings(
+    llm_model="openai/gpt-4o-mini",
+    llm_fallbacks=["openai/gpt-4o"],
+    llm_api_base="http://llm-proxy.internal/v1",
+    llm_api_key=SecretStr("sk-platform"),
+)
+
+
+def test_no_model_anywhere_means_offline() -> None:
+    tenant = TenantConfig("t1", "T1")
+    assert llm_route(tenant, Settings()) is None
+    assert isinstance(synthesizer_for(tenant, Settings()), OfflineSynthesizer)
+    assert isinstance(synthesizer_for(tenant, PLATFORM), LlmSynthesizer)
+
+
+def test_a_tenant_without_llm_settings_uses_the_installations() -> None:
+    route = llm_route(TenantConfig("t1", "T1"), PLATFORM)
+    assert route is not None
+    assert route.models == ("openai/gpt-4o-mini", "openai/gpt-4o")
+    assert (route.api_base, route.api_key) == ("http://llm-proxy.internal/v1", "sk-platform")
+
+
+def test_a_tenants_own_model_and_fallbacks_come_first_without_repeats() -> None:
+    tenant = TenantConfig(
+        "t1", "T1", llm_model="anthropic/claude-3-5-haiku", llm_fallbacks=("openai/gpt-4o",)
+    )
+    route = llm_route(tenant, PLATFORM)
+    assert route is not None
+    assert route.models == ("anthropic/claude-3-5-haiku", "openai/gpt-4o")
+    assert route.api_key == "sk-platform"
+
+
+def test_the_installations_key_never_goes_to_an_endpoint_the_tenant_chose() -> None:
+    own_base = TenantConfig("t1", "T1", llm_api_base="https://llm.tenant.example/v1")
+    route = llm_route(own_base, PLATFORM)
+    assert route is not None
+    assert (route.api_base, route.api_key) == ("https://llm.tenant.example/v1", None)
+
+    own_key = TenantConfig("t1", "T1", llm_api_key="sk-tenant")
+    route = llm_route(own_key, PLATFORM)
+    assert route is not None
+    assert (route.api_base, route.api_key) == (None, "sk-tenant")
+    assert "sk-tenant" not in repr(route)
