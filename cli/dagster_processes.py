@@ -38,11 +38,15 @@ def prepare_dagster_home(settings: Settings) -> Path:
 
 
 def storage_url(settings: Settings, urls: ServiceUrls) -> str:
-    """Where Dagster keeps runs, event logs and schedules."""
-    if settings.dagster_database_url:
-        return settings.dagster_database_url
-    parts = urlsplit(urls.migration_database_url)
-    return urlunsplit(parts._replace(path=f"/{STORAGE_DATABASE}"))
+    """Where Dagster keeps runs, event logs and schedules, as a psycopg2 URL: dagster-postgres
+    is written for psycopg2, and SQLAlchemy 2.1 picks psycopg 3 for a plain postgresql://."""
+    url = settings.dagster_database_url or urlunsplit(
+        urlsplit(urls.migration_database_url)._replace(path=f"/{STORAGE_DATABASE}")
+    )
+    parts = urlsplit(url)
+    if parts.scheme in ("postgres", "postgresql"):
+        parts = parts._replace(scheme="postgresql+psycopg2")
+    return urlunsplit(parts)
 
 
 def ensure_storage_database(urls: ServiceUrls, url: str) -> None:
@@ -52,6 +56,12 @@ def ensure_storage_database(urls: ServiceUrls, url: str) -> None:
         exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
         if exists is None:
             conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+
+
+def migrate_storage_command(python: str) -> list[str]:
+    """Run once, with dagster_env, before the daemon and webserver start: creates or
+    upgrades Dagster's tables, which both would otherwise race to create."""
+    return [python, "-m", "dagster", "instance", "migrate"]
 
 
 def dagster_env(settings: Settings, urls: ServiceUrls, home: Path) -> dict[str, str]:
@@ -69,7 +79,8 @@ def dagster_specs(settings: Settings, python: str) -> list[ChildSpec]:
     return [
         ChildSpec(
             "dagster-daemon",
-            [python, "-m", "dagster", "daemon", "run", "-w", workspace],
+            # The module behind the `dagster-daemon` console script.
+            [python, "-m", "dagster._daemon", "run", "-w", workspace],
         ),
         ChildSpec(
             "dagster-webserver",

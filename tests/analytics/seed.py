@@ -93,7 +93,9 @@ def random_day(conn: TenantConnection, day: date, n: int, seed: int, prefix: str
     for i in range(n):
         status = rng.choice(STATUSES)
         sources: dict[str, Any] = {
-            name: rng.choice(("ok", "ok", "empty", "failed: timeout after 5s"))
+            name: rng.choice(
+                ("ok", "ok", "empty", "failed: timed out after 5s", "skipped: not configured")
+            )
             for name in rng.sample(SOURCES, rng.randint(0, len(SOURCES)))
         }
         enhancement(

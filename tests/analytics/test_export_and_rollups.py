@@ -39,7 +39,8 @@ _PG_SOURCES = """
 SELECT s.key AS source,
        count(*) FILTER (WHERE split_part(s.value, ':', 1) = 'ok') AS ok,
        count(*) FILTER (WHERE split_part(s.value, ':', 1) = 'empty') AS empty,
-       count(*) FILTER (WHERE split_part(s.value, ':', 1) = 'failed') AS failed
+       count(*) FILTER (WHERE split_part(s.value, ':', 1) = 'failed') AS failed,
+       count(*) FILTER (WHERE split_part(s.value, ':', 1) = 'skipped') AS skipped
 FROM enhancement_history, jsonb_each_text(context -> 'sources') AS s
 WHERE created_at >= %s AND created_at < %s
 GROUP BY s.key ORDER BY s.key

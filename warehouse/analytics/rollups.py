@@ -40,6 +40,7 @@ SOURCES_SCHEMA: dict[str, Any] = {
     "ok": pl.Int64,
     "empty": pl.Int64,
     "failed": pl.Int64,
+    "skipped": pl.Int64,
 }
 
 # Success rate counts finished enhancements only; "stored" means the note was produced and
@@ -68,7 +69,8 @@ SELECT
     s.source,
     count(*) FILTER (WHERE s.outcome = 'ok'),
     count(*) FILTER (WHERE s.outcome = 'empty'),
-    count(*) FILTER (WHERE s.outcome = 'failed')
+    count(*) FILTER (WHERE s.outcome = 'failed'),
+    count(*) FILTER (WHERE s.outcome = 'skipped')
 FROM (SELECT unnest(context_sources) AS s FROM read_parquet(?))
 GROUP BY s.source
 ORDER BY s.source

@@ -46,13 +46,19 @@ _KEEP_VERSIONS = 2
 
 # Duplicate links, where the importer recorded them: extra["duplicates"] = [ticket ids].
 _CHANGED_SINCE = """
-SELECT ticket_id, subject, description, category, updated_at,
+SELECT ticket_id, subject, description, resolution, category, updated_at,
        ARRAY(SELECT jsonb_array_elements_text(
            CASE WHEN jsonb_typeof(extra -> 'duplicates') = 'array'
                 THEN extra -> 'duplicates' END)) AS duplicates
 FROM ticket_history
 WHERE %(since)s::timestamptz IS NULL OR updated_at > %(since)s
 """
+
+
+def document_text(subject: str, description: str, resolution: str | None) -> str:
+    """What a ticket is indexed by: the flow's own choice (Ticket.text and resolution)."""
+    text = f"{subject}\n{description}".strip()
+    return f"{text}\n{resolution or ''}"
 
 
 @dataclass(frozen=True)
@@ -182,7 +188,7 @@ def refresh(
                 "updated_at": r["updated_at"],
                 "category": r["category"],
                 "duplicates": list(r["duplicates"]),
-                "tokens": tokenize(f"{r['subject']}\n{r['description']}".strip()),
+                "tokens": tokenize(document_text(r["subject"], r["description"], r["resolution"])),
             }
             for r in changed
         ],

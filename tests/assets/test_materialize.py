@@ -1,0 +1,177 @@
+from __future__ import annotations
+
+import hashlib
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from dagster import AssetKey, DagsterInstance, Definitions, materialize
+
+from aiops.crypto import SecretBox
+from assets.analytics.assets import (
+    analytics_duckdb,
+    context_source_daily_rollup,
+    enhancement_daily_rollup,
+    enhancement_history_parquet,
+    ticket_history_parquet,
+)
+from assets.analytics.checks import (
+    _drift,
+    enhancement_history_is_current,
+    ticket_history_is_current,
+)
+from assets.analytics.schedules import warehouse_catalog
+from assets.partitions import TENANTS, tenant_day_key
+from assets.ticket_index.assets import ticket_history_index
+from tests.analytics import seed
+from warehouse.analytics import duck
+from warehouse.analytics.export import ENHANCEMENTS
+from warehouse.db import Database
+
+DAILY_ASSETS = [
+    enhancement_history_parquet,
+    ticket_history_parquet,
+    enhancement_daily_rollup,
+    context_source_daily_rollup,
+]
+
+
+def _files(root: Path) -> dict[str, str]:
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and p.suffix != ".duckdb"
+    }
+
+
+def _views(root: Path, tenant_id: str) -> dict[str, list[tuple[Any, ...]]]:
+    return {
+        table: duck.run_query(root, f"SELECT * FROM {table} ORDER BY ALL", tenant_id).rows
+        for table in duck.TABLES
+    }
+
+
+def _materialize_all(
+    instance: DagsterInstance, resources: dict[str, Any], tenant_id: str, day_key: str
+) -> dict[str, dict[str, Any]]:
+    daily = materialize(DAILY_ASSETS, partition_key=day_key, instance=instance, resources=resources)
+    index = materialize(
+        [ticket_history_index], partition_key=tenant_id, instance=instance, resources=resources
+    )
+    catalog = materialize(
+        [*DAILY_ASSETS, analytics_duckdb],
+        selection=[analytics_duckdb],
+        instance=instance,
+        resources=resources,
+    )
+    assert daily.success and index.success and catalog.success
+    for evaluation in daily.get_asset_check_evaluations():
+        assert evaluation.passed, evaluation
+    metadata = {}
+    for result in (daily, index, catalog):
+        for event in result.get_asset_materialization_events():
+            mat = event.materialization
+            metadata[mat.asset_key.to_user_string()] = {k: v.value for k, v in mat.metadata.items()}
+    return metadata
+
+
+def test_every_asset_materializes_for_a_tenant_day_and_a_rerun_changes_nothing(
+    db: Database,
+    box: SecretBox,
+    tenant_id: str,
+    instance: DagsterInstance,
+    resources: dict[str, Any],
+    warehouse_dir: Path,
+) -> None:
+    seed.tenant(db, box, tenant_id)
+    day = seed.today() - timedelta(days=1)
+    with db.tenant(tenant_id) as conn:
+        seed.random_day(conn, day, 20, seed=3)
+        seed.ticket(conn, "T-1", seed.at(day, 8), subject="VPN drops every hour", category="vpn")
+        seed.ticket(conn, "T-2", seed.at(day, 9), subject="printer jam", category="printing")
+    instance.add_dynamic_partitions(TENANTS, [tenant_id])
+    key = str(tenant_day_key(tenant_id, day))
+
+    first = _materialize_all(instance, resources, tenant_id, key)
+    assert set(first) == {
+        "enhancement_history_parquet",
+        "ticket_history_parquet",
+        "enhancement_daily_rollup",
+        "context_source_daily_rollup",
+        "ticket_history_index",
+        "analytics_duckdb",
+    }
+    assert first["enhancement_history_parquet"]["rows"] == 20
+    assert first["ticket_history_parquet"]["rows"] == 2
+    assert first["enhancement_daily_rollup"]["enhancements"] == 20
+    assert first["ticket_history_index"]["rows_indexed"] == 2
+    assert first["ticket_history_index"]["category_precision_at_5"] == 0.0
+    assert first["analytics_duckdb"]["enhancement_history_rows"] >= 20
+    files, views = _files(warehouse_dir), _views(warehouse_dir, tenant_id)
+
+    again = _materialize_all(instance, resources, tenant_id, key)
+    assert _files(warehouse_dir) == files
+    assert _views(warehouse_dir, tenant_id) == views
+    assert again["ticket_history_index"]["rebuilt"] is False
+    assert again["ticket_history_index"]["rows_indexed"] == 0
+    assert again["ticket_history_index"]["version"] == first["ticket_history_index"]["version"]
+    for name in ("enhancement_history_parquet", "enhancement_daily_rollup"):
+        assert again[name] == first[name]
+
+
+def test_checks_flag_changed_and_unexported_days_until_they_are_rerun(
+    db: Database,
+    box: SecretBox,
+    tenant_id: str,
+    instance: DagsterInstance,
+    resources: dict[str, Any],
+    warehouse_dir: Path,
+) -> None:
+    seed.tenant(db, box, tenant_id)
+    day, earlier = seed.today() - timedelta(days=2), seed.today() - timedelta(days=4)
+    with db.tenant(tenant_id) as conn:
+        seed.enhancement(conn, "a", seed.at(day))
+    instance.add_dynamic_partitions(TENANTS, [tenant_id])
+    exported = materialize(
+        [enhancement_history_parquet],
+        partition_key=str(tenant_day_key(tenant_id, day)),
+        instance=instance,
+        resources=resources,
+    )
+    assert exported.success
+    with db.tenant(tenant_id) as conn:
+        conn.execute("UPDATE enhancement_history SET status = 'failed', updated_at = now()")
+        seed.enhancement(conn, "b", seed.at(earlier))
+
+    mine = [
+        (d.day, d.parquet is None)
+        for d in _drift(resources["postgres"], resources["warehouse"], ENHANCEMENTS)
+        if d.tenant_id == tenant_id
+    ]
+    assert mine == [(earlier, True), (day, False)]
+
+    defs = Definitions(
+        assets=[*DAILY_ASSETS, analytics_duckdb],
+        asset_checks=[enhancement_history_is_current, ticket_history_is_current],
+        jobs=[warehouse_catalog],
+        resources=resources,
+    )
+    result = defs.resolve_job_def("warehouse_catalog").execute_in_process(instance=instance)
+    evaluations = {e.asset_key: e for e in result.get_asset_check_evaluations()}
+    stale = evaluations[AssetKey("enhancement_history_parquet")]
+    assert not stale.passed
+    for count in ("stale_partitions", "missing_partitions"):
+        assert stale.metadata[count].value not in (None, 0), count
+
+    for d in (day, earlier):
+        assert materialize(
+            [enhancement_history_parquet],
+            partition_key=str(tenant_day_key(tenant_id, d)),
+            instance=instance,
+            resources=resources,
+        ).success
+    assert not [
+        d
+        for d in _drift(resources["postgres"], resources["warehouse"], ENHANCEMENTS)
+        if d.tenant_id == tenant_id
+    ]
