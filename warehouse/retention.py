@@ -40,12 +40,14 @@ def get_policy(conn: TenantConnection) -> Policy:
     return Policy(row["enhancement_retention_days"], row["ticket_retention_days"])
 
 
-def set_policy(conn: TenantConnection, policy: Policy) -> None:
-    conn.execute(
+def set_policy(conn: TenantConnection, policy: Policy) -> bool:
+    """False if the connection's tenant does not exist."""
+    updated = conn.execute(
         "UPDATE tenant_configs SET enhancement_retention_days = %s, ticket_retention_days = %s,"
         " updated_at = now()",
         (policy.enhancement_days, policy.ticket_days),
     )
+    return updated.rowcount == 1
 
 
 def effective_policies(db: Database, default_enhancement_days: int) -> dict[str, Policy]:
