@@ -43,7 +43,12 @@ class RetentionConfig(Config):
         description="Days of enhancement history kept for tenants without a policy of their own.",
     )
     stream_days: int = Field(default=7, gt=0, description="Days of stream entries kept.")
-    dagster_run_days: int = Field(default=30, gt=0, description="Days of Dagster runs kept.")
+    dagster_run_days: int = Field(
+        default=DEFAULT_ENHANCEMENT_DAYS,
+        gt=0,
+        description="Days of Dagster runs (and their event logs) kept; as long as the data, so "
+        "the UI still shows which partitions of it were materialized.",
+    )
     batch_size: int = Field(default=1000, gt=0, description="Rows per delete transaction.")
 
 

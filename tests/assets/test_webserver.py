@@ -165,7 +165,7 @@ def _wait_for_location(base: str) -> dict[str, Any]:
 
 
 @pytest.mark.e2e
-def test_materialization_launched_through_graphql_succeeds(dagster: tuple[str, Path]) -> None:
+def test_runs_launched_through_graphql_succeed(dagster: tuple[str, Path]) -> None:
     base, warehouse = dagster
     repository = _wait_for_location(base)
     assert repository["location"]["name"] == "aiops"
@@ -184,29 +184,35 @@ def test_materialization_launched_through_graphql_succeeds(dagster: tuple[str, P
         "ticket_index_freshness": "RUNNING",
     }
 
-    launched = _graphql(
-        base,
-        _LAUNCH,
-        {
-            "params": {
-                "selector": {
-                    "repositoryLocationName": "aiops",
-                    "repositoryName": repository["name"],
-                    "jobName": "__ASSET_JOB",
-                    "assetSelection": [{"path": ["analytics_duckdb"]}],
-                },
-                "runConfigData": {},
-            }
-        },
-    )["launchRun"]
-    assert launched["__typename"] == "LaunchRunSuccess", launched
-    run_id = launched["run"]["runId"]
+    def launch(job: str, run_config: dict[str, Any], assets: list[str] | None = None) -> str:
+        selector: dict[str, Any] = {
+            "repositoryLocationName": "aiops",
+            "repositoryName": repository["name"],
+            "jobName": job,
+        }
+        if assets:
+            selector["assetSelection"] = [{"path": [name]} for name in assets]
+        params = {"selector": selector, "runConfigData": run_config}
+        launched = _graphql(base, _LAUNCH, {"params": params})["launchRun"]
+        assert launched["__typename"] == "LaunchRunSuccess", launched
+        return str(launched["run"]["runId"])
 
+    # Through the queued run coordinator and the daemon, into run processes that read
+    # their resources from the AI_AGENTS_* environment.
+    runs = {
+        "materialization": launch("__ASSET_JOB", {}, ["analytics_duckdb"]),
+        "retention dry run": launch(
+            "retention", {"ops": {"retention_plan": {"config": {"dry_run": True}}}}
+        ),
+    }
     deadline = time.monotonic() + RUN_SECONDS
-    status = launched["run"]["status"]
-    while status not in ("SUCCESS", "FAILURE", "CANCELED"):
-        assert time.monotonic() < deadline, f"run {run_id} still {status}"
+    status: dict[str, str] = {}
+    while set(status.values()) - {"SUCCESS", "FAILURE", "CANCELED"} or not status:
+        assert time.monotonic() < deadline, f"runs still going: {status}"
         time.sleep(1)
-        status = _graphql(base, _RUN, {"runId": run_id})["runOrError"]["status"]
-    assert status == "SUCCESS"
+        status = {
+            what: _graphql(base, _RUN, {"runId": run_id})["runOrError"]["status"]
+            for what, run_id in runs.items()
+        }
+    assert status == {"materialization": "SUCCESS", "retention dry run": "SUCCESS"}
     assert (warehouse / "analytics.duckdb").is_file()
