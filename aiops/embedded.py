@@ -108,6 +108,9 @@ def embedded_redis(state_dir: Path) -> Iterator[str]:
             str(data / "redis.log"),
         ],
         stdin=subprocess.DEVNULL,
+        # Out of the terminal's process group: Ctrl-C must not stop Redis before the
+        # processes that use it (`aiops up` stops them first, then leaves this block).
+        start_new_session=True,
     )
     try:
         deadline = time.monotonic() + 15

@@ -25,7 +25,6 @@ class ChildSpec:
     name: str
     argv: Sequence[str]
     ready_url: str | None = None  # answers 200 once the child can do its job
-    stop_signal: signal.Signals = signal.SIGTERM
 
 
 @dataclass(frozen=True)
@@ -135,12 +134,12 @@ class Supervisor:
             child.restart_at = now + delay
 
     def stop(self, timeout: float = 20.0) -> None:
-        """Stops children in reverse start order, each given `timeout` before being killed."""
+        """SIGTERMs children in reverse start order, each given `timeout` before SIGKILL."""
         for child in reversed(self._children):
             process = child.process
             if process is None or process.poll() is not None:
                 continue
-            process.send_signal(child.spec.stop_signal)
+            process.terminate()
             try:
                 process.wait(timeout=timeout)
             except subprocess.TimeoutExpired:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shutil
-import signal
 import socket
 from collections.abc import Mapping
 from pathlib import Path
@@ -98,7 +97,9 @@ def child_specs(settings: Settings, python: str) -> list[ChildSpec]:
     """The processes of a running system, in start order; they stop in reverse.
 
     Ingest starts last and stops first, so no webhook is accepted while the rest is not
-    there. Further processes (the Dagster daemon and webserver) join this list.
+    there. Bytewax 0.21 has no graceful stop (SIGINT aborts it with a panic), so the flow
+    is simply terminated: it resumes from its last snapshot, and replays are idempotent.
+    Further processes (the Dagster daemon and webserver) join this list.
     """
     return [
         ChildSpec(
@@ -120,8 +121,6 @@ def child_specs(settings: Settings, python: str) -> list[ChildSpec]:
                 "-b",
                 str(settings.flow_backup_seconds),
             ],
-            # Bytewax finishes its current batch and exits cleanly on an interrupt.
-            stop_signal=signal.SIGINT,
         ),
         ChildSpec(
             "ingest",

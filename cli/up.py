@@ -97,6 +97,8 @@ def up(
                 f"pick another port for the {what} with {option}"
             )
     configure_logging("up")
+    # pgserver narrates every server command at INFO.
+    logging.getLogger("pgserver").setLevel(logging.WARNING)
     stop = threading.Event()
     _stop_on_signals(stop)
     failure: str | None = None

@@ -136,18 +136,12 @@ def test_a_child_ignoring_its_stop_signal_is_killed(tmp_path: Path) -> None:
     ignoring = tmp_path / "ignoring"
     stubborn = (
         "import pathlib, signal, sys, time\n"
-        "signal.signal(signal.SIGINT, signal.SIG_IGN)\n"
+        "signal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
         "pathlib.Path(sys.argv[1]).touch()\n"
         "time.sleep(60)\n"
     )
     supervisor = Supervisor(
-        [
-            ChildSpec(
-                "stubborn",
-                [sys.executable, "-c", stubborn, str(ignoring)],
-                stop_signal=signal.SIGINT,
-            )
-        ],
+        [ChildSpec("stubborn", [sys.executable, "-c", stubborn, str(ignoring)])],
         {},
         FAST,
     )
