@@ -175,8 +175,10 @@ def register_tenant(
 ) -> TenantConfig:
     """Creates the tenant and publishes its webhook secrets, so ingest accepts it at once.
 
-    Should publishing fail after the row is written, `aiops up` republishes every tenant.
+    Redis is asked first, so that an unreachable Redis fails before anything is written;
+    should publishing still fail after the row is written, `aiops up` republishes it.
     """
+    client.ping()
     created = create_tenant(db, box, config)
     publish_tenant(client, prefix, box, created)
     return created

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import redis
 from fastapi import APIRouter, HTTPException, status
 from pydantic import SecretStr
 
@@ -39,6 +40,10 @@ def create_tenant(
         tenants.register_tenant(db, box, client, settings.stream_prefix, config)
     except tenants.TenantExistsError as exc:
         raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from exc
+    except redis.RedisError as exc:
+        raise HTTPException(
+            status.HTTP_503_SERVICE_UNAVAILABLE, "Redis is unreachable; try again shortly"
+        ) from exc
     summary = tenants.tenant_summary(db, body.tenant_id)
     assert summary is not None
     return TenantOut.of(summary, settings.webhook_urls(summary.itsm_source, summary.tenant_id))

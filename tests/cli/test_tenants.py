@@ -5,12 +5,15 @@ from __future__ import annotations
 import base64
 import json
 import re
+import socket
 
 import redis
+from typer.testing import CliRunner
 
 from aiops.crypto import SecretBox
 from aiops.settings import Settings
 from aiops.tenant_directory import secrets_context
+from cli.main import app
 from tests.cli.conftest import Invoke
 from warehouse.db import Database
 from warehouse.tenants import get_tenant
@@ -115,3 +118,23 @@ def test_servicedesk_key_is_asked_for_when_only_the_url_is_given(
     config = get_tenant(db, box, tenant_id)
     assert config is not None
     assert (config.itsm_api_key, config.itsm_flavor) == ("typed-key-42", "cloud")
+
+
+def test_unreachable_redis_fails_before_the_tenant_is_written(
+    cli_env: dict[str, str], tenant_id: str, db: Database
+) -> None:
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    env = {**cli_env, "AI_AGENTS_REDIS_URL": f"redis://127.0.0.1:{port}/0"}
+
+    result = CliRunner().invoke(app, ["tenants", "create", tenant_id, "--name", "X"], env=env)
+
+    assert result.exit_code == 1
+    assert "cannot reach Redis" in result.output
+    assert "whsec_" not in result.output
+    with db.platform() as conn:
+        assert (
+            conn.execute("SELECT 1 FROM tenants WHERE tenant_id = %s", (tenant_id,)).fetchone()
+            is None
+        )
