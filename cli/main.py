@@ -9,7 +9,7 @@ import typer
 from aiops.embedded import services
 from cli import dlq, history, knowledge, tenants
 from cli.demo import demo
-from cli.runtime import is_embedded, load_settings, migrate_database
+from cli.runtime import explained_errors, is_embedded, load_settings, migrate_database
 from cli.up import up
 from warehouse import migrate as migrations
 
@@ -44,7 +44,7 @@ def migrate(
     this itself on every start.
     """
     settings = load_settings()
-    with services(settings) as urls:
+    with explained_errors(), services(settings) as urls:
         if downgrade is not None:
             migrations.downgrade(urls.migration_database_url, downgrade)
             typer.echo(f"Database downgraded to {downgrade}.")

@@ -49,22 +49,10 @@ def migrate_database(settings: Settings, urls: ServiceUrls) -> None:
 
 
 @contextmanager
-def connect(settings: Settings) -> Iterator[Runtime]:
-    """Everything a command needs, whether or not `aiops up` is running.
-
-    Embedded servers are ours, so they are migrated here; a configured database is
-    migrated by `aiops migrate` (or `aiops up`) with the owner's URL.
-    """
+def explained_errors() -> Iterator[None]:
+    """Turns the usual set-up mistakes into a message that says what to check."""
     try:
-        with services(settings) as urls:
-            if is_embedded(settings):
-                migrate_database(settings, urls)
-            client = redis.Redis.from_url(urls.redis_url, socket_connect_timeout=5)
-            try:
-                with Database(urls.database_url, max_size=4) as db:
-                    yield Runtime(settings, urls, db, client, secret_box(settings))
-            finally:
-                client.close()
+        yield
     except UnsafeRoleError as exc:
         fail(str(exc))
     except psycopg.errors.UndefinedTable:
@@ -73,3 +61,21 @@ def connect(settings: Settings) -> Iterator[Runtime]:
         fail(f"cannot reach PostgreSQL ({exc}); check AI_AGENTS_DATABASE_URL")
     except redis.ConnectionError as exc:
         fail(f"cannot reach Redis ({exc}); check AI_AGENTS_REDIS_URL")
+
+
+@contextmanager
+def connect(settings: Settings) -> Iterator[Runtime]:
+    """Everything a command needs, whether or not `aiops up` is running.
+
+    Embedded servers are ours, so they are migrated here; a configured database is
+    migrated by `aiops migrate` (or `aiops up`) with the owner's URL.
+    """
+    with explained_errors(), services(settings) as urls:
+        if is_embedded(settings):
+            migrate_database(settings, urls)
+        client = redis.Redis.from_url(urls.redis_url, socket_connect_timeout=5)
+        try:
+            with Database(urls.database_url, max_size=4) as db:
+                yield Runtime(settings, urls, db, client, secret_box(settings))
+        finally:
+            client.close()

@@ -58,14 +58,14 @@ def port_in_use(host: str, port: int) -> bool:
 def child_env(base: Mapping[str, str], settings: Settings, urls: ServiceUrls) -> dict[str, str]:
     """The children's environment: resolved servers, so none of them starts its own.
 
+    They connect as the application role only: the owner's URL stays with `aiops up`.
     The master key and admin token reach them from the same state folder (or from the
     AI_AGENTS_* variables already in `base`), never on a command line.
     """
-    env = dict(base)
+    env = {k: v for k, v in base.items() if k != "AI_AGENTS_MIGRATION_DATABASE_URL"}
     env.update(
         {
             "AI_AGENTS_DATABASE_URL": urls.database_url,
-            "AI_AGENTS_MIGRATION_DATABASE_URL": urls.migration_database_url,
             "AI_AGENTS_REDIS_URL": urls.redis_url,
             "AI_AGENTS_STATE_DIR": str(settings.state_dir.resolve()),
             "AI_AGENTS_HOST": settings.host,

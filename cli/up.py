@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
 import sys
 import threading
+from collections.abc import Iterator
 from types import FrameType
 from typing import Annotated
 
@@ -19,7 +21,7 @@ from aiops.secrets import admin_token, secret_box
 from aiops.settings import Settings
 from cli import system
 from cli.console import fail, heading
-from cli.runtime import is_embedded, load_settings, migrate_database
+from cli.runtime import explained_errors, is_embedded, load_settings, migrate_database
 from cli.supervisor import ChildFailed, Supervisor
 from warehouse.db import Database
 from warehouse.tenants import publish_all
@@ -29,14 +31,22 @@ log = logging.getLogger("aiops.up")
 READY_LINE = "ready:"
 
 
-def _stop_on_signals(stop: threading.Event) -> None:
+@contextlib.contextmanager
+def _stop_on_signals(stop: threading.Event) -> Iterator[None]:
+    """Ctrl-C, SIGTERM and a closed terminal all ask for the same orderly stop."""
+
     def handler(signum: int, _frame: FrameType | None) -> None:
         if not stop.is_set():
             log.warning("%s received; stopping", signal.Signals(signum).name)
         stop.set()
 
-    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        signal.signal(signum, handler)
+    signals = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+    previous = {signum: signal.signal(signum, handler) for signum in signals}
+    try:
+        yield
+    finally:
+        for signum, old in previous.items():
+            signal.signal(signum, old)
 
 
 def _banner(settings: Settings) -> None:
@@ -100,9 +110,8 @@ def up(
     # pgserver narrates every server command at INFO.
     logging.getLogger("pgserver").setLevel(logging.WARNING)
     stop = threading.Event()
-    _stop_on_signals(stop)
     failure: str | None = None
-    with services(settings) as urls:
+    with _stop_on_signals(stop), explained_errors(), services(settings) as urls:
         migrate_database(settings, urls)
         box = secret_box(settings)
         admin_token(settings)

@@ -2,8 +2,16 @@
 
 from __future__ import annotations
 
+import logging
+import signal
 import socket
+from collections.abc import Iterator
 
+import pytest
+from typer.testing import CliRunner
+
+from aiops.settings import Settings
+from cli.main import app
 from tests.cli.conftest import Invoke
 
 
@@ -48,3 +56,34 @@ def test_every_command_has_help(aiops: Invoke) -> None:
         result = aiops(*command, "--help")
         assert result.exit_code == 0, (command, result.output)
         assert "Usage" in result.output
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture()
+def root_logging() -> Iterator[None]:
+    """`aiops up` sets up logging for its process; in-process runs put it back."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
+
+
+@pytest.mark.usefixtures("root_logging")
+def test_up_refuses_an_app_role_that_bypasses_row_level_security(
+    cli_env: dict[str, str], settings: Settings
+) -> None:
+    owner = {**cli_env, "AI_AGENTS_DATABASE_URL": str(settings.migration_database_url)}
+    ports = ["--ingest-port", str(_free_port()), "--api-port", str(_free_port())]
+
+    result = CliRunner().invoke(app, ["up", *ports], env=owner)
+
+    assert result.exit_code == 1
+    assert "bypasses row-level security" in result.output
+    assert "ready:" not in result.output
+    assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL
