@@ -7,9 +7,10 @@ from typing import Annotated
 import typer
 
 from aiops.embedded import services
-from cli import dlq, history, knowledge, tenants
+from cli import dlq, history, knowledge, retention_commands, tenants
 from cli.demo import demo
 from cli.runtime import explained_errors, is_embedded, load_settings, migrate_database
+from cli.sql import sql
 from cli.up import up
 from warehouse import migrate as migrations
 
@@ -29,6 +30,8 @@ app.add_typer(history.app, name="history")
 app.add_typer(knowledge.kb_app, name="kb")
 app.add_typer(knowledge.inventory_app, name="inventory")
 app.add_typer(dlq.app, name="dlq")
+app.add_typer(retention_commands.app, name="retention")
+app.command()(sql)
 
 
 @app.command()

@@ -86,9 +86,10 @@ def up(
         float, typer.Option(help="Seconds the processes get to become ready.")
     ] = 90.0,
 ) -> None:
-    """Start everything: database and Redis (embedded unless configured), migrations,
-    webhook ingest, the enhancement flow and the management API.
+    """Start the whole system in this terminal; Ctrl-C stops it.
 
+    Database and Redis (embedded unless configured), migrations, webhook ingest, the
+    enhancement flow and the management API.
     Prints a line starting with 'ready:' once webhooks are accepted. A process that
     dies is restarted with backoff; one that keeps dying stops the whole system with
     its name and exit status. Ctrl-C (or SIGTERM) stops the processes, then the servers.

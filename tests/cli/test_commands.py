@@ -51,7 +51,8 @@ def test_every_command_has_help(aiops: Invoke) -> None:
     for command in (
         ["up"], ["demo"], ["migrate"], ["tenants", "create"], ["tenants", "list"],
         ["history", "import"], ["history", "show"], ["kb", "import"],
-        ["inventory", "import"], ["dlq", "list"], ["dlq", "replay"],
+        ["inventory", "import"], ["dlq", "list"], ["dlq", "replay"], ["sql"],
+        ["retention", "show"], ["retention", "set"],
     ):  # fmt: skip
         result = aiops(*command, "--help")
         assert result.exit_code == 0, (command, result.output)
