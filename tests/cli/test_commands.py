@@ -82,9 +82,11 @@ def test_up_refuses_an_app_role_that_bypasses_row_level_security(
     owner = {**cli_env, "AI_AGENTS_DATABASE_URL": str(settings.migration_database_url)}
     ports = ["--ingest-port", str(_free_port()), "--api-port", str(_free_port())]
 
+    before = signal.getsignal(signal.SIGTERM)
+
     result = CliRunner().invoke(app, ["up", *ports], env=owner)
 
     assert result.exit_code == 1
     assert "bypasses row-level security" in result.output
     assert "ready:" not in result.output
-    assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL
+    assert signal.getsignal(signal.SIGTERM) == before
