@@ -17,9 +17,10 @@ import itertools
 import json
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
+from http.server import BaseHTTPRequestHandler
 from typing import Any
+
+from tests.fakes.loopback import LoopbackServer
 
 Reply = tuple[int, dict[str, Any]]
 
@@ -52,16 +53,15 @@ def reply_for(messages: list[dict[str, Any]]) -> str:
     )
 
 
-class OpenAiServer:
+class OpenAiServer(LoopbackServer):
     def __init__(self, api_key: str = "sk-test") -> None:
+        super().__init__()
         self.api_key = api_key
         self.fail_models: set[str] = set()
         self.delay_seconds = 0.0
         self._lock = threading.Lock()
         self._requests: list[dict[str, Any]] = []
         self._ids = itertools.count(1)
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
 
     @property
     def requests(self) -> list[dict[str, Any]]:
@@ -71,31 +71,7 @@ class OpenAiServer:
 
     @property
     def base_url(self) -> str:
-        if self._server is None:
-            raise RuntimeError("OpenAiServer is not running; use it as a context manager")
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}/v1"
-
-    def __enter__(self) -> OpenAiServer:
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-        self._thread.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        assert self._server is not None and self._thread is not None
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join()
-        self._server = None
+        return self._root_url() + "/v1"
 
     def _complete(self, authorization: str, raw_body: bytes) -> Reply:
         try:

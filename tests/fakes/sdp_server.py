@@ -20,10 +20,11 @@ import re
 import threading
 import time
 from collections import deque
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
+
+from tests.fakes.loopback import LoopbackServer
 
 ACCEPT = "application/vnd.manageengine.sdp.v3+json"
 _WRAPPER = {"onprem": "note", "cloud": "request_note"}
@@ -49,8 +50,9 @@ def _failure(code: int, message: str) -> dict[str, Any]:
     }
 
 
-class SdpServer:
+class SdpServer(LoopbackServer):
     def __init__(self, flavor: str = "onprem", api_key: str = "sdp-test-key") -> None:
+        super().__init__()
         if flavor not in _WRAPPER:
             raise ValueError(f"flavor must be onprem or cloud, not {flavor!r}")
         self.flavor = flavor
@@ -63,8 +65,6 @@ class SdpServer:
         self._fail_next: deque[int] = deque()
         self._note_posts = 0
         self._ids = itertools.count(234759602834500)
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
 
     # Test hooks ---------------------------------------------------------------------------
 
@@ -89,33 +89,7 @@ class SdpServer:
 
     @property
     def base_url(self) -> str:
-        if self._server is None:
-            raise RuntimeError("SdpServer is not running; use it as a context manager")
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
-
-    # Lifecycle ----------------------------------------------------------------------------
-
-    def __enter__(self) -> SdpServer:
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-        self._thread.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        assert self._server is not None and self._thread is not None
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join()
-        self._server = None
+        return self._root_url()
 
     # Behaviour ----------------------------------------------------------------------------
 
