@@ -16,7 +16,7 @@ from aiops.logs import configure_logging
 from aiops.secrets import admin_token, secret_box
 from aiops.settings import Settings, get_settings
 from api.deps import ApiState, require_admin
-from api.routers import enhancements, health, tenants, tickets
+from api.routers import analytics, enhancements, health, tenants, tickets
 from warehouse.db import Database
 
 
@@ -55,8 +55,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app = FastAPI(
         title="AI Ops management API",
-        description="Tenants, their ticket history and enhancement results. Every route "
-        "but /health needs `Authorization: Bearer <admin token>`.",
+        description="Tenants, their ticket history, enhancement results and analytics. Every "
+        "route but /health needs `Authorization: Bearer <admin token>`.",
         lifespan=lifespan,
     )
     app.add_exception_handler(RequestValidationError, _validation_error)
@@ -65,4 +65,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(tenants.router, dependencies=admin)
     app.include_router(enhancements.router, dependencies=admin)
     app.include_router(tickets.router, dependencies=admin)
+    app.include_router(analytics.router, dependencies=admin)
     return app

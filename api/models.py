@@ -144,3 +144,26 @@ class TicketBatch(BaseModel):
 
 class TicketsUpserted(BaseModel):
     upserted: int
+
+
+class AnalyticsQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    sql: str = Field(
+        min_length=1,
+        max_length=100_000,
+        description="One read-only statement over the tenant's views: enhancement_history, "
+        "ticket_history, daily_rollup, daily_source_rollup.",
+    )
+    max_rows: int = Field(default=1_000, ge=1, le=10_000)
+
+
+class AnalyticsRows(BaseModel):
+    columns: list[str]
+    rows: list[list[Any]]
+    truncated: bool = Field(description="True when the query had more rows than max_rows.")
+
+
+class AnalyticsRollups(BaseModel):
+    daily: list[dict[str, Any]]
+    sources: list[dict[str, Any]]

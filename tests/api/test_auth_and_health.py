@@ -12,6 +12,8 @@ PROTECTED = [
     ("GET", "/tenants/acme/enhancements"),
     ("GET", "/tenants/acme/enhancements/ev-1"),
     ("POST", "/tenants/acme/tickets"),
+    ("POST", "/tenants/acme/analytics/sql"),
+    ("GET", "/tenants/acme/analytics/rollups"),
 ]
 
 

@@ -1,0 +1,58 @@
+"""A tenant's analytics warehouse: read-only SQL confined to its Parquet, and its rollups."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from typing import Annotated, Any
+
+import duckdb
+from fastapi import APIRouter, HTTPException, Query, status
+
+from api.deps import SettingsDep, TenantDep
+from api.models import AnalyticsQuery, AnalyticsRollups, AnalyticsRows
+from warehouse.analytics import duck
+from warehouse.analytics.layout import InvalidTenantError
+
+router = APIRouter(prefix="/tenants/{tenant_id}/analytics", tags=["analytics"])
+
+ROLLUP_DAYS = 30
+
+
+def _records(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{key: duck.to_jsonable(value) for key, value in row.items()} for row in rows]
+
+
+@router.post("/sql", response_model=AnalyticsRows)
+def sql(tenant: TenantDep, settings: SettingsDep, body: AnalyticsQuery) -> AnalyticsRows:
+    """Runs one SELECT over the tenant's views only; other tenants' files cannot be read."""
+    try:
+        result = duck.run_query(
+            settings.warehouse_path, body.sql, tenant_id=tenant.tenant_id, max_rows=body.max_rows
+        )
+    except (duck.QueryRefusedError, InvalidTenantError, duckdb.Error) as exc:
+        raise HTTPException(status.HTTP_400_BAD_REQUEST, f"query not run: {exc}") from exc
+    rows = [[duck.to_jsonable(value) for value in row] for row in result.rows]
+    return AnalyticsRows(columns=result.columns, rows=rows, truncated=result.truncated)
+
+
+@router.get("/rollups", response_model=AnalyticsRollups)
+def rollups(
+    tenant: TenantDep,
+    settings: SettingsDep,
+    start: Annotated[
+        date | None, Query(description="First day; default 29 days before end.")
+    ] = None,
+    end: Annotated[
+        date | None, Query(description="Last day, inclusive; default today (UTC).")
+    ] = None,
+) -> AnalyticsRollups:
+    """Daily rollups and per-source outcomes for start..end, oldest first."""
+    end = end or datetime.now(UTC).date()
+    start = start or end - timedelta(days=ROLLUP_DAYS - 1)
+    if start > end:
+        raise HTTPException(status.HTTP_400_BAD_REQUEST, "start is after end")
+    root, tenant_id = settings.warehouse_path, tenant.tenant_id
+    return AnalyticsRollups(
+        daily=_records(duck.daily_rollups(root, tenant_id, start, end)),
+        sources=_records(duck.source_rollups(root, tenant_id, start, end)),
+    )
