@@ -99,7 +99,7 @@ def child_specs(settings: Settings, python: str) -> list[ChildSpec]:
     Ingest starts last and stops first, so no webhook is accepted while the rest is not
     there. Bytewax 0.21 has no graceful stop (SIGINT aborts it with a panic), so the flow
     is simply terminated: it resumes from its last snapshot, and replays are idempotent.
-    Further processes (the Dagster daemon and webserver) join this list.
+    The Dagster daemon and webserver (cli.dagster_processes) start before these.
     """
     return [
         ChildSpec(

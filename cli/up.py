@@ -6,6 +6,7 @@ import contextlib
 import logging
 import os
 import signal
+import subprocess
 import sys
 import threading
 from collections.abc import Iterator
@@ -19,7 +20,7 @@ from aiops.embedded import services
 from aiops.logs import configure_logging
 from aiops.secrets import admin_token, secret_box
 from aiops.settings import Settings
-from cli import system
+from cli import dagster_processes, system
 from cli.console import fail, heading
 from cli.runtime import explained_errors, is_embedded, load_settings, migrate_database
 from cli.supervisor import ChildFailed, Supervisor
@@ -52,6 +53,7 @@ def _stop_on_signals(stop: threading.Event) -> Iterator[None]:
 def _banner(settings: Settings) -> None:
     ingest = system.local_url(settings, settings.ingest_port)
     api = system.local_url(settings, settings.api_port)
+    dagster = system.local_url(settings, settings.dagster_port)
     token = (
         "AI_AGENTS_ADMIN_TOKEN"
         if settings.admin_token is not None
@@ -60,6 +62,7 @@ def _banner(settings: Settings) -> None:
     heading("\nAI Ops is running.")
     typer.echo(f"  Webhook ingest:  {ingest}  (ITSMs reach it as {settings.ingest_base_url})")
     typer.echo(f"  Management API:  {api}  (docs: {api}/docs)")
+    typer.echo(f"  Dagster UI:      {dagster}")
     typer.echo(f"  Admin token:     {token}  (send as 'Authorization: Bearer <token>')")
     if is_embedded(settings):
         typer.echo(f"  Data:            {settings.state_dir.resolve()}")
@@ -69,7 +72,7 @@ def _banner(settings: Settings) -> None:
         "  aiops tenants create acme --name 'Acme Corp' --servicedesk-url https://sdp.acme.example"
     )
     typer.echo("Stop with Ctrl-C.\n")
-    typer.echo(f"{READY_LINE} ingest={ingest} api={api}")
+    typer.echo(f"{READY_LINE} ingest={ingest} api={api} dagster={dagster}")
     sys.stdout.flush()
 
 
@@ -82,6 +85,10 @@ def up(
         int | None,
         typer.Option(help="Port for the management API. Default: AI_AGENTS_API_PORT, else 8001."),
     ] = None,
+    dagster_port: Annotated[
+        int | None,
+        typer.Option(help="Port for the Dagster UI. Default: AI_AGENTS_DAGSTER_PORT, else 3000."),
+    ] = None,
     ready_timeout: Annotated[
         float, typer.Option(help="Seconds the processes get to become ready.")
     ] = 90.0,
@@ -89,18 +96,20 @@ def up(
     """Start the whole system in this terminal; Ctrl-C stops it.
 
     Database and Redis (embedded unless configured), migrations, webhook ingest, the
-    enhancement flow and the management API.
-    Prints a line starting with 'ready:' once webhooks are accepted. A process that
-    dies is restarted with backoff; one that keeps dying stops the whole system with
-    its name and exit status. Ctrl-C (or SIGTERM) stops the processes, then the servers.
+    enhancement flow, the management API and the Dagster daemon and UI.
+    Prints a line starting with 'ready:' once webhooks are accepted and the Dagster UI
+    answers. A process that dies is restarted with backoff; one that keeps dying stops
+    the whole system with its name and exit status. Ctrl-C (or SIGTERM) stops the
+    processes, then the servers.
     Data stays in the state folder (AI_AGENTS_STATE_DIR) for the next start.
     """
     settings = load_settings()
-    overrides = {"ingest_port": ingest_port, "api_port": api_port}
+    overrides = {"ingest_port": ingest_port, "api_port": api_port, "dagster_port": dagster_port}
     settings = settings.model_copy(update={k: v for k, v in overrides.items() if v is not None})
     for what, port, option in (
         ("webhook ingest", settings.ingest_port, "--ingest-port / AI_AGENTS_INGEST_PORT"),
         ("management API", settings.api_port, "--api-port / AI_AGENTS_API_PORT"),
+        ("Dagster UI", settings.dagster_port, "--dagster-port / AI_AGENTS_DAGSTER_PORT"),
     ):
         if system.port_in_use(settings.host, port):
             fail(
@@ -114,6 +123,14 @@ def up(
     failure: str | None = None
     with _stop_on_signals(stop), explained_errors(), services(settings) as urls:
         migrate_database(settings, urls)
+        home = dagster_processes.prepare_dagster_home(settings)
+        dagster_processes.ensure_storage_database(
+            urls, dagster_processes.storage_url(settings, urls)
+        )
+        env = {
+            **system.child_env(os.environ, settings, urls),
+            **dagster_processes.dagster_env(settings, urls, home),
+        }
         box = secret_box(settings)
         admin_token(settings)
         client = redis.Redis.from_url(urls.redis_url)
@@ -133,9 +150,22 @@ def up(
                 partitions,
                 settings.flow_recovery_partitions,
             )
+        # Before the daemon and webserver start, which would race to create the tables.
+        try:
+            subprocess.run(
+                dagster_processes.migrate_storage_command(sys.executable),
+                env=env,
+                stdin=subprocess.DEVNULL,
+                check=True,
+            )
+        except subprocess.CalledProcessError as exc:
+            fail(f"migrating Dagster's storage failed (exit code {exc.returncode}); see above")
         supervisor = Supervisor(
-            system.child_specs(settings, sys.executable),
-            system.child_env(os.environ, settings, urls),
+            [
+                *dagster_processes.dagster_specs(settings, sys.executable),
+                *system.child_specs(settings, sys.executable),
+            ],
+            env,
         )
         try:
             if not stop.is_set():
