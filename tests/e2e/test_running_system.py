@@ -1,0 +1,322 @@
+"""The whole system as a user runs it: `aiops up` in one process, the `aiops` command in
+others, webhooks over HTTP, ServiceDesk Plus and OpenAI stood in for on loopback.
+
+The flow is SIGKILLed while webhooks are in flight: after the supervisor restarts it,
+every event still has exactly one note on its ticket.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.fakes.openai_server import OpenAiServer
+from tests.fakes.sdp_server import SdpServer
+from tests.ingest import sdp
+
+pytestmark = pytest.mark.e2e
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+READY_SECONDS = 180
+COMMAND_SECONDS = 60
+ENHANCE_SECONDS = 90
+RESTART_SECONDS = 60
+STOP_SECONDS = 60
+DISTINCTIVE = "Raised the MTU of the FortiGate tunnel to 1400 (change ZEBRA-7731)"
+SUBJECT = "VPN drops every few minutes"
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _until(what: str, condition: Callable[[], bool], seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what}: not within {seconds:.0f} s")
+        time.sleep(0.25)
+
+
+def _processes_of(state: Path) -> dict[int, str]:
+    """Live processes that belong to the system in `state`: its folder is on their command
+    line (PostgreSQL, Redis, Dagster code servers) or in their environment (every child)."""
+    needle = str(state).encode()
+    marker = b"AI_AGENTS_STATE_DIR=" + needle + b"\0"
+    found = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes()
+            environ = (entry / "environ").read_bytes() + b"\0"
+            status = (entry / "status").read_text()
+        except (FileNotFoundError, ProcessLookupError, PermissionError):
+            continue
+        if "\nState:\tZ" in status:
+            continue  # exited, waiting for its parent to reap it
+        if needle in cmdline or marker in environ:
+            found[int(entry.name)] = cmdline.replace(b"\0", b" ").decode(errors="replace")[:200]
+    return found
+
+
+def _flow_pid(state: Path) -> int | None:
+    flows = [pid for pid, cmd in _processes_of(state).items() if "bytewax.run" in cmd]
+    return flows[0] if len(flows) == 1 else None
+
+
+@dataclass
+class System:
+    state: Path
+    env: dict[str, str]
+    log: Path
+    process: subprocess.Popen[bytes]
+    ingest: str
+    api: str
+    dagster: str
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def aiops(self, *args: str) -> str:
+        done = subprocess.run(
+            [sys.executable, "-m", "cli", *args],
+            env=self.env,
+            cwd=REPO_ROOT,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=COMMAND_SECONDS,
+        )
+        assert done.returncode == 0, f"aiops {' '.join(args)}:\n{done.stdout}\n{done.stderr}"
+        return done.stdout
+
+    def admin(self) -> dict[str, str]:
+        token = (self.state / "admin.token").read_text().strip()
+        return {"Authorization": f"Bearer {token}"}
+
+
+def _stop(system: System) -> None:
+    """Teardown for a failed test: the system and anything of it left behind."""
+    if system.process.poll() is None:
+        system.process.send_signal(signal.SIGTERM)
+        try:
+            system.process.wait(timeout=STOP_SECONDS)
+        except subprocess.TimeoutExpired:
+            system.process.kill()
+            system.process.wait()
+    for pid in _processes_of(system.state):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+
+
+@pytest.fixture()
+def llm() -> Iterator[OpenAiServer]:
+    with OpenAiServer() as server:
+        yield server
+
+
+@pytest.fixture()
+def servicedesk() -> Iterator[SdpServer]:
+    with SdpServer(flavor="onprem", api_key="sdp-e2e-key") as server:
+        yield server
+
+
+@pytest.fixture()
+def system(llm: OpenAiServer) -> Iterator[System]:
+    # Short: the embedded servers' Unix sockets live in it.
+    state = Path(tempfile.mkdtemp(prefix="aiops-e2e-", dir="/tmp"))
+    ports = {name: _free_port() for name in ("INGEST", "API", "DAGSTER")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AI_AGENTS_")}
+    env.update(
+        {
+            "AI_AGENTS_STATE_DIR": str(state),
+            "AI_AGENTS_HOST": "127.0.0.1",
+            **{f"AI_AGENTS_{name}_PORT": str(port) for name, port in ports.items()},
+            "AI_AGENTS_LLM_MODEL": "openai/gpt-4o-mini",
+            "AI_AGENTS_LLM_API_BASE": llm.base_url,
+            "AI_AGENTS_LLM_API_KEY": llm.api_key,
+            "LITELLM_LOCAL_MODEL_COST_MAP": "True",
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
+    log = state / "up.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "cli", "up"],
+            env=env,
+            cwd=REPO_ROOT,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    running = System(
+        state=state,
+        env=env,
+        log=log,
+        process=process,
+        ingest=f"http://127.0.0.1:{ports['INGEST']}",
+        api=f"http://127.0.0.1:{ports['API']}",
+        dagster=f"http://127.0.0.1:{ports['DAGSTER']}",
+    )
+    try:
+        with _log_on_failure(running):
+            _until(
+                "the ready: line",
+                lambda: process.poll() is not None or "\nready:" in running.output(),
+                READY_SECONDS,
+            )
+            assert process.poll() is None, "aiops up stopped while starting"
+        yield running
+    finally:
+        _stop(running)
+        shutil.rmtree(state, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def _log_on_failure(system: System) -> Iterator[None]:
+    try:
+        yield
+    except BaseException:
+        print(f"----- aiops up output -----\n{system.output()[-30000:]}")
+        raise
+
+
+def _history_csv(folder: Path) -> Path:
+    path = folder / "resolved.csv"
+    path.write_text(
+        "id,subject,description,resolution\n"
+        f'H-1,VPN drops every few minutes for remote staff,"The VPN client disconnects '
+        f'every few minutes since this morning.","{DISTINCTIVE}"\n'
+        "H-2,Printer on floor 3 jams,Paper jams in tray 2,Replaced the tray 2 roller\n"
+    )
+    return path
+
+
+def _post(system: System, url: str, secret: str, ticket_id: str) -> dict[str, Any]:
+    raw = sdp.body(ticket_id, subject=SUBJECT)
+    headers = sdp.headers(raw, secret, delivery_id=f"delivery-{ticket_id}")
+    response = httpx.post(url, content=raw, headers=headers, timeout=10)
+    assert response.status_code == 202, response.text
+    answer: dict[str, Any] = response.json()
+    return answer
+
+
+def _notes_by_ticket(servicedesk: SdpServer, tickets: list[str]) -> dict[str, int]:
+    return {t: len(servicedesk.notes(t)) for t in tickets}
+
+
+def _enhancements(system: System) -> dict[str, str]:
+    response = httpx.get(
+        f"{system.api}/tenants/acme/enhancements",
+        params={"limit": 100},
+        headers=system.admin(),
+        timeout=10,
+    )
+    assert response.status_code == 200, response.text
+    return {row["event_id"]: row["status"] for row in response.json()}
+
+
+def test_webhooks_become_notes_once_each_through_a_flow_crash(
+    system: System, llm: OpenAiServer, servicedesk: SdpServer, tmp_path: Path
+) -> None:
+    with _log_on_failure(system):
+        assert httpx.get(f"{system.dagster}/server_info", timeout=10).status_code == 200
+
+        created = system.aiops(
+            "tenants", "create", "acme", "--name", "Acme Corp",
+            "--servicedesk-url", servicedesk.base_url,
+            "--servicedesk-key", servicedesk.api_key,
+        )  # fmt: skip
+        secret = created.split("Signing secret", 1)[1].splitlines()[1].strip()
+        webhook = re.search(r"new requests:\s+(\S+)", created)
+        assert secret and webhook is not None, created
+        assert webhook.group(1).startswith(system.ingest)
+        system.aiops("history", "import", str(_history_csv(tmp_path)), "--tenant", "acme")
+
+        tickets = [str(n) for n in range(5001, 5009)]
+        for ticket in tickets:
+            servicedesk.add_request(sdp.request_object(ticket, subject=SUBJECT))
+        events: dict[str, str] = {}
+
+        # Before any crash: notes written, drafted from a prompt with the imported history.
+        for ticket in tickets[:3]:
+            events[ticket] = _post(system, webhook.group(1), secret, ticket)["event_id"]
+        _until(
+            "a note on each of the first tickets",
+            lambda: all(n >= 1 for n in _notes_by_ticket(servicedesk, tickets[:3]).values()),
+            ENHANCE_SECONDS,
+        )
+        prompts = [str(r["messages"]) for r in llm.requests]
+        assert prompts and all(DISTINCTIVE in p for p in prompts), prompts[:1]
+        for ticket in tickets[:3]:
+            (note,) = servicedesk.notes(ticket)
+            assert "Suggested next steps" in note["description"]
+            assert f"[AI Ops ref {events[ticket]}]" in note["description"]
+        _until(
+            "the first enhancements recorded as succeeded",
+            lambda: all(_enhancements(system).get(events[t]) == "succeeded" for t in tickets[:3]),
+            ENHANCE_SECONDS,
+        )
+
+        # The flow dies mid-stream; webhooks keep arriving, one of them a re-delivery.
+        first_flow = _flow_pid(system.state)
+        assert first_flow is not None, _processes_of(system.state)
+        for ticket in tickets[3:6]:
+            events[ticket] = _post(system, webhook.group(1), secret, ticket)["event_id"]
+        os.kill(first_flow, signal.SIGKILL)
+        for ticket in tickets[6:]:
+            events[ticket] = _post(system, webhook.group(1), secret, ticket)["event_id"]
+        again = _post(system, webhook.group(1), secret, tickets[0])
+        assert again["event_id"] == events[tickets[0]]
+
+        _until(
+            "the flow restarted by the supervisor",
+            lambda: _flow_pid(system.state) not in (None, first_flow),
+            RESTART_SECONDS,
+        )
+        _until(
+            "every enhancement recorded as succeeded",
+            lambda: all(_enhancements(system).get(events[t]) == "succeeded" for t in tickets),
+            ENHANCE_SECONDS,
+        )
+        _until(
+            "a note on every ticket",
+            lambda: all(n >= 1 for n in _notes_by_ticket(servicedesk, tickets).values()),
+            ENHANCE_SECONDS,
+        )
+        # Replays after the restart come from the stream behind these events; a second
+        # note, if any, would show up within a few polls.
+        for _ in range(8):
+            assert _notes_by_ticket(servicedesk, tickets) == {t: 1 for t in tickets}
+            time.sleep(0.25)
+        for ticket in tickets:
+            (note,) = servicedesk.notes(ticket)
+            assert f"[AI Ops ref {events[ticket]}]" in note["description"]
+
+        # Ctrl-C: an orderly stop that leaves nothing running.
+        system.process.send_signal(signal.SIGINT)
+        try:
+            code = system.process.wait(timeout=STOP_SECONDS)
+        except subprocess.TimeoutExpired:
+            raise AssertionError(f"aiops up still running {STOP_SECONDS} s after SIGINT") from None
+        assert code == 0
+        assert "AI Ops stopped" in system.output()
+        _until("every process of the system gone", lambda: not _processes_of(system.state), 10)
