@@ -276,12 +276,21 @@ def test_webhooks_become_notes_once_each_through_a_flow_crash(
             ENHANCE_SECONDS,
         )
 
-        # The flow dies mid-stream; webhooks keep arriving, one of them a re-delivery.
+        # The flow dies mid-stream, between posting a note and learning that it did (the
+        # stand-in stores the note, then answers late); webhooks keep arriving, one of them
+        # a re-delivery.
         first_flow = _flow_pid(system.state)
         assert first_flow is not None, _processes_of(system.state)
+        servicedesk.note_delay_seconds = 5.0
         for ticket in tickets[3:6]:
             events[ticket] = _post(system, webhook.group(1), secret, ticket)["event_id"]
+        _until(
+            "a note stored while its answer is pending",
+            lambda: any(_notes_by_ticket(servicedesk, tickets[3:6]).values()),
+            ENHANCE_SECONDS,
+        )
         os.kill(first_flow, signal.SIGKILL)
+        servicedesk.note_delay_seconds = 0.0
         for ticket in tickets[6:]:
             events[ticket] = _post(system, webhook.group(1), secret, ticket)["event_id"]
         again = _post(system, webhook.group(1), secret, tickets[0])
