@@ -9,6 +9,7 @@ default a `dagster` database on the migration URL's server, created on first sta
 from __future__ import annotations
 
 import shutil
+from collections.abc import Mapping
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -65,7 +66,7 @@ def migrate_storage_command(python: str) -> list[str]:
 
 
 def dagster_env(settings: Settings, urls: ServiceUrls, home: Path) -> dict[str, str]:
-    """Added to the children's environment; runs launched by the daemon inherit it."""
+    """Added to the Dagster processes' environment; runs launched by the daemon inherit it."""
     return {
         "DAGSTER_HOME": str(home),
         "AI_AGENTS_DAGSTER_DATABASE_URL": storage_url(settings, urls),
@@ -73,7 +74,8 @@ def dagster_env(settings: Settings, urls: ServiceUrls, home: Path) -> dict[str, 
     }
 
 
-def dagster_specs(settings: Settings, python: str) -> list[ChildSpec]:
+def dagster_specs(settings: Settings, python: str, env: Mapping[str, str]) -> list[ChildSpec]:
+    """The daemon and the webserver, each with `env` (from dagster_env) added to its own."""
     workspace = str(WORKSPACE_FILE)
     host = "127.0.0.1" if settings.host in ("0.0.0.0", "::", "") else settings.host
     return [
@@ -81,6 +83,7 @@ def dagster_specs(settings: Settings, python: str) -> list[ChildSpec]:
             "dagster-daemon",
             # The module behind the `dagster-daemon` console script.
             [python, "-m", "dagster._daemon", "run", "-w", workspace],
+            extra_env=env,
         ),
         ChildSpec(
             "dagster-webserver",
@@ -96,5 +99,6 @@ def dagster_specs(settings: Settings, python: str) -> list[ChildSpec]:
                 workspace,
             ],
             ready_url=f"http://{host}:{settings.dagster_port}/server_info",
+            extra_env=env,
         ),
     ]

@@ -13,7 +13,7 @@ import subprocess
 import threading
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import httpx
 
@@ -25,6 +25,8 @@ class ChildSpec:
     name: str
     argv: Sequence[str]
     ready_url: str | None = None  # answers 200 once the child can do its job
+    # Only this child's: e.g. Dagster's storage credentials stay out of the other processes.
+    extra_env: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -73,7 +75,10 @@ class Supervisor:
         # A session of its own: Ctrl-C in the terminal reaches only the supervisor, which
         # then stops the children in order instead of all of them at once.
         child.process = subprocess.Popen(
-            list(child.spec.argv), env=self._env, stdin=subprocess.DEVNULL, start_new_session=True
+            list(child.spec.argv),
+            env={**self._env, **child.spec.extra_env},
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
         )
         child.started_at = time.monotonic()
         child.restart_at = None

@@ -127,10 +127,8 @@ def up(
         dagster_processes.ensure_storage_database(
             urls, dagster_processes.storage_url(settings, urls)
         )
-        env = {
-            **system.child_env(os.environ, settings, urls),
-            **dagster_processes.dagster_env(settings, urls, home),
-        }
+        env = system.child_env(os.environ, settings, urls)
+        dagster_env = dagster_processes.dagster_env(settings, urls, home)
         box = secret_box(settings)
         admin_token(settings)
         client = redis.Redis.from_url(urls.redis_url)
@@ -154,7 +152,7 @@ def up(
         try:
             subprocess.run(
                 dagster_processes.migrate_storage_command(sys.executable),
-                env=env,
+                env={**env, **dagster_env},
                 stdin=subprocess.DEVNULL,
                 check=True,
             )
@@ -162,7 +160,7 @@ def up(
             fail(f"migrating Dagster's storage failed (exit code {exc.returncode}); see above")
         supervisor = Supervisor(
             [
-                *dagster_processes.dagster_specs(settings, sys.executable),
+                *dagster_processes.dagster_specs(settings, sys.executable, dagster_env),
                 *system.child_specs(settings, sys.executable),
             ],
             env,

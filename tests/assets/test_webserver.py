@@ -113,13 +113,13 @@ def dagster(service_urls: ServiceUrls, tmp_path: Path) -> Iterator[tuple[str, Pa
     processes: list[subprocess.Popen[bytes]] = []
     logs: list[Path] = []
     try:
-        for spec in dagster_specs(settings, sys.executable):
+        for spec in dagster_specs(settings, sys.executable, env):
             log = (tmp_path / f"{spec.name}.log").open("wb")
             logs.append(tmp_path / f"{spec.name}.log")
             processes.append(
                 subprocess.Popen(
                     list(spec.argv),
-                    env=env,
+                    env={**env, **spec.extra_env},
                     stdin=subprocess.DEVNULL,
                     stdout=log,
                     stderr=subprocess.STDOUT,

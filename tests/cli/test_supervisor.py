@@ -160,3 +160,23 @@ def test_recovery_store_is_created_once(tmp_path: Path) -> None:
     assert ensure_recovery_store(store, 3) == 3
     assert ensure_recovery_store(store, 5) == 3
     assert sorted(p.name for p in store.iterdir()) == [f"part-{i}.sqlite3" for i in range(3)]
+
+
+def test_a_childs_extra_environment_reaches_that_child_only(tmp_path: Path) -> None:
+    script = (
+        "import os, pathlib, sys; pathlib.Path(sys.argv[1]).write_text(os.environ.get('X', '-'))"
+    )
+    specs = [
+        ChildSpec(
+            "with", [sys.executable, "-c", script, str(tmp_path / "with")], extra_env={"X": "1"}
+        ),
+        ChildSpec("without", [sys.executable, "-c", script, str(tmp_path / "without")]),
+    ]
+    supervisor = Supervisor(specs, {"X": "base", "PATH": "/usr/bin:/bin"}, FAST)
+    supervisor.start()
+    try:
+        _until(lambda: (tmp_path / "with").exists() and (tmp_path / "without").exists())
+    finally:
+        supervisor.stop()
+    assert (tmp_path / "with").read_text() == "1"
+    assert (tmp_path / "without").read_text() == "base"
