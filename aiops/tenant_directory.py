@@ -12,6 +12,7 @@ import json
 import re
 import time
 from dataclasses import dataclass, field
+from typing import Literal, cast
 
 import redis
 import redis.asyncio
@@ -23,11 +24,18 @@ TENANT_ID = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}")
 _CACHE_LIMIT = 10_000
 
 
+WebhookScheme = Literal["native", "standard"]
+
+
 @dataclass(frozen=True)
 class TenantEntry:
     tenant_id: str
     source: str
     webhook_secrets: tuple[str, ...] = field(repr=False)
+    # native: the ITSM plugin's own signature header; standard: Standard Webhooks.
+    webhook_scheme: WebhookScheme = "native"
+    # Webhooks accepted per minute; None means the platform default.
+    rate_per_minute: int | None = None
 
 
 def is_tenant_id(text: str) -> bool:
@@ -53,11 +61,19 @@ def publish(
     tenant_id: str,
     source: str,
     secrets: list[str],
+    *,
+    scheme: WebhookScheme = "native",
+    rate_per_minute: int | None = None,
 ) -> None:
     sealed = box.encrypt(json.dumps(secrets), secrets_context(tenant_id))
     client.hset(
         _key(prefix, tenant_id),
-        mapping={"source": source, "webhook_secrets": base64.b64encode(sealed).decode()},
+        mapping={
+            "source": source,
+            "webhook_secrets": base64.b64encode(sealed).decode(),
+            "webhook_scheme": scheme,
+            "rate_per_minute": str(rate_per_minute or ""),
+        },
     )
 
 
@@ -88,13 +104,20 @@ class TenantDirectory:
         hit = self._cache.get(tenant_id)
         if hit is not None and hit[0] > now:
             return hit[1]
-        source, sealed = await self._client.hmget(
-            _key(self._prefix, tenant_id), ["source", "webhook_secrets"]
+        source, sealed, scheme, rate = await self._client.hmget(
+            _key(self._prefix, tenant_id),
+            ["source", "webhook_secrets", "webhook_scheme", "rate_per_minute"],
         )
         entry = None
         if source is not None and sealed is not None:
             plain = self._box.decrypt(base64.b64decode(sealed), secrets_context(tenant_id))
-            entry = TenantEntry(tenant_id, _text(source), tuple(json.loads(plain)))
+            entry = TenantEntry(
+                tenant_id,
+                _text(source),
+                tuple(json.loads(plain)),
+                webhook_scheme=cast(WebhookScheme, _text(scheme or b"native")),
+                rate_per_minute=int(rate) if rate else None,
+            )
         if len(self._cache) >= _CACHE_LIMIT:
             self._cache.clear()
         self._cache[tenant_id] = (now + self._ttl, entry)

@@ -11,6 +11,7 @@ import redis
 
 from aiops import tenant_directory
 from aiops.crypto import SecretBox
+from aiops.tenant_directory import WebhookScheme
 from warehouse.db import Database
 
 
@@ -28,6 +29,9 @@ class TenantConfig:
     llm_api_base: str | None = None
     llm_api_key: str | None = field(default=None, repr=False)
     monitoring_url: str | None = None
+    webhook_scheme: WebhookScheme = "native"
+    webhook_rate_per_minute: int | None = None
+    mask_personal_data: bool = False
 
     @property
     def writes_back(self) -> bool:
@@ -64,8 +68,9 @@ def create_tenant(db: Database, box: SecretBox, config: TenantConfig) -> TenantC
             INSERT INTO tenant_configs (
                 tenant_id, display_name, itsm_source, itsm_base_url, itsm_flavor,
                 itsm_credentials_enc, webhook_secrets_enc, llm_model, llm_fallbacks,
-                llm_api_base, llm_api_key_enc, monitoring_url)
-            VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+                llm_api_base, llm_api_key_enc, monitoring_url, webhook_scheme,
+                webhook_rate_per_minute, mask_personal_data)
+            VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
             """,
             (
                 tid,
@@ -84,6 +89,9 @@ def create_tenant(db: Database, box: SecretBox, config: TenantConfig) -> TenantC
                 if config.llm_api_key
                 else None,
                 config.monitoring_url,
+                config.webhook_scheme,
+                config.webhook_rate_per_minute,
+                config.mask_personal_data,
             ),
         )
     return get_tenant(db, box, tid) or config
@@ -114,6 +122,9 @@ def get_tenant(db: Database, box: SecretBox, tenant_id: str) -> TenantConfig | N
         llm_api_base=row["llm_api_base"],
         llm_api_key=box.decrypt(bytes(llm), _context(tid, "llm")) if llm else None,
         monitoring_url=row["monitoring_url"],
+        webhook_scheme=row["webhook_scheme"],
+        webhook_rate_per_minute=row["webhook_rate_per_minute"],
+        mask_personal_data=row["mask_personal_data"],
     )
 
 
@@ -138,13 +149,17 @@ class TenantSummary:
     llm_api_base: str | None
     has_llm_api_key: bool
     monitoring_url: str | None
+    webhook_scheme: str
+    webhook_rate_per_minute: int | None
+    mask_personal_data: bool
     created_at: datetime
 
 
 _SUMMARY = """
 SELECT tenant_id, display_name, itsm_source, itsm_base_url, itsm_flavor,
        itsm_credentials_enc IS NOT NULL AS has_itsm_credentials, llm_model, llm_fallbacks,
-       llm_api_base, llm_api_key_enc IS NOT NULL AS has_llm_api_key, monitoring_url, created_at
+       llm_api_base, llm_api_key_enc IS NOT NULL AS has_llm_api_key, monitoring_url,
+       webhook_scheme, webhook_rate_per_minute, mask_personal_data, created_at
 FROM tenant_configs
 """
 
@@ -166,7 +181,14 @@ def list_tenants(db: Database) -> list[TenantSummary]:
 def publish_tenant(client: redis.Redis, prefix: str, box: SecretBox, config: TenantConfig) -> None:
     """Tells ingest (through Redis) which secrets sign this tenant's webhooks."""
     tenant_directory.publish(
-        client, prefix, box, config.tenant_id, config.itsm_source, list(config.webhook_secrets)
+        client,
+        prefix,
+        box,
+        config.tenant_id,
+        config.itsm_source,
+        list(config.webhook_secrets),
+        scheme=config.webhook_scheme,
+        rate_per_minute=config.webhook_rate_per_minute,
     )
 
 

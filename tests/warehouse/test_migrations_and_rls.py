@@ -17,6 +17,7 @@ TENANT_TABLES = {
     "kb_articles",
     "system_inventory",
     "enhancement_history",
+    "api_keys",
 }
 
 
