@@ -1,0 +1,123 @@
+"""SQL run as the application role, aimed at another tenant's rows, in every tenant table.
+
+test_migrations_and_rls.py covers ticket_history reads, updates and inserts; this adds every
+other tenant table, deletes, moving one's own rows to another tenant, and a session with no
+tenant set, with api_keys throughout.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import psycopg
+import pytest
+from psycopg.types.json import Jsonb
+
+from aiops.crypto import SecretBox
+from aiops.events import Ticket
+from warehouse import api_keys, knowledge
+from warehouse.db import Database
+from warehouse.tenants import TenantConfig, create_tenant
+from warehouse.tickets import upsert_tickets
+
+TABLES = (
+    "tenant_configs",
+    "ticket_history",
+    "kb_articles",
+    "system_inventory",
+    "enhancement_history",
+    "api_keys",
+)
+
+
+@pytest.fixture()
+def pair(db: Database, box: SecretBox, tenant_id: str) -> Iterator[tuple[str, str]]:
+    """Two tenants with a row of their own in every tenant table."""
+    ids = (tenant_id + "-a", tenant_id + "-b")
+    for tid in ids:
+        create_tenant(db, box, TenantConfig(tenant_id=tid, display_name=tid))
+        with db.tenant(tid) as conn:
+            upsert_tickets(conn, [Ticket(id=f"{tid}-1", subject=f"printer of {tid}")], "test")
+            knowledge.upsert_articles(conn, [knowledge.Article(f"{tid}-kb", "VPN")])
+            knowledge.upsert_hosts(conn, [knowledge.Host(f"{tid}-host")])
+            conn.execute(
+                "INSERT INTO enhancement_history (tenant_id, event_id, ticket_id, source, kind,"
+                " status, ticket) VALUES (current_setting('app.current_tenant_id', true), %s,"
+                " '1', 'servicedesk', 'created', 'stored', %s)",
+                (f"{tid}-ev", Jsonb({"id": "1"})),
+            )
+            api_keys.create_key(conn, f"key of {tid}", "admin")
+    yield ids
+
+
+def _counts(db: Database, tenant_id: str) -> dict[str, int]:
+    with db.tenant(tenant_id) as conn:
+        return {
+            table: conn.execute(f"SELECT count(*) AS n FROM {table}").fetchone()["n"]  # type: ignore[index]
+            for table in TABLES
+        }
+
+
+@pytest.mark.parametrize("table", TABLES)
+def test_explicit_predicates_on_the_other_tenant_find_change_and_delete_nothing(
+    db: Database, pair: tuple[str, str], table: str
+) -> None:
+    mine, theirs = pair
+    before = _counts(db, theirs)
+
+    with db.tenant(mine) as conn:
+        seen = conn.execute(f"SELECT * FROM {table} WHERE tenant_id = %s", (theirs,)).fetchall()
+        updated = conn.execute(
+            f"UPDATE {table} SET tenant_id = tenant_id WHERE tenant_id = %s", (theirs,)
+        ).rowcount
+        deleted = conn.execute(f"DELETE FROM {table} WHERE tenant_id = %s", (theirs,)).rowcount
+        everything = conn.execute(f"DELETE FROM {table} WHERE true RETURNING tenant_id")
+        only_mine = {row["tenant_id"] for row in everything.fetchall()}
+        raise psycopg.Rollback()  # keep my rows too: that delete was only to see its reach
+
+    assert (seen, updated, deleted) == ([], 0, 0)
+    assert only_mine == {mine}
+    assert _counts(db, theirs) == before == dict.fromkeys(TABLES, 1)
+
+
+@pytest.mark.parametrize("table", TABLES)
+def test_a_session_without_a_tenant_sees_and_changes_nothing(
+    db: Database, pair: tuple[str, str], table: str
+) -> None:
+    with db.platform() as conn:
+        seen = conn.execute(f"SELECT count(*) AS n FROM {table}").fetchone()
+        deleted = conn.execute(f"DELETE FROM {table}").rowcount
+    assert (seen, deleted) == ({"n": 0}, 0)
+    for tid in pair:
+        assert _counts(db, tid) == dict.fromkeys(TABLES, 1)
+
+
+PLANTED = {
+    "api_keys": (
+        "INSERT INTO api_keys (key_id, tenant_id, name, scope, secret_sha256) "
+        "VALUES ('planted0key', %s, 'planted', 'admin', '\\x00')"
+    ),
+    "enhancement_history": (
+        "INSERT INTO enhancement_history (tenant_id, event_id, ticket_id, source, kind, status,"
+        " ticket) VALUES (%s, 'planted', '1', 'servicedesk', 'created', 'stored', '{}')"
+    ),
+    "kb_articles": "INSERT INTO kb_articles (tenant_id, article_id, title) VALUES (%s, 'p', 'p')",
+    "system_inventory": "INSERT INTO system_inventory (tenant_id, hostname) VALUES (%s, 'p')",
+}
+
+
+@pytest.mark.parametrize("table", sorted(PLANTED))
+def test_rows_cannot_be_planted_in_or_moved_to_the_other_tenant(
+    db: Database, pair: tuple[str, str], table: str
+) -> None:
+    mine, theirs = pair
+
+    with pytest.raises(psycopg.errors.InsufficientPrivilege), db.tenant(mine) as conn:
+        conn.execute(PLANTED[table], (theirs,))
+    with pytest.raises(psycopg.errors.InsufficientPrivilege), db.tenant(mine) as conn:
+        conn.execute(f"UPDATE {table} SET tenant_id = %s", (theirs,))
+    with db.platform() as conn, pytest.raises(psycopg.errors.InsufficientPrivilege):
+        conn.execute(PLANTED[table], (theirs,))
+
+    assert _counts(db, theirs) == dict.fromkeys(TABLES, 1)
+    assert _counts(db, mine) == dict.fromkeys(TABLES, 1)
