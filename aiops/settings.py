@@ -43,6 +43,12 @@ class Settings(BaseSettings):
     stream_maxlen: int = Field(default=1_000_000, description="Approximate cap per shard.")
     dedupe_ttl_seconds: int = 7 * 24 * 3600
     max_webhook_bytes: int = 256 * 1024
+    webhook_timestamp_tolerance_seconds: int = Field(
+        default=300, ge=1, description="Standard Webhooks: how far a signed timestamp may drift."
+    )
+    webhook_rate_per_minute: int = Field(
+        default=600, ge=1, description="Webhooks accepted per tenant and minute, unless its own."
+    )
     tenant_cache_seconds: float = 30.0
     redis_timeout_seconds: float = Field(
         default=2.0, description="Per Redis call in the webhook path; past it ingest answers 503."

@@ -41,8 +41,25 @@ async def read_capped(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
+def _not_json(detail: str) -> Rejection:
+    return Rejection(400, "bad_json", f"the webhook body is not valid JSON: {detail}")
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON value")
+
+
 def parse_json(body: bytes) -> Any:
+    """JSON as RFC 8259 has it between systems: UTF-8, no NaN or Infinity."""
     try:
-        return json.loads(body)
-    except (ValueError, RecursionError) as exc:
-        raise Rejection(400, "bad_json", f"the webhook body is not valid JSON: {exc}") from exc
+        # json.loads(bytes) would also guess UTF-16 and UTF-32; a sender that uses them is
+        # told so rather than half understood.
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise _not_json(f"it is not UTF-8 ({exc.reason} at byte {exc.start})") from exc
+    try:
+        return json.loads(text, parse_constant=_refuse_constant)
+    except RecursionError as exc:
+        raise _not_json("it is nested too deeply") from exc
+    except ValueError as exc:
+        raise _not_json(str(exc)) from exc

@@ -1,57 +1,133 @@
-"""The one Redis step that hands an event to the flows: dedupe and append, atomically."""
+"""The one Redis step that hands an event to the flows: dedupe, replay check, the tenant's
+rate limit and the append, atomically and in one round trip."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import redis.asyncio
 
 from aiops.events import EVENT_FIELD, Event, shard_for
 from aiops.settings import Settings
 
-# Append first, then set the dedupe key: if XADD fails (wrong type, out of memory) no key
-# is left behind that would turn the sender's retry into a lost "duplicate". A script runs
-# atomically, so no other delivery of the same event can slip in between the two.
-_DEDUPE_AND_APPEND = """
+# KEYS: dedupe (per event id), replay (per digest of what the signature covers), rate
+# (the tenant's limiter state), stream. ARGV: ttl, maxlen, field, event, event id, rate.
+#
+# A known event id is a duplicate (the sender's retry); a known digest under a new event
+# id is a replay (a captured body and signature resent with another delivery id, which the
+# native scheme does not sign). Neither spends the tenant's rate budget.
+#
+# The limiter is GCRA: one webhook per 60/rate seconds, with a burst of up to `rate` at
+# once. It keeps one number, the theoretical arrival time in microseconds of Redis's own
+# clock, so every ingest replica shares the same limit whatever its own clock says.
+#
+# Append first, then set the keys: if XADD fails (wrong type, out of memory) no key is left
+# behind that would turn the sender's retry into a lost "duplicate". A script runs
+# atomically, so no other delivery of the same event can slip in between.
+_ENQUEUE = """
 if redis.call('EXISTS', KEYS[1]) == 1 then
-  return false
+  return {'duplicate'}
 end
-local id = redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], '*', ARGV[3], ARGV[4])
+local original = redis.call('GET', KEYS[2])
+if original then
+  return {'replay', original}
+end
+local clock = redis.call('TIME')
+local now = tonumber(clock[1]) * 1000000 + tonumber(clock[2])
+local period = 60000000
+local tat = tonumber(redis.call('GET', KEYS[3]) or now)
+if tat < now then
+  tat = now
+end
+local next_tat = tat + period / tonumber(ARGV[6])
+local allowed_at = next_tat - period
+if allowed_at > now then
+  return {'rate_limited', string.format('%d', math.ceil((allowed_at - now) / 1000000))}
+end
+local id = redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[2], '*', ARGV[3], ARGV[4])
 redis.call('SET', KEYS[1], id, 'EX', ARGV[1])
-return id
+redis.call('SET', KEYS[2], ARGV[5], 'EX', ARGV[1])
+redis.call('SET', KEYS[3], string.format('%.0f', next_tat), 'PX',
+  math.ceil((next_tat - now) / 1000))
+return {'accepted', id}
 """
+
+Outcome = Literal["accepted", "duplicate", "replay"]
 
 
 @dataclass(frozen=True)
 class Enqueued:
     stream: str
-    entry_id: str | None  # None: a duplicate, already enqueued earlier
+    outcome: Outcome
+    entry_id: str | None = None  # the stream entry, when accepted
+    original_event_id: str | None = None  # what a replay repeats
 
     @property
     def duplicate(self) -> bool:
-        return self.entry_id is None
+        return self.outcome != "accepted"
+
+
+class RateLimited(Exception):
+    """The tenant is over its webhooks per minute; nothing was written."""
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(f"retry after {retry_after} s")
+        self.retry_after = retry_after
 
 
 def dedupe_key(prefix: str, tenant_id: str, event_id: str) -> str:
     return f"{prefix}:dedupe:{tenant_id}:{event_id}"
 
 
+def replay_key(prefix: str, tenant_id: str, signed_digest: str) -> str:
+    return f"{prefix}:replay:{tenant_id}:{signed_digest}"
+
+
+def rate_key(prefix: str, tenant_id: str) -> str:
+    return f"{prefix}:rate:{tenant_id}"
+
+
+def _text(value: bytes) -> str:
+    return value.decode()
+
+
 class EventQueue:
     def __init__(self, client: redis.asyncio.Redis, settings: Settings) -> None:
-        self._script = client.register_script(_DEDUPE_AND_APPEND)
+        self._script = client.register_script(_ENQUEUE)
         self._settings = settings
+        # A signed timestamp stays acceptable for the tolerance: its replay must be caught
+        # at least that long.
+        self._ttl = max(settings.dedupe_ttl_seconds, settings.webhook_timestamp_tolerance_seconds)
 
-    async def put(self, event: Event) -> Enqueued:
-        """Raises the client's redis errors; then nothing was written."""
+    async def put(self, event: Event, *, signed_digest: str, rate_per_minute: int) -> Enqueued:
+        """`signed_digest` identifies what the signature covers. Raises RateLimited, or the
+        client's redis errors; then nothing was written."""
         settings = self._settings
-        stream = settings.stream_name(shard_for(event.tenant_id, settings.stream_shards))
-        entry_id = await self._script(
-            keys=[dedupe_key(settings.stream_prefix, event.tenant_id, event.event_id), stream],
+        prefix = settings.stream_prefix
+        tenant_id = event.tenant_id
+        stream = settings.stream_name(shard_for(tenant_id, settings.stream_shards))
+        answer = await self._script(
+            keys=[
+                dedupe_key(prefix, tenant_id, event.event_id),
+                replay_key(prefix, tenant_id, signed_digest),
+                rate_key(prefix, tenant_id),
+                stream,
+            ],
             args=[
-                settings.dedupe_ttl_seconds,
+                self._ttl,
                 settings.stream_maxlen,
                 EVENT_FIELD,
                 event.to_json(),
+                event.event_id,
+                rate_per_minute,
             ],
         )
-        return Enqueued(stream, entry_id.decode() if entry_id is not None else None)
+        outcome = _text(answer[0])
+        if outcome == "rate_limited":
+            raise RateLimited(int(answer[1]))
+        if outcome == "replay":
+            return Enqueued(stream, "replay", original_event_id=_text(answer[1]))
+        if outcome == "duplicate":
+            return Enqueued(stream, "duplicate")
+        return Enqueued(stream, "accepted", entry_id=_text(answer[1]))

@@ -12,28 +12,22 @@ from starlette.requests import Request
 from aiops.crypto import DecryptionError
 from aiops.events import Event, EventKind, derive_event_id, utcnow
 from aiops.tenant_directory import TenantEntry
+from ingest.authenticate import authenticate, refuse_unknown
 from ingest.body import is_json_media_type, parse_json, read_capped
 from ingest.context import IngestContext
-from ingest.enqueue import Enqueued
+from ingest.enqueue import Enqueued, RateLimited
 from ingest.rejection import Rejection
 from itsm.base import ItsmPlugin, NormalizationError
 
 log = logging.getLogger(__name__)
 
 RETRY_AFTER_SECONDS = 5
-# Unknown tenant and bad signature must look the same, in body and in time: an unknown
-# tenant's body is checked against this secret, which no tenant has, and then refused.
-_DECOY_SECRETS = ("aiops-decoy-secret-that-no-tenant-has",)
 
 
 @dataclass(frozen=True)
 class Received:
     event: Event
     enqueued: Enqueued
-
-
-def unauthorized() -> Rejection:
-    return Rejection(401, "unauthorized", "unknown tenant or invalid signature")
 
 
 def unavailable(exc: Exception, event_id: str | None = None) -> Rejection:
@@ -43,6 +37,17 @@ def unavailable(exc: Exception, event_id: str | None = None) -> Rejection:
         "the event queue is unavailable; nothing was stored, retry later",
         retry_after=RETRY_AFTER_SECONDS,
         reason=f"redis: {type(exc).__name__}",
+        event_id=event_id,
+    )
+
+
+def rate_limited(rate: int, retry_after: int, event_id: str) -> Rejection:
+    return Rejection(
+        429,
+        "rate_limited",
+        f"this tenant may send {rate} webhooks a minute and is over that; nothing was "
+        f"stored, retry after {retry_after} s",
+        retry_after=retry_after,
         event_id=event_id,
     )
 
@@ -111,19 +116,25 @@ async def receive(
     """The accepted event, once Redis holds it; raises Rejection otherwise."""
     if not is_json_media_type(request.headers.get("content-type")):
         raise Rejection(415, "unsupported_media_type", "send the webhook body as application/json")
-    body = await read_capped(request, context.settings.max_webhook_bytes)
+    settings = context.settings
+    body = await read_capped(request, settings.max_webhook_bytes)
     entry = await _lookup(context, tenant_id)
     headers = {name.lower(): value for name, value in request.headers.items()}
+    now = time.time()
+    tolerance = settings.webhook_timestamp_tolerance_seconds
     if entry is None or entry.source != plugin.name:
-        plugin.verify(headers, body, _DECOY_SECRETS)
-        raise unauthorized()
-    if not plugin.verify(headers, body, entry.webhook_secrets):
-        raise unauthorized()
+        refuse_unknown(plugin, headers, body, now=now, tolerance_seconds=tolerance)
+    signed = authenticate(plugin, entry, headers, body, now=now, tolerance_seconds=tolerance)
     payload = parse_json(body)
-    event = _to_event(plugin, payload, kind, tenant_id, plugin.delivery_id(headers))
+    event = _to_event(plugin, payload, kind, tenant_id, signed.delivery_id)
+    rate = entry.rate_per_minute or settings.webhook_rate_per_minute
     started = time.perf_counter()
     try:
-        enqueued = await context.queue.put(event)
+        enqueued = await context.queue.put(
+            event, signed_digest=signed.signed_digest, rate_per_minute=rate
+        )
+    except RateLimited as exc:
+        raise rate_limited(rate, exc.retry_after, event.event_id) from exc
     except RedisError as exc:
         raise unavailable(exc, event.event_id) from exc
     context.metrics.enqueue_seconds.observe(time.perf_counter() - started)

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from aiops.events import EventKind
 from aiops.tenant_directory import is_tenant_id
@@ -28,7 +28,43 @@ TenantHeader = Annotated[
 
 class Accepted(BaseModel):
     event_id: str
-    duplicate: bool
+    duplicate: bool = Field(
+        description="True when this delivery was already accepted (a retry, or a replay of "
+        "the same signed body): nothing new was stored, and the sender may stop retrying."
+    )
+
+
+class FieldProblem(BaseModel):
+    loc: list[str | int]
+    msg: str
+
+
+class Problem(BaseModel):
+    detail: str | list[FieldProblem]
+
+
+_RETRY_AFTER = {"Retry-After": {"description": "Seconds to wait.", "schema": {"type": "integer"}}}
+_ANSWERS: dict[int | str, dict[str, Any]] = {
+    202: {"model": Accepted, "description": "Stored for enhancement (or already stored)."},
+    400: {"model": Problem, "description": "No tenant named, or the body is not UTF-8 JSON."},
+    401: {
+        "model": Problem,
+        "description": "Unknown tenant or invalid signature (indistinguishable), or a "
+        "Standard Webhooks timestamp outside the tolerance.",
+    },
+    413: {"model": Problem, "description": "The body is larger than the limit."},
+    415: {"model": Problem, "description": "The body is not declared as JSON."},
+    422: {"model": Problem, "description": "Not a ticket this ITSM plugin understands."},
+    429: {"model": Problem, "description": "Over the tenant's rate.", "headers": _RETRY_AFTER},
+    503: {"model": Problem, "description": "Nothing was stored.", "headers": _RETRY_AFTER},
+}
+_SIGNED_REQUEST: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "description": "The ITSM's JSON body, signed as the tenant's webhook scheme says.",
+        "content": {"application/json": {"schema": {"type": "object"}}},
+    },
+}
 
 
 def _loggable(tenant_id: str | None) -> str:
@@ -64,16 +100,20 @@ async def _answer(
         return JSONResponse(
             {"detail": rejection.detail}, status_code=rejection.status, headers=headers
         )
-    outcome = "duplicate" if received.enqueued.duplicate else "accepted"
-    counter.labels(plugin.name, outcome).inc()
-    log.info(
-        "webhook source=%s tenant=%s outcome=%s status=202 event_id=%s kind=%s stream=%s",
+    enqueued = received.enqueued
+    counter.labels(plugin.name, enqueued.outcome).inc()
+    # A replay is a signed body seen before under another delivery id: someone resent a
+    # captured webhook, or the ITSM changed its delivery id on a retry. Worth a look.
+    log.log(
+        logging.WARNING if enqueued.outcome == "replay" else logging.INFO,
+        "webhook source=%s tenant=%s outcome=%s status=202 event_id=%s kind=%s stream=%s%s",
         plugin.name,
         tenant_id,
-        outcome,
+        enqueued.outcome,
         received.event.event_id,
         received.event.kind,
-        received.enqueued.stream,
+        enqueued.stream,
+        f" replay_of={enqueued.original_event_id}" if enqueued.original_event_id else "",
     )
     return Accepted(event_id=received.event.event_id, duplicate=received.enqueued.duplicate)
 
@@ -81,9 +121,10 @@ async def _answer(
 def webhook_router(plugin: ItsmPlugin) -> APIRouter:
     """`/webhook/<plugin>` for ticket events, `/webhook/<plugin>/resolved-ticket` for history."""
     router = APIRouter(prefix=f"/webhook/{plugin.name}", tags=["webhooks"])
-    answers: dict[int | str, dict[str, Any]] = {202: {"model": Accepted}}
 
-    @router.post("", status_code=202, response_model=None, responses=answers)
+    @router.post(
+        "", status_code=202, response_model=None, responses=_ANSWERS, openapi_extra=_SIGNED_REQUEST
+    )
     async def ticket_event(
         request: Request,
         context: Context,
@@ -92,7 +133,13 @@ def webhook_router(plugin: ItsmPlugin) -> APIRouter:
     ) -> Accepted | JSONResponse:
         return await _answer(context, plugin, None, request, tenant, x_tenant_id)
 
-    @router.post("/resolved-ticket", status_code=202, response_model=None, responses=answers)
+    @router.post(
+        "/resolved-ticket",
+        status_code=202,
+        response_model=None,
+        responses=_ANSWERS,
+        openapi_extra=_SIGNED_REQUEST,
+    )
     async def resolved_ticket(
         request: Request,
         context: Context,

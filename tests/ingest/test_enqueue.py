@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import time
 from collections.abc import AsyncIterator
 
 import pytest
@@ -11,7 +13,7 @@ from redis.exceptions import ResponseError
 
 from aiops.events import Event, Ticket, shard_for, utcnow
 from aiops.settings import Settings
-from ingest.enqueue import EventQueue, dedupe_key
+from ingest.enqueue import Enqueued, EventQueue, RateLimited, dedupe_key, rate_key, replay_key
 from tests.ingest.streams import stored_events
 
 pytestmark = pytest.mark.anyio
@@ -23,6 +25,14 @@ async def queue(settings: Settings, redis_client: redis.Redis) -> AsyncIterator[
     client = redis.asyncio.Redis.from_url(settings.redis_url)
     yield EventQueue(client, settings)
     await client.aclose()
+
+
+async def _put(
+    queue: EventQueue, event: Event, *, digest: str | None = None, rate: int = 1_000_000
+) -> Enqueued:
+    """Each event signed differently unless `digest` says otherwise."""
+    signed = digest or hashlib.sha256(event.event_id.encode()).hexdigest()
+    return await queue.put(event, signed_digest=signed, rate_per_minute=rate)
 
 
 def _event(tenant_id: str, event_id: str = "delivery-1") -> Event:
@@ -41,7 +51,7 @@ async def test_the_first_delivery_is_appended_to_the_tenants_shard(
 ) -> None:
     event = _event(tenant_id)
 
-    enqueued = await queue.put(event)
+    enqueued = await _put(queue, event)
 
     stream = settings.stream_name(shard_for(tenant_id, settings.stream_shards))
     assert enqueued.stream == stream
@@ -58,9 +68,9 @@ async def test_the_first_delivery_is_appended_to_the_tenants_shard(
 async def test_a_repeated_delivery_is_a_duplicate_and_appends_nothing(
     queue: EventQueue, redis_client: redis.Redis, settings: Settings, tenant_id: str
 ) -> None:
-    first = await queue.put(_event(tenant_id))
-    again = await queue.put(_event(tenant_id))
-    other = await queue.put(_event(tenant_id, "delivery-2"))
+    first = await _put(queue, _event(tenant_id))
+    again = await _put(queue, _event(tenant_id))
+    other = await _put(queue, _event(tenant_id, "delivery-2"))
 
     assert (first.duplicate, again.duplicate, other.duplicate) == (False, True, False)
     assert redis_client.xlen(first.stream) == 2
@@ -69,8 +79,8 @@ async def test_a_repeated_delivery_is_a_duplicate_and_appends_nothing(
 async def test_the_same_event_id_of_another_tenant_is_not_a_duplicate(
     queue: EventQueue, tenant_id: str
 ) -> None:
-    assert not (await queue.put(_event(tenant_id))).duplicate
-    assert not (await queue.put(_event(tenant_id + "-other"))).duplicate
+    assert not (await _put(queue, _event(tenant_id))).duplicate
+    assert not (await _put(queue, _event(tenant_id + "-other"))).duplicate
 
 
 async def test_a_failed_append_leaves_no_dedupe_key_behind(
@@ -81,11 +91,11 @@ async def test_a_failed_append_leaves_no_dedupe_key_behind(
     event = _event(tenant_id)
 
     with pytest.raises(ResponseError):
-        await queue.put(event)
+        await _put(queue, event)
 
     assert not redis_client.exists(dedupe_key(settings.stream_prefix, tenant_id, event.event_id))
     redis_client.delete(stream)
-    assert not (await queue.put(event)).duplicate
+    assert not (await _put(queue, event)).duplicate
 
 
 async def test_streams_are_capped_near_maxlen(
@@ -96,9 +106,80 @@ async def test_streams_are_capped_near_maxlen(
     capped = EventQueue(client, settings.model_copy(update={"stream_maxlen": 10}))
     try:
         for n in range(300):
-            enqueued = await capped.put(_event(tenant_id, f"delivery-{n}"))
+            enqueued = await _put(capped, _event(tenant_id, f"delivery-{n}"))
     finally:
         await client.aclose()
 
     # Approximate trimming drops whole internal nodes (100 entries each by default).
     assert redis_client.xlen(enqueued.stream) < 300
+
+
+async def test_a_known_digest_under_a_new_event_id_is_a_replay_that_appends_nothing(
+    queue: EventQueue, redis_client: redis.Redis, settings: Settings, tenant_id: str
+) -> None:
+    first = await _put(queue, _event(tenant_id, "delivery-1"), digest="same-signed-bytes")
+    replay = await _put(queue, _event(tenant_id, "delivery-2"), digest="same-signed-bytes")
+
+    assert (first.outcome, replay.outcome) == ("accepted", "replay")
+    assert replay.duplicate
+    assert replay.original_event_id == "delivery-1"
+    assert [e.event_id for e in stored_events(redis_client, first.stream)] == ["delivery-1"]
+    key = replay_key(settings.stream_prefix, tenant_id, "same-signed-bytes")
+    assert 0 < redis_client.ttl(key) <= settings.dedupe_ttl_seconds
+    assert not redis_client.exists(dedupe_key(settings.stream_prefix, tenant_id, "delivery-2"))
+
+
+async def test_replays_are_remembered_at_least_as_long_as_the_timestamp_tolerance(
+    settings: Settings, redis_client: redis.Redis, tenant_id: str
+) -> None:
+    assert settings.redis_url is not None
+    client = redis.asyncio.Redis.from_url(settings.redis_url)
+    short = settings.model_copy(
+        update={"dedupe_ttl_seconds": 10, "webhook_timestamp_tolerance_seconds": 300}
+    )
+    try:
+        await _put(EventQueue(client, short), _event(tenant_id), digest="d")
+    finally:
+        await client.aclose()
+
+    assert redis_client.ttl(replay_key(settings.stream_prefix, tenant_id, "d")) > 290
+    assert redis_client.ttl(dedupe_key(settings.stream_prefix, tenant_id, "delivery-1")) > 290
+
+
+async def test_over_the_rate_nothing_is_written_and_retry_after_says_when_a_slot_frees(
+    queue: EventQueue, redis_client: redis.Redis, settings: Settings, tenant_id: str
+) -> None:
+    # 2 a minute: a burst of 2, then one slot every 30 s.
+    accepted = [await _put(queue, _event(tenant_id, f"d-{n}"), rate=2) for n in range(2)]
+
+    with pytest.raises(RateLimited) as caught:
+        await _put(queue, _event(tenant_id, "d-2"), rate=2)
+
+    assert 29 <= caught.value.retry_after <= 30
+    assert redis_client.xlen(accepted[0].stream) == 2
+    assert not redis_client.exists(dedupe_key(settings.stream_prefix, tenant_id, "d-2"))
+    # Retries of accepted events still get their answer, and are not counted.
+    assert (await _put(queue, _event(tenant_id, "d-0"), rate=2)).outcome == "duplicate"
+    ttl_ms = redis_client.pttl(rate_key(settings.stream_prefix, tenant_id))
+    assert 0 < ttl_ms <= 60_000
+
+
+async def test_a_slot_frees_after_the_emission_interval(queue: EventQueue, tenant_id: str) -> None:
+    # 60 a minute: one slot a second once the burst of 60 is spent.
+    for n in range(60):
+        await _put(queue, _event(tenant_id, f"d-{n}"), rate=60)
+    with pytest.raises(RateLimited) as caught:
+        await _put(queue, _event(tenant_id, "late"), rate=60)
+    assert caught.value.retry_after == 1
+
+    time.sleep(1.05)
+
+    assert (await _put(queue, _event(tenant_id, "late"), rate=60)).outcome == "accepted"
+
+
+async def test_each_tenant_has_its_own_budget(queue: EventQueue, tenant_id: str) -> None:
+    await _put(queue, _event(tenant_id), rate=1)
+    with pytest.raises(RateLimited):
+        await _put(queue, _event(tenant_id, "d-2"), rate=1)
+
+    assert (await _put(queue, _event(tenant_id + "-b"), rate=1)).outcome == "accepted"
