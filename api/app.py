@@ -16,7 +16,7 @@ from aiops.logs import configure_logging
 from aiops.secrets import admin_token, secret_box
 from aiops.settings import Settings, get_settings
 from api.deps import ApiState, require_admin
-from api.routers import analytics, enhancements, health, tenants, tickets
+from api.routers import analytics, enhancements, health, llm, tenants, tickets
 from warehouse.db import Database
 
 
@@ -66,4 +66,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(enhancements.router, dependencies=admin)
     app.include_router(tickets.router, dependencies=admin)
     app.include_router(analytics.router, dependencies=admin)
+    app.include_router(llm.router, dependencies=admin)
     return app

@@ -9,9 +9,18 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, StringConstraints, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    StringConstraints,
+    model_validator,
+)
 
 from aiops.events import Ticket
+from aiops.llm import is_known_model
 from warehouse.tenants import TenantSummary
 
 TenantId = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")]
@@ -84,6 +93,63 @@ class TenantOut(BaseModel):
             monitoring_url=summary.monitoring_url,
             created_at=summary.created_at,
             webhook_urls=WebhookUrls(**urls),
+        )
+
+
+def _known_model(name: str) -> str:
+    if not is_known_model(name):
+        raise ValueError(
+            f"{name!r} is not a litellm model name; use provider/model, e.g. "
+            "openai/gpt-4o-mini or anthropic/claude-3-5-haiku-latest"
+        )
+    return name
+
+
+LlmModelName = Annotated[
+    str, StringConstraints(min_length=1, max_length=200), AfterValidator(_known_model)
+]
+
+
+class LlmConfigIn(BaseModel):
+    """The tenant's own model and, optionally, its own key (bring your own key)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    model: LlmModelName
+    fallbacks: list[LlmModelName] = Field(
+        default_factory=list, max_length=10, description="Models to try, in order, next."
+    )
+    api_base: HttpUrlText | None = Field(
+        default=None, description="The tenant's own OpenAI-compatible endpoint; needs a key."
+    )
+    api_key: SecretStr | None = Field(
+        default=None, description="Omit to keep the stored key; it is tested before saving."
+    )
+    clear_api_key: bool = Field(
+        default=False,
+        description="Remove the stored key: the installation's endpoint and key are used.",
+    )
+
+    @model_validator(mode="after")
+    def _key_or_clear(self) -> LlmConfigIn:
+        if self.clear_api_key and self.api_key is not None:
+            raise ValueError("send api_key or clear_api_key, not both")
+        return self
+
+
+class LlmConfigOut(BaseModel):
+    model: str | None = Field(description="None: the installation's AI_AGENTS_LLM_MODEL.")
+    fallbacks: list[str]
+    api_base: str | None
+    has_api_key: bool
+
+    @classmethod
+    def of(cls, summary: TenantSummary) -> LlmConfigOut:
+        return cls(
+            model=summary.llm_model,
+            fallbacks=list(summary.llm_fallbacks),
+            api_base=summary.llm_api_base,
+            has_api_key=summary.has_llm_api_key,
         )
 
 

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from enum import Enum
 
 import redis
 
@@ -44,6 +46,19 @@ class TenantExistsError(Exception):
 
 def _context(tenant_id: str, what: str) -> str:
     return f"tenant:{tenant_id}:{what}"
+
+
+# Every encrypted column of tenant_configs and the context its blobs are bound to: master
+# key rotation (warehouse.rotation) re-encrypts exactly these.
+SEALED_COLUMNS = {
+    "itsm_credentials_enc": "itsm",
+    "webhook_secrets_enc": "webhook_secrets",
+    "llm_api_key_enc": "llm",
+}
+
+
+def sealed_context(tenant_id: str, column: str) -> str:
+    return _context(tenant_id, SEALED_COLUMNS[column])
 
 
 def new_webhook_secret() -> str:
@@ -126,6 +141,48 @@ def get_tenant(db: Database, box: SecretBox, tenant_id: str) -> TenantConfig | N
         webhook_rate_per_minute=row["webhook_rate_per_minute"],
         mask_personal_data=row["mask_personal_data"],
     )
+
+
+class Keep(Enum):
+    """Leave a stored secret as it is."""
+
+    KEEP = "keep"
+
+
+KEEP = Keep.KEEP
+
+
+def update_llm(
+    db: Database,
+    box: SecretBox,
+    tenant_id: str,
+    *,
+    model: str | None,
+    fallbacks: Sequence[str],
+    api_base: str | None,
+    api_key: str | Keep | None,
+) -> bool:
+    """Sets the tenant's model, fallbacks, endpoint and key (bring your own key).
+
+    `api_key` replaces the stored key, None removes it, KEEP leaves it. False when there
+    is no such tenant.
+    """
+    keep = isinstance(api_key, Keep)
+    sealed = None
+    if isinstance(api_key, str) and api_key:
+        sealed = box.encrypt(api_key, _context(tenant_id, "llm"))
+    with db.tenant(tenant_id) as conn:
+        updated = conn.execute(
+            """
+            UPDATE tenant_configs
+            SET llm_model = %s, llm_fallbacks = %s, llm_api_base = %s,
+                llm_api_key_enc = CASE WHEN %s THEN llm_api_key_enc ELSE %s::bytea END,
+                updated_at = now()
+            RETURNING tenant_id
+            """,
+            (model, json.dumps(list(fallbacks)), api_base, keep, sealed),
+        ).fetchone()
+    return updated is not None
 
 
 def list_tenant_ids(db: Database) -> list[str]:

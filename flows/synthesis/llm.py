@@ -1,21 +1,18 @@
 """Synthesis by an LLM through litellm, trying the fallback models in order.
 
-litellm is imported on first use, after LITELLM_LOCAL_MODEL_COST_MAP is set: its import
-would otherwise fetch the model cost map over the network. Our own loop does the
+litellm comes from aiops.llm, which imports it without network. Our own loop does the
 fallbacks (not litellm's) so every model tried, and why it failed, is on record.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 from dataclasses import dataclass, field
-from functools import cache
-from types import ModuleType
 from typing import Any
 
 from aiops.errors import PermanentError, TransientError
 from aiops.events import Event
+from aiops.llm import is_transient, litellm
 from flows.context import Context
 from flows.synthesis import Synthesis
 from flows.synthesis.prompt import build_messages, render
@@ -24,15 +21,6 @@ log = logging.getLogger(__name__)
 
 _REASON_CHARS = 300
 _MAX_COMPLETION_TOKENS = 1_000
-
-
-@cache
-def _litellm() -> ModuleType:
-    os.environ["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"
-    import litellm
-
-    litellm.suppress_debug_info = True
-    return litellm
 
 
 @dataclass(frozen=True)
@@ -45,27 +33,9 @@ class LlmRoute:
     timeout_seconds: float
 
 
-def _is_transient(exc: Exception) -> bool:
-    errors = _litellm().exceptions
-    transient = (
-        errors.Timeout,
-        errors.APIConnectionError,
-        errors.RateLimitError,
-        errors.InternalServerError,
-        errors.ServiceUnavailableError,
-        errors.BadGatewayError,
-    )
-    status = getattr(exc, "status_code", None)
-    return (
-        isinstance(exc, transient)
-        or status in (408, 429)
-        or (isinstance(status, int) and status >= 500)
-    )
-
-
 def _cost(response: Any) -> float:
     try:
-        return float(_litellm().completion_cost(completion_response=response) or 0.0)
+        return float(litellm().completion_cost(completion_response=response) or 0.0)
     except Exception:
         # Models missing from litellm's price list (self-hosted, new): cost unknown.
         return 0.0
@@ -85,7 +55,7 @@ class LlmSynthesizer:
         transient = False
         for model in self._route.models:
             try:
-                response = _litellm().completion(
+                response = litellm().completion(
                     model=model,
                     messages=messages,
                     api_base=self._route.api_base,
@@ -102,7 +72,7 @@ class LlmSynthesizer:
                 reason = f"{type(exc).__name__}: {str(exc)[:_REASON_CHARS]}"
                 log.warning("tenant %s: model %s failed: %s", event.tenant_id, model, reason)
                 failures[model] = reason
-                transient = transient or _is_transient(exc)
+                transient = transient or is_transient(exc)
                 continue
             usage = getattr(response, "usage", None)
             return Synthesis(

@@ -2,7 +2,10 @@
 
 POST /v1/chat/completions with `Authorization: Bearer <key>`, answering in the documented
 `chat.completion` shape with `usage`. The reply is derived from the request so a test can
-prove its prompt arrived: it quotes the first line of the last user message.
+prove its prompt arrived: it quotes the first line of the last user message. Errors are
+`{"error": {"message", "type", "param", "code"}}`: 401 for a key other than `api_key`
+(quoting it masked, as OpenAI does), 403 for one in `forbidden_keys`, 500 for a model in
+`fail_models`.
 
     with OpenAiServer(api_key="sk-test") as llm:
         litellm.completion(
@@ -27,6 +30,11 @@ Reply = tuple[int, dict[str, Any]]
 
 def _error(message: str, kind: str, code: str | None = None) -> dict[str, Any]:
     return {"error": {"message": message, "type": kind, "param": None, "code": code}}
+
+
+def _masked(key: str) -> str:
+    """As OpenAI quotes a wrong key back: its start and end, starred in between."""
+    return key[:8] + "*" * max(0, len(key) - 12) + key[-4:] if len(key) > 12 else "*" * len(key)
 
 
 def _text(content: Any) -> str:
@@ -58,6 +66,8 @@ class OpenAiServer(LoopbackServer):
         super().__init__()
         self.api_key = api_key
         self.fail_models: set[str] = set()
+        # Keys answered with 403, as OpenAI does for a key it knows but will not serve.
+        self.forbidden_keys: set[str] = set()
         self.delay_seconds = 0.0
         self._lock = threading.Lock()
         self._requests: list[dict[str, Any]] = []
@@ -85,9 +95,19 @@ class OpenAiServer(LoopbackServer):
         with self._lock:
             self._requests.append(copy.deepcopy(body))
             serial = next(self._ids)
+        given = authorization.removeprefix("Bearer ")
+        if given in self.forbidden_keys:
+            return 403, _error(
+                "Country, region, or territory not supported",
+                "request_forbidden",
+                "unsupported_country_region_territory",
+            )
         if authorization != f"Bearer {self.api_key}":
             return 401, _error(
-                "Incorrect API key provided.", "invalid_request_error", "invalid_api_key"
+                f"Incorrect API key provided: {_masked(given)}. You can find your API key "
+                "at https://platform.openai.com/account/api-keys.",
+                "invalid_request_error",
+                "invalid_api_key",
             )
         model, messages = body.get("model"), body.get("messages")
         if not isinstance(model, str) or not isinstance(messages, list) or not messages:

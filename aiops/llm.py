@@ -1,0 +1,104 @@
+"""litellm, imported once and without network, and what its errors mean to us.
+
+litellm is imported on first use, after LITELLM_LOCAL_MODEL_COST_MAP is set: its import
+would otherwise fetch the model cost map over the network. The flow's synthesizer and
+the API's key check both go through here.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from functools import cache
+from types import ModuleType
+
+log = logging.getLogger(__name__)
+
+_PROBE_MESSAGES = [{"role": "user", "content": "Reply with one word: ok"}]
+_REFUSED = (401, 403)
+
+
+@cache
+def litellm() -> ModuleType:
+    os.environ["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"
+    import litellm
+
+    litellm.suppress_debug_info = True
+    return litellm
+
+
+def status_code(exc: BaseException) -> int | None:
+    status = getattr(exc, "status_code", None)
+    return status if isinstance(status, int) else None
+
+
+def is_transient(exc: Exception) -> bool:
+    """Timeouts, unreachable providers, 408, 429 and 5xx: worth trying again."""
+    errors = litellm().exceptions
+    transient = (
+        errors.Timeout,
+        errors.APIConnectionError,
+        errors.RateLimitError,
+        errors.InternalServerError,
+        errors.ServiceUnavailableError,
+        errors.BadGatewayError,
+    )
+    status = status_code(exc)
+    return isinstance(exc, transient) or status in (408, 429) or (status or 0) >= 500
+
+
+def is_known_model(name: str) -> bool:
+    """Whether litellm can tell which provider serves `name` (e.g. openai/gpt-4o-mini)."""
+    try:
+        model, _provider, *_ = litellm().get_llm_provider(name)
+    except Exception:
+        return False
+    return bool(model)
+
+
+class ProbeError(Exception):
+    """The test completion did not succeed; the message never holds the key."""
+
+
+class KeyRefused(ProbeError):
+    """The provider answered 401 or 403: it does not accept this key."""
+
+
+class ProviderUnavailable(ProbeError):
+    """Timeout, unreachable, 429 or 5xx: the key may be fine; try again later."""
+
+
+class ProviderRejected(ProbeError):
+    """Another 4xx, for example a model the provider does not serve."""
+
+
+def probe(model: str, api_base: str | None, api_key: str | None, timeout_seconds: float) -> None:
+    """One real one-token completion, to learn whether the provider takes this key.
+
+    The provider's own error text is neither kept nor logged: some providers quote part
+    of the key in it.
+    """
+    try:
+        litellm().completion(
+            model=model,
+            messages=_PROBE_MESSAGES,
+            api_base=api_base,
+            api_key=api_key,
+            timeout=timeout_seconds,
+            max_tokens=1,
+            num_retries=0,
+            max_retries=0,
+        )
+    except Exception as exc:
+        status = status_code(exc)
+        answered = f"HTTP {status}" if status else type(exc).__name__
+        log.info("LLM key check for %s failed: %s (%s)", model, type(exc).__name__, answered)
+        if status in _REFUSED:
+            raise KeyRefused(f"the provider refused the key for {model} ({answered})") from None
+        if is_transient(exc):
+            raise ProviderUnavailable(
+                f"the provider for {model} could not be reached or failed ({answered})"
+            ) from None
+        raise ProviderRejected(
+            f"the provider rejected a one-token test completion with {model} ({answered})"
+        ) from None

@@ -1,0 +1,101 @@
+"""A tenant's LLM: its own model, fallbacks, endpoint and key (bring your own key).
+
+A key is tried against the provider with a one-token completion before anything is
+saved, so a mistyped key is refused here rather than showing up later as failed notes.
+The flow picks a change up within AI_AGENTS_TENANT_CACHE_SECONDS.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, HTTPException, status
+
+from aiops.llm import KeyRefused, ProbeError, ProviderUnavailable, probe
+from api.deps import BoxDep, DbDep, SettingsDep, TenantDep
+from api.models import LlmConfigIn, LlmConfigOut
+from warehouse import tenants
+from warehouse.db import Database
+
+router = APIRouter(prefix="/tenants/{tenant_id}/llm", tags=["llm"])
+
+
+def _saved(db: Database, tenant_id: str) -> LlmConfigOut:
+    summary = tenants.tenant_summary(db, tenant_id)
+    if summary is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no tenant {tenant_id!r}")
+    return LlmConfigOut.of(summary)
+
+
+def _check_key(body: LlmConfigIn, api_key: str, timeout_seconds: float) -> None:
+    try:
+        probe(body.model, body.api_base, api_key, timeout_seconds)
+    except KeyRefused as exc:
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
+            f"{exc}: nothing was saved; check the key (and api_base) and send it again",
+        ) from None
+    except ProviderUnavailable as exc:
+        raise HTTPException(
+            status.HTTP_502_BAD_GATEWAY,
+            f"{exc}: the key could not be checked, so nothing was saved; try again shortly",
+        ) from None
+    except ProbeError as exc:
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
+            f"{exc}: nothing was saved; check the model name and api_base",
+        ) from None
+
+
+@router.get("", response_model=LlmConfigOut)
+def get_llm(tenant: TenantDep) -> LlmConfigOut:
+    """The tenant's model settings; whether it has its own key, never the key."""
+    return LlmConfigOut.of(tenant)
+
+
+@router.put("", response_model=LlmConfigOut)
+def put_llm(
+    tenant: TenantDep, body: LlmConfigIn, settings: SettingsDep, db: DbDep, box: BoxDep
+) -> LlmConfigOut:
+    """Sets the tenant's model, fallbacks, endpoint and key, once the provider accepts the key.
+
+    The key (given, or the stored one when `api_key` is omitted) is tested with the first
+    model: 422 if the provider refuses it, 502 if the provider cannot be reached; either
+    way nothing is saved. Without a key of its own the tenant uses the installation's
+    endpoint and key, and nothing is tested.
+    """
+    tid = tenant.tenant_id
+    chosen: str | tenants.Keep | None
+    if body.clear_api_key:
+        chosen = key = None
+    elif body.api_key is not None:
+        chosen = key = body.api_key.get_secret_value()
+    else:
+        stored = tenants.get_tenant(db, box, tid)
+        chosen, key = tenants.KEEP, stored.llm_api_key if stored else None
+    if key is None and body.api_base is not None:
+        # With no key litellm would send whatever provider key the server's environment
+        # holds; the installation's key never goes to an endpoint a tenant chose.
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
+            "api_base needs an api_key (any placeholder if the endpoint takes none)",
+        )
+    if key is not None:
+        _check_key(body, key, settings.llm_timeout_seconds)
+    tenants.update_llm(
+        db,
+        box,
+        tid,
+        model=body.model,
+        fallbacks=body.fallbacks,
+        api_base=body.api_base,
+        api_key=chosen,
+    )
+    return _saved(db, tid)
+
+
+@router.delete("", response_model=LlmConfigOut)
+def reset_llm(tenant: TenantDep, db: DbDep, box: BoxDep) -> LlmConfigOut:
+    """Back to the installation's model, endpoint and key; the tenant's key is deleted."""
+    tenants.update_llm(
+        db, box, tenant.tenant_id, model=None, fallbacks=(), api_base=None, api_key=None
+    )
+    return _saved(db, tenant.tenant_id)
