@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import secrets
 from collections.abc import Sequence
@@ -14,7 +15,7 @@ import redis
 from aiops import tenant_directory
 from aiops.crypto import SecretBox
 from aiops.tenant_directory import WebhookScheme
-from warehouse.db import Database
+from warehouse.db import Database, TenantConnection
 
 
 @dataclass(frozen=True)
@@ -62,7 +63,10 @@ def sealed_context(tenant_id: str, column: str) -> str:
 
 
 def new_webhook_secret() -> str:
-    return "whsec_" + secrets.token_urlsafe(32)
+    """Standard Webhooks' form, `whsec_` + base64 of 32 random bytes, so that it serves
+    either scheme: Standard Webhooks keys HMAC with the decoded bytes, the native scheme
+    with the whole string."""
+    return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
 
 
 def create_tenant(db: Database, box: SecretBox, config: TenantConfig) -> TenantConfig:
@@ -272,3 +276,81 @@ def publish_all(db: Database, box: SecretBox, client: redis.Redis, prefix: str) 
             publish_tenant(client, prefix, box, config)
             published += 1
     return published
+
+
+class RotationInProgressError(Exception):
+    """Two webhook secrets are current already; drop the previous one first."""
+
+
+class NoRotationError(Exception):
+    """Only one webhook secret is current: there is no previous one to drop."""
+
+
+def _locked_webhook_secrets(
+    conn: TenantConnection, box: SecretBox, tenant_id: str
+) -> tuple[str, ...] | None:
+    row = conn.execute("SELECT webhook_secrets_enc FROM tenant_configs FOR UPDATE").fetchone()
+    if row is None:
+        return None
+    plain = box.decrypt(bytes(row["webhook_secrets_enc"]), _context(tenant_id, "webhook_secrets"))
+    return tuple(json.loads(plain))
+
+
+def _store_webhook_secrets(
+    conn: TenantConnection, box: SecretBox, tenant_id: str, webhook_secrets: tuple[str, ...]
+) -> None:
+    sealed = box.encrypt(json.dumps(list(webhook_secrets)), _context(tenant_id, "webhook_secrets"))
+    conn.execute(
+        "UPDATE tenant_configs SET webhook_secrets_enc = %s, updated_at = now()", (sealed,)
+    )
+
+
+def add_webhook_secret(
+    db: Database, box: SecretBox, tenant_id: str, secret: str
+) -> TenantConfig | None:
+    """Adds `secret` after the current one: both verify until the rotation is finished.
+
+    None when there is no such tenant; RotationInProgressError when two are current.
+    """
+    with db.tenant(tenant_id) as conn:
+        current = _locked_webhook_secrets(conn, box, tenant_id)
+        if current is None:
+            return None
+        if len(current) >= 2:
+            raise RotationInProgressError(tenant_id)
+        _store_webhook_secrets(conn, box, tenant_id, (*current, secret))
+    return get_tenant(db, box, tenant_id)
+
+
+def drop_previous_webhook_secret(
+    db: Database, box: SecretBox, tenant_id: str
+) -> TenantConfig | None:
+    """Keeps only the newest webhook secret. None when there is no such tenant;
+    NoRotationError when only one is current."""
+    with db.tenant(tenant_id) as conn:
+        current = _locked_webhook_secrets(conn, box, tenant_id)
+        if current is None:
+            return None
+        if len(current) < 2:
+            raise NoRotationError(tenant_id)
+        _store_webhook_secrets(conn, box, tenant_id, current[-1:])
+    return get_tenant(db, box, tenant_id)
+
+
+def set_webhook_options(
+    db: Database,
+    box: SecretBox,
+    tenant_id: str,
+    *,
+    scheme: WebhookScheme,
+    rate_per_minute: int | None,
+) -> TenantConfig | None:
+    """Sets how webhooks are signed and how many a minute are accepted (None: the platform
+    default). None when there is no such tenant."""
+    with db.tenant(tenant_id) as conn:
+        updated = conn.execute(
+            "UPDATE tenant_configs SET webhook_scheme = %s, webhook_rate_per_minute = %s, "
+            "updated_at = now() RETURNING tenant_id",
+            (scheme, rate_per_minute),
+        ).fetchone()
+    return get_tenant(db, box, tenant_id) if updated is not None else None
