@@ -37,6 +37,16 @@ def _key_id(key: bytes) -> bytes:
     return hashlib.sha256(b"aiops-key-id" + key).digest()[:_KEY_ID_BYTES]
 
 
+def key_id(key: bytes) -> str:
+    """Names a master key in messages and status output without revealing it."""
+    return _key_id(key).hex()
+
+
+def sealed_key_id(blob: bytes) -> str:
+    """The id of the master key a ciphertext was sealed under."""
+    return blob[1 : 1 + _KEY_ID_BYTES].hex()
+
+
 class SecretBox:
     """Encrypts under the current key; decrypts under any key it was given.
 
@@ -71,3 +81,13 @@ class SecretBox:
 
     def is_current(self, blob: bytes) -> bool:
         return blob[1 : 1 + _KEY_ID_BYTES] == _key_id(self._current)
+
+    @property
+    def current_key_id(self) -> str:
+        return key_id(self._current)
+
+    @property
+    def older_key_ids(self) -> tuple[str, ...]:
+        """The other keys it decrypts under; a key given as both current and older is current."""
+        current = _key_id(self._current)
+        return tuple(k.hex() for k in self._keys if k != current)

@@ -1,10 +1,46 @@
-"""Logging set-up: one line per record, key=value friendly, the same in every process."""
+"""Logging set-up: one line per record, key=value friendly, the same in every process.
+
+Every handler masks credentials (aiops.redaction) in each record's message, arguments and
+traceback before formatting it, so a token in an exception message or a connection URL
+passed as an argument never reaches a log.
+"""
 
 from __future__ import annotations
 
 import logging
 import os
 import sys
+
+from aiops.redaction import redact_secrets
+
+_TRACEBACKS = logging.Formatter()
+
+
+class RedactingFilter(logging.Filter):
+    """Rewrites the record in place: the handlers after it see the masked form too."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:
+            return True  # arguments that do not fit the format: logging reports that itself
+        record.msg, record.args = redact_secrets(message), None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = _TRACEBACKS.formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = redact_secrets(record.exc_text)
+        if record.stack_info:
+            record.stack_info = redact_secrets(record.stack_info)
+        return True
+
+
+def _install(redacting: RedactingFilter) -> None:
+    """On the root's handlers and on those of loggers that keep their own (uvicorn's)."""
+    loggers = [logging.getLogger(), *logging.Logger.manager.loggerDict.values()]
+    for logger in loggers:
+        for handler in getattr(logger, "handlers", ()):
+            if not any(isinstance(f, RedactingFilter) for f in handler.filters):
+                handler.addFilter(redacting)
 
 
 def configure_logging(process: str, level: str | None = None) -> None:
@@ -17,3 +53,4 @@ def configure_logging(process: str, level: str | None = None) -> None:
     # httpx logs every request URL at INFO; URLs can carry tenant identifiers and tokens.
     logging.getLogger("httpx").setLevel(logging.WARNING)
     logging.getLogger("LiteLLM").setLevel(logging.WARNING)
+    _install(RedactingFilter())

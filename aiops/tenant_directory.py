@@ -81,6 +81,12 @@ def remove(client: redis.Redis, prefix: str, tenant_id: str) -> None:
     client.delete(_key(prefix, tenant_id))
 
 
+def sealed_secrets(client: redis.Redis, prefix: str, tenant_id: str) -> bytes | None:
+    """The entry's webhook secrets still encrypted, to tell which master key sealed them."""
+    sealed = cast(bytes | str | None, client.hget(_key(prefix, tenant_id), "webhook_secrets"))
+    return base64.b64decode(sealed) if sealed is not None else None
+
+
 class TenantDirectory:
     """Read side with a TTL cache, misses included, so unknown tenants cost no round trip.
 

@@ -1,0 +1,89 @@
+"""configure_logging masks credentials in every record, whatever handler writes it."""
+
+from __future__ import annotations
+
+import io
+import logging
+from collections.abc import Iterator
+
+import pytest
+
+from aiops.logs import configure_logging
+
+TOKEN = "ghp_" + "Zx9Yw8Vu7Ts6Rq5Po4Nm3Lk2Ji1Hg0FeDcBa"
+DSN = "postgresql://aiops:Pg-S3cret-77@db01:5432/aiops"
+
+
+@pytest.fixture()
+def stderr(capsys: pytest.CaptureFixture[str]) -> Iterator[pytest.CaptureFixture[str]]:
+    """What configure_logging's handler writes; the logging set-up is restored afterwards."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    try:
+        yield capsys
+    finally:
+        for handler in root.handlers:
+            if handler not in handlers:
+                handler.close()
+        root.handlers[:], root.level = handlers, level
+
+
+def test_secrets_in_messages_arguments_and_tracebacks_are_masked(
+    stderr: pytest.CaptureFixture[str],
+) -> None:
+    configure_logging("test")
+    log = logging.getLogger("tests.logs")
+
+    log.warning("connecting to %s with token %s", DSN, TOKEN)
+    log.info("ticket text: password: Hunter2!")
+    try:
+        raise RuntimeError(f"upstream refused Authorization: Bearer {TOKEN}")
+    except RuntimeError:
+        log.exception("call failed")
+    log.warning("stack here, key sk-proj-Ab3dEf6hIj9kLm2nOp5qRs8tUv1wXy4z", stack_info=True)
+
+    out = stderr.readouterr().err
+    for secret in (TOKEN, "Pg-S3cret-77", "Hunter2!", "Ab3dEf6hIj9kLm2nOp5q"):
+        assert secret not in out
+    assert "connecting to postgresql://aiops:[REDACTED:password]@db01:5432/aiops" in out
+    assert "with token [REDACTED:github_token]" in out
+    assert "ticket text: password: [REDACTED:password]" in out
+    assert "RuntimeError: upstream refused Authorization: Bearer [REDACTED:" in out
+    assert "Traceback (most recent call last)" in out
+    assert "WARNING test tests.logs: stack here" in out
+
+
+def test_loggers_with_their_own_handlers_are_masked_too(stderr: pytest.CaptureFixture[str]) -> None:
+    own = io.StringIO()
+    logger = logging.getLogger("tests.logs.own_handler")
+    handler = logging.StreamHandler(own)
+    logger.addHandler(handler)
+    logger.propagate = False
+    try:
+        configure_logging("test")
+        logger.error("token=%s", "abcdef123456")
+    finally:
+        logger.removeHandler(handler)
+        logger.propagate = True
+    assert own.getvalue() == "token=[REDACTED:token]\n"
+
+
+def test_a_record_whose_arguments_do_not_fit_still_reaches_the_handler(
+    stderr: pytest.CaptureFixture[str],
+) -> None:
+    configure_logging("test")
+    records: list[logging.LogRecord] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            records.append(record)
+
+    keep = Keep()
+    keep.addFilter(logging.getLogger().handlers[0].filters[0])
+    logger = logging.getLogger("tests.logs.misfit")
+    logger.addHandler(keep)
+    try:
+        logger.warning("two %s %s", "one")
+    finally:
+        logger.removeHandler(keep)
+    assert [r.msg for r in records] == ["two %s %s"]
