@@ -265,6 +265,9 @@ def test_a_secret_under_a_key_not_held_stops_rotation_naming_tenant_and_field(
     blobs = _blobs(keys_db, redis_client)
     assert all(NEW_ONLY.is_current(b) for k, b in blobs.items() if k.startswith("acme."))
     assert not any(NEW_ONLY.is_current(b) for k, b in blobs.items() if k.startswith("gamma."))
+    status = _run(scratch, cli_env, "status")
+    lost_row = next(line for line in status.output.splitlines() if key_id(parse_key(K3)) in line)
+    assert "NOT HELD" in lost_row and " 1 " in lost_row
 
 
 def test_rotate_refuses_when_no_older_key_is_held(
