@@ -6,6 +6,7 @@ from wsgiref.simple_server import WSGIServer
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
+from flows.indexes import IndexBuild
 from flows.items import Outcome
 
 
@@ -45,6 +46,18 @@ class FlowMetrics:
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120),
             registry=self.registry,
         )
+        self.ticket_index_builds = Counter(
+            "aiops_flow_ticket_index_builds",
+            "Similar-ticket index builds per tenant, by origin (artifact, artifact+delta, "
+            "delta, or a full read: no artifact / unreadable artifact).",
+            ["origin"],
+            registry=self.registry,
+        )
+        self.ticket_index_rows_read = Counter(
+            "aiops_flow_ticket_index_rows_read",
+            "ticket_history rows read to build or bring up to date similar-ticket indexes.",
+            registry=self.registry,
+        )
         self.in_flight = Gauge(
             "aiops_flow_in_flight",
             "Ticket events being processed right now.",
@@ -57,6 +70,10 @@ class FlowMetrics:
             self.failures.labels(outcome.error_kind).inc()
         for stage, ms in outcome.timings.items():
             self.stage_seconds.labels(stage).observe(ms / 1000)
+
+    def observe_index(self, build: IndexBuild) -> None:
+        self.ticket_index_builds.labels(build.origin).inc()
+        self.ticket_index_rows_read.inc(build.rows_read)
 
     def serve(self, port: int, host: str) -> None:
         """Serves /metrics from a background thread until `stop`."""

@@ -41,8 +41,11 @@ class Bm25Index:
     @classmethod
     def build(cls, docs: Sequence[tuple[str, str]]) -> Bm25Index:
         """`docs` are (document id, text) pairs."""
-        ids = [doc_id for doc_id, _ in docs]
-        corpus = [tokenize(text) for _, text in docs]
+        return cls.from_tokens([doc_id for doc_id, _ in docs], [tokenize(t) for _, t in docs])
+
+    @classmethod
+    def from_tokens(cls, ids: list[str], corpus: list[list[str]]) -> Bm25Index:
+        """`corpus[i]` is tokenize() of document `ids[i]`: the matrix without re-tokenizing."""
         vocab = frozenset(token for tokens in corpus for token in tokens)
         if not vocab:
             return cls(ids, None, vocab)

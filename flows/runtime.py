@@ -23,7 +23,7 @@ from aiops.secrets import secret_box
 from aiops.settings import Settings
 from flows import decode, history
 from flows.gather import Gatherer
-from flows.indexes import TenantIndexes
+from flows.indexes import FullBuild, StoredTicketIndexes, TenantIndexes
 from flows.items import DeadLetter, Entry, Outcome, Received
 from flows.metrics import FlowMetrics
 from flows.process import Services, process_event
@@ -186,15 +186,18 @@ class FlowRuntime:
             TenantIndexes(
                 db,
                 version=tickets.index_version,
-                load=tickets.all_tickets,
-                document=lambda t: (t.id, f"{t.text}\n{t.resolution or ''}"),
+                source=StoredTicketIndexes(
+                    db, settings.warehouse_path, observe=self.metrics.observe_index
+                ),
                 ttl_seconds=ttl,
             ),
             TenantIndexes(
                 db,
                 version=knowledge.articles_version,
-                load=knowledge.all_articles,
-                document=lambda a: (a.article_id, f"{a.title}\n{a.body}"),
+                source=FullBuild(
+                    load=knowledge.all_articles,
+                    document=lambda a: (a.article_id, f"{a.title}\n{a.body}"),
+                ),
                 ttl_seconds=ttl,
             ),
             http,

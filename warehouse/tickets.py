@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 from psycopg.types.json import Jsonb
 
@@ -60,23 +61,36 @@ def index_version(conn: TenantConnection) -> tuple[int, datetime | None]:
     return row["n"], row["last"]
 
 
+_TICKET_COLUMNS = (
+    "ticket_id, subject, description, resolution, category, priority, status, tags,"
+    " created_at, resolved_at"
+)
+
+
+def _ticket(r: dict[str, Any]) -> Ticket:
+    return Ticket(
+        id=r["ticket_id"],
+        subject=r["subject"],
+        description=r["description"],
+        resolution=r["resolution"],
+        category=r["category"],
+        priority=r["priority"],
+        status=r["status"],
+        tags=list(r["tags"]),
+        created_at=r["created_at"],
+        resolved_at=r["resolved_at"],
+    )
+
+
 def all_tickets(conn: TenantConnection) -> list[Ticket]:
+    rows = conn.execute(f"SELECT {_TICKET_COLUMNS} FROM ticket_history ORDER BY id").fetchall()
+    return [_ticket(r) for r in rows]
+
+
+def tickets_by_id(conn: TenantConnection, ticket_ids: Sequence[str]) -> dict[str, Ticket]:
+    """The tenant's tickets among `ticket_ids` (those that still exist), by id."""
     rows = conn.execute(
-        "SELECT ticket_id, subject, description, resolution, category, priority, status, tags,"
-        " created_at, resolved_at FROM ticket_history ORDER BY id"
+        f"SELECT {_TICKET_COLUMNS} FROM ticket_history WHERE ticket_id = ANY(%s)",
+        (list(ticket_ids),),
     ).fetchall()
-    return [
-        Ticket(
-            id=r["ticket_id"],
-            subject=r["subject"],
-            description=r["description"],
-            resolution=r["resolution"],
-            category=r["category"],
-            priority=r["priority"],
-            status=r["status"],
-            tags=list(r["tags"]),
-            created_at=r["created_at"],
-            resolved_at=r["resolved_at"],
-        )
-        for r in rows
-    ]
+    return {r["ticket_id"]: _ticket(r) for r in rows}

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from aiops.crypto import SecretBox
 from aiops.events import Ticket
-from flows.indexes import TenantIndexes
+from flows.indexes import FullBuild, TenantIndexes
 from tests.flows.conftest import add_tenant, seed
 from warehouse import tickets
 from warehouse.db import Database
@@ -20,8 +20,7 @@ def _indexes(db: Database, clock: _Clock) -> TenantIndexes[Ticket]:
     return TenantIndexes(
         db,
         version=tickets.index_version,
-        load=tickets.all_tickets,
-        document=lambda t: (t.id, t.text),
+        source=FullBuild(load=tickets.all_tickets, document=lambda t: (t.id, t.text)),
         ttl_seconds=30,
         clock=clock,
     )

@@ -10,6 +10,9 @@ tokenizes just those, drops tickets that no longer exist, and rebuilds the BM25 
 from the stored tokens (cheap next to reading and tokenizing every ticket). A new
 version is written beside the old and CURRENT is swapped atomically, so a reader never
 sees half an index. Tokenization is passed in: the query side (flows.retrieval) owns it.
+
+`apply_changes` is that refresh in memory: the Dagster asset persists its result, and the
+flow (flows.indexes) applies it to the artifact it loaded and then to its own copy.
 """
 
 from __future__ import annotations
@@ -95,6 +98,26 @@ class LoadedIndex:
     ids: list[str]
     model: bm25s.BM25 | None
     vocab: frozenset[str]
+    tokens: pl.DataFrame  # TOKENS_SCHEMA, in the order of `ids`
+
+
+@dataclass(frozen=True)
+class Delta:
+    """An index's tokens with ticket_history's changes applied."""
+
+    tokens: pl.DataFrame
+    indexed: int  # tickets new or changed
+    removed: int  # tickets gone from ticket_history
+    rows_read: int  # ticket_history rows fetched to find that out
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.indexed or self.removed)
+
+
+def watermark(tokens: pl.DataFrame) -> datetime | None:
+    """The newest updated_at in an index: changes after it are not in it yet."""
+    return tokens["updated_at"].max() if tokens.height else None  # type: ignore[return-value]
 
 
 @dataclass(frozen=True)
@@ -131,12 +154,13 @@ def load(root: Path, tenant_id: str) -> LoadedIndex | None:
     if live is None:
         return None
     manifest = Manifest.from_json((live / "manifest.json").read_text())
-    ids = pl.read_parquet(live / "tokens.parquet", columns=["ticket_id"])["ticket_id"].to_list()
+    tokens = pl.read_parquet(live / "tokens.parquet")
+    ids = tokens["ticket_id"].to_list()
     if not (live / "bm25").is_dir():
-        return LoadedIndex(manifest, ids, None, frozenset())
+        return LoadedIndex(manifest, ids, None, frozenset(), tokens)
     model = bm25s.BM25.load(str(live / "bm25"))
     vocab = frozenset(token for token in model.vocab_dict if token)
-    return LoadedIndex(manifest, ids, model, vocab)
+    return LoadedIndex(manifest, ids, model, vocab, tokens)
 
 
 def _write_version(root: Path, tenant_id: str, tokens: pl.DataFrame) -> Manifest:
@@ -151,8 +175,7 @@ def _write_version(root: Path, tenant_id: str, tokens: pl.DataFrame) -> Manifest
         model = bm25s.BM25()
         model.index(corpus, show_progress=False)
         model.save(str(folder / "bm25"), show_progress=False)
-    watermark = tokens["updated_at"].max() if tokens.height else None
-    manifest = Manifest(version, tokens.height, watermark, built_at)  # type: ignore[arg-type]
+    manifest = Manifest(version, tokens.height, watermark(tokens), built_at)
     (folder / "manifest.json").write_text(manifest.to_json())
     with replacing(base / "CURRENT") as tmp:
         tmp.write_text(version)
@@ -162,25 +185,35 @@ def _write_version(root: Path, tenant_id: str, tokens: pl.DataFrame) -> Manifest
     return manifest
 
 
-def refresh(
+def apply_changes(
     conn: TenantConnection,
-    root: Path,
-    tenant_id: str,
+    tokens: pl.DataFrame,
+    since: datetime | None,
     tokenize: Tokenizer,
-) -> Refresh:
-    """Brings the tenant's index up to date with ticket_history; `conn` is the tenant's."""
-    previous = current_manifest(root, tenant_id)
-    old = load_tokens(root, tenant_id)
-    since = previous.watermark - LATE_COMMIT_MARGIN if previous and previous.watermark else None
-    fetched = conn.execute(_CHANGED_SINCE, {"since": since}).fetchall()
-    known = dict(zip(old["ticket_id"].to_list(), old["updated_at"].to_list(), strict=True))
+) -> Delta:
+    """`tokens` (TOKENS_SCHEMA, indexed up to `since`; empty and None for a first build)
+    brought up to date with ticket_history, in memory; `conn` is the tenant's.
+
+    Reads the rows changed since `since` (less LATE_COMMIT_MARGIN) and a count; every
+    ticket id only when the count says some indexed ticket is gone."""
+    after = since - LATE_COMMIT_MARGIN if since else None
+    fetched = conn.execute(_CHANGED_SINCE, {"since": after}).fetchall()
+    rows_read = len(fetched)
+    known = dict(zip(tokens["ticket_id"].to_list(), tokens["updated_at"].to_list(), strict=True))
     changed = [r for r in fetched if known.get(r["ticket_id"]) != r["updated_at"]]
-    existing = [r["ticket_id"] for r in conn.execute("SELECT ticket_id FROM ticket_history")]
-    still_there = old.filter(pl.col("ticket_id").is_in(existing))
-    removed = old.height - still_there.height
+    # Every row not fetched was indexed already, so a count that matches the ids known
+    # plus those fetched means nothing was deleted.
+    count = conn.execute("SELECT count(*) AS n FROM ticket_history").fetchone()
+    assert count is not None
+    still_there = tokens
+    if count["n"] != len(known.keys() | {r["ticket_id"] for r in fetched}):
+        existing = [r["ticket_id"] for r in conn.execute("SELECT ticket_id FROM ticket_history")]
+        rows_read += len(existing)
+        still_there = tokens.filter(pl.col("ticket_id").is_in(existing))
+    removed = tokens.height - still_there.height
+    if not changed and removed == 0:
+        return Delta(tokens, 0, 0, rows_read)
     kept = still_there.filter(~pl.col("ticket_id").is_in([r["ticket_id"] for r in changed]))
-    if previous is not None and not changed and removed == 0:
-        return Refresh(previous, 0, 0, False, old)
     fresh = pl.from_dicts(
         [
             {
@@ -194,6 +227,20 @@ def refresh(
         ],
         schema=TOKENS_SCHEMA,
     )
-    tokens = pl.concat([kept, fresh]).sort("ticket_id")
-    manifest = _write_version(root, tenant_id, tokens)
-    return Refresh(manifest, len(changed), removed, True, tokens)
+    return Delta(pl.concat([kept, fresh]).sort("ticket_id"), len(changed), removed, rows_read)
+
+
+def refresh(
+    conn: TenantConnection,
+    root: Path,
+    tenant_id: str,
+    tokenize: Tokenizer,
+) -> Refresh:
+    """Brings the tenant's index up to date with ticket_history; `conn` is the tenant's."""
+    previous = current_manifest(root, tenant_id)
+    old = load_tokens(root, tenant_id)
+    delta = apply_changes(conn, old, previous.watermark if previous else None, tokenize)
+    if previous is not None and not delta.changed:
+        return Refresh(previous, 0, 0, False, old)
+    manifest = _write_version(root, tenant_id, delta.tokens)
+    return Refresh(manifest, delta.indexed, delta.removed, True, delta.tokens)
