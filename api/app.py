@@ -6,6 +6,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 
+import psycopg
 import redis
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -15,8 +16,8 @@ from aiops.embedded import services
 from aiops.logs import configure_logging
 from aiops.secrets import admin_token, secret_box
 from aiops.settings import Settings, get_settings
-from api.deps import ApiState, require_admin
-from api.routers import analytics, enhancements, health, llm, tenants, tickets
+from api.deps import ApiState, get_principal
+from api.routers import analytics, api_keys, enhancements, health, llm, tenants, tickets
 from warehouse.db import Database
 
 
@@ -25,6 +26,21 @@ async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     errors = [{"loc": e["loc"], "msg": e["msg"], "type": e["type"]} for e in exc.errors()]
     return JSONResponse({"detail": errors}, status_code=422)
+
+
+async def _unstorable_text(_request: Request, exc: Exception) -> JSONResponse:
+    """PostgreSQL text cannot hold a NUL character: a request carrying one is refused (422)
+    rather than failing with a 500; any other data error stays a server error."""
+    assert isinstance(exc, psycopg.DataError)
+    if not isinstance(exc, psycopg.errors.UntranslatableCharacter) and "NUL" not in str(exc):
+        raise exc
+    # Shaped like a validation error: that is what it is, found one step later.
+    error = {
+        "loc": ["request"],
+        "msg": "text cannot contain NUL (\\u0000) characters; remove them and send again",
+        "type": "value_error",
+    }
+    return JSONResponse({"detail": [error]}, status_code=422)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -56,15 +72,21 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(
         title="AI Ops management API",
         description="Tenants, their ticket history, enhancement results and analytics. Every "
-        "route but /health needs `Authorization: Bearer <admin token>`.",
+        "route but /health needs `Authorization: Bearer <token>`: the admin token (every "
+        "tenant, and registering tenants) or a tenant API key (its own tenant only; `read` "
+        "scope for GETs and analytics SQL, `admin` scope for changes).",
         lifespan=lifespan,
     )
     app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(psycopg.DataError, _unstorable_text)
     app.include_router(health.router)
-    admin = [Depends(require_admin)]
-    app.include_router(tenants.router, dependencies=admin)
-    app.include_router(enhancements.router, dependencies=admin)
-    app.include_router(tickets.router, dependencies=admin)
-    app.include_router(analytics.router, dependencies=admin)
-    app.include_router(llm.router, dependencies=admin)
+    # Each route names the scope it needs (api.deps); this makes sure that a route which
+    # forgets still refuses callers without a valid credential.
+    authenticated = [Depends(get_principal)]
+    app.include_router(tenants.router, dependencies=authenticated)
+    app.include_router(api_keys.router, dependencies=authenticated)
+    app.include_router(enhancements.router, dependencies=authenticated)
+    app.include_router(tickets.router, dependencies=authenticated)
+    app.include_router(analytics.router, dependencies=authenticated)
+    app.include_router(llm.router, dependencies=authenticated)
     return app

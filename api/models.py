@@ -233,3 +233,45 @@ class AnalyticsRows(BaseModel):
 class AnalyticsRollups(BaseModel):
     daily: list[dict[str, Any]]
     sources: list[dict[str, Any]]
+
+
+class ErrorOut(BaseModel):
+    detail: str
+
+
+class FieldError(BaseModel):
+    loc: list[str | int]
+    msg: str
+    type: str
+
+
+class UnprocessableOut(BaseModel):
+    detail: str | list[FieldError] = Field(
+        description="What is wrong: a sentence, or one entry per invalid field."
+    )
+
+
+class ApiKeyCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=200, description="What the key is for.")
+    scope: Literal["read", "admin"] = Field(
+        description="read: GETs and analytics SQL; admin: also changes within the tenant."
+    )
+
+
+class ApiKeyOut(BaseModel):
+    key_id: str
+    tenant_id: str
+    name: str
+    scope: Literal["read", "admin"]
+    created_at: datetime
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+
+
+class ApiKeyCreated(ApiKeyOut):
+    token: str = Field(
+        description="`Authorization: Bearer <token>`. Shown only in this response: only a "
+        "hash of it is stored."
+    )

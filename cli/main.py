@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from aiops.embedded import services
-from cli import dlq, history, knowledge, retention_commands, tenants
+from cli import api_keys, dlq, history, knowledge, retention_commands, tenants
 from cli.demo import demo
 from cli.keys import app as keys_app
 from cli.runtime import explained_errors, is_embedded, load_settings, migrate_database
@@ -27,6 +27,7 @@ app = typer.Typer(
 app.command()(up)
 app.command()(demo)
 app.add_typer(tenants.app, name="tenants")
+app.add_typer(api_keys.app, name="api-keys")
 app.add_typer(history.app, name="history")
 app.add_typer(knowledge.kb_app, name="kb")
 app.add_typer(knowledge.inventory_app, name="inventory")

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import duckdb
 from fastapi import APIRouter, HTTPException, Query, status
 
-from api.deps import SettingsDep, TenantDep
+from api.deps import ReadScopeDep, SettingsDep, errors
 from api.models import AnalyticsQuery, AnalyticsRollups, AnalyticsRows
 from warehouse.analytics import duck
 from warehouse.analytics.layout import InvalidTenantError
@@ -22,12 +22,14 @@ def _records(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [{key: duck.to_jsonable(value) for key, value in row.items()} for row in rows]
 
 
-@router.post("/sql", response_model=AnalyticsRows)
-def sql(tenant: TenantDep, settings: SettingsDep, body: AnalyticsQuery) -> AnalyticsRows:
-    """Runs one SELECT over the tenant's views only; other tenants' files cannot be read."""
+@router.post("/sql", response_model=AnalyticsRows, responses=errors(400, 401, 404))
+def sql(scope: ReadScopeDep, settings: SettingsDep, body: AnalyticsQuery) -> AnalyticsRows:
+    """Runs one SELECT over the tenant's views only; other tenants' files cannot be read.
+
+    Read scope is enough: the statement cannot change anything."""
     try:
         result = duck.run_query(
-            settings.warehouse_path, body.sql, tenant_id=tenant.tenant_id, max_rows=body.max_rows
+            settings.warehouse_path, body.sql, tenant_id=scope.tenant_id, max_rows=body.max_rows
         )
     except (duck.QueryRefusedError, InvalidTenantError, duckdb.Error) as exc:
         raise HTTPException(status.HTTP_400_BAD_REQUEST, f"query not run: {exc}") from exc
@@ -35,9 +37,9 @@ def sql(tenant: TenantDep, settings: SettingsDep, body: AnalyticsQuery) -> Analy
     return AnalyticsRows(columns=result.columns, rows=rows, truncated=result.truncated)
 
 
-@router.get("/rollups", response_model=AnalyticsRollups)
+@router.get("/rollups", response_model=AnalyticsRollups, responses=errors(400, 401, 404))
 def rollups(
-    tenant: TenantDep,
+    scope: ReadScopeDep,
     settings: SettingsDep,
     start: Annotated[
         date | None, Query(description="First day; default 29 days before end.")
@@ -51,7 +53,7 @@ def rollups(
     start = start or end - timedelta(days=ROLLUP_DAYS - 1)
     if start > end:
         raise HTTPException(status.HTTP_400_BAD_REQUEST, "start is after end")
-    root, tenant_id = settings.warehouse_path, tenant.tenant_id
+    root, tenant_id = settings.warehouse_path, scope.tenant_id
     return AnalyticsRollups(
         daily=_records(duck.daily_rollups(root, tenant_id, start, end)),
         sources=_records(duck.source_rollups(root, tenant_id, start, end)),

@@ -6,30 +6,29 @@ from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, status
 
-from api.deps import DbDep, TenantDep
+from api.deps import ReadScopeDep, errors
 from api.models import EnhancementDetail, EnhancementSummary
 from warehouse import enhancements
 
 router = APIRouter(prefix="/tenants/{tenant_id}/enhancements", tags=["enhancements"])
 
 
-@router.get("", response_model=list[EnhancementSummary])
+@router.get("", response_model=list[EnhancementSummary], responses=errors(401, 404))
 def recent(
-    tenant: TenantDep,
-    db: DbDep,
+    scope: ReadScopeDep,
     ticket_id: Annotated[str | None, Query(description="Only this ticket's events.")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> list[EnhancementSummary]:
     """Newest first."""
-    with db.tenant(tenant.tenant_id) as conn:
+    with scope.connection() as conn:
         rows = enhancements.recent(conn, limit=limit, ticket_id=ticket_id)
     return [EnhancementSummary.model_validate(row) for row in rows]
 
 
-@router.get("/{event_id}", response_model=EnhancementDetail)
-def one(tenant: TenantDep, db: DbDep, event_id: str) -> EnhancementDetail:
+@router.get("/{event_id}", response_model=EnhancementDetail, responses=errors(401, 404))
+def one(scope: ReadScopeDep, event_id: str) -> EnhancementDetail:
     """One event with its context, prompt and the note text."""
-    with db.tenant(tenant.tenant_id) as conn:
+    with scope.connection() as conn:
         row = enhancements.get(conn, event_id)
     if row is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no event {event_id!r} for this tenant")

@@ -10,7 +10,7 @@ from __future__ import annotations
 from fastapi import APIRouter, HTTPException, status
 
 from aiops.llm import KeyRefused, ProbeError, ProviderUnavailable, probe
-from api.deps import BoxDep, DbDep, SettingsDep, TenantDep
+from api.deps import AdminScopeDep, BoxDep, DbDep, ReadScopeDep, SettingsDep, errors
 from api.models import LlmConfigIn, LlmConfigOut
 from warehouse import tenants
 from warehouse.db import Database
@@ -45,15 +45,15 @@ def _check_key(body: LlmConfigIn, api_key: str, timeout_seconds: float) -> None:
         ) from None
 
 
-@router.get("", response_model=LlmConfigOut)
-def get_llm(tenant: TenantDep) -> LlmConfigOut:
+@router.get("", response_model=LlmConfigOut, responses=errors(401, 404))
+def get_llm(scope: ReadScopeDep) -> LlmConfigOut:
     """The tenant's model settings; whether it has its own key, never the key."""
-    return LlmConfigOut.of(tenant)
+    return LlmConfigOut.of(scope.summary)
 
 
-@router.put("", response_model=LlmConfigOut)
+@router.put("", response_model=LlmConfigOut, responses=errors(401, 403, 404, 422, 502))
 def put_llm(
-    tenant: TenantDep, body: LlmConfigIn, settings: SettingsDep, db: DbDep, box: BoxDep
+    scope: AdminScopeDep, body: LlmConfigIn, settings: SettingsDep, db: DbDep, box: BoxDep
 ) -> LlmConfigOut:
     """Sets the tenant's model, fallbacks, endpoint and key, once the provider accepts the key.
 
@@ -62,7 +62,7 @@ def put_llm(
     way nothing is saved. Without a key of its own the tenant uses the installation's
     endpoint and key, and nothing is tested.
     """
-    tid = tenant.tenant_id
+    tid = scope.tenant_id
     chosen: str | tenants.Keep | None
     if body.clear_api_key:
         chosen = key = None
@@ -92,10 +92,10 @@ def put_llm(
     return _saved(db, tid)
 
 
-@router.delete("", response_model=LlmConfigOut)
-def reset_llm(tenant: TenantDep, db: DbDep, box: BoxDep) -> LlmConfigOut:
+@router.delete("", response_model=LlmConfigOut, responses=errors(401, 403, 404))
+def reset_llm(scope: AdminScopeDep, db: DbDep, box: BoxDep) -> LlmConfigOut:
     """Back to the installation's model, endpoint and key; the tenant's key is deleted."""
     tenants.update_llm(
-        db, box, tenant.tenant_id, model=None, fallbacks=(), api_base=None, api_key=None
+        db, box, scope.tenant_id, model=None, fallbacks=(), api_base=None, api_key=None
     )
-    return _saved(db, tenant.tenant_id)
+    return _saved(db, scope.tenant_id)

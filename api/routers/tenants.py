@@ -1,4 +1,4 @@
-"""Tenants: register one, list them, read one. Secrets go in, never out."""
+"""Tenants: register one (platform admin), list them, read one. Secrets go in, never out."""
 
 from __future__ import annotations
 
@@ -6,7 +6,16 @@ import redis
 from fastapi import APIRouter, HTTPException, status
 from pydantic import SecretStr
 
-from api.deps import BoxDep, DbDep, RedisDep, SettingsDep, TenantDep
+from api.deps import (
+    BoxDep,
+    DbDep,
+    PlatformAdminDep,
+    PrincipalDep,
+    ReadScopeDep,
+    RedisDep,
+    SettingsDep,
+    errors,
+)
 from api.models import TenantCreate, TenantOut
 from warehouse import tenants
 
@@ -17,9 +26,19 @@ def _secret(value: SecretStr | None) -> str | None:
     return value.get_secret_value() if value is not None else None
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, response_model=TenantOut)
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=TenantOut,
+    responses=errors(401, 403, 409, 503),
+)
 def create_tenant(
-    body: TenantCreate, settings: SettingsDep, db: DbDep, client: RedisDep, box: BoxDep
+    _admin: PlatformAdminDep,
+    body: TenantCreate,
+    settings: SettingsDep,
+    db: DbDep,
+    client: RedisDep,
+    box: BoxDep,
 ) -> TenantOut:
     """Registers a tenant and publishes its webhook secret to ingest."""
     config = tenants.TenantConfig(
@@ -49,14 +68,18 @@ def create_tenant(
     return TenantOut.of(summary, settings.webhook_urls(summary.itsm_source, summary.tenant_id))
 
 
-@router.get("", response_model=list[TenantOut])
-def list_tenants(settings: SettingsDep, db: DbDep) -> list[TenantOut]:
-    return [
-        TenantOut.of(s, settings.webhook_urls(s.itsm_source, s.tenant_id))
-        for s in tenants.list_tenants(db)
-    ]
+@router.get("", response_model=list[TenantOut], responses=errors(401))
+def list_tenants(principal: PrincipalDep, settings: SettingsDep, db: DbDep) -> list[TenantOut]:
+    """Every tenant for the admin token; a tenant API key sees only its own tenant."""
+    if principal.tenant_id is None:
+        found = tenants.list_tenants(db)
+    else:
+        own = tenants.tenant_summary(db, principal.tenant_id)
+        found = [own] if own is not None else []
+    return [TenantOut.of(s, settings.webhook_urls(s.itsm_source, s.tenant_id)) for s in found]
 
 
-@router.get("/{tenant_id}", response_model=TenantOut)
-def get_tenant(tenant: TenantDep, settings: SettingsDep) -> TenantOut:
+@router.get("/{tenant_id}", response_model=TenantOut, responses=errors(401, 404))
+def get_tenant(scope: ReadScopeDep, settings: SettingsDep) -> TenantOut:
+    tenant = scope.summary
     return TenantOut.of(tenant, settings.webhook_urls(tenant.itsm_source, tenant.tenant_id))

@@ -1,0 +1,113 @@
+"""Two tenants with data in every place the management API reaches, and a way to tell
+whether anything of a tenant changed."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import Any
+
+import redis
+from fastapi.testclient import TestClient
+
+from aiops.settings import Settings
+from tests.analytics import seed
+from warehouse import api_keys
+from warehouse.analytics import rollups
+from warehouse.analytics.export import ENHANCEMENTS, TICKETS, export_partition
+from warehouse.analytics.layout import tenant_dir
+from warehouse.db import Database
+
+DAY: date = seed.today() - timedelta(days=1)
+
+
+@dataclass(frozen=True)
+class Party:
+    """One tenant, what it holds, and its keys."""
+
+    tenant_id: str
+    event_id: str
+    ticket_id: str
+    admin_token: str
+    read_token: str
+    spare_key_id: str
+    markers: tuple[str, ...]
+
+    def auth(self, scope: api_keys.Scope) -> dict[str, str]:
+        token = self.admin_token if scope == "admin" else self.read_token
+        return {"Authorization": f"Bearer {token}"}
+
+
+def make_party(
+    client: TestClient, admin: dict[str, str], db: Database, settings: Settings, tenant_id: str
+) -> Party:
+    display = f"Display of {tenant_id}"
+    body = {
+        "tenant_id": tenant_id,
+        "display_name": display,
+        "webhook_secret": f"whsec_{tenant_id}_" + "s" * 24,
+        "llm_model": "gpt-4o-mini",
+        "llm_fallbacks": ["gpt-4o"],
+        "llm_api_key": f"sk-{tenant_id}-llm",
+    }
+    created = client.post("/tenants", json=body, headers=admin)
+    assert created.status_code == 201, created.text
+    event_id, ticket_id = f"{tenant_id}-ev", f"{tenant_id}-T"
+    root = settings.warehouse_path
+    with db.tenant(tenant_id) as conn:
+        seed.enhancement(conn, event_id, seed.at(DAY), ticket_id=ticket_id, subject=display)
+        seed.ticket(conn, ticket_id, seed.at(DAY), subject=f"secret subject of {tenant_id}")
+        export_partition(conn, root, ENHANCEMENTS, tenant_id, DAY)
+        export_partition(conn, root, TICKETS, tenant_id, DAY)
+        admin_key = api_keys.create_key(conn, f"admin key of {tenant_id}", "admin")
+        read_key = api_keys.create_key(conn, f"read key of {tenant_id}", "read")
+        spare = api_keys.create_key(conn, f"spare key of {tenant_id}", "read")
+    rollups.write_daily(root, tenant_id, DAY)
+    rollups.write_sources(root, tenant_id, DAY)
+    return Party(
+        tenant_id=tenant_id,
+        event_id=event_id,
+        ticket_id=ticket_id,
+        admin_token=admin_key.token,
+        read_token=read_key.token,
+        spare_key_id=spare.key.key_id,
+        markers=(
+            tenant_id,
+            display,
+            event_id,
+            ticket_id,
+            f"sk-{tenant_id}-llm",
+            admin_key.key.key_id,
+            read_key.key.key_id,
+            spare.key.key_id,
+        ),
+    )
+
+
+_TABLES = {
+    "tenant_configs": "tenant_id",
+    "ticket_history": "ticket_id",
+    "enhancement_history": "event_id",
+    "api_keys": "key_id",
+    "kb_articles": "article_id",
+    "system_inventory": "hostname",
+}
+
+
+def snapshot(db: Database, client: redis.Redis, settings: Settings, tenant_id: str) -> Any:
+    """Everything stored for the tenant: its rows, what ingest is told, its Parquet files."""
+    with db.tenant(tenant_id) as conn:
+        rows = {
+            table: conn.execute(f"SELECT * FROM {table} ORDER BY {key}").fetchall()
+            for table, key in _TABLES.items()
+        }
+    for key in rows["api_keys"]:
+        del key["last_used_at"]  # bookkeeping of the key's own use, not a change to the tenant
+    published = client.hgetall(f"{settings.stream_prefix}:tenant:{tenant_id}")
+    files = {
+        str(path): hashlib.sha256(path.read_bytes()).hexdigest()
+        for path in sorted(tenant_dir(settings.warehouse_path, tenant_id).rglob("*"))
+        if path.is_file()
+    }
+    return rows, published, files
