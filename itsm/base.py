@@ -49,6 +49,8 @@ class ItsmClient(Protocol):
 
 class ItsmPlugin(Protocol):
     name: str
+    # JSON Schema of the documented webhook body: ingest's OpenAPI shows it (and fuzzes it).
+    webhook_schema: dict[str, Any]
 
     def verify(self, headers: Mapping[str, str], body: bytes, secrets: Sequence[str]) -> bool:
         """True if `body` is signed with one of `secrets`. Headers are lower-cased."""

@@ -6,6 +6,7 @@ import logging
 
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from redis.exceptions import RedisError
 
 from ingest.context import Context
@@ -15,12 +16,24 @@ log = logging.getLogger(__name__)
 router = APIRouter(tags=["health"])
 
 
+class Status(BaseModel):
+    status: str
+
+
+class Unready(Status):
+    detail: str
+
+
 @router.get("/health")
 async def live() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/health/ready", response_model=None)
+@router.get(
+    "/health/ready",
+    response_model=Status,
+    responses={503: {"model": Unready, "description": "Redis does not answer."}},
+)
 async def ready(context: Context) -> dict[str, str] | JSONResponse:
     try:
         await context.redis.ping()

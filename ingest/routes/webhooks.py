@@ -58,13 +58,16 @@ _ANSWERS: dict[int | str, dict[str, Any]] = {
     429: {"model": Problem, "description": "Over the tenant's rate.", "headers": _RETRY_AFTER},
     503: {"model": Problem, "description": "Nothing was stored.", "headers": _RETRY_AFTER},
 }
-_SIGNED_REQUEST: dict[str, Any] = {
-    "requestBody": {
-        "required": True,
-        "description": "The ITSM's JSON body, signed as the tenant's webhook scheme says.",
-        "content": {"application/json": {"schema": {"type": "object"}}},
-    },
-}
+
+
+def _signed_request(plugin: ItsmPlugin) -> dict[str, Any]:
+    return {
+        "requestBody": {
+            "required": True,
+            "description": "The ITSM's JSON body, signed as the tenant's webhook scheme says.",
+            "content": {"application/json": {"schema": plugin.webhook_schema}},
+        },
+    }
 
 
 def _loggable(tenant_id: str | None) -> str:
@@ -123,7 +126,11 @@ def webhook_router(plugin: ItsmPlugin) -> APIRouter:
     router = APIRouter(prefix=f"/webhook/{plugin.name}", tags=["webhooks"])
 
     @router.post(
-        "", status_code=202, response_model=None, responses=_ANSWERS, openapi_extra=_SIGNED_REQUEST
+        "",
+        status_code=202,
+        response_model=None,
+        responses=_ANSWERS,
+        openapi_extra=_signed_request(plugin),
     )
     async def ticket_event(
         request: Request,
@@ -138,7 +145,7 @@ def webhook_router(plugin: ItsmPlugin) -> APIRouter:
         status_code=202,
         response_model=None,
         responses=_ANSWERS,
-        openapi_extra=_SIGNED_REQUEST,
+        openapi_extra=_signed_request(plugin),
     )
     async def resolved_ticket(
         request: Request,

@@ -25,9 +25,55 @@ SIGNATURE_HEADER = "x-servicedesk-signature"
 DELIVERY_HEADER = "x-servicedesk-delivery-id"
 _MAX_DELIVERY_ID = 200  # Event.event_id's limit
 
+_TEXT = {"type": ["string", "null"]}
+_LOOKUP = {
+    "anyOf": [{"type": "object", "properties": {"name": _TEXT}}, _TEXT],
+}
+_TIME = {
+    "anyOf": [
+        {"type": "object", "properties": {"value": {"type": "string", "pattern": "^[0-9]{1,13}$"}}},
+        {"type": "null"},
+    ]
+}
+WEBHOOK_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["request"],
+    "properties": {
+        "event": {"enum": ["created", "updated", "resolved"]},
+        "request": {
+            "type": "object",
+            "description": "The SDP v3 request object (lenient: ids as numbers or strings, "
+            "lookups as objects, plain names or null).",
+            "required": ["id"],
+            "properties": {
+                "id": {"type": ["string", "integer"]},
+                "subject": {"type": "string"},
+                "description": {"type": "string", "description": "HTML"},
+                "priority": _LOOKUP,
+                "status": _LOOKUP,
+                "category": _LOOKUP,
+                "requester": {
+                    "anyOf": [
+                        {"type": "object", "properties": {"name": _TEXT, "email_id": _TEXT}},
+                        _TEXT,
+                    ]
+                },
+                "created_time": _TIME,
+                "last_updated_time": _TIME,
+                "resolved_time": _TIME,
+                "resolution": {
+                    "anyOf": [{"type": "object", "properties": {"content": _TEXT}}, _TEXT]
+                },
+                "udf_fields": {"type": "object"},
+            },
+        },
+    },
+}
+
 
 class ServiceDeskPlugin:
     name = "servicedesk"
+    webhook_schema = WEBHOOK_SCHEMA
 
     def __init__(
         self, *, attempts: int = 3, base_delay: float = 0.5, max_delay: float = 30.0
