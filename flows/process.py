@@ -20,6 +20,7 @@ from aiops.errors import PermanentError, TransientError
 from aiops.events import Event
 from flows.context import Context
 from flows.items import Outcome, OutcomeStatus, Received
+from flows.masking import mask_context, mask_event, redactor_for
 from flows.synthesis import Synthesis, Synthesizer
 from flows.transactions import in_tenant
 from flows.writeback import marker, post_once, render_note_html
@@ -138,6 +139,10 @@ def process_event(received: Received, services: Services) -> Outcome:
     try:
         with stages.stage("tenant"):
             tenant = _tenant(services, tid)
+        # From here on only the masked ticket is used: stored, searched with, prompted with.
+        with stages.stage("mask"):
+            redactor = redactor_for(tenant, event)
+            event = mask_event(event, redactor)
         with stages.stage("begin"):
             prior = services.retry(
                 lambda: in_tenant(services.db, tid, lambda conn: enhancements.begin(conn, event))
@@ -150,7 +155,7 @@ def process_event(received: Received, services: Services) -> Outcome:
         # posted afresh only when the backfill asks to repost.
         repost = done and event.backfill and event.repost
         with stages.stage("gather"):
-            gathered = services.gather(event, tenant)
+            gathered = mask_context(services.gather(event, tenant), redactor)
         context = gathered.as_dict()
         with stages.stage("synthesize"):
             synthesis = services.retry(

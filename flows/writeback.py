@@ -4,14 +4,22 @@ Every note carries a marker naming its event. Before posting: a note id recorded
 earlier attempt is reused; else the ticket is searched for the marker, which covers a
 crash between posting and recording; only then is a note added, and its id recorded at
 once.
+
+The note's text comes from a model that read the ticket, so it is untrusted: it is
+HTML-escaped (tags, attributes and entities arrive as visible text), and anything in it
+shaped like a marker is removed, so a ticket cannot make a note that passes for the note
+of another event.
 """
 
 from __future__ import annotations
 
 import html
+import re
 from collections.abc import Callable
 
 from itsm.base import ItsmClient
+
+_MARKER_LIKE = re.compile(r"\[AI Ops ref [^\]]*\]", re.IGNORECASE)
 
 
 def marker(event_id: str, repost: int | None = None) -> str:
@@ -22,6 +30,7 @@ def marker(event_id: str, repost: int | None = None) -> str:
 
 def render_note_html(text: str, note_marker: str) -> str:
     """Plain text as HTML paragraphs, with the marker as the footer."""
+    text = _MARKER_LIKE.sub("[AI Ops marker removed]", text)
     paragraphs = [p for p in text.replace("\r\n", "\n").split("\n\n") if p.strip()]
     body = "".join(
         "<p>" + "<br>".join(html.escape(line) for line in p.strip().split("\n")) + "</p>"

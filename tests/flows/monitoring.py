@@ -16,6 +16,7 @@ class MonitoringServer:
     def __init__(self) -> None:
         self.queries: list[list[str]] = []
         self.delay_seconds = 0.0
+        self.details: dict[str, Any] = {}  # added to every host's status
         self._server: ThreadingHTTPServer | None = None
 
     @property
@@ -37,7 +38,10 @@ class MonitoringServer:
                 server.queries.append(hosts)
                 time.sleep(server.delay_seconds)
                 body = json.dumps(
-                    {host: {"state": "DOWN", "checks": ["ping"]} for host in hosts}
+                    {
+                        host: {"state": "DOWN", "checks": ["ping"], **server.details}
+                        for host in hosts
+                    }
                 ).encode()
                 try:
                     self.send_response(200)
