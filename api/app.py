@@ -17,7 +17,7 @@ from aiops.logs import configure_logging
 from aiops.secrets import admin_token, secret_box
 from aiops.settings import Settings, get_settings
 from api.deps import ApiState, get_principal
-from api.routers import analytics, api_keys, enhancements, health, llm, tenants, tickets
+from api.routers import analytics, api_keys, enhancements, health, llm, tenants, tickets, webhooks
 from warehouse.db import Database
 
 
@@ -89,4 +89,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(tickets.router, dependencies=authenticated)
     app.include_router(analytics.router, dependencies=authenticated)
     app.include_router(llm.router, dependencies=authenticated)
+    app.include_router(webhooks.router, dependencies=authenticated)
     return app

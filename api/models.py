@@ -275,3 +275,41 @@ class ApiKeyCreated(ApiKeyOut):
         description="`Authorization: Bearer <token>`. Shown only in this response: only a "
         "hash of it is stored."
     )
+
+
+class WebhookSecretAdd(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    secret: SecretStr = Field(
+        min_length=24,
+        description="The new signing secret, chosen by the caller because this API never "
+        "returns secrets. For the Standard Webhooks scheme it must be `whsec_` + base64 "
+        "(e.g. `echo whsec_$(openssl rand -base64 32)`); that form serves both schemes.",
+    )
+
+
+class WebhookOptionsUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    webhook_scheme: Literal["native", "standard"] | None = Field(
+        default=None,
+        description="native: the ITSM plugin's own signature header; standard: Standard "
+        "Webhooks (webhook-id, webhook-timestamp, webhook-signature). Omit to keep.",
+    )
+    webhook_rate_per_minute: int | None = Field(
+        default=None,
+        ge=1,
+        le=1_000_000,
+        description="Webhooks accepted per minute; null for the platform default, omit to keep.",
+    )
+
+
+class WebhookSettingsOut(BaseModel):
+    tenant_id: str
+    webhook_scheme: Literal["native", "standard"]
+    webhook_rate_per_minute: int | None = Field(description="null: the platform default.")
+    effective_rate_per_minute: int
+    signing_secrets: int = Field(description="How many secrets verify: 2 during a rotation.")
+    takes_effect_within_seconds: float = Field(
+        description="Ingest caches tenant settings this long: a change applies within it."
+    )
