@@ -139,3 +139,54 @@ def list_() -> None:
             f"{t.created_at:%Y-%m-%d %H:%M}",
         )
     print_table(shown)
+
+
+TenantArgument = Annotated[str, typer.Argument(metavar="TENANT", help="The tenant id.")]
+
+
+@app.command("rotate-webhook-secret")
+def rotate_webhook_secret(tenant_id: TenantArgument) -> None:
+    """Start a signing-secret rotation: print a new secret once; old and new both verify."""
+    settings = load_settings()
+    secret = tenants.new_webhook_secret()
+    with connect(settings) as rt:
+        rt.redis.ping()  # before anything is written: ingest must hear of the new secret
+        try:
+            config = tenants.add_webhook_secret(rt.db, rt.box, tenant_id, secret)
+        except tenants.RotationInProgressError:
+            fail(
+                f"tenant {tenant_id!r} is in the middle of a rotation already (two secrets "
+                f"verify); finish it first: aiops tenants finish-webhook-rotation {tenant_id}"
+            )
+        if config is None:
+            fail(f"no tenant {tenant_id!r}; see `aiops tenants list`")
+        tenants.publish_tenant(rt.redis, settings.stream_prefix, rt.box, config)
+    heading(f"New webhook signing secret for {tenant_id!r} (shown only now; keep a copy):")
+    typer.echo(f"  {secret}")
+    typer.echo(
+        f"\nWithin {settings.tenant_cache_seconds:g} s ingest accepts webhooks signed with the "
+        "old or the new secret. Configure the ITSM with the new one, then run:"
+    )
+    typer.echo(f"  aiops tenants finish-webhook-rotation {tenant_id}")
+
+
+@app.command("finish-webhook-rotation")
+def finish_webhook_rotation(tenant_id: TenantArgument) -> None:
+    """Drop the previous signing secret: only the newest one verifies from now on."""
+    settings = load_settings()
+    with connect(settings) as rt:
+        rt.redis.ping()
+        try:
+            config = tenants.drop_previous_webhook_secret(rt.db, rt.box, tenant_id)
+        except tenants.NoRotationError:
+            fail(
+                f"tenant {tenant_id!r} has one signing secret only; start a rotation with "
+                f"`aiops tenants rotate-webhook-secret {tenant_id}`"
+            )
+        if config is None:
+            fail(f"no tenant {tenant_id!r}; see `aiops tenants list`")
+        tenants.publish_tenant(rt.redis, settings.stream_prefix, rt.box, config)
+    typer.echo(
+        f"Rotation finished for {tenant_id!r}: within {settings.tenant_cache_seconds:g} s only "
+        "the new secret verifies."
+    )
