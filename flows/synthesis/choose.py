@@ -8,6 +8,8 @@ from flows.synthesis.llm import LlmRoute, LlmSynthesizer
 from flows.synthesis.offline import OfflineSynthesizer
 from warehouse.tenants import TenantConfig
 
+NO_KEY = "no-key"
+
 
 def llm_route(tenant: TenantConfig, settings: Settings) -> LlmRoute | None:
     """Model and fallbacks: the tenant's if set, else the settings'. None when no model is
@@ -15,13 +17,15 @@ def llm_route(tenant: TenantConfig, settings: Settings) -> LlmRoute | None:
 
     API base and key go together: a tenant that sets either (bring your own key) gets
     its own pair, so the installation's key is never sent to an endpoint a tenant chose.
+    A tenant endpoint without a key gets a placeholder: litellm would otherwise send
+    OPENAI_API_KEY (or a similar variable) from this process's environment there.
     """
     model = tenant.llm_model or settings.llm_model
     if not model:
         return None
     fallbacks = tenant.llm_fallbacks or tuple(settings.llm_fallbacks)
     if tenant.llm_api_base or tenant.llm_api_key:
-        api_base, api_key = tenant.llm_api_base, tenant.llm_api_key
+        api_base, api_key = tenant.llm_api_base, tenant.llm_api_key or NO_KEY
     else:
         api_base = settings.llm_api_base
         api_key = settings.llm_api_key.get_secret_value() if settings.llm_api_key else None

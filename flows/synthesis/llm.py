@@ -13,6 +13,7 @@ from typing import Any
 from aiops.errors import PermanentError, TransientError
 from aiops.events import Event
 from aiops.llm import is_transient, litellm
+from aiops.redaction import redact_secrets
 from flows.context import Context
 from flows.synthesis import Synthesis
 from flows.synthesis.prompt import build_messages, render
@@ -69,7 +70,9 @@ class LlmSynthesizer:
                 if not text:
                     raise PermanentError("the model returned an empty completion")
             except Exception as exc:
-                reason = f"{type(exc).__name__}: {str(exc)[:_REASON_CHARS]}"
+                # Providers quote (part of) a refused key in their messages, and the reason
+                # is stored in enhancement_history as well as logged.
+                reason = f"{type(exc).__name__}: {redact_secrets(str(exc))[:_REASON_CHARS]}"
                 log.warning("tenant %s: model %s failed: %s", event.tenant_id, model, reason)
                 failures[model] = reason
                 transient = transient or is_transient(exc)

@@ -71,6 +71,7 @@ class OpenAiServer(LoopbackServer):
         self.delay_seconds = 0.0
         self._lock = threading.Lock()
         self._requests: list[dict[str, Any]] = []
+        self._authorizations: list[str] = []
         self._ids = itertools.count(1)
 
     @property
@@ -78,6 +79,12 @@ class OpenAiServer(LoopbackServer):
         """Bodies of the chat completion requests received, authorized or not, in order."""
         with self._lock:
             return copy.deepcopy(self._requests)
+
+    @property
+    def authorizations(self) -> list[str]:
+        """The Authorization headers of those requests, in the same order."""
+        with self._lock:
+            return list(self._authorizations)
 
     @property
     def base_url(self) -> str:
@@ -94,6 +101,7 @@ class OpenAiServer(LoopbackServer):
             return 400, _error("The request body must be a JSON object.", "invalid_request_error")
         with self._lock:
             self._requests.append(copy.deepcopy(body))
+            self._authorizations.append(authorization)
             serial = next(self._ids)
         given = authorization.removeprefix("Bearer ")
         if given in self.forbidden_keys:

@@ -1,11 +1,15 @@
 from __future__ import annotations
 
+import pytest
 from pydantic import SecretStr
 
 from aiops.settings import Settings
-from flows.synthesis.choose import llm_route, synthesizer_for
+from flows.context import Context
+from flows.synthesis.choose import NO_KEY, llm_route, synthesizer_for
 from flows.synthesis.llm import LlmSynthesizer
 from flows.synthesis.offline import OfflineSynthesizer
+from tests.fakes.openai_server import OpenAiServer
+from tests.flows.events import event
 from warehouse.tenants import TenantConfig
 
 PLATFORM = Settings(
@@ -44,10 +48,31 @@ def test_the_installations_key_never_goes_to_an_endpoint_the_tenant_chose() -> N
     own_base = TenantConfig("t1", "T1", llm_api_base="https://llm.tenant.example/v1")
     route = llm_route(own_base, PLATFORM)
     assert route is not None
-    assert (route.api_base, route.api_key) == ("https://llm.tenant.example/v1", None)
+    assert (route.api_base, route.api_key) == ("https://llm.tenant.example/v1", NO_KEY)
 
     own_key = TenantConfig("t1", "T1", llm_api_key="sk-tenant")
     route = llm_route(own_key, PLATFORM)
     assert route is not None
     assert (route.api_base, route.api_key) == (None, "sk-tenant")
     assert "sk-tenant" not in repr(route)
+
+
+def test_a_tenant_endpoint_without_a_key_never_gets_a_key_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # litellm reads OPENAI_API_KEY when it is handed no key: the tenant's endpoint must
+    # not receive the key this process was started with.
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-from-the-environment")
+    with OpenAiServer(api_key=NO_KEY) as server:
+        tenant = TenantConfig(
+            "t1", "T1", llm_model="openai/gpt-4o-mini", llm_api_base=server.base_url
+        )
+        route = llm_route(tenant, Settings())
+        assert route is not None
+
+        synthesis = LlmSynthesizer(route).synthesize(
+            event("t1", "42", "VPN drops every hour"), Context()
+        )
+
+        assert synthesis.model == "openai/gpt-4o-mini"
+        assert server.authorizations == [f"Bearer {NO_KEY}"]
