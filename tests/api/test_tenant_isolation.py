@@ -6,6 +6,7 @@ fails `test_every_route_has_a_hostile_case` until someone says how to attack it.
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Callable
 from typing import Any
 
@@ -48,6 +49,13 @@ TENANT_ROUTES: dict[Route, Callable[[Party], Request]] = {
         "json": {"model": "gpt-4o-mini", "clear_api_key": True}
     },
     ("DELETE", "/tenants/{tenant_id}/llm"): lambda p: {},
+    ("GET", "/tenants/{tenant_id}/webhook"): lambda p: {},
+    ("PATCH", "/tenants/{tenant_id}/webhook"): lambda p: {"json": {"webhook_rate_per_minute": 7}},
+    # In this order, so the tenant's own admin key starts a rotation, then finishes it.
+    ("POST", "/tenants/{tenant_id}/webhook-secrets"): lambda p: {
+        "json": {"secret": "whsec_" + base64.b64encode(b"planted" * 5).decode()}
+    },
+    ("DELETE", "/tenants/{tenant_id}/webhook-secrets/previous"): lambda p: {},
 }
 # Not about one tenant: registering is for the admin token only; a key lists its own tenant.
 PLATFORM_ROUTES: set[Route] = {("POST", "/tenants"), ("GET", "/tenants")}
@@ -62,6 +70,7 @@ ADMIN_ONLY = {
 }
 SUCCESS = {
     "POST /tenants/{tenant_id}/api-keys": 201,
+    "POST /tenants/{tenant_id}/webhook-secrets": 201,
 }
 NOBODY = "no-such-tenant"
 
