@@ -24,6 +24,7 @@ def llm_route(tenant: TenantConfig, settings: Settings) -> LlmRoute | None:
     if not model:
         return None
     fallbacks = tenant.llm_fallbacks or tuple(settings.llm_fallbacks)
+    api_key: str | None
     if tenant.llm_api_base or tenant.llm_api_key:
         api_base, api_key = tenant.llm_api_base, tenant.llm_api_key or NO_KEY
     else:
