@@ -10,21 +10,50 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from collections.abc import Mapping
+from typing import Any
 
 from aiops.redaction import redact_secrets
 
 _TRACEBACKS = logging.Formatter()
 
 
+def _masked_argument(value: Any) -> Any:
+    """Strings masked; another object replaced by its masked text only if that hid something,
+    so numbers stay numbers for %d and formatters that unpack the arguments keep working."""
+    if isinstance(value, str):
+        return redact_secrets(value)
+    if value is None or isinstance(value, int | float):
+        return value
+    text = str(value)
+    masked = redact_secrets(text)
+    return value if masked == text else masked
+
+
 class RedactingFilter(logging.Filter):
-    """Rewrites the record in place: the handlers after it see the masked form too."""
+    """Rewrites the record in place: the handlers after it see the masked form too.
+
+    The message and each argument are masked separately, and kept apart unless the rendered
+    message still shows a secret: some formatters read the arguments themselves (uvicorn's
+    access log unpacks them).
+    """
 
     def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.msg, str):
+            record.msg = redact_secrets(record.msg)
+        if isinstance(record.args, tuple):
+            record.args = tuple(_masked_argument(a) for a in record.args)
+        elif isinstance(record.args, Mapping):
+            record.args = {k: _masked_argument(v) for k, v in record.args.items()}
         try:
             message = record.getMessage()
         except Exception:
-            return True  # arguments that do not fit the format: logging reports that itself
-        record.msg, record.args = redact_secrets(message), None
+            message = None  # arguments that do not fit the format: logging reports that
+        if message is not None and record.args:
+            masked = redact_secrets(message)
+            if masked != message:
+                # A secret only the rendered message shows ("token=%s" % key): render it.
+                record.msg, record.args = masked, ()
         if record.exc_info and not record.exc_text:
             record.exc_text = _TRACEBACKS.formatException(record.exc_info)
         if record.exc_text:

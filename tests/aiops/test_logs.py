@@ -87,3 +87,32 @@ def test_a_record_whose_arguments_do_not_fit_still_reaches_the_handler(
     finally:
         logger.removeHandler(keep)
     assert [r.msg for r in records] == ["two %s %s"]
+
+
+def test_formatters_that_read_the_arguments_keep_working(
+    stderr: pytest.CaptureFixture[str],
+) -> None:
+    """uvicorn's access log unpacks (client, method, path, version, status) itself."""
+    from uvicorn.logging import AccessFormatter
+
+    own = io.StringIO()
+    handler = logging.StreamHandler(own)
+    handler.setFormatter(AccessFormatter('%(client_addr)s "%(request_line)s" %(status_code)s'))
+    logger = logging.getLogger("tests.logs.access")
+    logger.addHandler(handler)
+    logger.propagate = False
+    try:
+        configure_logging("test")
+        path = "/hook?token=abcdef123456&x=1"
+        logger.info('%s - "%s %s HTTP/%s" %d', "127.0.0.1:5000", "GET", path, "1.1", 200)
+        retries = logging.getLogger("tests.logs.retries")
+        retries.warning("%d retries, last error: %s", 3, ValueError(f"bad key {TOKEN}"))
+    finally:
+        logger.removeHandler(handler)
+        logger.propagate = True
+    assert own.getvalue() == (
+        '127.0.0.1:5000 "GET /hook?token=[REDACTED:credentials]&x=1 HTTP/1.1" 200 OK\n'
+    )
+    out = stderr.readouterr().err
+    assert "3 retries, last error: bad key [REDACTED:github_token]" in out
+    assert "Logging error" not in out
