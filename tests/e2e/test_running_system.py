@@ -2,7 +2,8 @@
 others, webhooks over HTTP, ServiceDesk Plus and OpenAI stood in for on loopback.
 
 The flow is SIGKILLed while webhooks are in flight: after the supervisor restarts it,
-every event still has exactly one note on its ticket.
+every event still has exactly one note on its ticket. Afterwards no log the processes
+wrote holds any secret used in the run, nor a password planted in a ticket's text.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from secrets import token_hex
 from typing import Any
 
 import httpx
@@ -77,6 +79,20 @@ def _processes_of(state: Path) -> dict[int, str]:
     return found
 
 
+def _log_files(system: System) -> list[Path]:
+    """What the processes wrote: the terminal of `aiops up` (children inherit it), and
+    every file under the state folder that is a log or sits in a folder of logs
+    (PostgreSQL's `log`, `redis.log`, Dagster's compute logs)."""
+    found = [system.log]
+    for path in system.state.rglob("*"):
+        parts = path.relative_to(system.state).parts
+        if path.is_file() and (
+            path.suffix in (".out", ".err") or any("log" in part.lower() for part in parts)
+        ):
+            found.append(path)
+    return list(dict.fromkeys(found))
+
+
 def _flow_pid(state: Path) -> int | None:
     flows = [pid for pid, cmd in _processes_of(state).items() if "bytewax.run" in cmd]
     return flows[0] if len(flows) == 1 else None
@@ -129,13 +145,14 @@ def _stop(system: System) -> None:
 
 @pytest.fixture()
 def llm() -> Iterator[OpenAiServer]:
-    with OpenAiServer() as server:
+    # Keys unlike anything else, so finding one in a log means it was logged.
+    with OpenAiServer(api_key=f"sk-e2e-{token_hex(16)}") as server:
         yield server
 
 
 @pytest.fixture()
 def servicedesk() -> Iterator[SdpServer]:
-    with SdpServer(flavor="onprem", api_key="sdp-e2e-key") as server:
+    with SdpServer(flavor="onprem", api_key=f"sdp-e2e-{token_hex(16)}") as server:
         yield server
 
 
@@ -210,8 +227,11 @@ def _history_csv(folder: Path) -> Path:
     return path
 
 
-def _post(system: System, url: str, secret: str, ticket_id: str) -> dict[str, Any]:
-    raw = sdp.body(ticket_id, subject=SUBJECT)
+def _post(
+    system: System, url: str, secret: str, ticket_id: str, description: str | None = None
+) -> dict[str, Any]:
+    fields = {"description": description} if description is not None else {}
+    raw = sdp.body(ticket_id, subject=SUBJECT, **fields)
     headers = sdp.headers(raw, secret, delivery_id=f"delivery-{ticket_id}")
     response = httpx.post(url, content=raw, headers=headers, timeout=10)
     assert response.status_code == 202, response.text
@@ -257,7 +277,11 @@ def test_webhooks_become_notes_once_each_through_a_flow_crash(
         events: dict[str, str] = {}
 
         # Before any crash: notes written, drafted from a prompt with the imported history.
-        for ticket in tickets[:3]:
+        # The first ticket's requester pasted a password into it.
+        planted = f"Pl4nted-{token_hex(8)}"
+        pasted = f"<div>The VPN drops. My password: {planted} in case you need it.</div>"
+        events[tickets[0]] = _post(system, webhook.group(1), secret, tickets[0], pasted)["event_id"]
+        for ticket in tickets[1:3]:
             events[ticket] = _post(system, webhook.group(1), secret, ticket)["event_id"]
         _until(
             "a note on each of the first tickets",
@@ -266,6 +290,7 @@ def test_webhooks_become_notes_once_each_through_a_flow_crash(
         )
         prompts = [str(r["messages"]) for r in llm.requests]
         assert prompts and all(DISTINCTIVE in p for p in prompts), prompts[:1]
+        assert all(planted not in p for p in prompts)
         for ticket in tickets[:3]:
             (note,) = servicedesk.notes(ticket)
             assert "Suggested next steps" in note["description"]
@@ -275,6 +300,13 @@ def test_webhooks_become_notes_once_each_through_a_flow_crash(
             lambda: all(_enhancements(system).get(events[t]) == "succeeded" for t in tickets[:3]),
             ENHANCE_SECONDS,
         )
+        stored = httpx.get(
+            f"{system.api}/tenants/acme/enhancements/{events[tickets[0]]}",
+            headers=system.admin(),
+            timeout=10,
+        ).json()["prompt"]
+        assert "My password: [REDACTED:password] in case you need it." in stored
+        assert planted not in stored
 
         # The flow dies mid-stream, between posting a note and learning that it did (the
         # stand-in stores the note, then answers late); webhooks keep arriving, one of them
@@ -329,3 +361,19 @@ def test_webhooks_become_notes_once_each_through_a_flow_crash(
         assert code == 0
         assert "AI Ops stopped" in system.output()
         _until("every process of the system gone", lambda: not _processes_of(system.state), 10)
+
+        used = {
+            "webhook secret": secret,
+            "ServiceDesk Plus API key": servicedesk.api_key,
+            "LLM API key": llm.api_key,
+            "admin token": system.admin()["Authorization"].removeprefix("Bearer "),
+            "master key": (system.state / "master.key").read_text().strip(),
+            "password planted in a ticket": planted,
+        }
+        leaks = [
+            f"the {what} is in {path}"
+            for path in _log_files(system)
+            for what, value in used.items()
+            if value.encode() in path.read_bytes()
+        ]
+        assert not leaks, leaks
