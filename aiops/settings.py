@@ -104,7 +104,8 @@ class Settings(BaseSettings):
     dagster_database_url: str | None = Field(
         default=None,
         description="Dagster's run, event-log and schedule storage (PostgreSQL); defaults to a "
-        "`dagster` database on the server of the migration URL.",
+        "`dagster` database on the server of the migration URL, or with no database URL "
+        "(embedded) to Dagster's local SQLite storage in state_dir/dagster.",
     )
 
     @model_validator(mode="after")

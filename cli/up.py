@@ -124,9 +124,9 @@ def up(
     with _stop_on_signals(stop), explained_errors(), services(settings) as urls:
         migrate_database(settings, urls)
         home = dagster_processes.prepare_dagster_home(settings)
-        dagster_processes.ensure_storage_database(
-            urls, dagster_processes.storage_url(settings, urls)
-        )
+        dagster_storage = dagster_processes.storage_url(settings, urls)
+        if dagster_storage is not None:
+            dagster_processes.ensure_storage_database(urls, dagster_storage)
         env = system.child_env(os.environ, settings, urls)
         dagster_env = dagster_processes.dagster_env(settings, urls, home)
         box = secret_box(settings)

@@ -1,4 +1,5 @@
-"""The Dagster webserver and daemon as `aiops up` starts them, driven through GraphQL."""
+"""The Dagster webserver and daemon as `aiops up` starts them, driven through GraphQL:
+embedded (Dagster's local SQLite storage) and pointed at PostgreSQL, side by side."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -21,12 +23,25 @@ from aiops.embedded import ServiceUrls
 from aiops.settings import Settings
 from cli.dagster_processes import (
     dagster_env,
+    dagster_home,
     dagster_specs,
     ensure_storage_database,
     migrate_storage_command,
     prepare_dagster_home,
+    storage_url,
 )
 
+STORAGES = ("sqlite", "postgres")
+# One run per deployment, so the two cost about what one deployment with both runs did.
+RUNS: dict[str, tuple[str, str, dict[str, Any], list[str]]] = {
+    "sqlite": ("materialization", "__ASSET_JOB", {}, ["analytics_duckdb"]),
+    "postgres": (
+        "retention dry run",
+        "retention",
+        {"ops": {"retention_plan": {"config": {"dry_run": True}}}},
+        [],
+    ),
+}
 STARTUP_SECONDS = 120
 RUN_SECONDS = 180
 
@@ -71,31 +86,69 @@ def _free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    # Each child leads its own process group: the code servers it spawned go with it.
-    if process.poll() is None:
+def _stop(processes: list[subprocess.Popen[bytes]]) -> None:
+    """All at once: each child leads its own process group, so the code servers it spawned
+    go with it."""
+    running = [p for p in processes if p.poll() is None]
+    for process in running:
         os.killpg(process.pid, signal.SIGTERM)
+    deadline = time.monotonic() + 20
+    for process in running:
         try:
-            process.wait(timeout=20)
+            process.wait(timeout=max(0.0, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
 
 
-@pytest.fixture()
-def dagster(service_urls: ServiceUrls, tmp_path: Path) -> Iterator[tuple[str, Path]]:
-    state = tmp_path / "state"
-    parts = urlsplit(service_urls.migration_database_url)
-    storage = urlunsplit(parts._replace(path=f"/dagster_{uuid.uuid4().hex[:8]}"))
-    settings = Settings(
-        state_dir=state,
-        host="127.0.0.1",
-        dagster_port=_free_port(),
-        dagster_database_url=storage,
-        database_url=service_urls.database_url,
-        redis_url=service_urls.redis_url,
-    )
-    ensure_storage_database(service_urls, storage)
+@dataclass
+class _Deployment:
+    """One Dagster webserver and daemon, with its own DAGSTER_HOME and warehouse."""
+
+    storage: str
+    settings: Settings
+    env: dict[str, str]
+    folder: Path
+    processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.settings.dagster_port}"
+
+    def log(self, name: str) -> str:
+        return (self.folder / f"{name}.log").read_text(errors="replace")[-3000:]
+
+    def start(self, name: str, argv: list[str]) -> subprocess.Popen[bytes]:
+        with (self.folder / f"{name}.log").open("wb") as log:
+            process = subprocess.Popen(
+                argv,
+                env=self.env,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        self.processes[name] = process
+        return process
+
+
+def _deployment(storage: str, service_urls: ServiceUrls, folder: Path) -> _Deployment:
+    """As `aiops up` prepares it: embedded (local SQLite storage), or pointed at PostgreSQL."""
+    settings = Settings(state_dir=folder / "state", host="127.0.0.1", dagster_port=_free_port())
+    if storage == "postgres":
+        parts = urlsplit(service_urls.migration_database_url)
+        database = urlunsplit(parts._replace(path=f"/dagster_{uuid.uuid4().hex[:8]}"))
+        settings = settings.model_copy(
+            update={
+                "dagster_database_url": database,
+                "database_url": service_urls.database_url,
+                "redis_url": service_urls.redis_url,
+            }
+        )
+    url = storage_url(settings, service_urls)
+    assert (url is None) == (storage == "sqlite")
+    if url is not None:
+        ensure_storage_database(service_urls, url)
     home = prepare_dagster_home(settings)
     env = {
         **os.environ,
@@ -103,45 +156,43 @@ def dagster(service_urls: ServiceUrls, tmp_path: Path) -> Iterator[tuple[str, Pa
         "AI_AGENTS_REDIS_URL": service_urls.redis_url,
         **dagster_env(settings, service_urls, home),
     }
-    subprocess.run(
-        migrate_storage_command(sys.executable),
-        env=env,
-        check=True,
-        capture_output=True,
-        timeout=STARTUP_SECONDS,
-    )
-    processes: list[subprocess.Popen[bytes]] = []
-    logs: list[Path] = []
+    return _Deployment(storage, settings, env, folder)
+
+
+def _wait_until_serving(deployment: _Deployment, deadline: float) -> None:
+    while True:
+        for name, process in deployment.processes.items():
+            assert process.poll() is None, deployment.log(name)
+        try:
+            if httpx.get(f"{deployment.base}/server_info", timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        assert time.monotonic() < deadline, f"{deployment.storage}: dagster-webserver is silent"
+        time.sleep(0.5)
+
+
+@pytest.fixture()
+def deployments(service_urls: ServiceUrls, tmp_path: Path) -> Iterator[list[_Deployment]]:
+    """Both storages at once, so their start-ups and runs overlap instead of adding up."""
+    started: list[_Deployment] = []
     try:
-        for spec in dagster_specs(settings, sys.executable, env):
-            log = (tmp_path / f"{spec.name}.log").open("wb")
-            logs.append(tmp_path / f"{spec.name}.log")
-            processes.append(
-                subprocess.Popen(
-                    list(spec.argv),
-                    env={**env, **spec.extra_env},
-                    stdin=subprocess.DEVNULL,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    start_new_session=True,
-                )
-            )
-        base = f"http://127.0.0.1:{settings.dagster_port}"
+        for storage in STORAGES:
+            (tmp_path / storage).mkdir()
+            started.append(_deployment(storage, service_urls, tmp_path / storage))
+        migrations = [d.start("migrate", migrate_storage_command(sys.executable)) for d in started]
+        for deployment, migration in zip(started, migrations, strict=True):
+            assert migration.wait(timeout=STARTUP_SECONDS) == 0, deployment.log("migrate")
+            del deployment.processes["migrate"]
+        for deployment in started:
+            for spec in dagster_specs(deployment.settings, sys.executable, deployment.env):
+                deployment.start(spec.name, list(spec.argv))
         deadline = time.monotonic() + STARTUP_SECONDS
-        while True:
-            for process, log_file in zip(processes, logs, strict=True):
-                assert process.poll() is None, log_file.read_text()[-3000:]
-            try:
-                if httpx.get(f"{base}/server_info", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "dagster-webserver did not answer"
-            time.sleep(0.5)
-        yield base, settings.warehouse_path
+        for deployment in started:
+            _wait_until_serving(deployment, deadline)
+        yield started
     finally:
-        for process in reversed(processes):
-            _stop(process)
+        _stop([p for d in started for p in d.processes.values()])
 
 
 def _graphql(base: str, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -164,9 +215,9 @@ def _wait_for_location(base: str) -> dict[str, Any]:
         time.sleep(1)
 
 
-@pytest.mark.e2e
-def test_runs_launched_through_graphql_succeed(dagster: tuple[str, Path]) -> None:
-    base, warehouse = dagster
+def _launch(base: str, storage: str) -> tuple[str, str]:
+    """Checks what the UI shows, then launches this deployment's run through the queued
+    run coordinator; returns what it is and its run id."""
     repository = _wait_for_location(base)
     assert repository["location"]["name"] == "aiops"
     assert {tuple(n["assetKey"]["path"]) for n in repository["assetNodes"]} >= {
@@ -183,36 +234,41 @@ def test_runs_launched_through_graphql_succeed(dagster: tuple[str, Path]) -> Non
         "tenant_partitions": "RUNNING",
         "ticket_index_freshness": "RUNNING",
     }
-
-    def launch(job: str, run_config: dict[str, Any], assets: list[str] | None = None) -> str:
-        selector: dict[str, Any] = {
-            "repositoryLocationName": "aiops",
-            "repositoryName": repository["name"],
-            "jobName": job,
-        }
-        if assets:
-            selector["assetSelection"] = [{"path": [name]} for name in assets]
-        params = {"selector": selector, "runConfigData": run_config}
-        launched = _graphql(base, _LAUNCH, {"params": params})["launchRun"]
-        assert launched["__typename"] == "LaunchRunSuccess", launched
-        return str(launched["run"]["runId"])
-
-    # Through the queued run coordinator and the daemon, into run processes that read
-    # their resources from the AI_AGENTS_* environment.
-    runs = {
-        "materialization": launch("__ASSET_JOB", {}, ["analytics_duckdb"]),
-        "retention dry run": launch(
-            "retention", {"ops": {"retention_plan": {"config": {"dry_run": True}}}}
-        ),
+    what, job, run_config, assets = RUNS[storage]
+    selector: dict[str, Any] = {
+        "repositoryLocationName": "aiops",
+        "repositoryName": repository["name"],
+        "jobName": job,
     }
+    if assets:
+        selector["assetSelection"] = [{"path": [name]} for name in assets]
+    params = {"selector": selector, "runConfigData": run_config}
+    launched = _graphql(base, _LAUNCH, {"params": params})["launchRun"]
+    assert launched["__typename"] == "LaunchRunSuccess", launched
+    return what, str(launched["run"]["runId"])
+
+
+@pytest.mark.e2e
+def test_runs_launched_through_graphql_succeed(deployments: list[_Deployment]) -> None:
+    # Through the daemon into run processes that read their resources from the AI_AGENTS_*
+    # environment and write their events to their deployment's storage.
+    runs = {d.storage: (d.base, *_launch(d.base, d.storage)) for d in deployments}
     deadline = time.monotonic() + RUN_SECONDS
     status: dict[str, str] = {}
     while set(status.values()) - {"SUCCESS", "FAILURE", "CANCELED"} or not status:
         assert time.monotonic() < deadline, f"runs still going: {status}"
         time.sleep(1)
         status = {
-            what: _graphql(base, _RUN, {"runId": run_id})["runOrError"]["status"]
-            for what, run_id in runs.items()
+            f"{storage}: {what}": _graphql(base, _RUN, {"runId": run_id})["runOrError"]["status"]
+            for storage, (base, what, run_id) in runs.items()
         }
-    assert status == {"materialization": "SUCCESS", "retention dry run": "SUCCESS"}
-    assert (warehouse / "analytics.duckdb").is_file()
+    assert status == {
+        "sqlite: materialization": "SUCCESS",
+        "postgres: retention dry run": "SUCCESS",
+    }, {d.storage: d.log("dagster-daemon") for d in deployments}
+    sqlite, postgres = deployments
+    assert (sqlite.settings.warehouse_path / "analytics.duckdb").is_file()
+    # Each storage where `aiops up` puts it: SQLite files in DAGSTER_HOME, or none there.
+    home = dagster_home(sqlite.settings)
+    assert (home / "history" / "runs.db").is_file()
+    assert not (dagster_home(postgres.settings) / "history").exists()
