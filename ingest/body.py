@@ -49,8 +49,20 @@ def _refuse_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a JSON value")
 
 
+def _refuse_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    # json.loads keeps the last of repeated keys; an ITSM template that pastes ticket text
+    # into the body unescaped would let a requester smuggle in a second "id" that way.
+    found: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in found:
+            raise ValueError(f"the key {key!r} appears twice in one object")
+        found[key] = value
+    return found
+
+
 def parse_json(body: bytes) -> Any:
-    """JSON as RFC 8259 has it between systems: UTF-8, no NaN or Infinity."""
+    """JSON as RFC 8259 has it between systems: UTF-8, no NaN or Infinity, and (as the RFC
+    advises for interoperability) unique keys in every object."""
     try:
         # json.loads(bytes) would also guess UTF-16 and UTF-32; a sender that uses them is
         # told so rather than half understood.
@@ -58,7 +70,9 @@ def parse_json(body: bytes) -> Any:
     except UnicodeDecodeError as exc:
         raise _not_json(f"it is not UTF-8 ({exc.reason} at byte {exc.start})") from exc
     try:
-        return json.loads(text, parse_constant=_refuse_constant)
+        return json.loads(
+            text, parse_constant=_refuse_constant, object_pairs_hook=_refuse_duplicate_keys
+        )
     except RecursionError as exc:
         raise _not_json("it is nested too deeply") from exc
     except ValueError as exc:

@@ -322,6 +322,7 @@ def _signed_refusal(
         (b'{"request": {"id": "1", "subject": "x", "udf_fields": {"a": NaN}}}', "NaN"),
         (b'{"request": {"id": 1' + b"1" * 5000 + b', "subject": "x"}}', "not valid JSON"),
         (b"", "not valid JSON"),
+        (b'{"request": {"id": "1001", "subject": "x", "id": "2002"}}', "appears twice"),
     ],
     ids=[
         "truncated",
@@ -334,6 +335,7 @@ def _signed_refusal(
         "NaN",
         "5000-digit number",
         "empty",
+        "a second id smuggled into the request",
     ],
 )
 def test_signed_bodies_that_are_not_utf8_json_are_a_400(
