@@ -170,13 +170,6 @@ def get_admin_scope(scope: ReadScopeDep) -> TenantScope:
 AdminScopeDep = Annotated[TenantScope, Depends(get_admin_scope)]
 
 
-def get_tenant(scope: ReadScopeDep) -> TenantSummary:
-    return scope.summary
-
-
-# Read scope only: routes that change anything take AdminScopeDep instead.
-TenantDep = Annotated[TenantSummary, Depends(get_tenant)]
-
 _ERRORS = {
     400: "The request was understood but cannot be carried out (see detail).",
     401: "No credential, or not a valid one (unknown, wrong secret, revoked).",
