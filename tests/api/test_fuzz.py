@@ -17,27 +17,14 @@ from hypothesis import HealthCheck, Phase, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 from schemathesis import Case
-from schemathesis.checks import (
-    content_type_conformance,
-    not_a_server_error,
-    response_headers_conformance,
-    response_schema_conformance,
-    status_code_conformance,
-)
 
 from aiops.settings import Settings
 from api.app import create_app
 from tests.api.two_tenants import make_party
 from tests.fakes.openai_server import OpenAiServer
+from tests.schema_checks import CHECKS
 from warehouse.db import Database
 
-CHECKS = [
-    not_a_server_error,
-    status_code_conformance,
-    content_type_conformance,
-    response_schema_conformance,
-    response_headers_conformance,
-]
 EXAMPLES_PER_ROUTE = 10
 LLM_ROUTE = ("PUT", "/tenants/{tenant_id}/llm")
 

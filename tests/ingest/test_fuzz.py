@@ -20,26 +20,13 @@ from hypothesis import HealthCheck, Phase, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 from schemathesis import Case, GenerationMode
-from schemathesis.checks import (
-    content_type_conformance,
-    not_a_server_error,
-    response_headers_conformance,
-    response_schema_conformance,
-    status_code_conformance,
-)
 from schemathesis.core.result import Err
 
 from aiops.settings import Settings
 from ingest.app import create_app
 from tests.ingest import sdp, standard
+from tests.schema_checks import CHECKS
 
-CHECKS = [
-    not_a_server_error,
-    status_code_conformance,
-    content_type_conformance,
-    response_schema_conformance,
-    response_headers_conformance,
-]
 EXAMPLES_PER_ROUTE = 80
 SIGNINGS = ["as generated", "native", "standard"]
 

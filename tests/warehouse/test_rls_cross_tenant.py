@@ -15,19 +15,13 @@ from psycopg.types.json import Jsonb
 
 from aiops.crypto import SecretBox
 from aiops.events import Ticket
+from tests.warehouse.test_migrations_and_rls import TENANT_TABLES
 from warehouse import api_keys, knowledge
 from warehouse.db import Database
 from warehouse.tenants import TenantConfig, create_tenant
 from warehouse.tickets import upsert_tickets
 
-TABLES = (
-    "tenant_configs",
-    "ticket_history",
-    "kb_articles",
-    "system_inventory",
-    "enhancement_history",
-    "api_keys",
-)
+TABLES = tuple(sorted(TENANT_TABLES))
 
 
 @pytest.fixture()
