@@ -101,6 +101,9 @@ class Settings(BaseSettings):
         default=None, description="Parquet, DuckDB, ticket indexes; default state_dir/warehouse."
     )
     dagster_port: int = 3000
+    analytics_query_timeout_seconds: float = Field(
+        default=30.0, gt=0, description="Longest a tenant's analytics SQL may run (API)."
+    )
     dagster_database_url: str | None = Field(
         default=None,
         description="Dagster's run, event-log and schedule storage (PostgreSQL); defaults to a "

@@ -14,7 +14,13 @@ import typer
 
 from cli.console import fail, print_table, table
 from cli.runtime import load_settings
-from warehouse.analytics.duck import QueryRefusedError, QueryResult, run_query, to_jsonable
+from warehouse.analytics.duck import (
+    QueryRefusedError,
+    QueryResult,
+    QueryTimeoutError,
+    run_query,
+    to_jsonable,
+)
 from warehouse.analytics.layout import InvalidTenantError
 
 
@@ -61,6 +67,9 @@ def sql(
         OutputFormat, typer.Option("--format", "-f", help="table, csv or json.")
     ] = OutputFormat.table,
     max_rows: Annotated[int | None, typer.Option(min=1, help="Stop after this many rows.")] = None,
+    timeout: Annotated[
+        float | None, typer.Option(min=0.1, help="Stop the query after this many seconds.")
+    ] = None,
 ) -> None:
     """Run read-only SQL (DuckDB) over the analytics warehouse.
 
@@ -72,8 +81,8 @@ def sql(
     """
     settings = load_settings()
     try:
-        result = run_query(settings.warehouse_path, query, tenant, max_rows)
-    except (QueryRefusedError, InvalidTenantError) as exc:
+        result = run_query(settings.warehouse_path, query, tenant, max_rows, timeout)
+    except (QueryRefusedError, QueryTimeoutError, InvalidTenantError) as exc:
         fail(str(exc))
     except duckdb.Error as exc:
         fail(f"the query failed: {exc}")

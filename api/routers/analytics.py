@@ -29,9 +29,18 @@ def sql(scope: ReadScopeDep, settings: SettingsDep, body: AnalyticsQuery) -> Ana
     Read scope is enough: the statement cannot change anything."""
     try:
         result = duck.run_query(
-            settings.warehouse_path, body.sql, tenant_id=scope.tenant_id, max_rows=body.max_rows
+            settings.warehouse_path,
+            body.sql,
+            tenant_id=scope.tenant_id,
+            max_rows=body.max_rows,
+            timeout_seconds=settings.analytics_query_timeout_seconds,
         )
-    except (duck.QueryRefusedError, InvalidTenantError, duckdb.Error) as exc:
+    except (
+        duck.QueryRefusedError,
+        duck.QueryTimeoutError,
+        InvalidTenantError,
+        duckdb.Error,
+    ) as exc:
         raise HTTPException(status.HTTP_400_BAD_REQUEST, f"query not run: {exc}") from exc
     rows = [[duck.to_jsonable(value) for value in row] for row in result.rows]
     return AnalyticsRows(columns=result.columns, rows=rows, truncated=result.truncated)

@@ -180,3 +180,16 @@ def test_aiops_sql_prints_only_the_tenants_rows_as_table_csv_and_json(
     refused = runner.invoke(_cli(), [escape, "--tenant", mine], env=env)
     assert refused.exit_code == 1
     assert "secret" not in refused.output and theirs + "-1" not in refused.output
+
+
+def test_a_runaway_query_is_stopped_at_its_timeout_and_the_next_one_runs(
+    warehouse_dir: Path, two_tenants: tuple[str, str]
+) -> None:
+    mine, _ = two_tenants
+    runaway = "SELECT count(*) FROM range(1000000000000) a, range(1000000) b"
+
+    # Run to its end, this would take hours: the raise shows it was interrupted.
+    with pytest.raises(duck.QueryTimeoutError, match=r"longer than 0\.5 s"):
+        duck.run_query(warehouse_dir, runaway, mine, timeout_seconds=0.5)
+
+    assert duck.run_query(warehouse_dir, "SELECT 42", mine, timeout_seconds=0.5).rows == [(42,)]

@@ -10,6 +10,7 @@ nothing can be written either.
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -44,6 +45,10 @@ _READ_ONLY = {duckdb.StatementType.SELECT}
 
 class QueryRefusedError(ValueError):
     """Not a single read-only statement."""
+
+
+class QueryTimeoutError(RuntimeError):
+    """The query ran longer than it was allowed to and was interrupted."""
 
 
 @dataclass(frozen=True)
@@ -130,19 +135,39 @@ def check_read_only(conn: duckdb.DuckDBPyConnection, sql: str) -> None:
 
 
 def run_query(
-    root: Path, sql: str, tenant_id: str | None = None, max_rows: int | None = None
+    root: Path,
+    sql: str,
+    tenant_id: str | None = None,
+    max_rows: int | None = None,
+    timeout_seconds: float | None = None,
 ) -> QueryResult:
-    """Runs one read-only statement; with `tenant_id`, only that tenant's data exists."""
+    """Runs one read-only statement; with `tenant_id`, only that tenant's data exists.
+
+    DuckDB has no statement timeout of its own: past `timeout_seconds` a timer interrupts
+    the connection, so one tenant's runaway query cannot hold a server thread forever.
+    """
     if tenant_id is not None:
         check_tenant_id(tenant_id)
     with read_only_connection(root, tenant_id) as conn:
         check_read_only(conn, sql)
-        cursor = conn.execute(sql)
-        columns = [d[0] for d in cursor.description or []]
-        if max_rows is None:
-            return QueryResult(columns, cursor.fetchall())
-        rows = cursor.fetchmany(max_rows + 1)
-        return QueryResult(columns, rows[:max_rows], truncated=len(rows) > max_rows)
+        timer = threading.Timer(timeout_seconds, conn.interrupt) if timeout_seconds else None
+        if timer is not None:
+            timer.start()
+        try:
+            cursor = conn.execute(sql)
+            columns = [d[0] for d in cursor.description or []]
+            if max_rows is None:
+                return QueryResult(columns, cursor.fetchall())
+            rows = cursor.fetchmany(max_rows + 1)
+            return QueryResult(columns, rows[:max_rows], truncated=len(rows) > max_rows)
+        except duckdb.InterruptException as exc:
+            raise QueryTimeoutError(
+                f"the query ran longer than {timeout_seconds:g} s and was stopped; "
+                "narrow it (fewer days, a WHERE on day) or aggregate before joining"
+            ) from exc
+        finally:
+            if timer is not None:
+                timer.cancel()
 
 
 def to_jsonable(value: Any) -> Any:
