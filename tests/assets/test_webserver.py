@@ -17,7 +17,9 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
+import psycopg
 import pytest
+from psycopg import sql
 
 from aiops.embedded import ServiceUrls
 from aiops.settings import Settings
@@ -30,6 +32,7 @@ from cli.dagster_processes import (
     prepare_dagster_home,
     storage_url,
 )
+from warehouse import migrate
 
 STORAGES = ("sqlite", "postgres")
 # One run per deployment, so the two cost about what one deployment with both runs did.
@@ -172,14 +175,33 @@ def _wait_until_serving(deployment: _Deployment, deadline: float) -> None:
         time.sleep(0.5)
 
 
+def _empty_application_database(service_urls: ServiceUrls) -> ServiceUrls:
+    """A migrated database of its own: the sensors find no tenants from other tests, so
+    they request no runs to compete with the ones launched here."""
+    name = f"aiops_web_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(service_urls.migration_database_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+
+    def on_it(url: str) -> str:
+        return urlunsplit(urlsplit(url)._replace(path=f"/{name}"))
+
+    migrate.upgrade(on_it(service_urls.migration_database_url))
+    return ServiceUrls(
+        on_it(service_urls.database_url),
+        on_it(service_urls.migration_database_url),
+        service_urls.redis_url,
+    )
+
+
 @pytest.fixture()
 def deployments(service_urls: ServiceUrls, tmp_path: Path) -> Iterator[list[_Deployment]]:
     """Both storages at once, so their start-ups and runs overlap instead of adding up."""
+    urls = _empty_application_database(service_urls)
     started: list[_Deployment] = []
     try:
         for storage in STORAGES:
             (tmp_path / storage).mkdir()
-            started.append(_deployment(storage, service_urls, tmp_path / storage))
+            started.append(_deployment(storage, urls, tmp_path / storage))
         migrations = [d.start("migrate", migrate_storage_command(sys.executable)) for d in started]
         for deployment, migration in zip(started, migrations, strict=True):
             assert migration.wait(timeout=STARTUP_SECONDS) == 0, deployment.log("migrate")
