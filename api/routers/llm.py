@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, HTTPException, status
 
+from aiops.endpoints import EndpointRefusedError, check_public_endpoint
 from aiops.llm import KeyRefused, ProbeError, ProviderUnavailable, probe
 from api.deps import AdminScopeDep, BoxDep, DbDep, ReadScopeDep, SettingsDep, errors
 from api.models import LlmConfigIn, LlmConfigOut
@@ -78,6 +79,15 @@ def put_llm(
             status.HTTP_422_UNPROCESSABLE_CONTENT,
             "api_base needs an api_key (any placeholder if the endpoint takes none)",
         )
+    if body.api_base is not None and not scope.principal.is_platform:
+        try:
+            check_public_endpoint(body.api_base)
+        except EndpointRefusedError as exc:
+            raise HTTPException(
+                status.HTTP_422_UNPROCESSABLE_CONTENT,
+                f"api_base refused: {exc}; a tenant key may only point at a public endpoint "
+                "(the platform operator can set others with the admin token)",
+            ) from None
     if key is not None:
         _check_key(body, key, settings.llm_timeout_seconds)
     tenants.update_llm(

@@ -4,6 +4,7 @@ litellm's real OpenAI provider) before it is saved, never shown, then used by th
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Iterator
 
 import pytest
@@ -16,6 +17,7 @@ from tests.fakes.openai_server import OpenAiServer
 from tests.flows.conftest import add_tenant, recorded, run_flow
 from tests.flows.events import entry, event
 from tests.flows.monitoring import closed_port_url
+from warehouse.api_keys import create_key
 from warehouse.db import Database
 from warehouse.tenants import get_tenant
 
@@ -276,3 +278,26 @@ def test_clearing_the_key_resetting_and_bad_input(
     assert reset.status_code == 200, reset.text
     assert reset.json() == {"model": None, "fallbacks": [], "api_base": None, "has_api_key": False}
     assert _put(client, auth, "t-nobody", model="gpt-4o-mini").status_code == 404
+
+
+def test_a_tenant_key_cannot_point_the_server_at_an_internal_address(
+    client: TestClient, auth: dict[str, str], db: Database, box: SecretBox, llm: OpenAiServer
+) -> None:
+    tenant_id = f"t-ssrf-{uuid.uuid4().hex[:8]}"
+    add_tenant(db, box, tenant_id, llm_model="openai/primary", llm_api_key=OLD_KEY)
+    with db.tenant(tenant_id) as conn:
+        tenant_admin = {"Authorization": f"Bearer {create_key(conn, 'ops', 'admin').token}"}
+
+    for internal in (llm.base_url, "http://169.254.169.254/latest", "http://10.0.0.5/v1"):
+        put = _put(
+            client, tenant_admin, tenant_id, model="openai/x", api_base=internal, api_key=NEW_KEY
+        )
+        assert put.status_code == 422, put.text
+        assert "public endpoint" in put.json()["detail"]
+    assert llm.requests == []  # refused before any call was made
+    assert _stored(db, box, tenant_id) == ("openai/primary", OLD_KEY)
+
+    # The platform operator may choose an internal endpoint (an in-cluster LLM proxy, say).
+    put = _put(client, auth, tenant_id, model="openai/x", api_base=llm.base_url, api_key=NEW_KEY)
+    assert put.status_code == 200, put.text
+    assert _stored(db, box, tenant_id) == ("openai/x", NEW_KEY)
