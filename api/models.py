@@ -48,6 +48,11 @@ class TenantCreate(BaseModel):
     llm_api_base: HttpUrlText | None = None
     llm_api_key: SecretStr | None = None
     monitoring_url: HttpUrlText | None = None
+    mask_personal_data: bool = Field(
+        default=False,
+        description="Mask e-mail addresses, phone numbers and the requester's name before "
+        "anything goes to an LLM (credentials are always masked).",
+    )
 
     @model_validator(mode="after")
     def _key_needs_url(self) -> TenantCreate:
@@ -74,6 +79,7 @@ class TenantOut(BaseModel):
     llm_api_base: str | None
     has_llm_api_key: bool
     monitoring_url: str | None
+    mask_personal_data: bool
     created_at: datetime
     webhook_urls: WebhookUrls
 
@@ -91,9 +97,23 @@ class TenantOut(BaseModel):
             llm_api_base=summary.llm_api_base,
             has_llm_api_key=summary.has_llm_api_key,
             monitoring_url=summary.monitoring_url,
+            mask_personal_data=summary.mask_personal_data,
             created_at=summary.created_at,
             webhook_urls=WebhookUrls(**urls),
         )
+
+
+class TenantUpdate(BaseModel):
+    """What a tenant's admin may change about it; omitted fields stay as they are."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    display_name: str | None = Field(default=None, min_length=1, max_length=200)
+    mask_personal_data: bool | None = Field(
+        default=None,
+        description="Mask e-mail addresses, phone numbers and the requester's name before "
+        "anything goes to an LLM.",
+    )
 
 
 def _known_model(name: str) -> str:

@@ -72,6 +72,13 @@ def create(
     monitoring_url: Annotated[
         str | None, typer.Option(help="Monitoring endpoint to ask about hosts in tickets.")
     ] = None,
+    mask_personal_data: Annotated[
+        bool,
+        typer.Option(
+            help="Mask e-mail addresses, phone numbers and requester names before the LLM "
+            "sees a ticket (credentials are always masked)."
+        ),
+    ] = False,
 ) -> None:
     """Register a tenant and print, once, the webhook URLs and signing secret for its ITSM."""
     if not is_tenant_id(tenant_id):
@@ -99,6 +106,7 @@ def create(
         llm_api_base=llm_api_base,
         llm_api_key=llm_api_key,
         monitoring_url=monitoring_url,
+        mask_personal_data=mask_personal_data,
     )
     with connect(settings) as rt:
         try:

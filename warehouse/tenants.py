@@ -189,6 +189,26 @@ def update_llm(
     return updated is not None
 
 
+def update_profile(
+    conn: TenantConnection,
+    *,
+    display_name: str | None = None,
+    mask_personal_data: bool | None = None,
+) -> bool:
+    """Changes what is given, on the connection's own tenant; False if it has no config."""
+    row = conn.execute(
+        """
+        UPDATE tenant_configs
+        SET display_name = coalesce(%s, display_name),
+            mask_personal_data = coalesce(%s, mask_personal_data),
+            updated_at = now()
+        RETURNING tenant_id
+        """,
+        (display_name, mask_personal_data),
+    ).fetchone()
+    return row is not None
+
+
 def list_tenant_ids(db: Database) -> list[str]:
     with db.platform() as conn:
         rows = conn.execute("SELECT tenant_id FROM tenants ORDER BY tenant_id").fetchall()

@@ -7,6 +7,7 @@ from fastapi import APIRouter, HTTPException, status
 from pydantic import SecretStr
 
 from api.deps import (
+    AdminScopeDep,
     BoxDep,
     DbDep,
     PlatformAdminDep,
@@ -16,7 +17,7 @@ from api.deps import (
     SettingsDep,
     errors,
 )
-from api.models import TenantCreate, TenantOut
+from api.models import TenantCreate, TenantOut, TenantUpdate
 from warehouse import tenants
 
 router = APIRouter(prefix="/tenants", tags=["tenants"])
@@ -54,6 +55,7 @@ def create_tenant(
         llm_api_base=body.llm_api_base,
         llm_api_key=_secret(body.llm_api_key),
         monitoring_url=body.monitoring_url,
+        mask_personal_data=body.mask_personal_data,
     )
     try:
         tenants.register_tenant(db, box, client, settings.stream_prefix, config)
@@ -83,3 +85,18 @@ def list_tenants(principal: PrincipalDep, settings: SettingsDep, db: DbDep) -> l
 def get_tenant(scope: ReadScopeDep, settings: SettingsDep) -> TenantOut:
     tenant = scope.summary
     return TenantOut.of(tenant, settings.webhook_urls(tenant.itsm_source, tenant.tenant_id))
+
+
+@router.patch("/{tenant_id}", response_model=TenantOut, responses=errors(401, 403, 404, 422))
+def update_tenant(
+    scope: AdminScopeDep, body: TenantUpdate, settings: SettingsDep, db: DbDep
+) -> TenantOut:
+    """Renames the tenant or switches personal-data masking; the flow follows within
+    AI_AGENTS_TENANT_CACHE_SECONDS."""
+    with scope.connection() as conn:
+        tenants.update_profile(
+            conn, display_name=body.display_name, mask_personal_data=body.mask_personal_data
+        )
+    summary = tenants.tenant_summary(db, scope.tenant_id)
+    assert summary is not None
+    return TenantOut.of(summary, settings.webhook_urls(summary.itsm_source, summary.tenant_id))

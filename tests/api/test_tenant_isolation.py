@@ -27,6 +27,9 @@ Request = dict[str, Any]
 
 TENANT_ROUTES: dict[Route, Callable[[Party], Request]] = {
     ("GET", "/tenants/{tenant_id}"): lambda p: {},
+    ("PATCH", "/tenants/{tenant_id}"): lambda p: {
+        "json": {"display_name": "renamed", "mask_personal_data": True}
+    },
     ("GET", "/tenants/{tenant_id}/enhancements"): lambda p: {"params": {"ticket_id": p.ticket_id}},
     ("GET", "/tenants/{tenant_id}/enhancements/{event_id}"): lambda p: {"event_id": p.event_id},
     ("POST", "/tenants/{tenant_id}/tickets"): lambda p: {

@@ -91,3 +91,25 @@ def test_conflicts_bad_input_and_unknown_tenants(
     assert missing.status_code == 404
     for response in (again, bad_id, short_secret, key_without_url):
         _assert_no_secret(response.text)
+
+
+def test_a_tenant_admin_switches_personal_data_masking_and_renames(
+    client: TestClient, auth: dict[str, str], db: Database, box: SecretBox, tenant_id: str
+) -> None:
+    created = client.post("/tenants", json=_body(tenant_id), headers=auth)
+    assert created.status_code == 201, created.text
+    assert created.json()["mask_personal_data"] is False
+
+    patched = client.patch(f"/tenants/{tenant_id}", json={"mask_personal_data": True}, headers=auth)
+
+    assert patched.status_code == 200, patched.text
+    assert patched.json()["mask_personal_data"] is True
+    assert patched.json()["display_name"] == "Acme Corp"  # omitted: unchanged
+    config = get_tenant(db, box, tenant_id)
+    assert config is not None and config.mask_personal_data is True
+
+    renamed = client.patch(f"/tenants/{tenant_id}", json={"display_name": "Acme"}, headers=auth)
+    assert renamed.json()["display_name"] == "Acme"
+    assert renamed.json()["mask_personal_data"] is True
+    assert client.patch(f"/tenants/{tenant_id}", json={"x": 1}, headers=auth).status_code == 422
+    assert client.patch(f"/tenants/{tenant_id}", json={}).status_code == 401
