@@ -13,8 +13,7 @@ import pytest
 import redis
 import schemathesis
 from fastapi.testclient import TestClient
-from hypothesis import HealthCheck, Phase, given
-from hypothesis import settings as hypothesis_settings
+from hypothesis import given
 from hypothesis import strategies as st
 from schemathesis import Case
 
@@ -22,7 +21,7 @@ from aiops.settings import Settings
 from api.app import create_app
 from tests.api.two_tenants import make_party
 from tests.fakes.openai_server import OpenAiServer
-from tests.schema_checks import CHECKS
+from tests.schema_checks import CHECKS, fuzz_settings
 from warehouse.db import Database
 
 EXAMPLES_PER_ROUTE = 10
@@ -73,14 +72,7 @@ def test_fuzzed_requests_get_documented_answers(
             )
 
         @given(case=strategy)
-        @hypothesis_settings(
-            max_examples=EXAMPLES_PER_ROUTE,
-            deadline=None,
-            database=None,
-            derandomize=True,
-            phases=[Phase.generate],
-            suppress_health_check=list(HealthCheck),
-        )
+        @fuzz_settings(EXAMPLES_PER_ROUTE)
         def run(case: Case) -> None:
             case = _hermetic(case, llm.base_url)
             kwargs: dict[str, Any] = case.as_transport_kwargs(headers=headers)

@@ -16,8 +16,7 @@ import pytest
 import redis
 import schemathesis
 from fastapi.testclient import TestClient
-from hypothesis import HealthCheck, Phase, given
-from hypothesis import settings as hypothesis_settings
+from hypothesis import given
 from hypothesis import strategies as st
 from schemathesis import Case, GenerationMode
 from schemathesis.core.result import Err
@@ -25,7 +24,7 @@ from schemathesis.core.result import Err
 from aiops.settings import Settings
 from ingest.app import create_app
 from tests.ingest import sdp, standard
-from tests.schema_checks import CHECKS
+from tests.schema_checks import CHECKS, fuzz_settings
 
 EXAMPLES_PER_ROUTE = 80
 SIGNINGS = ["as generated", "native", "standard"]
@@ -76,14 +75,7 @@ def test_fuzzed_webhooks_get_documented_answers_and_never_a_5xx(
             continue  # nothing there to make invalid
 
         @given(case=operation.as_strategy(generation_mode=mode), signing=st.sampled_from(SIGNINGS))
-        @hypothesis_settings(
-            max_examples=EXAMPLES_PER_ROUTE,
-            deadline=None,
-            database=None,
-            derandomize=True,
-            phases=[Phase.generate],
-            suppress_health_check=list(HealthCheck),
-        )
+        @fuzz_settings(EXAMPLES_PER_ROUTE)
         def run(case: Case, signing: str) -> None:
             response = client.request(**_request(case, signing, tenants))
             statuses.add(response.status_code)
