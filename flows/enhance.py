@@ -49,6 +49,8 @@ def build_flow(
         configure_logging("flow")
         settings = Settings()
     runtime = runtime or FlowRuntime(settings)
+    # From the start, not the first event: an idle flow still answers "what is it doing".
+    runtime.serve_metrics()
     window_ms = int(settings.flow_dedupe_seconds * 1000)
 
     flow = Dataflow("enhance")

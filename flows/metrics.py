@@ -76,8 +76,9 @@ class FlowMetrics:
         self.ticket_index_rows_read.inc(build.rows_read)
 
     def serve(self, port: int, host: str) -> None:
-        """Serves /metrics from a background thread until `stop`."""
-        self._server, _ = start_http_server(port, addr=host, registry=self.registry)
+        """Serves /metrics from a background thread until `stop`; once, however often asked."""
+        if self._server is None:
+            self._server, _ = start_http_server(port, addr=host, registry=self.registry)
 
     def stop(self) -> None:
         if self._server is not None:

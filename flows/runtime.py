@@ -110,6 +110,11 @@ class FlowRuntime:
         self.metrics.dead_letters.labels(kind).inc()
         return outcome.received.dead_letter(outcome.error or "unknown error", kind)
 
+    def serve_metrics(self) -> None:
+        """Prometheus /metrics on flow_metrics_port (if set), from now until `close`."""
+        if self.settings.flow_metrics_port:
+            self.metrics.serve(self.settings.flow_metrics_port, self.settings.host)
+
     def close(self) -> None:
         self.metrics.stop()
         for pool in self._worker_pools:
@@ -163,8 +168,6 @@ class FlowRuntime:
         with self._start_lock:
             if self._started is None:
                 self._started = self._build()
-                if self.settings.flow_metrics_port:
-                    self.metrics.serve(self.settings.flow_metrics_port, self.settings.host)
             return self._started
 
     def _build(self) -> _Started:

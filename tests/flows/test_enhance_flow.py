@@ -258,10 +258,12 @@ def test_metrics_are_served_while_the_flow_runs(
         flow = build_flow(
             served, source=TestingSource([entry(event(tenant_id, "1", "x"))]), runtime=runtime
         )
+        idle = httpx.get(f"http://127.0.0.1:{port}/metrics").text
         run_main(flow)
         text = httpx.get(f"http://127.0.0.1:{port}/metrics").text
     finally:
         runtime.close()
+    assert "aiops_flow_in_flight 0.0" in idle  # served before the first event
     assert 'aiops_flow_events_total{outcome="stored"} 1.0' in text
     assert 'aiops_flow_stage_seconds_count{stage="gather"} 1.0' in text
     assert "aiops_flow_in_flight 0.0" in text
