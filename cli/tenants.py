@@ -160,7 +160,8 @@ def rotate_webhook_secret(tenant_id: TenantArgument) -> None:
     with connect(settings) as rt:
         rt.redis.ping()  # before anything is written: ingest must hear of the new secret
         try:
-            config = tenants.add_webhook_secret(rt.db, rt.box, tenant_id, secret)
+            with rt.db.tenant(tenant_id) as conn:
+                config = tenants.add_webhook_secret(conn, rt.box, secret)
         except tenants.RotationInProgressError:
             fail(
                 f"tenant {tenant_id!r} is in the middle of a rotation already (two secrets "
@@ -185,7 +186,8 @@ def finish_webhook_rotation(tenant_id: TenantArgument) -> None:
     with connect(settings) as rt:
         rt.redis.ping()
         try:
-            config = tenants.drop_previous_webhook_secret(rt.db, rt.box, tenant_id)
+            with rt.db.tenant(tenant_id) as conn:
+                config = tenants.drop_previous_webhook_secret(conn, rt.box)
         except tenants.NoRotationError:
             fail(
                 f"tenant {tenant_id!r} has one signing secret only; start a rotation with "

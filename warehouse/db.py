@@ -12,6 +12,16 @@ from psycopg_pool import ConnectionPool
 TenantConnection = Connection[DictRow]
 
 
+def session_tenant(conn: TenantConnection) -> str:
+    """The tenant this transaction is limited to, as `Database.tenant` set it."""
+    row = conn.execute(
+        "SELECT current_setting('app.current_tenant_id', true) AS tenant_id"
+    ).fetchone()
+    if row is None or not row["tenant_id"]:
+        raise RuntimeError("not a tenant transaction: open it with Database.tenant(...)")
+    return str(row["tenant_id"])
+
+
 class UnsafeRoleError(RuntimeError):
     """The configured role could read every tenant's rows."""
 

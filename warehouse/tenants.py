@@ -15,7 +15,7 @@ import redis
 from aiops import tenant_directory
 from aiops.crypto import SecretBox
 from aiops.tenant_directory import WebhookScheme
-from warehouse.db import Database, TenantConnection
+from warehouse.db import Database, TenantConnection, session_tenant
 
 
 @dataclass(frozen=True)
@@ -118,7 +118,12 @@ def create_tenant(db: Database, box: SecretBox, config: TenantConfig) -> TenantC
 
 def get_tenant(db: Database, box: SecretBox, tenant_id: str) -> TenantConfig | None:
     with db.tenant(tenant_id) as conn:
-        row = conn.execute("SELECT * FROM tenant_configs").fetchone()
+        return read_config(conn, box)
+
+
+def read_config(conn: TenantConnection, box: SecretBox) -> TenantConfig | None:
+    """The connection's own tenant's configuration, secrets decrypted."""
+    row = conn.execute("SELECT * FROM tenant_configs").fetchone()
     if row is None:
         return None
     tid = row["tenant_id"]
@@ -157,35 +162,33 @@ KEEP = Keep.KEEP
 
 
 def update_llm(
-    db: Database,
+    conn: TenantConnection,
     box: SecretBox,
-    tenant_id: str,
     *,
     model: str | None,
     fallbacks: Sequence[str],
     api_base: str | None,
     api_key: str | Keep | None,
 ) -> bool:
-    """Sets the tenant's model, fallbacks, endpoint and key (bring your own key).
+    """Sets the connection's tenant's model, fallbacks, endpoint and key (bring your own key).
 
-    `api_key` replaces the stored key, None removes it, KEEP leaves it. False when there
-    is no such tenant.
+    `api_key` replaces the stored key, None removes it, KEEP leaves it. False when the
+    tenant has no configuration.
     """
     keep = isinstance(api_key, Keep)
     sealed = None
     if isinstance(api_key, str) and api_key:
-        sealed = box.encrypt(api_key, _context(tenant_id, "llm"))
-    with db.tenant(tenant_id) as conn:
-        updated = conn.execute(
-            """
-            UPDATE tenant_configs
-            SET llm_model = %s, llm_fallbacks = %s, llm_api_base = %s,
-                llm_api_key_enc = CASE WHEN %s THEN llm_api_key_enc ELSE %s::bytea END,
-                updated_at = now()
-            RETURNING tenant_id
-            """,
-            (model, json.dumps(list(fallbacks)), api_base, keep, sealed),
-        ).fetchone()
+        sealed = box.encrypt(api_key, _context(session_tenant(conn), "llm"))
+    updated = conn.execute(
+        """
+        UPDATE tenant_configs
+        SET llm_model = %s, llm_fallbacks = %s, llm_api_base = %s,
+            llm_api_key_enc = CASE WHEN %s THEN llm_api_key_enc ELSE %s::bytea END,
+            updated_at = now()
+        RETURNING tenant_id
+        """,
+        (model, json.dumps(list(fallbacks)), api_base, keep, sealed),
+    ).fetchone()
     return updated is not None
 
 
@@ -247,7 +250,12 @@ FROM tenant_configs
 
 def tenant_summary(db: Database, tenant_id: str) -> TenantSummary | None:
     with db.tenant(tenant_id) as conn:
-        row = conn.execute(_SUMMARY).fetchone()
+        return read_summary(conn)
+
+
+def read_summary(conn: TenantConnection) -> TenantSummary | None:
+    """What may be shown about the connection's own tenant."""
+    row = conn.execute(_SUMMARY).fetchone()
     if row is None:
         return None
     return TenantSummary(**{**row, "llm_fallbacks": tuple(row["llm_fallbacks"])})
@@ -325,52 +333,46 @@ def _store_webhook_secrets(
     )
 
 
-def add_webhook_secret(
-    db: Database, box: SecretBox, tenant_id: str, secret: str
-) -> TenantConfig | None:
+def add_webhook_secret(conn: TenantConnection, box: SecretBox, secret: str) -> TenantConfig | None:
     """Adds `secret` after the current one: both verify until the rotation is finished.
 
-    None when there is no such tenant; RotationInProgressError when two are current.
+    None when the tenant has no configuration; RotationInProgressError when two are current.
     """
-    with db.tenant(tenant_id) as conn:
-        current = _locked_webhook_secrets(conn, box, tenant_id)
-        if current is None:
-            return None
-        if len(current) >= 2:
-            raise RotationInProgressError(tenant_id)
-        _store_webhook_secrets(conn, box, tenant_id, (*current, secret))
-    return get_tenant(db, box, tenant_id)
+    tenant_id = session_tenant(conn)
+    current = _locked_webhook_secrets(conn, box, tenant_id)
+    if current is None:
+        return None
+    if len(current) >= 2:
+        raise RotationInProgressError(tenant_id)
+    _store_webhook_secrets(conn, box, tenant_id, (*current, secret))
+    return read_config(conn, box)
 
 
-def drop_previous_webhook_secret(
-    db: Database, box: SecretBox, tenant_id: str
-) -> TenantConfig | None:
-    """Keeps only the newest webhook secret. None when there is no such tenant;
+def drop_previous_webhook_secret(conn: TenantConnection, box: SecretBox) -> TenantConfig | None:
+    """Keeps only the newest webhook secret. None when the tenant has no configuration;
     NoRotationError when only one is current."""
-    with db.tenant(tenant_id) as conn:
-        current = _locked_webhook_secrets(conn, box, tenant_id)
-        if current is None:
-            return None
-        if len(current) < 2:
-            raise NoRotationError(tenant_id)
-        _store_webhook_secrets(conn, box, tenant_id, current[-1:])
-    return get_tenant(db, box, tenant_id)
+    tenant_id = session_tenant(conn)
+    current = _locked_webhook_secrets(conn, box, tenant_id)
+    if current is None:
+        return None
+    if len(current) < 2:
+        raise NoRotationError(tenant_id)
+    _store_webhook_secrets(conn, box, tenant_id, current[-1:])
+    return read_config(conn, box)
 
 
 def set_webhook_options(
-    db: Database,
+    conn: TenantConnection,
     box: SecretBox,
-    tenant_id: str,
     *,
     scheme: WebhookScheme,
     rate_per_minute: int | None,
 ) -> TenantConfig | None:
     """Sets how webhooks are signed and how many a minute are accepted (None: the platform
-    default). None when there is no such tenant."""
-    with db.tenant(tenant_id) as conn:
-        updated = conn.execute(
-            "UPDATE tenant_configs SET webhook_scheme = %s, webhook_rate_per_minute = %s, "
-            "updated_at = now() RETURNING tenant_id",
-            (scheme, rate_per_minute),
-        ).fetchone()
-    return get_tenant(db, box, tenant_id) if updated is not None else None
+    default). None when the tenant has no configuration."""
+    updated = conn.execute(
+        "UPDATE tenant_configs SET webhook_scheme = %s, webhook_rate_per_minute = %s, "
+        "updated_at = now() RETURNING tenant_id",
+        (scheme, rate_per_minute),
+    ).fetchone()
+    return read_config(conn, box) if updated is not None else None

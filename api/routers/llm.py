@@ -11,18 +11,18 @@ from fastapi import APIRouter, HTTPException, status
 
 from aiops.endpoints import EndpointRefusedError, check_public_endpoint
 from aiops.llm import KeyRefused, ProbeError, ProviderUnavailable, probe
-from api.deps import AdminScopeDep, BoxDep, DbDep, ReadScopeDep, SettingsDep, errors
+from api.deps import AdminScopeDep, BoxDep, ReadScopeDep, SettingsDep, errors
 from api.models import LlmConfigIn, LlmConfigOut
 from warehouse import tenants
-from warehouse.db import Database
+from warehouse.db import TenantConnection
 
 router = APIRouter(prefix="/tenants/{tenant_id}/llm", tags=["llm"])
 
 
-def _saved(db: Database, tenant_id: str) -> LlmConfigOut:
-    summary = tenants.tenant_summary(db, tenant_id)
+def _saved(conn: TenantConnection) -> LlmConfigOut:
+    summary = tenants.read_summary(conn)
     if summary is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no tenant {tenant_id!r}")
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "no such tenant")
     return LlmConfigOut.of(summary)
 
 
@@ -54,7 +54,7 @@ def get_llm(scope: ReadScopeDep) -> LlmConfigOut:
 
 @router.put("", response_model=LlmConfigOut, responses=errors(401, 403, 404, 422, 502))
 def put_llm(
-    scope: AdminScopeDep, body: LlmConfigIn, settings: SettingsDep, db: DbDep, box: BoxDep
+    scope: AdminScopeDep, body: LlmConfigIn, settings: SettingsDep, box: BoxDep
 ) -> LlmConfigOut:
     """Sets the tenant's model, fallbacks, endpoint and key, once the provider accepts the key.
 
@@ -63,14 +63,14 @@ def put_llm(
     way nothing is saved. Without a key of its own the tenant uses the installation's
     endpoint and key, and nothing is tested.
     """
-    tid = scope.tenant_id
     chosen: str | tenants.Keep | None
     if body.clear_api_key:
         chosen = key = None
     elif body.api_key is not None:
         chosen = key = body.api_key.get_secret_value()
     else:
-        stored = tenants.get_tenant(db, box, tid)
+        with scope.connection() as conn:
+            stored = tenants.read_config(conn, box)
         chosen, key = tenants.KEEP, stored.llm_api_key if stored else None
     if key is None and body.api_base is not None:
         # With no key litellm would send whatever provider key the server's environment
@@ -90,22 +90,22 @@ def put_llm(
             ) from None
     if key is not None:
         _check_key(body, key, settings.llm_timeout_seconds)
-    tenants.update_llm(
-        db,
-        box,
-        tid,
-        model=body.model,
-        fallbacks=body.fallbacks,
-        api_base=body.api_base,
-        api_key=chosen,
-    )
-    return _saved(db, tid)
+    # The provider was asked outside any transaction: no row is locked while it answers.
+    with scope.connection() as conn:
+        tenants.update_llm(
+            conn,
+            box,
+            model=body.model,
+            fallbacks=body.fallbacks,
+            api_base=body.api_base,
+            api_key=chosen,
+        )
+        return _saved(conn)
 
 
 @router.delete("", response_model=LlmConfigOut, responses=errors(401, 403, 404))
-def reset_llm(scope: AdminScopeDep, db: DbDep, box: BoxDep) -> LlmConfigOut:
+def reset_llm(scope: AdminScopeDep, box: BoxDep) -> LlmConfigOut:
     """Back to the installation's model, endpoint and key; the tenant's key is deleted."""
-    tenants.update_llm(
-        db, box, scope.tenant_id, model=None, fallbacks=(), api_base=None, api_key=None
-    )
-    return _saved(db, scope.tenant_id)
+    with scope.connection() as conn:
+        tenants.update_llm(conn, box, model=None, fallbacks=(), api_base=None, api_key=None)
+        return _saved(conn)

@@ -88,15 +88,14 @@ def get_tenant(scope: ReadScopeDep, settings: SettingsDep) -> TenantOut:
 
 
 @router.patch("/{tenant_id}", response_model=TenantOut, responses=errors(401, 403, 404, 422))
-def update_tenant(
-    scope: AdminScopeDep, body: TenantUpdate, settings: SettingsDep, db: DbDep
-) -> TenantOut:
+def update_tenant(scope: AdminScopeDep, body: TenantUpdate, settings: SettingsDep) -> TenantOut:
     """Renames the tenant or switches personal-data masking; the flow follows within
     AI_AGENTS_TENANT_CACHE_SECONDS."""
     with scope.connection() as conn:
         tenants.update_profile(
             conn, display_name=body.display_name, mask_personal_data=body.mask_personal_data
         )
-    summary = tenants.tenant_summary(db, scope.tenant_id)
-    assert summary is not None
+        summary = tenants.read_summary(conn)
+    if summary is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "no such tenant")
     return TenantOut.of(summary, settings.webhook_urls(summary.itsm_source, summary.tenant_id))

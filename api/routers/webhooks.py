@@ -11,7 +11,7 @@ from fastapi import APIRouter, HTTPException, status
 
 from aiops.crypto import SecretBox
 from aiops.settings import Settings
-from api.deps import AdminScopeDep, BoxDep, DbDep, ReadScopeDep, RedisDep, SettingsDep, errors
+from api.deps import AdminScopeDep, BoxDep, ReadScopeDep, RedisDep, SettingsDep, errors
 from api.models import WebhookOptionsUpdate, WebhookSecretAdd, WebhookSettingsOut
 from itsm.standard_webhooks import signing_key
 from warehouse import tenants
@@ -63,9 +63,10 @@ def _publish(
 
 @router.get("/webhook", response_model=WebhookSettingsOut, responses=errors(401, 404))
 def get_webhook_settings(
-    scope: ReadScopeDep, settings: SettingsDep, db: DbDep, box: BoxDep
+    scope: ReadScopeDep, settings: SettingsDep, box: BoxDep
 ) -> WebhookSettingsOut:
-    config = tenants.get_tenant(db, box, scope.tenant_id)
+    with scope.connection() as conn:
+        config = tenants.read_config(conn, box)
     if config is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no such tenant")
     return _out(config, settings)
@@ -81,7 +82,6 @@ def add_webhook_secret(
     scope: AdminScopeDep,
     body: WebhookSecretAdd,
     settings: SettingsDep,
-    db: DbDep,
     client: RedisDep,
     box: BoxDep,
 ) -> WebhookSettingsOut:
@@ -92,7 +92,8 @@ def add_webhook_secret(
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, _STANDARD_SECRET)
     _check_reachable(client)
     try:
-        config = tenants.add_webhook_secret(db, box, scope.tenant_id, secret)
+        with scope.connection() as conn:
+            config = tenants.add_webhook_secret(conn, box, secret)
     except tenants.RotationInProgressError as exc:
         raise HTTPException(
             status.HTTP_409_CONFLICT,
@@ -109,12 +110,13 @@ def add_webhook_secret(
     responses=errors(401, 403, 404, 409, 503),
 )
 def finish_webhook_rotation(
-    scope: AdminScopeDep, settings: SettingsDep, db: DbDep, client: RedisDep, box: BoxDep
+    scope: AdminScopeDep, settings: SettingsDep, client: RedisDep, box: BoxDep
 ) -> WebhookSettingsOut:
     """Finishes a rotation: only the newest secret verifies from now on."""
     _check_reachable(client)
     try:
-        config = tenants.drop_previous_webhook_secret(db, box, scope.tenant_id)
+        with scope.connection() as conn:
+            config = tenants.drop_previous_webhook_secret(conn, box)
     except tenants.NoRotationError as exc:
         raise HTTPException(
             status.HTTP_409_CONFLICT,
@@ -131,12 +133,12 @@ def update_webhook_options(
     scope: AdminScopeDep,
     body: WebhookOptionsUpdate,
     settings: SettingsDep,
-    db: DbDep,
     client: RedisDep,
     box: BoxDep,
 ) -> WebhookSettingsOut:
     """Sets the signing scheme and the rate limit; omitted fields keep their value."""
-    current = tenants.get_tenant(db, box, scope.tenant_id)
+    with scope.connection() as conn:
+        current = tenants.read_config(conn, box)
     if current is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no such tenant")
     scheme = body.webhook_scheme or current.webhook_scheme
@@ -152,7 +154,6 @@ def update_webhook_options(
             f"POST /tenants/{scope.tenant_id}/webhook-secrets ({_STANDARD_SECRET})",
         )
     _check_reachable(client)
-    config = tenants.set_webhook_options(
-        db, box, scope.tenant_id, scheme=scheme, rate_per_minute=rate
-    )
+    with scope.connection() as conn:
+        config = tenants.set_webhook_options(conn, box, scheme=scheme, rate_per_minute=rate)
     return _publish(config, settings, client, box)
