@@ -9,6 +9,11 @@ from typing import Literal
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from aiops.crypto import parse_key
+
+# The admin token reaches every tenant: in production it must not be guessable.
+MIN_ADMIN_TOKEN_CHARS = 32
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="AI_AGENTS_", env_file=".env", extra="ignore")
@@ -126,6 +131,21 @@ class Settings(BaseSettings):
             ]
             if missing:
                 raise ValueError("production needs explicit settings; set " + ", ".join(missing))
+            assert self.admin_token is not None and self.encryption_key is not None
+            if len(self.admin_token.get_secret_value()) < MIN_ADMIN_TOKEN_CHARS:
+                raise ValueError(
+                    f"AI_AGENTS_ADMIN_TOKEN must be at least {MIN_ADMIN_TOKEN_CHARS} random "
+                    "characters in production; e.g. `python -c 'import secrets; "
+                    "print(secrets.token_urlsafe(32))'`"
+                )
+            for name, key in (
+                ("AI_AGENTS_ENCRYPTION_KEY", self.encryption_key),
+                *(("AI_AGENTS_PREVIOUS_ENCRYPTION_KEYS", k) for k in self.previous_encryption_keys),
+            ):
+                try:
+                    parse_key(key.get_secret_value())
+                except ValueError as exc:
+                    raise ValueError(f"{name}: {exc}; `aiops keys generate` makes one") from exc
         return self
 
     @property

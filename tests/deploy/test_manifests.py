@@ -15,6 +15,7 @@ import ipaddress
 import json
 import os
 import re
+import secrets
 import subprocess
 import sys
 from pathlib import Path
@@ -29,6 +30,7 @@ from prometheus_client.metrics import MetricWrapperBase
 from pydantic import ValidationError
 
 import aiops.logs
+from aiops.crypto import generate_key
 from aiops.settings import Settings
 from cli import dagster_processes, system
 from cli.main import app as aiops_app
@@ -80,8 +82,30 @@ def pod_settings(
     monkeypatch: pytest.MonkeyPatch,
     tmp_path: Path,
 ) -> Settings:
-    env = {**m.config_data(docs, CONFIG), **secret_template, PREFIX + "STATE_DIR": str(tmp_path)}
+    env = {
+        **m.config_data(docs, CONFIG),
+        **_filled_in(secret_template),
+        PREFIX + "STATE_DIR": str(tmp_path),
+    }
     return _settings_from(env, monkeypatch)
+
+
+def _filled_in(template: dict[str, str]) -> dict[str, str]:
+    """The template as the README tells an operator to fill it: the keys that production
+    checks the shape of get real values (URLs and the LLM key keep their placeholders)."""
+    return {
+        **template,
+        PREFIX + "ENCRYPTION_KEY": generate_key(),
+        PREFIX + "ADMIN_TOKEN": secrets.token_urlsafe(32),
+    }
+
+
+def test_the_template_applied_unfilled_is_refused(
+    docs: list[m.Manifest], secret_template: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    env = {**m.config_data(docs, CONFIG), **secret_template}
+    with pytest.raises(ValidationError, match="AI_AGENTS_ADMIN_TOKEN must be at least"):
+        _settings_from(env, monkeypatch)
 
 
 def _production_secrets(monkeypatch: pytest.MonkeyPatch) -> set[str]:
