@@ -12,7 +12,10 @@ from cli.console import fail, heading, print_table, table
 from cli.runtime import connect, load_settings
 from warehouse import tenants
 
-app = typer.Typer(help="Register MSP tenants and list them.", no_args_is_help=True)
+app = typer.Typer(
+    help="Register MSP tenants, list them, and rotate their webhook signing secrets.",
+    no_args_is_help=True,
+)
 
 
 class Flavor(StrEnum):
