@@ -357,9 +357,6 @@ def _redact_pairs(text: str) -> str:
     return "".join(parts)
 
 
-_SECRET_RULES = _SHAPES
-
-
 # Personal data ------------------------------------------------------------------------------
 
 _DATE_LIKE = re.compile(r"\d{1,4}([-/. ])\d{1,2}\1\d{1,4}")
@@ -459,7 +456,7 @@ def _apply(rules: Iterable[_Rule], text: str) -> str:
 
 def redact_secrets(text: str) -> str:
     """Credentials masked: passwords, API keys and tokens, connection strings, private keys."""
-    return _redact_pairs(_apply(_SECRET_RULES, text))
+    return _redact_pairs(_apply(_SHAPES, text))
 
 
 def redact_personal(text: str) -> str:

@@ -88,10 +88,6 @@ def rate_key(prefix: str, tenant_id: str) -> str:
     return f"{prefix}:rate:{tenant_id}"
 
 
-def _text(value: bytes) -> str:
-    return value.decode()
-
-
 class EventQueue:
     def __init__(self, client: redis.asyncio.Redis, settings: Settings) -> None:
         self._script = client.register_script(_ENQUEUE)
@@ -123,11 +119,11 @@ class EventQueue:
                 rate_per_minute,
             ],
         )
-        outcome = _text(answer[0])
+        outcome = answer[0].decode()
         if outcome == "rate_limited":
             raise RateLimited(int(answer[1]))
         if outcome == "replay":
-            return Enqueued(stream, "replay", original_event_id=_text(answer[1]))
+            return Enqueued(stream, "replay", original_event_id=answer[1].decode())
         if outcome == "duplicate":
             return Enqueued(stream, "duplicate")
-        return Enqueued(stream, "accepted", entry_id=_text(answer[1]))
+        return Enqueued(stream, "accepted", entry_id=answer[1].decode())

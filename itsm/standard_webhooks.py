@@ -33,11 +33,9 @@ class InvalidSignature(Exception):
 class TimestampOutOfTolerance(Exception):
     """The signature is good but was made too long ago, or in the future."""
 
-    def __init__(self, timestamp: int, now: float, tolerance_seconds: int) -> None:
+    def __init__(self, timestamp: int, now: float) -> None:
         super().__init__(f"timestamp {timestamp} is {int(now) - timestamp:+d} s from now")
         self.timestamp = timestamp
-        self.now = now
-        self.tolerance_seconds = tolerance_seconds
 
 
 @dataclass(frozen=True)
@@ -123,5 +121,5 @@ def verify(
         raise InvalidSignature()
     timestamp = int(stamp)
     if abs(now - timestamp) > tolerance_seconds:
-        raise TimestampOutOfTolerance(timestamp, now, tolerance_seconds)
+        raise TimestampOutOfTolerance(timestamp, now)
     return Verified(message_id, timestamp, content)
