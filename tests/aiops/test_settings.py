@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import pytest
 from pydantic import SecretStr, ValidationError
 
@@ -15,6 +18,14 @@ GOOD = {
     "admin_token": SecretStr("a" * 8 + "Z3kq9" * 6),
     "encryption_key": SecretStr(generate_key()),
 }
+
+
+@pytest.fixture(autouse=True)
+def _no_outside_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Only what a test passes: not the machine's AI_AGENTS_* variables."""
+    for name in [n for n in os.environ if n.startswith("AI_AGENTS_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.chdir(Path(__file__).parent)  # away from a developer's .env
 
 
 def test_complete_production_settings_load() -> None:
@@ -42,5 +53,6 @@ def test_production_refuses_what_is_missing_weak_or_malformed(
         Settings(**{**GOOD, **change})
 
 
-def test_development_generates_what_is_missing() -> None:
-    assert Settings(admin_token=SecretStr("short")).environment == "development"
+def test_development_takes_a_short_admin_token_and_no_urls() -> None:
+    settings = Settings(admin_token=SecretStr("short"))
+    assert (settings.environment, settings.database_url) == ("development", None)

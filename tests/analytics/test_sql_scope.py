@@ -192,4 +192,4 @@ def test_a_runaway_query_is_stopped_at_its_timeout_and_the_next_one_runs(
     with pytest.raises(duck.QueryTimeoutError, match=r"longer than 0\.5 s"):
         duck.run_query(warehouse_dir, runaway, mine, timeout_seconds=0.5)
 
-    assert duck.run_query(warehouse_dir, "SELECT 42", mine, timeout_seconds=0.5).rows == [(42,)]
+    assert duck.run_query(warehouse_dir, "SELECT 42", mine, timeout_seconds=30).rows == [(42,)]

@@ -135,6 +135,7 @@ def test_an_accepted_key_is_saved_encrypted_and_the_flow_uses_it(
     )
     assert "Suggested next steps for: Ticket 2" in done["output"]
     _assert_unseen(put.text + client.get(f"/tenants/{tenant_id}/llm", headers=auth).text, NEW_KEY)
+    assert caplog.records, "the run logged something to search"
     assert all(NEW_KEY not in record.getMessage() for record in caplog.records)
 
 
@@ -163,6 +164,10 @@ def test_a_refused_key_is_422_and_nothing_is_saved(
     assert "refused the key" in detail and "nothing was saved" in detail
     assert ("HTTP 403" if "403" in refusal else "HTTP 401") in detail
     _assert_unseen(put.text, WRONG_KEY, OLD_KEY)
+    # The refusal itself is logged (at INFO): that is the record most likely to quote the key.
+    assert any(
+        "LLM key check" in r.getMessage() for r in caplog.records if r.levelno >= logging.INFO
+    )
     assert all(WRONG_KEY not in r.getMessage() for r in caplog.records)
     # Only litellm's own DEBUG lines quote the provider, and aiops.logs keeps those off.
     assert all(

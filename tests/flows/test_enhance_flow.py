@@ -119,9 +119,9 @@ def test_events_become_one_note_each_history_rows_and_dead_letters(
     assert by_kind["permanent"]["event_id"] == unknown_tenant.event_id
     assert "unknown tenant" in by_kind["permanent"]["error"]
 
-    events = runtime.metrics.events
-    assert events.labels("succeeded")._value.get() == 1
-    assert events.labels("stored")._value.get() == 1
+    sample = runtime.metrics.registry.get_sample_value
+    assert sample("aiops_flow_events_total", {"outcome": "succeeded"}) == 1
+    assert sample("aiops_flow_events_total", {"outcome": "stored"}) == 1
 
 
 def test_an_event_seen_again_later_gets_no_second_note(

@@ -132,3 +132,41 @@ def test_valid_payloads_normalize(ticket_id: str, subject: str) -> None:
         return
     assert ticket.id == ticket_id.strip()
     _check_contract(ticket)
+
+
+# Every field of the type SDP documents, any content: these must all become tickets.
+clean_text = st.text(st.characters(exclude_categories=("Cs",)), max_size=300)
+named = st.fixed_dictionaries({"name": clean_text})
+well_formed = st.fixed_dictionaries(
+    {
+        "id": st.one_of(
+            st.integers(min_value=1, max_value=10**12),
+            st.text(st.characters(exclude_categories=("Cs",)), min_size=1, max_size=200).filter(
+                str.strip
+            ),
+        ),
+        "subject": clean_text.filter(str.strip),
+    },
+    optional={
+        "description": clean_text,
+        "priority": named,
+        "status": named,
+        "category": named,
+        "requester": st.fixed_dictionaries({"name": clean_text, "email_id": clean_text}),
+        "created_time": st.fixed_dictionaries(
+            {"value": st.integers(min_value=0, max_value=4_102_444_800_000).map(str)}
+        ),
+        "resolution": st.fixed_dictionaries({"content": clean_text}),
+        "udf_fields": st.dictionaries(clean_text, clean_text, max_size=4),
+    },
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(request=well_formed)
+def test_well_formed_payloads_always_give_tickets_that_fit_the_event_contract(
+    request: dict[str, Any],
+) -> None:
+    _, ticket = normalize_webhook({"request": request})
+
+    _check_contract(ticket)

@@ -78,7 +78,8 @@ def test_header_garbage_never_raises(
 ) -> None:
     verdict = matches_any_secret(signature, body, secret_list)
 
-    assert isinstance(verdict, bool)
+    # Random text is a valid HMAC of the body with no more than chance (2^-256).
+    assert verdict is False
 
 
 @pytest.mark.parametrize("garbage", ["sha256=", "sha256", "=" * 64, "é" * 64, "\x00" * 64])

@@ -81,6 +81,8 @@ def test_a_session_without_a_tenant_sees_and_changes_nothing(
     with db.platform() as conn:
         seen = conn.execute(f"SELECT count(*) AS n FROM {table}").fetchone()
         deleted = conn.execute(f"DELETE FROM {table}").rowcount
+        # Had RLS failed, that delete would have reached every tenant of the session.
+        raise psycopg.Rollback()
     assert (seen, deleted) == ({"n": 0}, 0)
     for tid in pair:
         assert _counts(db, tid) == dict.fromkeys(TABLES, 1)
@@ -97,21 +99,41 @@ PLANTED = {
     ),
     "kb_articles": "INSERT INTO kb_articles (tenant_id, article_id, title) VALUES (%s, 'p', 'p')",
     "system_inventory": "INSERT INTO system_inventory (tenant_id, hostname) VALUES (%s, 'p')",
+    "ticket_history": "INSERT INTO ticket_history (tenant_id, ticket_id) VALUES (%s, 'planted')",
+    "tenant_configs": (
+        "INSERT INTO tenant_configs (tenant_id, display_name, webhook_secrets_enc) "
+        "VALUES (%s, 'planted', '\\x00')"
+    ),
 }
 
 
+def test_every_tenant_table_has_a_planting_case() -> None:
+    assert set(PLANTED) == set(TABLES)
+
+
 @pytest.mark.parametrize("table", sorted(PLANTED))
-def test_rows_cannot_be_planted_in_or_moved_to_the_other_tenant(
+def test_rows_cannot_be_planted_in_the_other_tenant(
     db: Database, pair: tuple[str, str], table: str
 ) -> None:
     mine, theirs = pair
 
     with pytest.raises(psycopg.errors.InsufficientPrivilege), db.tenant(mine) as conn:
         conn.execute(PLANTED[table], (theirs,))
-    with pytest.raises(psycopg.errors.InsufficientPrivilege), db.tenant(mine) as conn:
-        conn.execute(f"UPDATE {table} SET tenant_id = %s", (theirs,))
     with db.platform() as conn, pytest.raises(psycopg.errors.InsufficientPrivilege):
         conn.execute(PLANTED[table], (theirs,))
+
+    assert _counts(db, theirs) == dict.fromkeys(TABLES, 1)
+    assert _counts(db, mine) == dict.fromkeys(TABLES, 1)
+
+
+@pytest.mark.parametrize("table", TABLES)
+def test_rows_cannot_be_moved_to_the_other_tenant(
+    db: Database, pair: tuple[str, str], table: str
+) -> None:
+    mine, theirs = pair
+
+    with pytest.raises(psycopg.errors.InsufficientPrivilege), db.tenant(mine) as conn:
+        conn.execute(f"UPDATE {table} SET tenant_id = %s", (theirs,))
 
     assert _counts(db, theirs) == dict.fromkeys(TABLES, 1)
     assert _counts(db, mine) == dict.fromkeys(TABLES, 1)
