@@ -3,7 +3,6 @@ each change stored encrypted, republished, and obeyed by a real ingest app."""
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Iterator
 
 import pytest
@@ -14,6 +13,7 @@ from aiops.crypto import SecretBox
 from aiops.settings import Settings
 from api.app import create_app as create_api
 from ingest.app import create_app as create_ingest
+from tests.fakes.loopback import free_port
 from tests.ingest import sdp, standard
 from warehouse.db import Database
 from warehouse.tenants import get_tenant, new_webhook_secret
@@ -160,10 +160,7 @@ def test_short_secrets_and_unknown_tenants_are_refused(
 def test_an_unreachable_redis_is_a_503_and_nothing_changes(
     settings: Settings, auth: dict[str, str], db: Database, box: SecretBox, tenant: str
 ) -> None:
-    with socket.socket() as closed:
-        closed.bind(("127.0.0.1", 0))
-        port = closed.getsockname()[1]
-    unreachable = settings.model_copy(update={"redis_url": f"redis://127.0.0.1:{port}/0"})
+    unreachable = settings.model_copy(update={"redis_url": f"redis://127.0.0.1:{free_port()}/0"})
 
     with TestClient(create_api(unreachable)) as cut_off:
         response = cut_off.post(

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -32,6 +31,7 @@ from cli.dagster_processes import (
     prepare_dagster_home,
     storage_url,
 )
+from tests.fakes.loopback import free_port
 from warehouse import migrate
 
 STORAGES = ("sqlite", "postgres")
@@ -83,12 +83,6 @@ _REPOSITORY = """
 """
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 def _stop(processes: list[subprocess.Popen[bytes]]) -> None:
     """All at once: each child leads its own process group, so the code servers it spawned
     go with it."""
@@ -137,7 +131,7 @@ class _Deployment:
 
 def _deployment(storage: str, service_urls: ServiceUrls, folder: Path) -> _Deployment:
     """As `aiops up` prepares it: embedded (local SQLite storage), or pointed at PostgreSQL."""
-    settings = Settings(state_dir=folder / "state", host="127.0.0.1", dagster_port=_free_port())
+    settings = Settings(state_dir=folder / "state", host="127.0.0.1", dagster_port=free_port())
     if storage == "postgres":
         parts = urlsplit(service_urls.migration_database_url)
         database = urlunsplit(parts._replace(path=f"/dagster_{uuid.uuid4().hex[:8]}"))

@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -33,6 +32,7 @@ from aiops.embedded import embedded_redis
 from aiops.events import shard_for
 from aiops.settings import Settings
 from aiops.tenant_directory import publish
+from tests.fakes.loopback import free_port
 from tests.ingest import sdp
 
 REPO = Path(__file__).resolve().parents[2]
@@ -46,13 +46,6 @@ class Call:
     path: str
     content: bytes | None = None
     headers: dict[str, str] | None = None
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def _start_server(port: int, redis_url: str, key: str, state_dir: Path) -> subprocess.Popen[bytes]:
@@ -158,7 +151,7 @@ def main() -> None:
             [sdp.SECRET],
             rate_per_minute=1_000_000,
         )
-        port = _free_port()
+        port = free_port()
         base_url = f"http://127.0.0.1:{port}"
         server = _start_server(port, redis_url, key, Path(state))
         try:

@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 from aiops.settings import Settings
 from cli.main import app
 from tests.cli.conftest import Invoke
+from tests.fakes.loopback import free_port
 
 
 def test_migrate_is_idempotent_at_head(aiops: Invoke) -> None:
@@ -23,11 +24,7 @@ def test_migrate_is_idempotent_at_head(aiops: Invoke) -> None:
 
 
 def test_demo_says_how_to_start_the_system_when_it_is_not_running(aiops: Invoke) -> None:
-    with socket.socket() as closed:
-        closed.bind(("127.0.0.1", 0))
-        port = closed.getsockname()[1]
-
-    result = aiops("demo", "--ingest-url", f"http://127.0.0.1:{port}")
+    result = aiops("demo", "--ingest-url", f"http://127.0.0.1:{free_port()}")
 
     assert result.exit_code == 1
     assert "not answering" in result.output
@@ -59,12 +56,6 @@ def test_every_command_has_help(aiops: Invoke) -> None:
         assert "Usage" in result.output
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @pytest.fixture()
 def root_logging() -> Iterator[None]:
     """`aiops up` sets up logging for its process; in-process runs put it back."""
@@ -80,7 +71,7 @@ def test_up_refuses_an_app_role_that_bypasses_row_level_security(
     cli_env: dict[str, str], settings: Settings
 ) -> None:
     owner = {**cli_env, "AI_AGENTS_DATABASE_URL": str(settings.migration_database_url)}
-    ports = ["--ingest-port", str(_free_port()), "--api-port", str(_free_port())]
+    ports = ["--ingest-port", str(free_port()), "--api-port", str(free_port())]
 
     before = signal.getsignal(signal.SIGTERM)
 

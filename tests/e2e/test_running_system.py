@@ -13,7 +13,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -27,6 +26,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.fakes.loopback import free_port
 from tests.fakes.openai_server import OpenAiServer
 from tests.fakes.sdp_server import SdpServer
 from tests.ingest import sdp
@@ -41,12 +41,6 @@ RESTART_SECONDS = 60
 STOP_SECONDS = 60
 DISTINCTIVE = "Raised the MTU of the FortiGate tunnel to 1400 (change ZEBRA-7731)"
 SUBJECT = "VPN drops every few minutes"
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def _until(what: str, condition: Callable[[], bool], seconds: float) -> None:
@@ -160,7 +154,7 @@ def servicedesk() -> Iterator[SdpServer]:
 def system(llm: OpenAiServer) -> Iterator[System]:
     # Short: the embedded servers' Unix sockets live in it.
     state = Path(tempfile.mkdtemp(prefix="aiops-e2e-", dir="/tmp"))
-    ports = {name: _free_port() for name in ("INGEST", "API", "DAGSTER")}
+    ports = {name: free_port() for name in ("INGEST", "API", "DAGSTER")}
     env = {k: v for k, v in os.environ.items() if not k.startswith("AI_AGENTS_")}
     env.update(
         {

@@ -45,6 +45,16 @@ def sdp() -> Iterator[SdpServer]:
         yield server
 
 
+class Clock:
+    """A monotonic clock the test moves by hand (set `now`)."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
 def run_flow(settings: Settings, entries: Sequence[Entry]) -> FlowRuntime:
     """Runs the flow over `entries` (one batch) until they are all handled."""
     runtime = FlowRuntime(settings)

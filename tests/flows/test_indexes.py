@@ -3,20 +3,12 @@ from __future__ import annotations
 from aiops.crypto import SecretBox
 from aiops.events import Ticket
 from flows.indexes import FullBuild, TenantIndexes
-from tests.flows.conftest import add_tenant, seed
+from tests.flows.conftest import Clock, add_tenant, seed
 from warehouse import tickets
 from warehouse.db import Database
 
 
-class _Clock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-def _indexes(db: Database, clock: _Clock) -> TenantIndexes[Ticket]:
+def _indexes(db: Database, clock: Clock) -> TenantIndexes[Ticket]:
     return TenantIndexes(
         db,
         version=tickets.index_version,
@@ -31,7 +23,7 @@ def test_the_index_is_rebuilt_once_the_version_changes_and_the_ttl_has_passed(
 ) -> None:
     add_tenant(db, box, tenant_id)
     seed(db, tenant_id, history=[Ticket(id="1", subject="Printer jam")])
-    clock = _Clock()
+    clock = Clock()
     indexes = _indexes(db, clock)
     first = indexes.get(tenant_id)
     assert [t.id for t, _ in first.search("printer", 5)] == ["1"]
@@ -52,5 +44,5 @@ def test_search_leaves_out_the_ticket_itself(db: Database, box: SecretBox, tenan
         tenant_id,
         history=[Ticket(id="1", subject="VPN drops"), Ticket(id="2", subject="VPN drops hourly")],
     )
-    hits = _indexes(db, _Clock()).get(tenant_id).search("VPN drops", 1, exclude="1")
+    hits = _indexes(db, Clock()).get(tenant_id).search("VPN drops", 1, exclude="1")
     assert [t.id for t, _ in hits] == ["2"]

@@ -24,7 +24,7 @@ from flows.indexes import (
 )
 from flows.retrieval import tokenize
 from tests.bench.corpus import load_issues
-from tests.flows.conftest import add_tenant, recorded, run_flow, seed
+from tests.flows.conftest import Clock, add_tenant, recorded, run_flow, seed
 from tests.flows.events import entry, event
 from warehouse import tickets
 from warehouse.analytics import ticket_index
@@ -32,14 +32,6 @@ from warehouse.analytics.layout import ticket_index_dir
 from warehouse.db import Database
 
 REMOTE_FIX = "Re-keyed the SAN switch zoning after the firmware upgrade (change QUOKKA-4411)"
-
-
-class _Clock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def _hadoop(start: int, stop: int) -> list[Ticket]:
@@ -67,7 +59,7 @@ def _build_artifact(db: Database, tenant_id: str, root: Path) -> ticket_index.Ma
 
 
 def _stored(
-    db: Database, root: Path, builds: list[IndexBuild], clock: _Clock
+    db: Database, root: Path, builds: list[IndexBuild], clock: Clock
 ) -> TenantIndexes[Ticket]:
     return TenantIndexes(
         db,
@@ -114,7 +106,7 @@ def test_artifact_and_delta_find_what_a_full_read_finds(
         conn.execute("DELETE FROM ticket_history WHERE ticket_id = ANY(%s)", (deleted,))
 
     builds: list[IndexBuild] = []
-    stored = _stored(db, tmp_path, builds, _Clock()).get(tenant_id)
+    stored = _stored(db, tmp_path, builds, Clock()).get(tenant_id)
     [build] = builds
     assert build.origin == ARTIFACT_DELTA
     assert build.rows == 1500 - len(deleted)
@@ -144,7 +136,7 @@ def test_a_current_artifact_is_used_as_is_and_later_only_changed_rows_are_read(
     _age(db, tenant_id)
     _build_artifact(db, tenant_id, tmp_path)
     builds: list[IndexBuild] = []
-    clock = _Clock()
+    clock = Clock()
     indexes = _stored(db, tmp_path, builds, clock)
 
     first = indexes.get(tenant_id)
@@ -198,7 +190,7 @@ def test_without_a_readable_artifact_every_row_is_read_once_and_that_is_logged_o
         b"not parquet"
     )
     builds: list[IndexBuild] = []
-    clock = _Clock()
+    clock = Clock()
     indexes = _stored(db, tmp_path, builds, clock)
 
     with caplog.at_level(logging.INFO, logger="flows.indexes"):
