@@ -6,6 +6,7 @@ say whether a secret is set, never what it is.
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -16,6 +17,7 @@ from pydantic import (
     Field,
     SecretStr,
     StringConstraints,
+    field_validator,
     model_validator,
 )
 
@@ -24,6 +26,7 @@ from aiops.llm import is_known_model
 from warehouse.tenants import TenantSummary
 
 TenantId = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")]
+_HEADER_TOKEN = re.compile(r"[!-~]{1,1000}")
 HttpUrlText = Annotated[str, StringConstraints(pattern=r"^https?://\S+$", max_length=2_000)]
 
 
@@ -155,6 +158,15 @@ class LlmConfigIn(BaseModel):
         if self.clear_api_key and self.api_key is not None:
             raise ValueError("send api_key or clear_api_key, not both")
         return self
+
+    @field_validator("api_key")
+    @classmethod
+    def _key_fits_a_header(cls, key: SecretStr | None) -> SecretStr | None:
+        # The key travels in an Authorization header: anything but visible ASCII would fail
+        # there, and look like an unreachable provider rather than a mistyped key.
+        if key is not None and not _HEADER_TOKEN.fullmatch(key.get_secret_value()):
+            raise ValueError("an API key is 1 to 1000 visible ASCII characters, no spaces")
+        return key
 
 
 class LlmConfigOut(BaseModel):
