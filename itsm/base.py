@@ -1,4 +1,9 @@
-"""What every ticketing-system plugin provides."""
+"""What every ticketing-system plugin provides.
+
+A plugin is one package under itsm/ whose module docstring states its webhook trust
+model: what a forged, replayed or altered delivery can and cannot make us do. Every
+plugin in itsm.registry passes the conformance kit in tests/itsm/kit/ (docs/plugins.md).
+"""
 
 from __future__ import annotations
 
@@ -25,11 +30,23 @@ class NormalizationError(ValueError):
         self.errors = list(errors)
 
 
+class IgnoredEvent(Exception):
+    """A well-formed, signed delivery that must not produce a note or a history row (a
+    comment, our own note coming back, an update that resolves nothing). Ingest answers
+    202 and stores nothing, so the ITSM does not retry it."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
 @dataclass(frozen=True)
 class ItsmConnection:
     base_url: str
     api_key: str = field(repr=False)
     flavor: str | None = None  # e.g. "onprem" or "cloud" for ServiceDesk Plus
+    # Who the key belongs to, where the ITSM authenticates with both (Jira Cloud: e-mail).
+    username: str | None = None
     timeout_seconds: float = 15.0
 
 
@@ -61,7 +78,11 @@ class ItsmPlugin(Protocol):
         ...
 
     def normalize(self, payload: Any, kind: EventKind | None = None) -> tuple[EventKind, Ticket]:
-        """The event kind and ticket in a parsed webhook body; raises NormalizationError."""
+        """The event kind and ticket in a parsed webhook body.
+
+        Raises NormalizationError for a body this plugin cannot read (ingest answers 422),
+        IgnoredEvent for one it reads but must not act on (ingest answers 202, stores nothing).
+        """
         ...
 
     def client(self, connection: ItsmConnection, http: httpx.Client) -> ItsmClient: ...

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from itsm.base import ItsmPlugin
+from itsm.jira import JiraPlugin
 from itsm.servicedesk import ServiceDeskPlugin
 
-PLUGINS: dict[str, ItsmPlugin] = {plugin.name: plugin for plugin in (ServiceDeskPlugin(),)}
+PLUGINS: dict[str, ItsmPlugin] = {
+    plugin.name: plugin for plugin in (ServiceDeskPlugin(), JiraPlugin())
+}
 
 
 def plugin(name: str) -> ItsmPlugin:

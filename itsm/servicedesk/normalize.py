@@ -11,11 +11,11 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from annotated_types import MaxLen
 from pydantic import ValidationError
 
 from aiops.events import EventKind, Ticket
 from itsm.base import FieldError, NormalizationError
+from itsm.fields import clip, max_length, unstorable
 from itsm.html_text import html_to_text
 
 Loc = tuple[str | int, ...]
@@ -38,48 +38,6 @@ _EXTRA_LOOKUPS = (
     "template",
 )
 _EXTRA_TEXTS = ("display_id", "impact_details")
-# SDP's extra fields are a level or two deep; far deeper would not serialize into an event.
-_MAX_EXTRA_DEPTH = 32
-
-
-def _max_length(field: str) -> int:
-    return next(m.max_length for m in Ticket.model_fields[field].metadata if isinstance(m, MaxLen))
-
-
-def _clip(text: str, limit: int) -> str:
-    """Long email threads are real: keep the start rather than reject the ticket."""
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def _is_unicode(text: str) -> bool:
-    """False for text with lone surrogates (JSON's "\\ud800"), which no UTF-8 can carry."""
-    try:
-        text.encode()
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
-def _unstorable(value: Any) -> str | None:
-    """Why `value` cannot go into an event's JSON document, or None if it can."""
-    pending: list[tuple[Any, int]] = [(value, 1)]
-    while pending:
-        item, depth = pending.pop()
-        if depth > _MAX_EXTRA_DEPTH:
-            return f"nested deeper than {_MAX_EXTRA_DEPTH} levels"
-        if isinstance(item, str):
-            if not _is_unicode(item):
-                return "text with an unpaired surrogate (not valid Unicode)"
-        elif isinstance(item, Mapping):
-            for key, inner in item.items():
-                if not isinstance(key, str) or not _is_unicode(key):
-                    return "keys must be valid Unicode text"
-                pending.append((inner, depth + 1))
-        elif isinstance(item, list | tuple):
-            pending.extend((inner, depth + 1) for inner in item)
-        elif not (item is None or isinstance(item, bool | int | float)):
-            return f"unsupported value of type {type(item).__name__}"
-    return None
 
 
 class _Reader:
@@ -219,7 +177,7 @@ def _read_ticket(request: Any, loc: Loc, errors: list[FieldError]) -> Ticket | N
         extra["udf_fields"] = dict(udf_fields)
     errors.extend(read.errors)
     for key, value in extra.items():
-        problem = _unstorable(value)
+        problem = unstorable(value)
         if problem is not None:
             errors.append(FieldError((*loc, key), problem))
     if errors or ticket_id is None:
@@ -227,8 +185,8 @@ def _read_ticket(request: Any, loc: Loc, errors: list[FieldError]) -> Ticket | N
     try:
         return Ticket(
             id=ticket_id,
-            subject=_clip((subject or "").strip(), _max_length("subject")),
-            description=_clip(description or "", _max_length("description")),
+            subject=clip((subject or "").strip(), max_length("subject")),
+            description=clip(description or "", max_length("description")),
             extra={key: value for key, value in extra.items() if value not in (None, "")},
             **fields,
         )

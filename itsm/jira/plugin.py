@@ -1,0 +1,130 @@
+"""The Jira Service Management plugin: webhook verification and normalization, its client.
+
+Trust model. Jira's admin webhooks (System -> WebHooks, Cloud and Data Center) sign the raw
+body: `X-Hub-Signature: sha256=<hex HMAC-SHA256(secret, body)>`, checked in constant time
+against every current secret (two during a rotation). A forged or altered body is refused
+(401). The signature covers the body only, not a time or the delivery id
+(`X-Atlassian-Webhook-Identifier`, stable across Jira's retries), so a captured delivery
+can be resent: resent as it was, it is a duplicate of its delivery id; resent under another
+id, ingest's replay check (digest of the signed body) refuses it for the dedupe window;
+either way no second note. After that window a resend could at most re-enhance the same
+issue once more, with the issue's own text. A tenant may choose the Standard Webhooks
+scheme instead (signed id and timestamp, ±5 min), as for any plugin.
+
+Automation for Jira's "Send web request" cannot compute an HMAC. Such a rule sends the
+secret itself in the header `X-AIOps-Webhook-Token`, compared in constant time. That is a
+bearer secret: anyone who sees one request (a proxy's log, a rule's audit view) can send
+any body until the secret is rotated; it rests on TLS and on who may edit the rule.
+Bodies from either sender are only ever read as an issue to enhance: nothing in a
+webhook can choose the tenant's Jira, credentials or where a note goes but the issue key.
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import httpx
+
+from aiops.events import EventKind, Ticket
+from itsm.base import ItsmConnection
+from itsm.jira.client import JiraClient
+from itsm.jira.normalize import normalize_webhook
+from itsm.signing import matches_any_secret
+
+SIGNATURE_HEADER = "x-hub-signature"
+DELIVERY_HEADER = "x-atlassian-webhook-identifier"
+TOKEN_HEADER = "x-aiops-webhook-token"
+_MAX_DELIVERY_ID = 200  # Event.event_id's limit
+_MAX_TOKEN = 1_000
+
+_TEXT = {"type": ["string", "null"]}
+_NAMED = {"anyOf": [{"type": "object", "properties": {"name": _TEXT}}, {"type": "null"}]}
+_RICH = {
+    "description": "Wiki markup (webhooks, REST v2, Data Center) or an Atlassian Document "
+    "Format document (Cloud REST v3).",
+    "anyOf": [{"type": "string"}, {"type": "object"}, {"type": "null"}],
+}
+_ISSUE = {
+    "type": "object",
+    "required": ["key", "fields"],
+    "properties": {
+        "id": {"type": "string"},
+        "key": {"type": "string", "minLength": 1},
+        "fields": {
+            "type": "object",
+            "properties": {
+                "summary": {"type": "string"},
+                "description": _RICH,
+                "priority": _NAMED,
+                "status": _NAMED,
+                "issuetype": _NAMED,
+                "labels": {"type": "array", "items": {"type": "string"}},
+                "created": _TEXT,
+                "updated": _TEXT,
+            },
+        },
+    },
+}
+WEBHOOK_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "description": "A Jira webhook body (Cloud or Data Center). jira:issue_created is "
+    "enhanced; a jira:issue_updated that resolves the issue goes to ticket history; other "
+    "events are answered 202 and ignored.",
+    "properties": {
+        "webhookEvent": {"type": "string", "examples": ["jira:issue_created"]},
+        "issue_event_type_name": {"type": "string"},
+        "timestamp": {"type": "integer"},
+        "issue": _ISSUE,
+        "changelog": {"type": "object"},
+        "comment": {"type": "object"},
+    },
+}
+
+
+class JiraPlugin:
+    name = "jira"
+    webhook_schema = WEBHOOK_SCHEMA
+
+    def __init__(
+        self, *, attempts: int = 3, base_delay: float = 0.5, max_delay: float = 30.0
+    ) -> None:
+        self._attempts = attempts
+        self._base_delay = base_delay
+        self._max_delay = max_delay
+
+    def verify(self, headers: Mapping[str, str], body: bytes, secrets: Sequence[str]) -> bool:
+        signature = headers.get(SIGNATURE_HEADER)
+        if signature is not None:
+            return matches_any_secret(signature, body, secrets)
+        return _matches_token(headers.get(TOKEN_HEADER), secrets)
+
+    def delivery_id(self, headers: Mapping[str, str]) -> str | None:
+        value = (headers.get(DELIVERY_HEADER) or "").strip()
+        # Too long to be an event id: the derived id (stable too) is used instead.
+        return value if 0 < len(value) <= _MAX_DELIVERY_ID else None
+
+    def normalize(self, payload: Any, kind: EventKind | None = None) -> tuple[EventKind, Ticket]:
+        return normalize_webhook(payload, kind)
+
+    def client(self, connection: ItsmConnection, http: httpx.Client) -> JiraClient:
+        return JiraClient(
+            connection,
+            http,
+            attempts=self._attempts,
+            base_delay=self._base_delay,
+            max_delay=self._max_delay,
+        )
+
+
+def _matches_token(token: str | None, secrets: Sequence[str]) -> bool:
+    """Every secret is compared, matched or not, so timing does not tell which one is in use."""
+    if not token or len(token) > _MAX_TOKEN:
+        return False
+    given = token.strip().encode("utf-8", errors="replace")
+    found = False
+    for secret in secrets:
+        if secret and hmac.compare_digest(secret.encode(), given):
+            found = True
+    return found
