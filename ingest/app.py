@@ -22,8 +22,6 @@ from ingest.metrics import IngestMetrics
 from ingest.routes import health, metrics, webhooks
 from itsm import registry
 
-SOURCES = ("servicedesk",)
-
 
 def _redis_client(url: str, settings: Settings) -> redis.asyncio.Redis:
     # One quick retry covers a dropped pooled connection (say, after a Redis restart);
@@ -38,7 +36,7 @@ def _redis_client(url: str, settings: Settings) -> redis.asyncio.Redis:
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
-    plugins = [registry.plugin(name) for name in SOURCES]
+    plugins = list(registry.PLUGINS.values())
     if not logging.getLogger().handlers:
         # uvicorn configures only its own loggers; a host that set up logging keeps it.
         configure_logging("ingest")

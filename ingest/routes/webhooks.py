@@ -14,7 +14,7 @@ from aiops.tenant_directory import is_tenant_id
 from ingest.context import Context
 from ingest.receive import choose_tenant, receive
 from ingest.rejection import Rejection
-from itsm.base import ItsmPlugin
+from itsm.base import IgnoredEvent, ItsmPlugin
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +34,15 @@ class Accepted(BaseModel):
     )
 
 
+class Ignored(BaseModel):
+    ignored: bool = Field(
+        True,
+        description="True: the delivery is signed and well-formed but is not an event to "
+        "act on (a comment, our own note, an update that resolves nothing); nothing was stored.",
+    )
+    reason: str
+
+
 class FieldProblem(BaseModel):
     loc: list[str | int]
     msg: str
@@ -45,7 +54,11 @@ class Problem(BaseModel):
 
 _RETRY_AFTER = {"Retry-After": {"description": "Seconds to wait.", "schema": {"type": "integer"}}}
 _ANSWERS: dict[int | str, dict[str, Any]] = {
-    202: {"model": Accepted, "description": "Stored for enhancement (or already stored)."},
+    202: {
+        "model": Accepted | Ignored,
+        "description": "Stored for enhancement (or already stored), or ignored: not an "
+        "event to act on.",
+    },
     400: {"model": Problem, "description": "No tenant named, or the body is not UTF-8 JSON."},
     401: {
         "model": Problem,
@@ -82,7 +95,7 @@ async def _answer(
     request: Request,
     query: str | None,
     header: str | None,
-) -> Accepted | JSONResponse:
+) -> Accepted | Ignored | JSONResponse:
     counter = context.metrics.webhooks
     tenant_id: str | None = query or header
     try:
@@ -103,6 +116,16 @@ async def _answer(
         return JSONResponse(
             {"detail": rejection.detail}, status_code=rejection.status, headers=headers
         )
+    except IgnoredEvent as ignored:
+        # Only after the signature held: normalizing comes after authenticating.
+        counter.labels(plugin.name, "ignored").inc()
+        log.info(
+            "webhook source=%s tenant=%s outcome=ignored status=202 reason=%s",
+            plugin.name,
+            tenant_id,
+            ignored.reason,
+        )
+        return Ignored(ignored=True, reason=ignored.reason)
     enqueued = received.enqueued
     counter.labels(plugin.name, enqueued.outcome).inc()
     # A replay is a signed body seen before under another delivery id: someone resent a
@@ -137,7 +160,7 @@ def webhook_router(plugin: ItsmPlugin) -> APIRouter:
         context: Context,
         tenant: TenantQuery = None,
         x_tenant_id: TenantHeader = None,
-    ) -> Accepted | JSONResponse:
+    ) -> Accepted | Ignored | JSONResponse:
         return await _answer(context, plugin, None, request, tenant, x_tenant_id)
 
     @router.post(
@@ -152,7 +175,7 @@ def webhook_router(plugin: ItsmPlugin) -> APIRouter:
         context: Context,
         tenant: TenantQuery = None,
         x_tenant_id: TenantHeader = None,
-    ) -> Accepted | JSONResponse:
+    ) -> Accepted | Ignored | JSONResponse:
         return await _answer(context, plugin, "resolved", request, tenant, x_tenant_id)
 
     return router
