@@ -3,6 +3,12 @@
 Exports name their columns differently (Jira: "Issue id", "Summary"; ServiceDesk Plus:
 "Request ID", "Subject"; ServiceNow: "number", "short_description"). Names are compared
 with case, spaces and punctuation removed, against aliases in order of preference.
+
+A Jira CSV export is read as it comes: "Issue key" is the ticket id (as in Jira's
+webhooks), Description and Comment cells are wiki markup, each Comment cell is
+"<date>;<author id>;<text>", and "Resolution" holds the resolution's name ("Done",
+"Fixed"); where the issue has comments, the last one is what fixed it and becomes the
+resolution text, the name being kept among the extra fields.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from aiops.events import Ticket
+from itsm.jira.text import wiki_to_text
 from warehouse.knowledge import Article, Host
 
 
@@ -76,6 +83,7 @@ TICKETS = Schema(
             ("resolution", "resolution notes", "resolution_text", "solution", "close_notes"),
         ),
         Column("category", ("category", "issue type", "type")),
+        Column("comments", ("comment", "comments")),
         Column("priority", ("priority",)),
         Column("status", ("status", "state")),
         Column("tags", ("tags", "labels")),
@@ -230,23 +238,67 @@ def _dated(record: Mapping[str, Any], cmap: ColumnMap, field: str) -> datetime |
         raise RecordError(f"{cmap.fields[field]}: {exc}") from exc
 
 
+_JIRA_IDS = frozenset({"issuekey", "issueid"})
+# "05/Mar/24 12:55 PM;JIRAUSER10201;text": a Jira export's comment cell.
+_JIRA_COMMENT = re.compile(r"^(\d{1,2}/[A-Za-z]{3}/\d{2,4} [^;]*);([^;]*);(.*)$", re.DOTALL)
+
+
+def _is_jira(cmap: ColumnMap) -> bool:
+    return normalize(cmap.fields["id"]) in _JIRA_IDS
+
+
+def _comment_texts(value: Any, jira: bool) -> list[str]:
+    cells = value if isinstance(value, list) else [value]
+    found = []
+    for cell in cells:
+        raw = text(cell)
+        if raw is None:
+            continue
+        if jira:
+            match = _JIRA_COMMENT.match(raw)
+            raw = wiki_to_text(match[3] if match else raw)
+        if raw:
+            found.append(raw)
+    return found
+
+
+def _texts(record: Mapping[str, Any], cmap: ColumnMap) -> tuple[str, str | None, dict[str, Any]]:
+    """Description, resolution text and extra fields that the dialect adds."""
+    jira = _is_jira(cmap)
+    description = text(_get(record, cmap, "description")) or ""
+    resolution = text(_get(record, cmap, "resolution"))
+    comments = _comment_texts(_get(record, cmap, "comments"), jira)
+    extra: dict[str, Any] = {}
+    if jira:
+        description = wiki_to_text(description)
+        if comments:
+            # The column names how it was resolved ("Done"); the last comment says what.
+            if resolution is not None:
+                extra["resolution_name"] = resolution
+            resolution = comments[-1]
+    elif comments and resolution is None:
+        resolution = comments[-1]
+    return description, resolution, extra
+
+
 def to_ticket(record: Mapping[str, Any], cmap: ColumnMap) -> Ticket:
     ticket_id = text(_get(record, cmap, "id"))
     if ticket_id is None:
         raise RecordError(f"the ticket id ({cmap.fields['id']}) is empty")
+    description, resolution, extra = _texts(record, cmap)
     try:
         return Ticket(
             id=ticket_id,
             subject=text(_get(record, cmap, "subject")) or "",
-            description=text(_get(record, cmap, "description")) or "",
-            resolution=text(_get(record, cmap, "resolution")),
+            description=description,
+            resolution=resolution,
             category=text(_get(record, cmap, "category")),
             priority=text(_get(record, cmap, "priority")),
             status=text(_get(record, cmap, "status")),
             tags=tags(_get(record, cmap, "tags")),
             created_at=_dated(record, cmap, "created_at"),
             resolved_at=_dated(record, cmap, "resolved_at"),
-            extra=_rest(record, cmap),
+            extra=_rest(record, cmap) | extra,
         )
     except ValidationError as exc:
         first = exc.errors()[0]
