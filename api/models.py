@@ -35,12 +35,24 @@ class TenantCreate(BaseModel):
 
     tenant_id: TenantId
     display_name: str = Field(min_length=1, max_length=200)
-    itsm_source: Literal["servicedesk"] = "servicedesk"
+    itsm_source: Literal["servicedesk", "jira"] = "servicedesk"
     itsm_base_url: HttpUrlText | None = Field(
         default=None, description="Without it (and a key) notes are stored, not posted."
     )
-    itsm_flavor: Literal["onprem", "cloud"] | None = None
-    itsm_api_key: SecretStr | None = None
+    itsm_flavor: Literal["onprem", "cloud", "datacenter"] | None = Field(
+        default=None,
+        description="ServiceDesk Plus: onprem or cloud; Jira: cloud or datacenter.",
+    )
+    itsm_api_key: SecretStr | None = Field(
+        default=None,
+        description="ServiceDesk Plus technician key or OAuth token; Jira Cloud API token; "
+        "Jira Data Center personal access token.",
+    )
+    itsm_username: str | None = Field(
+        default=None,
+        max_length=320,
+        description="Jira Cloud: the e-mail of the agent account the API token belongs to.",
+    )
     webhook_secret: SecretStr = Field(
         min_length=24,
         description="The secret the ITSM signs webhooks with. Chosen by the caller, because "
@@ -61,7 +73,17 @@ class TenantCreate(BaseModel):
     def _key_needs_url(self) -> TenantCreate:
         if self.itsm_api_key is not None and self.itsm_base_url is None:
             raise ValueError("itsm_api_key needs itsm_base_url")
+        flavors = _FLAVORS[self.itsm_source]
+        if self.itsm_flavor is not None and self.itsm_flavor not in flavors:
+            raise ValueError(f"itsm_flavor for {self.itsm_source} is one of {', '.join(flavors)}")
+        cloud_jira = self.itsm_source == "jira" and (self.itsm_flavor or "cloud") == "cloud"
+        if cloud_jira and self.itsm_api_key is not None and not self.itsm_username:
+            raise ValueError("Jira Cloud needs itsm_username: the e-mail the API token is for")
         return self
+
+
+_FLAVORS = {"servicedesk": ("onprem", "cloud"), "jira": ("cloud", "datacenter")}
+_SIGNATURE_HEADERS = {"servicedesk": "X-ServiceDesk-Signature", "jira": "X-Hub-Signature"}
 
 
 class WebhookUrls(BaseModel):
@@ -102,7 +124,12 @@ class TenantOut(BaseModel):
             monitoring_url=summary.monitoring_url,
             mask_personal_data=summary.mask_personal_data,
             created_at=summary.created_at,
-            webhook_urls=WebhookUrls(**urls),
+            webhook_urls=WebhookUrls(
+                **urls,
+                signature_header=_SIGNATURE_HEADERS.get(
+                    summary.itsm_source, "X-ServiceDesk-Signature"
+                ),
+            ),
         )
 
 

@@ -23,6 +23,16 @@ class Flavor(StrEnum):
     cloud = "cloud"
 
 
+class Itsm(StrEnum):
+    servicedesk = "servicedesk"
+    jira = "jira"
+
+
+class JiraFlavor(StrEnum):
+    cloud = "cloud"
+    datacenter = "datacenter"
+
+
 def _check_url(option: str, url: str | None) -> None:
     if url is not None and not url.startswith(("http://", "https://")):
         fail(f"{option} must be a full URL starting with https:// (got {url!r})")
@@ -38,6 +48,9 @@ def create(
         ),
     ],
     name: Annotated[str, typer.Option("--name", help="Display name, e.g. 'Acme Corp'.")],
+    itsm: Annotated[
+        Itsm, typer.Option(help="The tenant's ticketing system: ServiceDesk Plus or Jira.")
+    ] = Itsm.servicedesk,
     servicedesk_url: Annotated[
         str | None,
         typer.Option(
@@ -55,6 +68,20 @@ def create(
     servicedesk_flavor: Annotated[
         Flavor, typer.Option(help="Which ServiceDesk Plus: on-premises or Cloud.")
     ] = Flavor.onprem,
+    jira_url: Annotated[
+        str | None,
+        typer.Option(
+            help="Jira site, e.g. https://acme.atlassian.net (Cloud) or the Data Center "
+            "base URL. Without it the notes are stored but not posted."
+        ),
+    ] = None,
+    jira_email: Annotated[
+        str | None,
+        typer.Option(help="Jira Cloud: the e-mail of the agent account the API token is for."),
+    ] = None,
+    jira_flavor: Annotated[
+        JiraFlavor, typer.Option(help="Jira Cloud (API token) or Data Center (access token).")
+    ] = JiraFlavor.cloud,
     llm_model: Annotated[
         str | None,
         typer.Option(
@@ -90,20 +117,43 @@ def create(
             "'-' and '_', starting with a letter or digit (e.g. acme)"
         )
     _check_url("--servicedesk-url", servicedesk_url)
+    _check_url("--jira-url", jira_url)
     _check_url("--llm-api-base", llm_api_base)
     _check_url("--monitoring-url", monitoring_url)
-    if servicedesk_key and not servicedesk_url:
-        fail("--servicedesk-key needs --servicedesk-url (the ServiceDesk Plus address)")
-    if servicedesk_url and not servicedesk_key:
-        servicedesk_key = typer.prompt("ServiceDesk Plus API key", hide_input=True)
+    if itsm is Itsm.jira:
+        if servicedesk_url or servicedesk_key:
+            fail("--servicedesk-url and --servicedesk-key are for --itsm servicedesk")
+        base_url, flavor, username = jira_url, jira_flavor.value, None
+        if jira_url and jira_flavor is JiraFlavor.cloud:
+            if not jira_email:
+                fail("Jira Cloud needs --jira-email: the agent account the API token belongs to")
+            username = jira_email
+        key = None
+        if jira_url:
+            prompt = (
+                "Jira API token (id.atlassian.com > Security > API tokens)"
+                if jira_flavor is JiraFlavor.cloud
+                else "Jira personal access token (Profile > Personal Access Tokens)"
+            )
+            key = typer.prompt(prompt, hide_input=True)
+    else:
+        if jira_url or jira_email:
+            fail("--jira-url and --jira-email need --itsm jira")
+        if servicedesk_key and not servicedesk_url:
+            fail("--servicedesk-key needs --servicedesk-url (the ServiceDesk Plus address)")
+        if servicedesk_url and not servicedesk_key:
+            servicedesk_key = typer.prompt("ServiceDesk Plus API key", hide_input=True)
+        base_url, flavor, username = servicedesk_url, servicedesk_flavor.value, None
+        key = servicedesk_key
     settings = load_settings()
     config = tenants.TenantConfig(
         tenant_id=tenant_id,
         display_name=name,
-        itsm_source="servicedesk",
-        itsm_base_url=servicedesk_url,
-        itsm_flavor=servicedesk_flavor.value if servicedesk_url else None,
-        itsm_api_key=servicedesk_key,
+        itsm_source=itsm.value,
+        itsm_base_url=base_url,
+        itsm_flavor=flavor if base_url else None,
+        itsm_api_key=key,
+        itsm_username=username,
         llm_model=llm_model,
         llm_fallbacks=tuple(llm_fallback or ()),
         llm_api_base=llm_api_base,
@@ -120,6 +170,14 @@ def create(
             fail(f"tenant {tenant_id!r} already exists; see `aiops tenants list`")
     urls = settings.webhook_urls(created.itsm_source, tenant_id)
     heading(f"Tenant {tenant_id!r} ({name}) is registered.")
+    if itsm is Itsm.jira:
+        _jira_instructions(created, urls)
+    else:
+        _servicedesk_instructions(created, urls)
+    typer.echo(f"\nNext: aiops history import resolved-tickets.csv --tenant {tenant_id}")
+
+
+def _servicedesk_instructions(created: tenants.TenantConfig, urls: dict[str, str]) -> None:
     if not created.writes_back:
         typer.echo("No ServiceDesk Plus credentials: notes are stored, not posted.")
     typer.echo("\nPoint ServiceDesk Plus custom triggers at these URLs (HTTP POST, JSON body):")
@@ -128,7 +186,22 @@ def create(
     typer.echo("\nSign every body: header X-ServiceDesk-Signature = hex HMAC-SHA256(secret, body).")
     typer.echo("Signing secret (shown only now; it is stored encrypted, keep a copy):")
     typer.echo(f"  {created.webhook_secrets[0]}")
-    typer.echo(f"\nNext: aiops history import resolved-tickets.csv --tenant {tenant_id}")
+
+
+def _jira_instructions(created: tenants.TenantConfig, urls: dict[str, str]) -> None:
+    if not created.writes_back:
+        typer.echo("No Jira credentials: notes are stored, not posted.")
+    typer.echo("\nIn Jira: System > WebHooks > Create a WebHook, then")
+    typer.echo(f"  URL:     {urls['tickets']}")
+    typer.echo("  Secret:  the signing secret below (Jira signs with X-Hub-Signature)")
+    typer.echo("  JQL:     project = <your service project key>")
+    typer.echo("  Events:  Issue created, Issue updated (resolved issues go to history)")
+    typer.echo("Signing secret (shown only now; it is stored encrypted, keep a copy):")
+    typer.echo(f"  {created.webhook_secrets[0]}")
+    typer.echo(
+        "\nAutomation for Jira (Send web request) cannot sign: send the secret in the header "
+        "X-AIOps-Webhook-Token instead; see the README, section Jira Service Management."
+    )
 
 
 @app.command("list")

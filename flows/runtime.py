@@ -224,6 +224,7 @@ class FlowRuntime:
                 base_url=tenant.itsm_base_url,
                 api_key=tenant.itsm_api_key,
                 flavor=tenant.itsm_flavor,
+                username=tenant.itsm_username,
                 timeout_seconds=settings.itsm_timeout_seconds,
             )
             return plugin.client(connection, http)

@@ -26,6 +26,8 @@ class TenantConfig:
     itsm_base_url: str | None = None
     itsm_flavor: str | None = None
     itsm_api_key: str | None = field(default=None, repr=False)
+    # Whose key it is, where the ITSM wants both (Jira Cloud: the account e-mail).
+    itsm_username: str | None = field(default=None, repr=False)
     webhook_secrets: tuple[str, ...] = field(default=(), repr=False)
     llm_model: str | None = None
     llm_fallbacks: tuple[str, ...] = ()
@@ -60,6 +62,34 @@ SEALED_COLUMNS = {
 
 def sealed_context(tenant_id: str, column: str) -> str:
     return _context(tenant_id, SEALED_COLUMNS[column])
+
+
+def seal_itsm_credentials(
+    box: SecretBox, tenant_id: str, api_key: str | None, username: str | None
+) -> bytes | None:
+    """The key alone, or with its user as {"username", "api_key"} JSON: both encrypted."""
+    if not api_key:
+        return None
+    plain = json.dumps({"username": username, "api_key": api_key}) if username else api_key
+    return box.encrypt(plain, _context(tenant_id, "itsm"))
+
+
+def open_itsm_credentials(
+    box: SecretBox, tenant_id: str, sealed: bytes | None
+) -> tuple[str | None, str | None]:
+    """(api_key, username) from what seal_itsm_credentials made."""
+    if not sealed:
+        return None, None
+    plain = box.decrypt(sealed, _context(tenant_id, "itsm"))
+    if plain.startswith("{"):
+        try:
+            pair = json.loads(plain)
+        except ValueError:
+            pair = None
+        if isinstance(pair, dict) and isinstance(pair.get("api_key"), str):
+            username = pair.get("username")
+            return pair["api_key"], username if isinstance(username, str) else None
+    return plain, None
 
 
 def new_webhook_secret() -> str:
@@ -97,9 +127,7 @@ def create_tenant(db: Database, box: SecretBox, config: TenantConfig) -> TenantC
                 config.itsm_source,
                 config.itsm_base_url,
                 config.itsm_flavor,
-                box.encrypt(config.itsm_api_key, _context(tid, "itsm"))
-                if config.itsm_api_key
-                else None,
+                seal_itsm_credentials(box, tid, config.itsm_api_key, config.itsm_username),
                 box.encrypt(json.dumps(list(webhook_secrets)), _context(tid, "webhook_secrets")),
                 config.llm_model,
                 json.dumps(list(config.llm_fallbacks)),
@@ -128,6 +156,7 @@ def read_config(conn: TenantConnection, box: SecretBox) -> TenantConfig | None:
         return None
     tid = row["tenant_id"]
     itsm = row["itsm_credentials_enc"]
+    itsm_api_key, itsm_username = open_itsm_credentials(box, tid, bytes(itsm) if itsm else None)
     llm = row["llm_api_key_enc"]
     return TenantConfig(
         tenant_id=tid,
@@ -135,7 +164,8 @@ def read_config(conn: TenantConnection, box: SecretBox) -> TenantConfig | None:
         itsm_source=row["itsm_source"],
         itsm_base_url=row["itsm_base_url"],
         itsm_flavor=row["itsm_flavor"],
-        itsm_api_key=box.decrypt(bytes(itsm), _context(tid, "itsm")) if itsm else None,
+        itsm_api_key=itsm_api_key,
+        itsm_username=itsm_username,
         webhook_secrets=tuple(
             json.loads(
                 box.decrypt(bytes(row["webhook_secrets_enc"]), _context(tid, "webhook_secrets"))

@@ -22,6 +22,9 @@ from warehouse import tenants
 
 router = APIRouter(prefix="/tenants", tags=["tenants"])
 
+# Jira sites are Cloud unless told; ServiceDesk Plus has no default edition.
+_DEFAULT_FLAVOR = {"jira": "cloud"}
+
 
 def _secret(value: SecretStr | None) -> str | None:
     return value.get_secret_value() if value is not None else None
@@ -47,8 +50,11 @@ def create_tenant(
         display_name=body.display_name,
         itsm_source=body.itsm_source,
         itsm_base_url=body.itsm_base_url,
-        itsm_flavor=body.itsm_flavor if body.itsm_base_url else None,
+        itsm_flavor=(body.itsm_flavor or _DEFAULT_FLAVOR.get(body.itsm_source))
+        if body.itsm_base_url
+        else None,
         itsm_api_key=_secret(body.itsm_api_key),
+        itsm_username=body.itsm_username,
         webhook_secrets=(body.webhook_secret.get_secret_value(),),
         llm_model=body.llm_model,
         llm_fallbacks=tuple(body.llm_fallbacks),
