@@ -6,6 +6,7 @@ A plugin registered in itsm.registry without an entry in MATERIAL fails the kit.
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
@@ -121,7 +122,9 @@ class _JiraStandIn:
     def __init__(self, server: JiraServer) -> None:
         self._server = server
         self._serial = 100
-        self.credentials: tuple[str, ...] = (_JIRA_TOKEN,)
+        # The token, and the basic-auth form it travels in.
+        pair = base64.b64encode(f"{_JIRA_EMAIL}:{_JIRA_TOKEN}".encode()).decode()
+        self.credentials: tuple[str, ...] = (_JIRA_TOKEN, pair)
 
     def connection(self, *, api_key: str | None = None) -> ItsmConnection:
         return ItsmConnection(
