@@ -23,6 +23,7 @@ log = logging.getLogger(__name__)
 
 DATABASE = "aiops"
 APP_ROLE = "aiops_app"
+OPERATOR_ROLE = "aiops_operator"
 _MAX_SOCKET_PATH = 100
 
 
@@ -31,6 +32,7 @@ class ServiceUrls:
     database_url: str
     migration_database_url: str
     redis_url: str
+    operator_database_url: str
 
 
 def _socket_url(user: str, socket_dir: str, database: str) -> str:
@@ -38,8 +40,8 @@ def _socket_url(user: str, socket_dir: str, database: str) -> str:
 
 
 @contextlib.contextmanager
-def embedded_postgres(state_dir: Path) -> Iterator[tuple[str, str]]:
-    """Yields (app url, owner url). The server stops when its last user exits."""
+def embedded_postgres(state_dir: Path) -> Iterator[tuple[str, str, str]]:
+    """Yields (app url, owner url, operator url). The server stops when its last user exits."""
     import pgserver
 
     data = (state_dir / "postgres").resolve()
@@ -53,6 +55,7 @@ def embedded_postgres(state_dir: Path) -> Iterator[tuple[str, str]]:
         yield (
             _socket_url(APP_ROLE, socket_dir, DATABASE),
             _socket_url(server.postgres_user, socket_dir, DATABASE),
+            _socket_url(OPERATOR_ROLE, socket_dir, DATABASE),
         )
     finally:
         server.cleanup()
@@ -137,9 +140,15 @@ def services(settings: Settings) -> Iterator[ServiceUrls]:
         if settings.database_url:
             app_url = settings.database_url
             owner_url = settings.migration_database_url or settings.database_url
+            operator_url = settings.operator_database_url or owner_url
         else:
-            app_url, owner_url = stack.enter_context(embedded_postgres(settings.state_dir))
+            app_url, owner_url, operator_url = stack.enter_context(
+                embedded_postgres(settings.state_dir)
+            )
         redis_url = settings.redis_url or stack.enter_context(embedded_redis(settings.state_dir))
         yield ServiceUrls(
-            database_url=app_url, migration_database_url=owner_url, redis_url=redis_url
+            database_url=app_url,
+            migration_database_url=owner_url,
+            redis_url=redis_url,
+            operator_database_url=operator_url,
         )
