@@ -16,7 +16,7 @@ from aiops.secrets import secret_box
 from aiops.settings import Settings
 from cli.console import fail
 from warehouse import migrate, tenant_context
-from warehouse.db import Database, UnsafeRoleError
+from warehouse.db import Database, NoOperatorError, UnsafeRoleError
 from warehouse.tenant_context import context_keys
 
 
@@ -57,7 +57,7 @@ def explained_errors() -> Iterator[None]:
     """Turns the usual set-up mistakes into a message that says what to check."""
     try:
         yield
-    except UnsafeRoleError as exc:
+    except (UnsafeRoleError, NoOperatorError) as exc:
         fail(str(exc))
     except psycopg.errors.UndefinedTable:
         fail("the database has no AI Ops tables yet; run `aiops migrate` first")

@@ -30,6 +30,13 @@ class UnsafeRoleError(RuntimeError):
     """The configured role could read every tenant's rows."""
 
 
+def _reset(conn: TenantConnection) -> None:
+    """Session settings that SQL of one request made do not follow the connection to the
+    next request (none of them is trusted, but nor should any linger)."""
+    conn.execute("RESET ALL")
+    conn.commit()
+
+
 class NoOperatorError(RuntimeError):
     """Creating or removing a tenant needs the operator's database URL."""
 
@@ -59,6 +66,7 @@ class Database:
             kwargs={"row_factory": dict_row},
             connection_class=Connection[DictRow],
             configure=self._learn_binding,
+            reset=_reset,
         )
 
     def _learn_binding(self, conn: TenantConnection) -> None:
@@ -129,6 +137,16 @@ class Database:
             Connection[DictRow].connect(self._operator_url, row_factory=dict_row) as conn,
             conn.transaction(),
         ):
+            row = conn.execute(
+                "SELECT current_user AS name, has_function_privilege("
+                "'tenancy.create_tenant(text, text)', 'EXECUTE') AS allowed"
+            ).fetchone()
+            if row is None or not row["allowed"]:
+                name = row["name"] if row is not None else "?"
+                raise NoOperatorError(
+                    f"database role {name!r} may not create or remove tenants; point "
+                    "AI_AGENTS_OPERATOR_DATABASE_URL at a role granted aiops_operator"
+                )
             yield conn
 
     def ping(self) -> bool:

@@ -73,6 +73,12 @@ def upgrade() -> None:
     # Nobody but the owner creates objects here: a function or table planted by the
     # application role in a schema on the search path would run as whoever calls it.
     op.execute("REVOKE CREATE ON SCHEMA public FROM PUBLIC")
+    # Nor temporary tables: one named like a tenant table would shadow it (pg_temp comes
+    # first on the search path) for every later transaction on that pooled connection.
+    op.execute(
+        "DO $$ BEGIN EXECUTE format('REVOKE TEMPORARY ON DATABASE %I FROM PUBLIC', "
+        "current_database()); END $$"
+    )
     op.execute(f"REVOKE INSERT, DELETE, UPDATE, TRUNCATE ON tenants FROM {APP_ROLE}")
     op.execute(
         r"""
@@ -105,7 +111,7 @@ def upgrade() -> None:
         -- made for only. Backend pids are reused; pid and start time together are not.
         CREATE FUNCTION tenancy.session_binding() RETURNS text
             LANGUAGE sql STABLE PARALLEL RESTRICTED
-            SET search_path = pg_catalog
+            SET search_path = pg_catalog, pg_temp
         AS $$
             SELECT pg_backend_pid()::text || '.' ||
                    (extract(epoch FROM a.backend_start) * 1000000)::bigint::text
@@ -115,7 +121,7 @@ def upgrade() -> None:
         CREATE FUNCTION tenancy.hmac(inner_pad bytea, outer_pad bytea, message text)
             RETURNS bytea
             LANGUAGE sql IMMUTABLE PARALLEL SAFE
-            SET search_path = pg_catalog
+            SET search_path = pg_catalog, pg_temp
         AS $$
             SELECT sha256(outer_pad || sha256(inner_pad || convert_to(message, 'UTF8')))
         $$;
@@ -125,7 +131,7 @@ def upgrade() -> None:
         -- Policies call it as a scalar subquery, so it runs once per statement.
         CREATE FUNCTION tenancy.current_tenant() RETURNS text
             LANGUAGE sql STABLE SECURITY DEFINER PARALLEL RESTRICTED
-            SET search_path = pg_catalog
+            SET search_path = pg_catalog, pg_temp
         AS $$
             SELECT split_part(c.value, ':', 1)
             FROM (SELECT current_setting('app.tenant_context', true) AS value) c
@@ -143,7 +149,7 @@ def upgrade() -> None:
         -- functions below work on a tenant's rows under row-level security like anyone.
         CREATE FUNCTION tenancy.enter_tenant(tenant text) RETURNS void
             LANGUAGE plpgsql VOLATILE SECURITY DEFINER
-            SET search_path = pg_catalog
+            SET search_path = pg_catalog, pg_temp
         AS $$
         DECLARE
             k tenancy.context_keys;
@@ -160,7 +166,7 @@ def upgrade() -> None:
 
         CREATE FUNCTION tenancy.create_tenant(tenant text, actor text) RETURNS boolean
             LANGUAGE plpgsql VOLATILE SECURITY DEFINER
-            SET search_path = pg_catalog
+            SET search_path = pg_catalog, pg_temp
         AS $$
         BEGIN
             INSERT INTO public.tenants (tenant_id) VALUES (tenant) ON CONFLICT DO NOTHING;
@@ -177,7 +183,7 @@ def upgrade() -> None:
         -- begin (an audit row), batches until none is left, finish (the registry row).
         CREATE FUNCTION tenancy.begin_tenant_deletion(tenant text, actor text) RETURNS bigint
             LANGUAGE plpgsql VOLATILE SECURITY DEFINER
-            SET search_path = pg_catalog
+            SET search_path = pg_catalog, pg_temp
         AS $$
         DECLARE audit_id bigint;
         BEGIN
@@ -194,7 +200,7 @@ def upgrade() -> None:
         CREATE FUNCTION tenancy.delete_tenant_batch(audit_id bigint, batch integer)
             RETURNS TABLE (table_name text, deleted bigint)
             LANGUAGE plpgsql VOLATILE SECURITY DEFINER
-            SET search_path = pg_catalog
+            SET search_path = pg_catalog, pg_temp
         AS $$
         DECLARE
             tenant text;
@@ -234,7 +240,7 @@ def upgrade() -> None:
 
         CREATE FUNCTION tenancy.finish_tenant_deletion(audit_id bigint) RETURNS jsonb
             LANGUAGE plpgsql VOLATILE SECURITY DEFINER
-            SET search_path = pg_catalog
+            SET search_path = pg_catalog, pg_temp
         AS $$
         DECLARE
             tenant text;
@@ -292,4 +298,8 @@ def downgrade() -> None:
     _set_policies("current_setting(''app.current_tenant_id'', true)")
     op.execute("DROP SCHEMA tenancy CASCADE")
     op.execute(f"GRANT INSERT, DELETE ON tenants TO {APP_ROLE}")
-    op.execute("GRANT CREATE ON SCHEMA public TO PUBLIC")
+    op.execute(
+        "DO $$ BEGIN EXECUTE format('GRANT TEMPORARY ON DATABASE %I TO PUBLIC', "
+        "current_database()); END $$"
+    )
+    # CREATE on public stays revoked: PostgreSQL 15 and later do not grant it either.
