@@ -7,12 +7,14 @@ These are real servers with their data on disk. A second process (the CLI while
 from __future__ import annotations
 
 import contextlib
+import getpass
 import logging
 import subprocess
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 import redis
@@ -40,6 +42,38 @@ def _socket_url(user: str, socket_dir: str, database: str) -> str:
     return f"postgresql://{user}@/{database}?host={quote(socket_dir, safe='/')}"
 
 
+PEER_MAP = "aiops"
+
+
+def peer_auth_files(os_user: str, roles: tuple[str, ...]) -> tuple[str, str]:
+    """(pg_hba.conf, pg_ident.conf): local socket connections only, each authenticated by
+    the connecting process's operating-system user, who may be exactly `roles`."""
+    hba = (
+        "# Written by AI Ops (aiops/embedded.py): peer authentication for every role.\n"
+        f"local all all peer map={PEER_MAP}\n"
+    )
+    ident = "".join(f"{PEER_MAP} {os_user} {role}\n" for role in roles)
+    return hba, ident
+
+
+def _require_peer_auth(server: Any, data: Path) -> None:
+    """pgserver's initdb trusts every local connection, superuser included, and its socket
+    folder may be world-writable: only this operating-system user may connect, as the
+    owner, the application or the operator role. The files are rewritten in place, so
+    they keep the owner the server runs as."""
+    hba, ident = peer_auth_files(getpass.getuser(), (server.postgres_user, APP_ROLE, OPERATOR_ROLE))
+    changed = False
+    for name, text in (("pg_hba.conf", hba), ("pg_ident.conf", ident)):
+        path = data / name
+        if path.read_text() != text:
+            with path.open("r+") as handle:
+                handle.truncate(0)
+                handle.write(text)
+            changed = True
+    if changed:
+        server.psql("SELECT pg_reload_conf();")
+
+
 @contextlib.contextmanager
 def embedded_postgres(state_dir: Path) -> Iterator[tuple[str, str, str]]:
     """Yields (app url, owner url, operator url). The server stops when its last user exits."""
@@ -48,6 +82,7 @@ def embedded_postgres(state_dir: Path) -> Iterator[tuple[str, str, str]]:
     data = private_dir((state_dir / "postgres").resolve())
     server = pgserver.get_server(data, cleanup_mode="stop")
     try:
+        _require_peer_auth(server, data)
         exists = server.psql(f"SELECT 1 FROM pg_database WHERE datname = '{DATABASE}';")
         if "(1 row)" not in exists:
             server.psql(f"CREATE DATABASE {DATABASE};")
