@@ -109,19 +109,24 @@ def upgrade() -> None:
 
         -- Names this database session: a signed context is good in the session it was
         -- made for only. Backend pids are reused; pid and start time together are not.
+        -- PL/pgSQL rather than SQL: a SQL function that cannot be inlined is planned
+        -- again on every call, PL/pgSQL keeps its plans.
         CREATE FUNCTION tenancy.session_binding() RETURNS text
-            LANGUAGE sql STABLE PARALLEL RESTRICTED
+            LANGUAGE plpgsql STABLE PARALLEL RESTRICTED
             SET search_path = pg_catalog, pg_temp
         AS $$
-            SELECT pg_backend_pid()::text || '.' ||
-                   (extract(epoch FROM a.backend_start) * 1000000)::bigint::text
-            FROM pg_stat_get_activity(pg_backend_pid()) a
+        BEGIN
+            RETURN (SELECT pg_backend_pid()::text || '.' ||
+                           (extract(epoch FROM a.backend_start) * 1000000)::bigint::text
+                    FROM pg_stat_get_activity(pg_backend_pid()) a);
+        END
         $$;
 
+        -- No SET clause, so that it is inlined where it is used (pg_catalog, which its
+        -- two functions come from, is searched first whatever the search path).
         CREATE FUNCTION tenancy.hmac(inner_pad bytea, outer_pad bytea, message text)
             RETURNS bytea
             LANGUAGE sql IMMUTABLE PARALLEL SAFE
-            SET search_path = pg_catalog, pg_temp
         AS $$
             SELECT sha256(outer_pad || sha256(inner_pad || convert_to(message, 'UTF8')))
         $$;
@@ -130,19 +135,28 @@ def upgrade() -> None:
         -- `<tenant>:<session binding>:<hex HMAC of "<tenant>:<session binding>">`.
         -- Policies call it as a scalar subquery, so it runs once per statement.
         CREATE FUNCTION tenancy.current_tenant() RETURNS text
-            LANGUAGE sql STABLE SECURITY DEFINER PARALLEL RESTRICTED
+            LANGUAGE plpgsql STABLE SECURITY DEFINER PARALLEL RESTRICTED
             SET search_path = pg_catalog, pg_temp
         AS $$
-            SELECT split_part(c.value, ':', 1)
-            FROM (SELECT current_setting('app.tenant_context', true) AS value) c
-            WHERE c.value ~ '^[a-z0-9][a-z0-9_-]{0,62}:[0-9]+\.[0-9]+:[0-9a-f]{64}$'
-              AND split_part(c.value, ':', 2) = tenancy.session_binding()
-              AND EXISTS (
-                  SELECT FROM tenancy.context_keys k
-                  WHERE tenancy.hmac(k.inner_pad, k.outer_pad,
-                                     split_part(c.value, ':', 1) || ':' ||
-                                     split_part(c.value, ':', 2))
-                        = decode(split_part(c.value, ':', 3), 'hex'))
+        DECLARE
+            context text := current_setting('app.tenant_context', true);
+            message text;
+        BEGIN
+            IF context IS NULL
+               OR context !~ '^[a-z0-9][a-z0-9_-]{0,62}:[0-9]+\.[0-9]+:[0-9a-f]{64}$'
+               OR split_part(context, ':', 2) <> tenancy.session_binding() THEN
+                RETURN NULL;
+            END IF;
+            message := split_part(context, ':', 1) || ':' || split_part(context, ':', 2);
+            IF EXISTS (
+                SELECT FROM tenancy.context_keys k
+                WHERE tenancy.hmac(k.inner_pad, k.outer_pad, message)
+                      = decode(split_part(context, ':', 3), 'hex')
+            ) THEN
+                RETURN split_part(context, ':', 1);
+            END IF;
+            RETURN NULL;
+        END
         $$;
 
         -- A context for `tenant` in this session (any installed key verifies): the operator
