@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import hmac
 import os
 from collections.abc import Iterable
 
@@ -78,6 +79,15 @@ class SecretBox:
         except InvalidTag as exc:
             raise DecryptionError("ciphertext failed authentication") from exc
         return plain.decode()
+
+    def derived_keys(self, purpose: bytes) -> tuple[bytes, tuple[bytes, ...]]:
+        """HMAC-SHA256 of `purpose` under each master key: the current one's, then all,
+        so that another mechanism has a key of its own that rotates with the master key."""
+
+        def derive(key: bytes) -> bytes:
+            return hmac.new(key, b"aiops-derived:" + purpose, hashlib.sha256).digest()
+
+        return derive(self._current), tuple(derive(k) for k in self._keys.values())
 
     def is_current(self, blob: bytes) -> bool:
         return blob[1 : 1 + _KEY_ID_BYTES] == _key_id(self._current)

@@ -17,6 +17,41 @@ class EndpointRefusedError(ValueError):
     """The URL names, or resolves to, an address that is not public."""
 
 
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")
+_NAT64_LOCAL = ipaddress.ip_network("64:ff9b:1::/48")
+_IPV4_COMPATIBLE = ipaddress.ip_network("::/96")
+
+Address = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+def _embedded_ipv4(address: ipaddress.IPv6Address) -> list[ipaddress.IPv4Address]:
+    """The IPv4 addresses an IPv6 address carries and a gateway would reach: mapped,
+    IPv4-compatible, NAT64 (well-known prefix), 6to4, and both ends of Teredo."""
+    found: list[ipaddress.IPv4Address] = []
+    low32 = ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+    if address.ipv4_mapped is not None:
+        found.append(address.ipv4_mapped)
+    if address in _IPV4_COMPATIBLE or address in _NAT64:
+        found.append(low32)
+    if address.sixtofour is not None:
+        found.append(address.sixtofour)
+    if address.teredo is not None:
+        found.extend(address.teredo)
+    return found
+
+
+def is_public(address: Address) -> bool:
+    """Globally reachable, and so is every IPv4 address it stands for."""
+    if not address.is_global:
+        return False
+    if isinstance(address, ipaddress.IPv4Address):
+        return True
+    # Python counts the local-use NAT64 prefix as global; it translates into the local network.
+    if address in _NAT64_LOCAL:
+        return False
+    return all(v4.is_global for v4 in _embedded_ipv4(address))
+
+
 def check_public_endpoint(url: str) -> None:
     """Raises EndpointRefusedError unless every address `url`'s host resolves to is public.
 
@@ -32,7 +67,7 @@ def check_public_endpoint(url: str) -> None:
         raise EndpointRefusedError(f"the host {host!r} does not resolve") from exc
     for info in infos:
         address = ipaddress.ip_address(str(info[4][0]).split("%", 1)[0])
-        if not address.is_global:
+        if not is_public(address):
             raise EndpointRefusedError(
                 f"the host {host!r} resolves to {address}, which is not a public address"
             )

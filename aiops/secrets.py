@@ -9,6 +9,7 @@ from pathlib import Path
 
 from aiops.crypto import SecretBox, generate_key, parse_key
 from aiops.settings import Settings
+from aiops.state import private_dir
 
 log = logging.getLogger(__name__)
 
@@ -16,7 +17,7 @@ log = logging.getLogger(__name__)
 def _generated(path: Path, make: str, what: str) -> str:
     if path.exists():
         return path.read_text().strip()
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(path.parent)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as handle:
         handle.write(make)

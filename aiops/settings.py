@@ -31,6 +31,11 @@ class Settings(BaseSettings):
     migration_database_url: str | None = Field(
         default=None, description="Owner role that runs migrations; defaults to database_url."
     )
+    operator_database_url: str | None = Field(
+        default=None,
+        description="A role granted aiops_operator, which alone creates and removes tenants; "
+        "defaults to migration_database_url.",
+    )
     redis_url: str | None = None
 
     # Secrets. Embedded development generates them once into state_dir.

@@ -19,6 +19,7 @@ from aiops.settings import Settings, get_settings
 from api.deps import ApiState, get_principal
 from api.routers import analytics, api_keys, enhancements, health, llm, tenants, tickets, webhooks
 from warehouse.db import Database
+from warehouse.tenant_context import context_keys
 
 
 async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
@@ -53,7 +54,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         with contextlib.ExitStack() as stack:
             urls = stack.enter_context(services(settings))
-            db = stack.enter_context(Database(urls.database_url))
+            box = secret_box(settings)
+            db = stack.enter_context(
+                Database(
+                    urls.database_url,
+                    context_keys(box).signing,
+                    operator_url=urls.operator_database_url,
+                )
+            )
             client = redis.Redis.from_url(
                 urls.redis_url,
                 socket_timeout=settings.redis_timeout_seconds,
@@ -64,7 +72,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 settings=settings,
                 db=db,
                 redis=client,
-                box=secret_box(settings),
+                box=box,
                 admin_token=admin_token(settings),
             )
             yield

@@ -146,6 +146,14 @@ class TenantUpdate(BaseModel):
     )
 
 
+class TenantRemoved(BaseModel):
+    """What removing a tenant deleted: rows per table, and the audit record that says so."""
+
+    tenant_id: str
+    audit_id: int = Field(description="The row of tenancy.tenant_audit recording the removal.")
+    removed: dict[str, int] = Field(description="Rows deleted, by table.")
+
+
 def _known_model(name: str) -> str:
     if not is_known_model(name):
         raise ValueError(

@@ -10,18 +10,31 @@ import redis
 from dagster import ConfigurableResource, EnvVar
 from pydantic import Field
 
+from aiops.crypto import SecretBox, parse_key
+from aiops.secrets import secret_box
 from aiops.settings import Settings
 from warehouse.db import Database
+from warehouse.tenant_context import context_keys
 
 
 class PostgresResource(ConfigurableResource):
     """The application role: every tenant's rows are read under row-level security."""
 
     database_url: str = Field(description="AI_AGENTS_DATABASE_URL: the application role.")
+    encryption_key: str | None = Field(
+        default=None,
+        description="AI_AGENTS_ENCRYPTION_KEY, which signs tenant contexts; unset: the "
+        "process's settings (the key generated in AI_AGENTS_STATE_DIR when embedded).",
+    )
 
     @contextmanager
     def open(self) -> Iterator[Database]:
-        with Database(self.database_url, min_size=1, max_size=2) as db:
+        if self.encryption_key is not None:
+            box = SecretBox(parse_key(self.encryption_key))
+        else:
+            box = secret_box(Settings())
+        key = context_keys(box).signing
+        with Database(self.database_url, key, min_size=1, max_size=2) as db:
             yield db
 
 

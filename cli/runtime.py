@@ -15,8 +15,9 @@ from aiops.embedded import ServiceUrls, services
 from aiops.secrets import secret_box
 from aiops.settings import Settings
 from cli.console import fail
-from warehouse import migrate
-from warehouse.db import Database, UnsafeRoleError
+from warehouse import migrate, tenant_context
+from warehouse.db import Database, NoOperatorError, UnsafeRoleError
+from warehouse.tenant_context import context_keys
 
 
 @dataclass(frozen=True)
@@ -43,7 +44,10 @@ def is_embedded(settings: Settings) -> bool:
 
 
 def migrate_database(settings: Settings, urls: ServiceUrls) -> None:
+    """The schema at head, and the tenant context keys of this master key (and of the
+    previous ones) installed: run it again after changing the master key."""
     migrate.upgrade(urls.migration_database_url)
+    tenant_context.install(urls.migration_database_url, context_keys(secret_box(settings)))
     if is_embedded(settings):
         migrate.allow_app_login(urls.migration_database_url)
 
@@ -53,7 +57,7 @@ def explained_errors() -> Iterator[None]:
     """Turns the usual set-up mistakes into a message that says what to check."""
     try:
         yield
-    except UnsafeRoleError as exc:
+    except (UnsafeRoleError, NoOperatorError) as exc:
         fail(str(exc))
     except psycopg.errors.UndefinedTable:
         fail("the database has no AI Ops tables yet; run `aiops migrate` first")
@@ -75,7 +79,13 @@ def connect(settings: Settings) -> Iterator[Runtime]:
             migrate_database(settings, urls)
         client = redis.Redis.from_url(urls.redis_url, socket_connect_timeout=5)
         try:
-            with Database(urls.database_url, max_size=4) as db:
-                yield Runtime(settings, urls, db, client, secret_box(settings))
+            box = secret_box(settings)
+            with Database(
+                urls.database_url,
+                context_keys(box).signing,
+                operator_url=urls.operator_database_url,
+                max_size=4,
+            ) as db:
+                yield Runtime(settings, urls, db, client, box)
         finally:
             client.close()

@@ -63,6 +63,9 @@ def child_env(base: Mapping[str, str], settings: Settings, urls: ServiceUrls) ->
     AI_AGENTS_* variables already in `base`), never on a command line.
     """
     env = {k: v for k, v in base.items() if k != "AI_AGENTS_MIGRATION_DATABASE_URL"}
+    # The API creates and removes tenants as the operator role; never with the owner's URL.
+    if urls.operator_database_url != urls.migration_database_url:
+        env["AI_AGENTS_OPERATOR_DATABASE_URL"] = urls.operator_database_url
     env.update(
         {
             "AI_AGENTS_DATABASE_URL": urls.database_url,

@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+import getpass
 from enum import StrEnum
 from typing import Annotated
 
 import typer
+from tqdm import tqdm
 
 from aiops.tenant_directory import is_tenant_id
 from cli.console import fail, heading, print_table, table
 from cli.runtime import connect, load_settings
-from warehouse import tenants
+from warehouse import tenant_removal, tenants
 
 app = typer.Typer(
-    help="Register MSP tenants, list them, and rotate their webhook signing secrets.",
+    help="Register MSP tenants, list them, remove them, and rotate their webhook signing secrets.",
     no_args_is_help=True,
 )
 
@@ -276,3 +278,45 @@ def finish_webhook_rotation(tenant_id: TenantArgument) -> None:
         f"Rotation finished for {tenant_id!r}: within {settings.tenant_cache_seconds:g} s only "
         "the new secret verifies."
     )
+
+
+@app.command("delete")
+def delete(
+    tenant_id: TenantArgument,
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
+    batch_size: Annotated[
+        int, typer.Option(min=1, help="Rows deleted per table in each transaction.")
+    ] = tenant_removal.DEFAULT_BATCH,
+) -> None:
+    """Remove a tenant and every row it owns, for good (operator only; audited).
+
+    Ingest refuses its webhooks at once; rows go in batches, each its own transaction;
+    the database records who removed it, when, and how many rows of each table.
+    Interrupted, it can be run again to finish.
+    """
+    if not is_tenant_id(tenant_id):
+        fail(f"{tenant_id!r} is not a tenant id; see `aiops tenants list`")
+    if not yes:
+        typer.confirm(
+            f"Remove tenant {tenant_id!r} and all its tickets, notes and keys for good?",
+            abort=True,
+        )
+    settings = load_settings()
+    with connect(settings) as rt, tqdm(unit=" rows", desc=f"removing {tenant_id}") as bar:
+        try:
+            removal = tenant_removal.remove_tenant(
+                rt.db,
+                rt.redis,
+                settings.stream_prefix,
+                tenant_id,
+                actor=f"cli:{getpass.getuser()}",
+                batch_size=batch_size,
+                progress=bar.update,
+            )
+        except tenant_removal.UnknownTenantError:
+            fail(f"no tenant {tenant_id!r}; see `aiops tenants list`")
+    heading(f"Tenant {tenant_id!r} is removed (audit record {removal.audit_id}).")
+    shown = table("table", "rows removed", whole=("table",))
+    for name, count in sorted(removal.removed.items()):
+        shown.add_row(name, str(count))
+    print_table(shown)

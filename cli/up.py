@@ -25,6 +25,7 @@ from cli.console import fail, heading
 from cli.runtime import explained_errors, is_embedded, load_settings, migrate_database
 from cli.supervisor import ChildFailed, Supervisor
 from warehouse.db import Database
+from warehouse.tenant_context import context_keys
 from warehouse.tenants import publish_all
 
 log = logging.getLogger("aiops.up")
@@ -133,7 +134,7 @@ def up(
         admin_token(settings)
         client = redis.Redis.from_url(urls.redis_url)
         try:
-            with Database(urls.database_url, max_size=2) as db:
+            with Database(urls.database_url, context_keys(box).signing, max_size=2) as db:
                 published = publish_all(db, box, client, settings.stream_prefix)
         finally:
             client.close()

@@ -4,8 +4,9 @@ The enhancement applies it at one place (flows.process): the ticket as soon as t
 configuration is known, so the stored copy, the context queries (the monitoring endpoint is
 a third party too) and the prompt see only the masked text; and what the gatherers found,
 since history, KB articles and monitoring data carry pasted credentials as well.
-Credentials are always masked; e-mail addresses, phone numbers and the requester's name
-only for tenants with mask_personal_data.
+Credentials are always masked (ingest masked them in the ticket before the stream already;
+masking is idempotent); e-mail addresses, phone numbers and the requester's name only for
+tenants with mask_personal_data.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from aiops.events import Event
 from aiops.redaction import Redactor
+from aiops.ticket_masking import mask_ticket
 from flows.context import Context
 from warehouse.tenants import TenantConfig
 
@@ -31,22 +33,7 @@ def redactor_for(tenant: TenantConfig, event: Event) -> Redactor:
 
 def mask_event(event: Event, redactor: Redactor) -> Event:
     """The event with every text field of its ticket masked; ids and timestamps as they are."""
-    ticket = event.ticket
-    masked = ticket.model_copy(
-        update={
-            "subject": redactor.text(ticket.subject),
-            "description": redactor.text(ticket.description),
-            "priority": redactor.optional(ticket.priority),
-            "status": redactor.optional(ticket.status),
-            "category": redactor.optional(ticket.category),
-            "requester": redactor.optional(ticket.requester),
-            "requester_email": redactor.optional(ticket.requester_email),
-            "tags": [redactor.text(t) for t in ticket.tags],
-            "resolution": redactor.optional(ticket.resolution),
-            "extra": redactor.value(ticket.extra),
-        }
-    )
-    return event.model_copy(update={"ticket": masked})
+    return event.model_copy(update={"ticket": mask_ticket(event.ticket, redactor)})
 
 
 def _masked_fields(item: D, redactor: Redactor) -> D:

@@ -35,6 +35,7 @@ from itsm import registry
 from itsm.base import ItsmClient, ItsmConnection
 from warehouse import knowledge, tickets
 from warehouse.db import Database
+from warehouse.tenant_context import context_keys
 from warehouse.tenants import TenantConfig, get_tenant
 
 log = logging.getLogger(__name__)
@@ -174,8 +175,10 @@ class FlowRuntime:
         settings = self.settings
         assert settings.database_url is not None
         concurrency = settings.flow_concurrency
-        db = Database(settings.database_url, max_size=concurrency + 2).open()
         box = secret_box(settings)
+        db = Database(
+            settings.database_url, context_keys(box).signing, max_size=concurrency + 2
+        ).open()
         http = httpx.Client(
             limits=httpx.Limits(max_connections=concurrency * 2),
             timeout=settings.itsm_timeout_seconds,

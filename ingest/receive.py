@@ -12,6 +12,7 @@ from starlette.requests import Request
 from aiops.crypto import DecryptionError
 from aiops.events import Event, EventKind, derive_event_id, utcnow
 from aiops.tenant_directory import TenantEntry
+from aiops.ticket_masking import mask_credentials
 from ingest.authenticate import authenticate, refuse_unknown
 from ingest.body import is_json_media_type, parse_json, read_capped
 from ingest.context import IngestContext
@@ -50,6 +51,18 @@ def rate_limited(rate: int, retry_after: int, event_id: str) -> Rejection:
         retry_after=retry_after,
         event_id=event_id,
     )
+
+
+def refuse_repeated_tenant(request: Request) -> None:
+    """`?tenant=a&tenant=b` (or two X-Tenant-Id headers) is refused: a proxy in front may
+    act on the first while we would read the last."""
+    if (
+        len(request.query_params.getlist("tenant")) > 1
+        or len(request.headers.getlist("x-tenant-id")) > 1
+    ):
+        raise Rejection(
+            400, "no_tenant", "name the tenant once: one ?tenant= parameter or X-Tenant-Id header"
+        )
 
 
 def choose_tenant(query: str | None, header: str | None) -> str:
@@ -126,7 +139,7 @@ async def receive(
         refuse_unknown(plugin, headers, body, now=now, tolerance_seconds=tolerance)
     signed = authenticate(plugin, entry, headers, body, now=now, tolerance_seconds=tolerance)
     payload = parse_json(body)
-    event = _to_event(plugin, payload, kind, tenant_id, signed.delivery_id)
+    event = mask_credentials(_to_event(plugin, payload, kind, tenant_id, signed.delivery_id))
     rate = entry.rate_per_minute or settings.webhook_rate_per_minute
     started = time.perf_counter()
     try:

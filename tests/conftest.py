@@ -20,8 +20,9 @@ from pydantic import SecretStr
 from aiops.crypto import SecretBox, generate_key, parse_key
 from aiops.embedded import ServiceUrls, services
 from aiops.settings import Settings
-from warehouse import migrate
+from warehouse import migrate, tenant_context
 from warehouse.db import Database
+from warehouse.tenant_context import context_keys
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
@@ -41,7 +42,7 @@ def master_key() -> str:
 
 
 @pytest.fixture(scope="session")
-def service_urls(state_dir: Path) -> Iterator[ServiceUrls]:
+def service_urls(state_dir: Path, box: SecretBox) -> Iterator[ServiceUrls]:
     given = os.environ.get("AI_AGENTS_TEST_DATABASE_URL")
     settings = Settings(
         state_dir=state_dir,
@@ -51,6 +52,7 @@ def service_urls(state_dir: Path) -> Iterator[ServiceUrls]:
     )
     with services(settings) as urls:
         migrate.upgrade(urls.migration_database_url)
+        tenant_context.install(urls.migration_database_url, context_keys(box))
         if not given:
             migrate.allow_app_login(urls.migration_database_url)
         yield urls
@@ -63,6 +65,7 @@ def settings(service_urls: ServiceUrls, state_dir: Path, master_key: str) -> Set
         state_dir=state_dir,
         database_url=service_urls.database_url,
         migration_database_url=service_urls.migration_database_url,
+        operator_database_url=service_urls.operator_database_url,
         redis_url=service_urls.redis_url,
         encryption_key=SecretStr(master_key),
         admin_token=SecretStr("test-admin-token"),
@@ -76,8 +79,12 @@ def box(master_key: str) -> SecretBox:
 
 
 @pytest.fixture(scope="session")
-def db(service_urls: ServiceUrls) -> Iterator[Database]:
-    with Database(service_urls.database_url) as database:
+def db(service_urls: ServiceUrls, box: SecretBox) -> Iterator[Database]:
+    with Database(
+        service_urls.database_url,
+        context_keys(box).signing,
+        operator_url=service_urls.operator_database_url,
+    ) as database:
         yield database
 
 

@@ -1,4 +1,8 @@
-"""Connections as the application role; every transaction names its tenant."""
+"""Connections as the application role; every transaction names its tenant, signed.
+
+Tenants are created and removed by operators: `Database.operator()` opens a transaction as
+a role allowed to call the `tenancy` functions (migration 0005_security2).
+"""
 
 from __future__ import annotations
 
@@ -9,14 +13,14 @@ from psycopg import Connection
 from psycopg.rows import DictRow, dict_row
 from psycopg_pool import ConnectionPool
 
+from warehouse import tenant_context
+
 TenantConnection = Connection[DictRow]
 
 
 def session_tenant(conn: TenantConnection) -> str:
-    """The tenant this transaction is limited to, as `Database.tenant` set it."""
-    row = conn.execute(
-        "SELECT current_setting('app.current_tenant_id', true) AS tenant_id"
-    ).fetchone()
+    """The tenant this transaction is limited to, as PostgreSQL verified it."""
+    row = conn.execute("SELECT tenancy.current_tenant() AS tenant_id").fetchone()
     if row is None or not row["tenant_id"]:
         raise RuntimeError("not a tenant transaction: open it with Database.tenant(...)")
     return str(row["tenant_id"])
@@ -26,8 +30,34 @@ class UnsafeRoleError(RuntimeError):
     """The configured role could read every tenant's rows."""
 
 
+def _reset(conn: TenantConnection) -> None:
+    """Session settings that SQL of one request made do not follow the connection to the
+    next request (none of them is trusted, but nor should any linger)."""
+    conn.execute("RESET ALL")
+    conn.commit()
+
+
+class NoOperatorError(RuntimeError):
+    """Creating or removing a tenant needs the operator's database URL."""
+
+
 class Database:
-    def __init__(self, url: str, *, min_size: int = 1, max_size: int = 10) -> None:
+    def __init__(
+        self,
+        url: str,
+        context_key: bytes,
+        *,
+        operator_url: str | None = None,
+        min_size: int = 1,
+        max_size: int = 10,
+    ) -> None:
+        """`context_key` signs tenant contexts (warehouse.tenant_context.context_keys);
+        `operator_url` is a role that may call the tenancy functions (aiops_operator or
+        the owner), needed only to create or remove tenants."""
+        self._context_key = context_key
+        self._operator_url = operator_url
+        # Backend pid -> that session's binding, filled as each connection is made.
+        self._bindings: dict[int, str] = {}
         self._pool: ConnectionPool[Connection[DictRow]] = ConnectionPool(
             url,
             min_size=min_size,
@@ -35,7 +65,15 @@ class Database:
             open=False,
             kwargs={"row_factory": dict_row},
             connection_class=Connection[DictRow],
+            configure=self._learn_binding,
+            reset=_reset,
         )
+
+    def _learn_binding(self, conn: TenantConnection) -> None:
+        row = conn.execute("SELECT tenancy.session_binding() AS binding").fetchone()
+        assert row is not None
+        self._bindings[conn.info.backend_pid] = row["binding"]
+        conn.commit()
 
     def open(self) -> Database:
         self._pool.open(wait=True, timeout=30)
@@ -69,13 +107,46 @@ class Database:
     def tenant(self, tenant_id: str) -> Iterator[TenantConnection]:
         """One transaction in which PostgreSQL itself limits rows to `tenant_id`."""
         with self._pool.connection() as conn, conn.transaction():
-            conn.execute("SELECT set_config('app.current_tenant_id', %s, true)", (tenant_id,))
+            binding = self._bindings[conn.info.backend_pid]
+            signed = tenant_context.sign(self._context_key, tenant_id, binding)
+            # app.current_tenant_id is a plain copy for SQL that names the tenant; no
+            # policy trusts it (anyone may set it), only the signed context.
+            conn.execute(
+                "SELECT set_config(%s, %s, true), set_config('app.current_tenant_id', %s, true)",
+                (tenant_context.SETTING, signed, tenant_id),
+            )
             yield conn
 
     @contextmanager
     def platform(self) -> Iterator[TenantConnection]:
         """A transaction with no tenant: tenant tables show no rows here."""
         with self._pool.connection() as conn, conn.transaction():
+            yield conn
+
+    @contextmanager
+    def operator(self) -> Iterator[TenantConnection]:
+        """A transaction as the operator: the only one that may call tenancy.create_tenant
+        and the tenant deletion functions. One connection, not pooled: this is rare."""
+        if self._operator_url is None:
+            raise NoOperatorError(
+                "creating or removing a tenant is an operator action: set "
+                "AI_AGENTS_OPERATOR_DATABASE_URL (a role granted aiops_operator) or "
+                "AI_AGENTS_MIGRATION_DATABASE_URL"
+            )
+        with (
+            Connection[DictRow].connect(self._operator_url, row_factory=dict_row) as conn,
+            conn.transaction(),
+        ):
+            row = conn.execute(
+                "SELECT current_user AS name, has_function_privilege("
+                "'tenancy.create_tenant(text, text)', 'EXECUTE') AS allowed"
+            ).fetchone()
+            if row is None or not row["allowed"]:
+                name = row["name"] if row is not None else "?"
+                raise NoOperatorError(
+                    f"database role {name!r} may not create or remove tenants; point "
+                    "AI_AGENTS_OPERATOR_DATABASE_URL at a role granted aiops_operator"
+                )
             yield conn
 
     def ping(self) -> bool:

@@ -33,8 +33,10 @@ def downgrade(owner_url: str, revision: str = "base") -> None:
 
 
 def allow_app_login(owner_url: str) -> None:
-    """Embedded servers only: let the application role log in over the local socket."""
+    """Embedded servers only: let the application and operator roles log in over the
+    local socket."""
     import psycopg
 
     with psycopg.connect(owner_url, autocommit=True) as conn:
         conn.execute("ALTER ROLE aiops_app LOGIN")
+        conn.execute("ALTER ROLE aiops_operator LOGIN")

@@ -99,17 +99,18 @@ def new_webhook_secret() -> str:
     return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
 
 
-def create_tenant(db: Database, box: SecretBox, config: TenantConfig) -> TenantConfig:
-    """Registers the tenant; generates a webhook secret unless one is given."""
+def create_tenant(
+    db: Database, box: SecretBox, config: TenantConfig, *, actor: str = "platform"
+) -> TenantConfig:
+    """Registers the tenant (an operator action, audited under `actor`); generates a
+    webhook secret unless one is given."""
     tid = config.tenant_id
     webhook_secrets = config.webhook_secrets or (new_webhook_secret(),)
-    with db.platform() as conn:
-        inserted = conn.execute(
-            "INSERT INTO tenants (tenant_id) VALUES (%s) "
-            "ON CONFLICT DO NOTHING RETURNING tenant_id",
-            (tid,),
+    with db.operator() as conn:
+        row = conn.execute(
+            "SELECT tenancy.create_tenant(%s, %s) AS created", (tid, actor)
         ).fetchone()
-    if inserted is None:
+    if row is None or not row["created"]:
         raise TenantExistsError(f"tenant {tid!r} already exists")
     with db.tenant(tid) as conn:
         conn.execute(

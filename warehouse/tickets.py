@@ -9,6 +9,7 @@ from typing import Any
 from psycopg.types.json import Jsonb
 
 from aiops.events import Ticket
+from aiops.ticket_masking import mask_ticket
 from warehouse.db import TenantConnection
 
 _UPSERT = """
@@ -27,7 +28,9 @@ ON CONFLICT (tenant_id, ticket_id) DO UPDATE SET
 
 
 def upsert_tickets(conn: TenantConnection, tickets: Sequence[Ticket], source: str) -> int:
-    """Insert or refresh tickets of the connection's tenant; returns how many."""
+    """Insert or refresh tickets of the connection's tenant, credentials masked; returns how
+    many."""
+    tickets = [mask_ticket(t) for t in tickets]
     with conn.cursor() as cur:
         cur.executemany(
             _UPSERT,

@@ -17,8 +17,9 @@ from api.deps import (
     SettingsDep,
     errors,
 )
-from api.models import TenantCreate, TenantOut, TenantUpdate
-from warehouse import tenants
+from api.models import TenantCreate, TenantId, TenantOut, TenantRemoved, TenantUpdate
+from warehouse import tenant_removal, tenants
+from warehouse.db import NoOperatorError
 
 router = APIRouter(prefix="/tenants", tags=["tenants"])
 
@@ -67,6 +68,8 @@ def create_tenant(
         tenants.register_tenant(db, box, client, settings.stream_prefix, config)
     except tenants.TenantExistsError as exc:
         raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from exc
+    except NoOperatorError as exc:
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, str(exc)) from exc
     except redis.RedisError as exc:
         raise HTTPException(
             status.HTTP_503_SERVICE_UNAVAILABLE, "Redis is unreachable; try again shortly"
@@ -105,3 +108,33 @@ def update_tenant(scope: AdminScopeDep, body: TenantUpdate, settings: SettingsDe
     if summary is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no such tenant")
     return TenantOut.of(summary, settings.webhook_urls(summary.itsm_source, summary.tenant_id))
+
+
+@router.delete("/{tenant_id}", response_model=TenantRemoved, responses=errors(401, 403, 404, 503))
+def delete_tenant(
+    tenant_id: TenantId,
+    _admin: PlatformAdminDep,
+    settings: SettingsDep,
+    db: DbDep,
+    client: RedisDep,
+) -> TenantRemoved:
+    """Removes the tenant and every row it owns, in batches (platform admin token only).
+
+    Audited in the database (tenancy.tenant_audit: who, when, how many rows of each
+    table); ingest refuses the tenant's webhooks from the start of the removal.
+    """
+    try:
+        removal = tenant_removal.remove_tenant(
+            db, client, settings.stream_prefix, tenant_id, actor="api:platform-admin"
+        )
+    except tenant_removal.UnknownTenantError as exc:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "no such tenant") from exc
+    except NoOperatorError as exc:
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, str(exc)) from exc
+    except redis.RedisError as exc:
+        raise HTTPException(
+            status.HTTP_503_SERVICE_UNAVAILABLE, "Redis is unreachable; try again shortly"
+        ) from exc
+    return TenantRemoved(
+        tenant_id=removal.tenant_id, audit_id=removal.audit_id, removed=removal.removed
+    )

@@ -12,7 +12,7 @@ from pydantic import BaseModel, Field
 from aiops.events import EventKind
 from aiops.tenant_directory import is_tenant_id
 from ingest.context import Context
-from ingest.receive import choose_tenant, receive
+from ingest.receive import choose_tenant, receive, refuse_repeated_tenant
 from ingest.rejection import Rejection
 from itsm.base import IgnoredEvent, ItsmPlugin
 
@@ -99,6 +99,7 @@ async def _answer(
     counter = context.metrics.webhooks
     tenant_id: str | None = query or header
     try:
+        refuse_repeated_tenant(request)
         tenant_id = choose_tenant(query, header)
         received = await receive(context, plugin, kind, request, tenant_id)
     except Rejection as rejection:

@@ -184,6 +184,7 @@ def _empty_application_database(service_urls: ServiceUrls) -> ServiceUrls:
         on_it(service_urls.database_url),
         on_it(service_urls.migration_database_url),
         service_urls.redis_url,
+        on_it(service_urls.operator_database_url),
     )
 
 

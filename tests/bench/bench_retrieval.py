@@ -28,9 +28,10 @@ from aiops.events import Ticket
 from flows.indexes import IndexBuild, Searchable, StoredTicketIndexes
 from flows.retrieval import Bm25Index, tokenize
 from tests.bench.corpus import Issue, load_duplicate_links, load_issues
-from warehouse import migrate
+from warehouse import migrate, tenant_context
 from warehouse.analytics import ticket_index
 from warehouse.db import Database
+from warehouse.tenant_context import context_keys
 from warehouse.tenants import TenantConfig, create_tenant
 from warehouse.tickets import upsert_tickets
 
@@ -68,7 +69,7 @@ def main() -> None:
 
     with (
         tempfile.TemporaryDirectory(prefix="aiops-bench-", dir="/tmp") as state,
-        embedded_postgres(Path(state)) as (app_url, owner_url),
+        embedded_postgres(Path(state)) as (app_url, owner_url, _operator_url),
         psycopg.connect(owner_url, autocommit=True) as conn,
     ):
         conn.execute(
@@ -142,6 +143,8 @@ def _index_loads(
 ) -> None:
     migrate.upgrade(owner_url)
     migrate.allow_app_login(owner_url)
+    box = SecretBox(parse_key(generate_key()))
+    tenant_context.install(owner_url, context_keys(box))
     ordered = sorted(issues.values(), key=lambda i: i.issue_id)
     later = ordered[:: len(ordered) // RESOLVED_LATER][:RESOLVED_LATER]
     before = [i for i in ordered if i not in later]
@@ -149,12 +152,8 @@ def _index_loads(
         f"\nflow index for one tenant: {len(before)} tickets, then {len(later)} resolved "
         f"after the artifact (median of {REPEATS} builds; recall through the flow's search)"
     )
-    with Database(app_url, max_size=2) as db:
-        create_tenant(
-            db,
-            SecretBox(parse_key(generate_key())),
-            TenantConfig(tenant_id=TENANT, display_name=TENANT),
-        )
+    with Database(app_url, context_keys(box).signing, operator_url=owner_url, max_size=2) as db:
+        create_tenant(db, box, TenantConfig(tenant_id=TENANT, display_name=TENANT))
         with db.tenant(TENANT) as conn:
             upsert_tickets(conn, _tickets(before, links), "jira")
             # Written an hour apart, a day ago: a delta re-reads only the rows changed since

@@ -24,8 +24,9 @@ from aiops.crypto import SecretBox, generate_key, key_id, parse_key
 from aiops.embedded import ServiceUrls
 from aiops.tenant_directory import TenantDirectory, sealed_secrets
 from cli.main import app
-from warehouse import migrate, rotation
+from warehouse import migrate, rotation, tenant_context
 from warehouse.db import Database
+from warehouse.tenant_context import context_keys
 from warehouse.tenants import (
     SEALED_COLUMNS,
     TenantConfig,
@@ -85,9 +86,12 @@ def scratch(service_urls: ServiceUrls) -> Iterator[ServiceUrls]:
         database_url=_on_database(service_urls.database_url, name),
         migration_database_url=_on_database(owner, name),
         redis_url=service_urls.redis_url,
+        operator_database_url=_on_database(owner, name),
     )
     try:
         migrate.upgrade(urls.migration_database_url)
+        # As `aiops migrate` with K2 current and K1 previous leaves it, before rotating.
+        tenant_context.install(urls.migration_database_url, context_keys(BOTH))
         yield urls
     finally:
         with psycopg.connect(owner, autocommit=True) as conn:
@@ -99,7 +103,12 @@ def keys_db(scratch: ServiceUrls, redis_client: redis.Redis) -> Iterator[Databas
     """The scratch database with the three tenants registered under K1 (rows and Redis)."""
     with psycopg.connect(scratch.migration_database_url, autocommit=True) as conn:
         conn.execute("TRUNCATE tenants CASCADE")
-    with Database(scratch.database_url, max_size=2) as db:
+    with Database(
+        scratch.database_url,
+        context_keys(OLD).signing,
+        operator_url=scratch.operator_database_url,
+        max_size=2,
+    ) as db:
         for config in TENANTS.values():
             register_tenant(db, OLD, redis_client, PREFIX, config)
         yield db

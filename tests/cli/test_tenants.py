@@ -16,7 +16,7 @@ from aiops.tenant_directory import secrets_context
 from cli.main import app
 from tests.cli.conftest import Invoke
 from warehouse.db import Database
-from warehouse.tenants import get_tenant
+from warehouse.tenants import get_tenant, list_tenant_ids
 
 
 def _secret_in(output: str) -> str:
@@ -190,3 +190,21 @@ def _published(
         box.decrypt(base64.b64decode(sealed), secrets_context(tenant_id))
     )
     return secrets
+
+
+def test_delete_removes_the_tenant_and_prints_what_went(
+    aiops: Invoke, tenant_id: str, db: Database
+) -> None:
+    assert aiops("tenants", "create", tenant_id, "--name", "Gone").exit_code == 0
+
+    declined = aiops("tenants", "delete", tenant_id, input="n\n")
+    kept = tenant_id in list_tenant_ids(db)
+    result = aiops("tenants", "delete", tenant_id, "--yes", "--batch-size", "1")
+    missing = aiops("tenants", "delete", tenant_id, "--yes")
+
+    assert declined.exit_code != 0 and kept
+    assert result.exit_code == 0, result.output
+    assert f"Tenant {tenant_id!r} is removed" in result.output
+    assert re.search(r"tenant_configs\s*│?\s*1", result.output), result.output
+    assert tenant_id not in list_tenant_ids(db)
+    assert missing.exit_code != 0 and "no tenant" in missing.output

@@ -45,7 +45,7 @@ def test_app_role_cannot_bypass_rls(service_urls: ServiceUrls) -> None:
 
 
 def test_owner_connection_is_refused_as_app_database(service_urls: ServiceUrls) -> None:
-    database = Database(service_urls.migration_database_url)
+    database = Database(service_urls.migration_database_url, b"k" * 32)
     with pytest.raises(UnsafeRoleError, match="bypasses row-level security"):
         database.open()
     database.close()

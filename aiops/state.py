@@ -1,0 +1,25 @@
+"""The state folder is private: folders 0700, files 0600, whoever created them.
+
+It holds the embedded PostgreSQL and Redis data (the stream's append-only file included),
+generated keys, warehouse files and flow recovery snapshots; other users of the machine
+may read none of it.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+PRIVATE_UMASK = 0o077
+
+
+def restrict_umask() -> None:
+    """Files and folders this process (and every child it starts) creates are its own."""
+    os.umask(PRIVATE_UMASK)
+
+
+def private_dir(path: Path) -> Path:
+    """`path` made if missing, and 0700 whether new or not."""
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    path.chmod(0o700)
+    return path

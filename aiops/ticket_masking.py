@@ -1,0 +1,37 @@
+"""Masking a ticket's text fields: credentials before anything durable holds the ticket.
+
+Ingest masks credentials before the event enters the stream, and every write to
+ticket_history masks them again (imports and the API write there without passing ingest),
+so no pasted password reaches the stream, its append-only file, the dead-letter stream or
+the database. Personal data is masked later, by the flow, for tenants that ask for it.
+"""
+
+from __future__ import annotations
+
+from aiops.events import Event, Ticket
+from aiops.redaction import Redactor
+
+CREDENTIALS = Redactor()
+
+
+def mask_ticket(ticket: Ticket, redactor: Redactor = CREDENTIALS) -> Ticket:
+    """The ticket with every text field masked; ids and timestamps as they are."""
+    return ticket.model_copy(
+        update={
+            "subject": redactor.text(ticket.subject),
+            "description": redactor.text(ticket.description),
+            "priority": redactor.optional(ticket.priority),
+            "status": redactor.optional(ticket.status),
+            "category": redactor.optional(ticket.category),
+            "requester": redactor.optional(ticket.requester),
+            "requester_email": redactor.optional(ticket.requester_email),
+            "tags": [redactor.text(t) for t in ticket.tags],
+            "resolution": redactor.optional(ticket.resolution),
+            "extra": redactor.value(ticket.extra),
+        }
+    )
+
+
+def mask_credentials(event: Event) -> Event:
+    """The event as the stream may hold it: its ticket's credentials masked."""
+    return event.model_copy(update={"ticket": mask_ticket(event.ticket)})
