@@ -22,7 +22,7 @@ Revises: 0003
 from alembic import op
 
 revision = "0005_security2"
-down_revision = "0003"
+down_revision = "0004_jira"
 branch_labels = None
 depends_on = None
 
