@@ -18,6 +18,7 @@ import typer
 
 from aiops.embedded import services
 from aiops.logs import configure_logging
+from aiops.process_health import status_path
 from aiops.secrets import admin_token, secret_box
 from aiops.settings import Settings
 from cli import dagster_processes, system
@@ -98,9 +99,10 @@ def up(
     Database and Redis (embedded unless configured), migrations, webhook ingest, the
     enhancement flow, the management API and the Dagster daemon and UI.
     Prints a line starting with 'ready:' once webhooks are accepted and the Dagster UI
-    answers. A process that dies is restarted with backoff; one that keeps dying stops
-    the whole system with its name and exit status. Ctrl-C (or SIGTERM) stops the
-    processes, then the servers.
+    answers. A process that dies, the embedded Redis and PostgreSQL included, is restarted
+    with backoff; one that keeps dying is retried every 30 s and named in the log and in
+    /health/ready of ingest and the API, while the rest keeps serving. Ctrl-C (or SIGTERM)
+    stops the processes, then the servers.
     Data stays in the state folder (AI_AGENTS_STATE_DIR) for the next start.
     """
     settings = load_settings()
@@ -164,6 +166,8 @@ def up(
                 *system.child_specs(settings, sys.executable),
             ],
             env,
+            servers=urls.servers,
+            status_file=status_path(settings.state_dir),
         )
         try:
             if not stop.is_set():

@@ -13,6 +13,7 @@ from redis.backoff import ExponentialWithJitterBackoff
 
 from aiops.embedded import embedded_redis
 from aiops.logs import configure_logging
+from aiops.process_health import status_path
 from aiops.secrets import secret_box
 from aiops.settings import Settings, get_settings
 from aiops.tenant_directory import TenantDirectory
@@ -59,7 +60,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                         settings.tenant_cache_seconds,
                     ),
                     queue=EventQueue(client, settings),
-                    metrics=IngestMetrics(),
+                    metrics=IngestMetrics(status_path(settings.state_dir)),
                 )
                 yield
             finally:
