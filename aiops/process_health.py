@@ -17,6 +17,8 @@ from pathlib import Path
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from aiops.running_system import alive
+
 RUNNING = "running"
 RESTARTING = "restarting"  # stopped, a restart is due after its backoff
 FAILING = "failing"  # stopped quickly many times in a row; still retried at the longest backoff
@@ -42,23 +44,13 @@ def write_status(path: Path, states: Sequence[ComponentState]) -> None:
     partial.replace(path)
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def read_status(path: Path) -> list[ComponentState]:
     """The states the running supervisor wrote; none if there is no supervisor (any more)."""
     try:
         document = json.loads(path.read_text())
     except (FileNotFoundError, ValueError):
         return []
-    if not isinstance(document, dict) or not _alive(int(document.get("pid", 0)) or -1):
+    if not isinstance(document, dict) or not alive(int(document.get("pid", 0)) or -1):
         return []
     return [ComponentState(**c) for c in document.get("components", [])]
 

@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from aiops.running_system import running_system
 from aiops.tenant_directory import is_tenant_id
 from cli.console import fail, heading, print_table, table
 from cli.runtime import connect, load_settings
@@ -118,6 +119,10 @@ def create(
             )
         except tenants.TenantExistsError:
             fail(f"tenant {tenant_id!r} already exists; see `aiops tenants list`")
+    running = running_system(settings.state_dir)
+    if running is not None:
+        # The ports `aiops up` was started with, not this terminal's defaults.
+        settings = settings.model_copy(update={"public_base_url": running.ingest_base_url})
     urls = settings.webhook_urls(created.itsm_source, tenant_id)
     heading(f"Tenant {tenant_id!r} ({name}) is registered.")
     if not created.writes_back:

@@ -19,6 +19,7 @@ import typer
 from aiops.embedded import services
 from aiops.logs import configure_logging
 from aiops.process_health import status_path
+from aiops.running_system import RunningSystem, announce, forget
 from aiops.secrets import admin_token, secret_box
 from aiops.settings import Settings
 from cli import dagster_processes, system
@@ -174,6 +175,14 @@ def up(
                 supervisor.start()
                 supervisor.wait_ready(ready_timeout, stop)
             if not stop.is_set():
+                announce(
+                    settings.state_dir,
+                    RunningSystem(
+                        ingest_base_url=settings.ingest_base_url,
+                        ingest_url=system.local_url(settings, settings.ingest_port),
+                        api_url=system.local_url(settings, settings.api_port),
+                    ),
+                )
                 _banner(settings)
             while not stop.is_set():
                 supervisor.check()
@@ -182,6 +191,7 @@ def up(
             failure = str(exc)
         finally:
             supervisor.stop()
+            forget(settings.state_dir)
     if failure is not None:
         fail(f"{failure}. AI Ops stopped.")
     typer.echo("AI Ops stopped; data is kept for the next `aiops up`.")
