@@ -137,7 +137,7 @@ def show(
             r["synthesizer"] or "",
             r["note_id"] or "",
             _took(r["timings"]),
-            (r["error"] or "")[:60],
+            r["error"] or "",
         )
     print_table(shown)
     typer.echo("Details of one: aiops history show --tenant TENANT --event EVENT_ID")
