@@ -78,9 +78,12 @@ def create(
     ] = None,
     mask_personal_data: Annotated[
         bool,
+        # One name, no --no- twin: off is the default, and a second column of names
+        # squeezes the first one into `--servicedesk-u…` at 80 columns.
         typer.Option(
+            "--mask-personal-data",
             help="Mask e-mail addresses, phone numbers and requester names before the LLM "
-            "sees a ticket (credentials are always masked)."
+            "sees a ticket (credentials are always masked).",
         ),
     ] = False,
 ) -> None:
