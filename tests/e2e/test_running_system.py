@@ -26,6 +26,7 @@ from typing import Any
 import httpx
 import pytest
 
+from aiops.running_system import running_system
 from tests.fakes.loopback import free_port
 from tests.fakes.openai_server import OpenAiServer
 from tests.fakes.sdp_server import SdpServer
@@ -406,6 +407,8 @@ def test_killed_servers_and_a_crashing_flow_heal_while_ingest_keeps_answering(
         assert webhook is not None, created
         tickets = iter(str(n) for n in range(7001, 7100))
         _post(system, webhook.group(1), secret, next(tickets))
+        announced = running_system(system.state)
+        assert announced is not None and announced.ingest_url == system.ingest
 
         # Redis killed: 503 while it is down, then the supervisor brings it back.
         first_redis = _redis_server_pid(system.state)
@@ -472,3 +475,5 @@ def test_killed_servers_and_a_crashing_flow_heal_while_ingest_keeps_answering(
         system.process.send_signal(signal.SIGINT)
         assert system.process.wait(timeout=STOP_SECONDS) == 0
         _until("every process of the system gone", lambda: not _processes_of(system.state), 10)
+        assert not (system.state / "running.json").exists()
+        assert not (system.state / "supervisor.json").exists()
