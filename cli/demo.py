@@ -12,6 +12,7 @@ import typer
 from tqdm import tqdm
 
 from aiops.events import utcnow
+from aiops.running_system import running_system
 from cli import demo_data, system
 from cli.console import fail, heading
 from cli.runtime import Runtime, connect, load_settings
@@ -78,7 +79,10 @@ def _wait(rt: Runtime, event_ids: list[str], timeout: float) -> dict[str, dict[s
 def demo(
     ingest_url: Annotated[
         str | None,
-        typer.Option(help="Where ingest listens. Default: this machine, AI_AGENTS_INGEST_PORT."),
+        typer.Option(
+            help="Where ingest listens. Default: the `aiops up` running on this state "
+            "folder, else this machine at AI_AGENTS_INGEST_PORT."
+        ),
     ] = None,
     timeout: Annotated[float, typer.Option(help="Seconds to wait for the notes.")] = 120.0,
 ) -> None:
@@ -89,14 +93,18 @@ def demo(
     webhooks and prints the notes written for them.
     """
     settings = load_settings()
-    base = (ingest_url or system.local_url(settings, settings.ingest_port)).rstrip("/")
+    running = running_system(settings.state_dir)
+    found = running.ingest_url if running is not None else None
+    base = (ingest_url or found or system.local_url(settings, settings.ingest_port)).rstrip("/")
     with httpx.Client(timeout=10) as http:
         try:
             http.get(f"{base}/health/ready").raise_for_status()
         except httpx.HTTPError:
             fail(
                 f"AI Ops is not answering at {base}; start it with `deploy/dev.sh up` (or "
-                "`aiops up`) in another terminal, then run `aiops demo` again"
+                "`aiops up`) in another terminal, then run `aiops demo` again. If ingest "
+                "listens elsewhere (say `aiops up --ingest-port 9100`, or another machine), "
+                "point the demo at it: `aiops demo --ingest-url http://127.0.0.1:9100`"
             )
         with connect(settings) as rt:
             config = _ensure_tenant(rt)

@@ -43,7 +43,8 @@ def list_(
             letter.event_id or "?",
             letter.ticket_id or "?",
             _first(letter.fields, _KIND_KEYS),
-            _first(letter.fields, _ERROR_KEYS)[:80],
+            # Whole and wrapped: what to do is often at the end ("... check the API key").
+            _first(letter.fields, _ERROR_KEYS),
         )
     print_table(shown)
     typer.echo(f"{len(letters)} of {total} shown. Replay: aiops dlq replay ENTRY... or --all")

@@ -35,11 +35,14 @@ def import_(
     importer_command.run(file, tenant, importing.TICKETS, batch_size)
 
 
-def _seconds(timings: dict[str, Any]) -> str:
-    if not timings:
+def _took(timings_ms: dict[str, Any]) -> str:
+    """The flow records each stage's time in milliseconds (flows.process.Stages)."""
+    if not timings_ms:
         return ""
-    total = timings.get("total", sum(v for v in timings.values() if isinstance(v, int | float)))
-    return f"{total:.2f}s"
+    total = timings_ms.get(
+        "total", sum(v for v in timings_ms.values() if isinstance(v, int | float))
+    )
+    return f"{total / 1000:.2f}s"
 
 
 def _when(row: dict[str, Any]) -> str:
@@ -58,7 +61,7 @@ def _show_one(row: dict[str, Any]) -> None:
         ("note", row["note_id"] or "not posted"),
         ("received", row["received_at"]),
         ("finished", row["finished_at"]),
-        ("timings", json.dumps(row["timings"]) if row["timings"] else None),
+        ("timings ms", json.dumps(row["timings"]) if row["timings"] else None),
         ("tokens", _tokens(row)),
         ("cost", f"${row['cost_usd']}" if row["cost_usd"] is not None else None),
         ("context", ", ".join(f"{k}: {_size(v)}" for k, v in row["context"].items())),
@@ -133,8 +136,8 @@ def show(
             r["status"],
             r["synthesizer"] or "",
             r["note_id"] or "",
-            _seconds(r["timings"]),
-            (r["error"] or "")[:60],
+            _took(r["timings"]),
+            r["error"] or "",
         )
     print_table(shown)
     typer.echo("Details of one: aiops history show --tenant TENANT --event EVENT_ID")

@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 from tqdm import tqdm
 
+from aiops.running_system import running_system
 from aiops.tenant_directory import is_tenant_id
 from cli.console import fail, heading, print_table, table
 from cli.runtime import connect, load_settings
@@ -106,9 +107,12 @@ def create(
     ] = None,
     mask_personal_data: Annotated[
         bool,
+        # One name, no --no- twin: off is the default, and a second column of names
+        # squeezes the first one into `--servicedesk-u…` at 80 columns.
         typer.Option(
+            "--mask-personal-data",
             help="Mask e-mail addresses, phone numbers and requester names before the LLM "
-            "sees a ticket (credentials are always masked)."
+            "sees a ticket (credentials are always masked).",
         ),
     ] = False,
 ) -> None:
@@ -170,6 +174,10 @@ def create(
             )
         except tenants.TenantExistsError:
             fail(f"tenant {tenant_id!r} already exists; see `aiops tenants list`")
+    running = running_system(settings.state_dir)
+    if running is not None:
+        # The ports `aiops up` was started with, not this terminal's defaults.
+        settings = settings.model_copy(update={"public_base_url": running.ingest_base_url})
     urls = settings.webhook_urls(created.itsm_source, tenant_id)
     heading(f"Tenant {tenant_id!r} ({name}) is registered.")
     if itsm is Itsm.jira:

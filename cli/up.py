@@ -18,6 +18,8 @@ import typer
 
 from aiops.embedded import services
 from aiops.logs import configure_logging
+from aiops.process_health import status_path
+from aiops.running_system import RunningSystem, announce, forget
 from aiops.secrets import admin_token, secret_box
 from aiops.settings import Settings
 from cli import dagster_processes, system
@@ -99,9 +101,10 @@ def up(
     Database and Redis (embedded unless configured), migrations, webhook ingest, the
     enhancement flow, the management API and the Dagster daemon and UI.
     Prints a line starting with 'ready:' once webhooks are accepted and the Dagster UI
-    answers. A process that dies is restarted with backoff; one that keeps dying stops
-    the whole system with its name and exit status. Ctrl-C (or SIGTERM) stops the
-    processes, then the servers.
+    answers. A process that dies, the embedded Redis and PostgreSQL included, is restarted
+    with backoff; one that keeps dying is retried every 30 s and named in the log and in
+    /health/ready of ingest and the API, while the rest keeps serving. Ctrl-C (or SIGTERM)
+    stops the processes, then the servers.
     Data stays in the state folder (AI_AGENTS_STATE_DIR) for the next start.
     """
     settings = load_settings()
@@ -165,12 +168,22 @@ def up(
                 *system.child_specs(settings, sys.executable),
             ],
             env,
+            servers=urls.servers,
+            status_file=status_path(settings.state_dir),
         )
         try:
             if not stop.is_set():
                 supervisor.start()
                 supervisor.wait_ready(ready_timeout, stop)
             if not stop.is_set():
+                announce(
+                    settings.state_dir,
+                    RunningSystem(
+                        ingest_base_url=settings.ingest_base_url,
+                        ingest_url=system.local_url(settings, settings.ingest_port),
+                        api_url=system.local_url(settings, settings.api_port),
+                    ),
+                )
                 _banner(settings)
             while not stop.is_set():
                 supervisor.check()
@@ -179,6 +192,7 @@ def up(
             failure = str(exc)
         finally:
             supervisor.stop()
+            forget(settings.state_dir)
     if failure is not None:
         fail(f"{failure}. AI Ops stopped.")
     typer.echo("AI Ops stopped; data is kept for the next `aiops up`.")

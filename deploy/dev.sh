@@ -4,14 +4,19 @@
 #   deploy/dev.sh up   [aiops up options]   start the whole system (Ctrl-C stops it)
 #   deploy/dev.sh test [pytest options]     run the test suite
 #
-# Creates .venv on first use and reinstalls the project only when pyproject.toml changed.
-# Set PYTHON=/path/to/python3.12 to choose the interpreter.
+# Creates .venv on first use and installs the project with the versions in requirements.lock
+# (one lock for Python 3.11 and 3.12, markers where they differ); reinstalls only when
+# pyproject.toml or requirements.lock changed. Set PYTHON=/path/to/python3.12 to choose the
+# interpreter. Regenerate the lock after changing dependencies:
+#   uv pip compile pyproject.toml --extra dev --universal --python-version 3.11 \
+#       --no-header -o requirements.lock
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
 
 VENV=.venv
-STAMP="$VENV/.installed-pyproject.sha256"
+LOCK=requirements.lock
+STAMP="$VENV/.installed.sha256"
 
 die() {
     echo "deploy/dev.sh: $*" >&2
@@ -60,13 +65,18 @@ venv module first (e.g. 'apt install python$(version_of "$python")-venv')"
 
 ensure_installed() {
     local want
-    want=$("$VENV/bin/python" -c \
-        'import hashlib; print(hashlib.sha256(open("pyproject.toml", "rb").read()).hexdigest())')
+    [[ -f "$LOCK" ]] || die "$LOCK is missing; it pins the versions the tests ran with"
+    want=$("$VENV/bin/python" -c '
+import hashlib, sys
+digest = hashlib.sha256()
+for name in sys.argv[1:]:
+    digest.update(open(name, "rb").read())
+print(digest.hexdigest())' pyproject.toml "$LOCK")
     if [[ -f "$STAMP" && "$(cat "$STAMP")" == "$want" ]]; then
         return 0
     fi
-    echo "Installing AI Ops and its dependencies into $VENV (pyproject.toml changed)" >&2
-    "$VENV/bin/python" -m pip install --quiet -e ".[dev]" \
+    echo "Installing AI Ops and its dependencies into $VENV (pyproject.toml or $LOCK changed)" >&2
+    "$VENV/bin/python" -m pip install --quiet -c "$LOCK" -e ".[dev]" \
         || die "installing the project failed (see pip's message above)"
     echo "$want" >"$STAMP"
 }

@@ -18,6 +18,7 @@ from typing import TypeVar
 import httpx
 
 from aiops.errors import PermanentError
+from aiops.logs import log_context
 from aiops.retry import call_with_retries
 from aiops.secrets import secret_box
 from aiops.settings import Settings
@@ -129,6 +130,11 @@ class FlowRuntime:
     # Internals ---------------------------------------------------------------------------
 
     def _enhance_one(self, services: Services, received: Received) -> Outcome:
+        event = received.event
+        with log_context(tenant_id=event.tenant_id, event_id=event.event_id):
+            return self._enhance(services, received)
+
+    def _enhance(self, services: Services, received: Received) -> Outcome:
         self.metrics.in_flight.inc()
         try:
             outcome = process_event(received, services)

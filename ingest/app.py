@@ -13,6 +13,8 @@ from redis.backoff import ExponentialWithJitterBackoff
 
 from aiops.embedded import embedded_redis
 from aiops.logs import configure_logging
+from aiops.offline_docs import add_offline_docs
+from aiops.process_health import status_path
 from aiops.secrets import secret_box
 from aiops.settings import Settings, get_settings
 from aiops.tenant_directory import TenantDirectory
@@ -57,13 +59,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                         settings.tenant_cache_seconds,
                     ),
                     queue=EventQueue(client, settings),
-                    metrics=IngestMetrics(),
+                    metrics=IngestMetrics(status_path(settings.state_dir)),
                 )
                 yield
             finally:
                 await client.aclose()
 
-    app = FastAPI(title="AI Ops ingest", lifespan=lifespan)
+    app = FastAPI(title="AI Ops ingest", lifespan=lifespan, docs_url=None, redoc_url=None)
+    add_offline_docs(app)
     app.include_router(health.router)
     app.include_router(metrics.router)
     for plugin in plugins:

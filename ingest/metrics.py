@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from prometheus_client import CollectorRegistry, Counter, Histogram
+
+from aiops.process_health import SupervisedComponents
 
 
 class IngestMetrics:
-    def __init__(self) -> None:
+    def __init__(self, supervisor_status: Path | None = None) -> None:
         # A registry per app rather than the global one, so one process can build many apps.
         self.registry = CollectorRegistry()
         self.webhooks = Counter(
@@ -21,3 +25,6 @@ class IngestMetrics:
             buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
             registry=self.registry,
         )
+        if supervisor_status is not None:
+            # What `aiops up` reports of the components it runs, read at scrape time.
+            self.registry.register(SupervisedComponents(supervisor_status))

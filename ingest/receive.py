@@ -11,6 +11,7 @@ from starlette.requests import Request
 
 from aiops.crypto import DecryptionError
 from aiops.events import Event, EventKind, derive_event_id, utcnow
+from aiops.logs import bind_log_context
 from aiops.tenant_directory import TenantEntry
 from aiops.ticket_masking import mask_credentials
 from ingest.authenticate import authenticate, refuse_unknown
@@ -129,6 +130,7 @@ async def receive(
     """The accepted event, once Redis holds it; raises Rejection otherwise."""
     if not is_json_media_type(request.headers.get("content-type")):
         raise Rejection(415, "unsupported_media_type", "send the webhook body as application/json")
+    bind_log_context(tenant_id=tenant_id)
     settings = context.settings
     body = await read_capped(request, settings.max_webhook_bytes)
     entry = await _lookup(context, tenant_id)
@@ -140,6 +142,7 @@ async def receive(
     signed = authenticate(plugin, entry, headers, body, now=now, tolerance_seconds=tolerance)
     payload = parse_json(body)
     event = mask_credentials(_to_event(plugin, payload, kind, tenant_id, signed.delivery_id))
+    bind_log_context(event_id=event.event_id)
     rate = entry.rate_per_minute or settings.webhook_rate_per_minute
     started = time.perf_counter()
     try:

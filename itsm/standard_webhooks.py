@@ -34,7 +34,9 @@ class TimestampOutOfTolerance(Exception):
     """The signature is good but was made too long ago, or in the future."""
 
     def __init__(self, timestamp: int, now: float) -> None:
-        super().__init__(f"timestamp {timestamp} is {int(now) - timestamp:+d} s from now")
+        offset = timestamp - int(now)
+        when = "in the past" if offset < 0 else "in the future"
+        super().__init__(f"timestamp {timestamp} is {offset:+d} s from now ({abs(offset)} s {when})")
         self.timestamp = timestamp
 
 

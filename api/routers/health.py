@@ -9,6 +9,7 @@ import redis
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
+from aiops.process_health import read_status, status_path, unhealthy
 from api.deps import StateDep
 
 log = logging.getLogger(__name__)
@@ -37,7 +38,10 @@ def ready(state: StateDep) -> JSONResponse:
         log.warning("readiness: redis unreachable: %s", exc)
         checks["redis"] = "unreachable"
     ok = all(v == "ok" for v in checks.values())
+    # Components of the system `aiops up` runs that are down: reported, not fatal here.
+    degraded = unhealthy(read_status(status_path(state.settings.state_dir)))
+    status = ("degraded" if degraded else "ready") if ok else "unavailable"
     return JSONResponse(
-        {"status": "ready" if ok else "unavailable", "checks": checks},
+        {"status": status, "checks": checks, "degraded": degraded},
         status_code=200 if ok else 503,
     )

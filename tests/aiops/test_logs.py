@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import io
+import json
 import logging
 from collections.abc import Iterator
 
 import pytest
 
-from aiops.logs import configure_logging
+from aiops.logs import configure_logging, log_context
 
 TOKEN = "ghp_" + "Zx9Yw8Vu7Ts6Rq5Po4Nm3Lk2Ji1Hg0FeDcBa"
 DSN = "postgresql://aiops:Pg-S3cret-77@db01:5432/aiops"
@@ -116,3 +117,42 @@ def test_formatters_that_read_the_arguments_keep_working(
     out = stderr.readouterr().err
     assert "3 retries, last error: bad key [REDACTED:github_token]" in out
     assert "Logging error" not in out
+
+
+def _json_lines(text: str) -> list[dict[str, object]]:
+    lines = [line for line in text.splitlines() if line.strip()]
+    return [json.loads(line) for line in lines]  # every line is one JSON object
+
+
+def test_json_format_writes_one_object_per_line_with_the_ids_and_masking(
+    stderr: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AI_AGENTS_LOG_FORMAT", "json")
+    configure_logging("flow")
+    log = logging.getLogger("tests.logs.json")
+
+    log.info("before any event")
+    with log_context(tenant_id="acme", event_id="ev-1"):
+        log.warning("calling %s", DSN)
+        try:
+            raise RuntimeError(f"refused Authorization: Bearer {TOKEN}\nsecond line")
+        except RuntimeError:
+            log.exception("call failed")
+    log.info("explicit ids", extra={"tenant_id": "globex", "event_id": "ev-2"})
+
+    out = stderr.readouterr().err
+    before, calling, failed, explicit = _json_lines(out)
+    assert set(before) == {"timestamp", "level", "process", "logger", "message"}
+    assert before["process"] == "flow" and before["logger"] == "tests.logs.json"
+    assert str(before["timestamp"]).endswith("Z")
+    assert calling["level"] == "WARNING"
+    assert (calling["tenant_id"], calling["event_id"]) == ("acme", "ev-1")
+    assert calling["message"] == "calling postgresql://aiops:[REDACTED:password]@db01:5432/aiops"
+    assert failed["event_id"] == "ev-1" and "RuntimeError: refused" in str(failed["exception"])
+    assert (explicit["tenant_id"], explicit["event_id"]) == ("globex", "ev-2")
+    assert TOKEN not in out and "Pg-S3cret-77" not in out
+
+
+def test_an_unknown_log_format_is_refused_with_the_choices() -> None:
+    with pytest.raises(ValueError, match="use one of text, json"):
+        configure_logging("test", format="yaml")

@@ -59,4 +59,8 @@ def test_health_needs_no_token_and_ready_checks_both_servers(client: TestClient)
     assert client.get("/health").json() == {"status": "ok"}
     ready = client.get("/health/ready")
     assert ready.status_code == 200
-    assert ready.json() == {"status": "ready", "checks": {"postgres": "ok", "redis": "ok"}}
+    assert ready.json() == {
+        "status": "ready",
+        "checks": {"postgres": "ok", "redis": "ok"},
+        "degraded": {},
+    }

@@ -69,7 +69,7 @@ def main() -> None:
 
     with (
         tempfile.TemporaryDirectory(prefix="aiops-bench-", dir="/tmp") as state,
-        embedded_postgres(Path(state)) as (app_url, owner_url, _operator_url),
+        embedded_postgres(Path(state)) as (app_url, owner_url, _operator_url, _server),
         psycopg.connect(owner_url, autocommit=True) as conn,
     ):
         conn.execute(

@@ -66,7 +66,7 @@ def main() -> None:
     box = SecretBox(parse_key(generate_key()))
     with (
         tempfile.TemporaryDirectory(prefix="aiops-bench-", dir="/tmp") as state,
-        embedded_postgres(Path(state)) as (app_url, owner_url, operator_url),
+        embedded_postgres(Path(state)) as (app_url, owner_url, operator_url, _server),
     ):
         migrate.upgrade(owner_url)
         migrate.allow_app_login(owner_url)

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 import pytest
 from typer.testing import CliRunner
 
+from aiops.running_system import RunningSystem, announce, forget
 from aiops.settings import Settings
 from cli.main import app
 from tests.cli.conftest import Invoke
@@ -29,6 +30,22 @@ def test_demo_says_how_to_start_the_system_when_it_is_not_running(aiops: Invoke)
     assert result.exit_code == 1
     assert "not answering" in result.output
     assert "aiops up" in result.output
+    assert "--ingest-url" in result.output  # the way out when ingest listens elsewhere
+
+
+def test_demo_finds_the_port_the_running_system_announced(
+    aiops: Invoke, settings: Settings
+) -> None:
+    port = free_port()  # nothing answers there: the message names the address tried
+    url = f"http://127.0.0.1:{port}"
+    announce(settings.state_dir, RunningSystem(url, url, f"http://127.0.0.1:{free_port()}"))
+    try:
+        result = aiops("demo")
+    finally:
+        forget(settings.state_dir)
+
+    assert result.exit_code == 1
+    assert f"not answering at {url}" in result.output
 
 
 def test_up_refuses_a_taken_port_before_starting_anything(aiops: Invoke) -> None:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import redis
+from typer.testing import CliRunner
 
 from aiops.events import EVENT_FIELD, Event, Ticket, shard_for, utcnow
 from aiops.settings import Settings
+from cli.main import app
 from flows.decode import dead_letter, decode_entry
 from flows.items import Entry, Received
 from tests.cli.conftest import Invoke
@@ -29,7 +31,12 @@ def _shard(settings: Settings, tenant_id: str) -> str:
 
 
 def _failed(
-    client: redis.Redis, settings: Settings, tenant_id: str, event_id: str, stream: str = ""
+    client: redis.Redis,
+    settings: Settings,
+    tenant_id: str,
+    event_id: str,
+    stream: str = "",
+    error: str = "ServiceDesk Plus answered 401 Unauthorized",
 ) -> str:
     """A dead letter as the flow writes it for an event that failed permanently."""
     event = Event(
@@ -41,7 +48,7 @@ def _failed(
         received_at=utcnow(),
     )
     received = Received(stream or _shard(settings, tenant_id), "1700000000000-0", event)
-    letter = received.dead_letter("ServiceDesk Plus answered 401 Unauthorized", "permanent")
+    letter = received.dead_letter(error, "permanent")
     return _text(client.xadd(settings.dead_letter_stream, letter.fields))  # type: ignore[arg-type]
 
 
@@ -55,6 +62,26 @@ def test_list_shows_why_an_event_failed(
     assert result.exit_code == 0, result.output
     for text in (entry, tenant_id, "ev-dead", "555", "permanent", "401 Unauthorized"):
         assert text in result.output
+
+
+def test_list_shows_the_whole_reason_at_80_columns(
+    cli_env: dict[str, str], redis_client: redis.Redis, settings: Settings, tenant_id: str
+) -> None:
+    error = (
+        "ServiceDesk Plus answered 401 Unauthorized for POST /api/v3/requests/555/notes: "
+        "the technician key of this tenant was revoked; ask the tenant for a new key"
+    )
+    _failed(redis_client, settings, tenant_id, "ev-long", error=error)
+
+    result = CliRunner().invoke(app, ["dlq", "list"], env={**cli_env, "COLUMNS": "80"})
+
+    assert result.exit_code == 0, result.output
+    assert max(len(line) for line in result.output.splitlines()) <= 80
+    # The cell wraps; its words, the last ones included, are all there in order.
+    words = " ".join(
+        line.split("│")[-2].strip() for line in result.output.splitlines() if line.count("│") > 2
+    ).split()
+    assert " ".join(error.split()[-6:]) in " ".join(words)
 
 
 def test_replay_moves_the_entry_back_and_the_flow_takes_it_as_a_replay(

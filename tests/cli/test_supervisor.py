@@ -2,20 +2,38 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import socket
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+import redis
+from fastapi.testclient import TestClient
 
-from cli.supervisor import ChildFailed, ChildSpec, RestartPolicy, Supervisor
+from aiops.crypto import SecretBox
+from aiops.embedded import embedded_redis_server
+from aiops.process_health import (
+    FAILING,
+    RUNNING,
+    ComponentState,
+    read_status,
+    status_path,
+    unhealthy,
+)
+from aiops.settings import Settings
+from aiops.tenant_directory import publish
+from cli.supervisor import ChildFailed, ChildProcess, ChildSpec, RestartPolicy, Supervisor
 from cli.system import ensure_recovery_store
+from ingest.app import create_app
+from tests.ingest import sdp
 
-FAST = RestartPolicy(base_seconds=0.01, cap_seconds=0.05, stable_seconds=60, give_up_after=3)
+FAST = RestartPolicy(base_seconds=0.01, cap_seconds=0.05, stable_seconds=60, report_after=3)
 
 # Records its name on SIGTERM into argv[1], after saying it is up.
 _POLITE = """
@@ -44,17 +62,54 @@ def test_backoff_doubles_up_to_the_cap() -> None:
     assert [policy.delay(n) for n in (1, 2, 3, 4)] == [1, 2, 4, 5]
 
 
-def test_a_child_that_keeps_dying_stops_everything_with_its_name() -> None:
-    supervisor = Supervisor(
-        [ChildSpec("flaky", [sys.executable, "-c", "raise SystemExit(3)"])], {}, FAST
-    )
+def test_a_child_that_keeps_dying_is_reported_and_retried_while_the_rest_runs(
+    tmp_path: Path,
+) -> None:
+    status = tmp_path / "supervisor.json"
+    steady = ChildSpec("steady", [sys.executable, "-c", "import time; time.sleep(60)"])
+    flaky = ChildSpec("flaky", [sys.executable, "-c", "raise SystemExit(3)"])
+    supervisor = Supervisor([steady, flaky], {}, FAST, status_file=status)
     supervisor.start()
-    with pytest.raises(ChildFailed, match=r"flaky stopped 3 times in a row \(last: exit code 3\)"):
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
+    try:
+
+        def failing_and_retried() -> bool:
             supervisor.check()
-            time.sleep(0.01)
-    supervisor.stop()
+            states = {s.name: s for s in read_status(status)}
+            return states["flaky"].state == FAILING and states["flaky"].restarts >= 6
+
+        _until(failing_and_retried)
+        states = {s.name: s for s in read_status(status)}
+        assert states["steady"] == ComponentState("steady", RUNNING, 0, None)
+        assert states["flaky"].last_exit == "exit code 3"
+        assert unhealthy(list(states.values())) == {
+            "flaky": f"failing after {states['flaky'].restarts} restarts (last: exit code 3)"
+        }
+        steady_process = supervisor._watches[0].component
+        assert isinstance(steady_process, ChildProcess) and steady_process.exit_text() is None
+    finally:
+        supervisor.stop()
+    assert not status.exists()  # no supervisor, nothing reported
+
+
+def test_a_child_that_keeps_dying_while_starting_stops_the_start_with_its_name() -> None:
+    supervisor = Supervisor(
+        [
+            ChildSpec("web", [sys.executable, "-c", "import time; time.sleep(60)"],
+                      ready_url="http://127.0.0.1:9/never"),
+            ChildSpec("broken", [sys.executable, "-c", "raise SystemExit(2)"]),
+        ],
+        {},
+        FAST,
+    )  # fmt: skip
+    supervisor.start()
+    try:
+        with pytest.raises(
+            ChildFailed,
+            match=r"broken stopped 3 times in a row while starting \(last: exit code 2\)",
+        ):
+            supervisor.wait_ready(30, threading.Event())
+    finally:
+        supervisor.stop()
 
 
 def test_a_dead_child_is_restarted(tmp_path: Path) -> None:
@@ -73,8 +128,10 @@ def test_a_dead_child_is_restarted(tmp_path: Path) -> None:
 
         def alive_again() -> bool:
             supervisor.check()
-            child = supervisor._children[0]
-            if child.process is not None and child.process.poll() is None and child.failures:
+            watch = supervisor._watches[0]
+            child = watch.component
+            assert isinstance(child, ChildProcess)
+            if child.process is not None and child.exit_text() is None and watch.failures:
                 restarted.append(child.process.pid)
             return bool(restarted)
 
@@ -99,7 +156,7 @@ def test_children_stop_in_reverse_start_order(tmp_path: Path) -> None:
     assert stopped == ["ingest stopped", "flow stopped", "api stopped"]
 
 
-def test_wait_ready_waits_for_the_ready_url_and_notices_early_deaths(tmp_path: Path) -> None:
+def test_wait_ready_waits_for_the_ready_url(tmp_path: Path) -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
@@ -115,21 +172,6 @@ def test_wait_ready_waits_for_the_ready_url_and_notices_early_deaths(tmp_path: P
         supervisor.wait_ready(30, threading.Event())
     finally:
         supervisor.stop()
-
-    doomed = Supervisor(
-        [
-            ChildSpec("web", server.argv, ready_url="http://127.0.0.1:9/never"),
-            ChildSpec("broken", [sys.executable, "-c", "raise SystemExit(2)"]),
-        ],
-        {},
-        FAST,
-    )
-    doomed.start()
-    try:
-        with pytest.raises(ChildFailed, match=r"broken stopped while starting \(exit code 2\)"):
-            doomed.wait_ready(30, threading.Event())
-    finally:
-        doomed.stop()
 
 
 def test_a_child_ignoring_its_stop_signal_is_killed(tmp_path: Path) -> None:
@@ -150,7 +192,9 @@ def test_a_child_ignoring_its_stop_signal_is_killed(tmp_path: Path) -> None:
 
     supervisor.stop(timeout=0.5)
 
-    process = supervisor._children[0].process
+    child = supervisor._watches[0].component
+    assert isinstance(child, ChildProcess)
+    process = child.process
     assert process is not None and process.returncode == -signal.SIGKILL
 
 
@@ -180,3 +224,49 @@ def test_a_childs_extra_environment_reaches_that_child_only(tmp_path: Path) -> N
         supervisor.stop()
     assert (tmp_path / "with").read_text() == "1"
     assert (tmp_path / "without").read_text() == "base"
+
+
+def test_a_killed_embedded_redis_comes_back_and_ingest_accepts_webhooks_again(
+    settings: Settings, box: SecretBox, tenant_id: str
+) -> None:
+    with (
+        tempfile.TemporaryDirectory(prefix="aiops-s-", dir="/tmp") as state,
+        embedded_redis_server(Path(state)) as server,
+    ):
+        private = settings.model_copy(update={"redis_url": server.url, "state_dir": Path(state)})
+        with redis.Redis.from_url(server.url) as direct:
+            publish(direct, private.stream_prefix, box, tenant_id, "servicedesk", [sdp.SECRET])
+        status = status_path(Path(state))
+        supervisor = Supervisor([], {}, FAST, servers=[server], status_file=status)
+        supervisor.start()
+        with TestClient(create_app(private)) as ingest:
+            assert _webhook(ingest, tenant_id, "1") == 202
+            first = server.pid
+            assert first is not None
+            os.kill(first, signal.SIGKILL)
+            _until(lambda: server.exit_text() is not None)
+            assert _webhook(ingest, tenant_id, "2") == 503
+            assert ingest.get("/health/ready").status_code == 503
+
+            def back() -> bool:
+                supervisor.check()
+                return server.pid != first and server.exit_text() is None
+
+            _until(back)
+            assert _webhook(ingest, tenant_id, "2") == 202
+            ready = ingest.get("/health/ready")
+            assert ready.status_code == 200 and ready.json()["status"] == "ready"
+            assert read_status(status) == [ComponentState("redis", RUNNING, 1, "killed by SIGKILL")]
+            metrics = ingest.get("/metrics").text
+            assert 'aiops_component_restarts_total{component="redis"} 1.0' in metrics
+        supervisor.stop()
+
+
+def _webhook(ingest: TestClient, tenant_id: str, ticket_id: str) -> int:
+    raw = sdp.body(ticket_id)
+    return ingest.post(
+        "/webhook/servicedesk",
+        params={"tenant": tenant_id},
+        content=raw,
+        headers=sdp.headers(raw, delivery_id=f"d-{ticket_id}"),
+    ).status_code

@@ -11,6 +11,7 @@ import redis
 from typer.testing import CliRunner
 
 from aiops.crypto import SecretBox
+from aiops.running_system import RunningSystem, announce, forget
 from aiops.settings import Settings
 from aiops.tenant_directory import secrets_context
 from cli.main import app
@@ -208,3 +209,23 @@ def test_delete_removes_the_tenant_and_prints_what_went(
     assert re.search(r"tenant_configs\s*│?\s*1", result.output), result.output
     assert tenant_id not in list_tenant_ids(db)
     assert missing.exit_code != 0 and "no tenant" in missing.output
+
+
+def test_create_prints_the_webhook_urls_of_the_running_system(
+    aiops: Invoke, tenant_id: str, settings: Settings
+) -> None:
+    # As `aiops up --ingest-port 9123` announces itself; this terminal's settings say 8000.
+    running = RunningSystem(
+        ingest_base_url="http://127.0.0.1:9123",
+        ingest_url="http://127.0.0.1:9123",
+        api_url="http://127.0.0.1:9124",
+    )
+    announce(settings.state_dir, running)
+    try:
+        result = aiops("tenants", "create", tenant_id, "--name", "Ported")
+    finally:
+        forget(settings.state_dir)
+
+    assert result.exit_code == 0, result.output
+    assert f"http://127.0.0.1:9123/webhook/servicedesk?tenant={tenant_id}" in result.output
+    assert ":8000" not in result.output

@@ -26,6 +26,7 @@ from typing import Any
 import httpx
 import pytest
 
+from aiops.running_system import running_system
 from tests.fakes.loopback import free_port
 from tests.fakes.openai_server import OpenAiServer
 from tests.fakes.sdp_server import SdpServer
@@ -371,3 +372,108 @@ def test_webhooks_become_notes_once_each_through_a_flow_crash(
             if value.encode() in path.read_bytes()
         ]
         assert not leaks, leaks
+
+
+def _redis_server_pid(state: Path) -> int | None:
+    found = [pid for pid, cmd in _processes_of(state).items() if "redis-server" in cmd]
+    return found[0] if len(found) == 1 else None
+
+
+def _postmaster_pid(state: Path) -> int | None:
+    try:
+        return int((state / "postgres" / "postmaster.pid").read_text().split()[0])
+    except (FileNotFoundError, IndexError, ValueError):
+        return None
+
+
+def _ready(url: str) -> httpx.Response | None:
+    try:
+        return httpx.get(f"{url}/health/ready", timeout=5)
+    except httpx.HTTPError:
+        return None
+
+
+def test_killed_servers_and_a_crashing_flow_heal_while_ingest_keeps_answering(
+    system: System, servicedesk: SdpServer
+) -> None:
+    with _log_on_failure(system):
+        created = system.aiops(
+            "tenants", "create", "acme", "--name", "Acme Corp",
+            "--servicedesk-url", servicedesk.base_url,
+            "--servicedesk-key", servicedesk.api_key,
+        )  # fmt: skip
+        secret = created.split("Signing secret", 1)[1].splitlines()[1].strip()
+        webhook = re.search(r"new requests:\s+(\S+)", created)
+        assert webhook is not None, created
+        tickets = iter(str(n) for n in range(7001, 7100))
+        _post(system, webhook.group(1), secret, next(tickets))
+        announced = running_system(system.state)
+        assert announced is not None and announced.ingest_url == system.ingest
+
+        # Redis killed: 503 while it is down, then the supervisor brings it back.
+        first_redis = _redis_server_pid(system.state)
+        assert first_redis is not None, _processes_of(system.state)
+        os.kill(first_redis, signal.SIGKILL)
+        _until(
+            "redis-server restarted",
+            lambda: _redis_server_pid(system.state) not in (None, first_redis),
+            RESTART_SECONDS,
+        )
+        _until(
+            "ingest ready again",
+            lambda: (r := _ready(system.ingest)) is not None and r.status_code == 200,
+            RESTART_SECONDS,
+        )
+        _post(system, webhook.group(1), secret, next(tickets))
+
+        # PostgreSQL killed: restarted by pg_ctl as pgserver's user, the API ready again.
+        first_postgres = _postmaster_pid(system.state)
+        assert first_postgres is not None
+        os.kill(first_postgres, signal.SIGKILL)
+        _until(
+            "PostgreSQL restarted",
+            lambda: (
+                _postmaster_pid(system.state) not in (None, first_postgres)
+                and (r := _ready(system.api)) is not None
+                and r.status_code == 200
+            ),
+            RESTART_SECONDS * 2,
+        )
+
+        # The flow killed every time it comes up: webhooks are still accepted, and once it
+        # keeps failing both /health/ready name it.
+        killed: set[int] = set()
+        for _ in range(5):
+            _until(
+                "a new flow process",
+                lambda: _flow_pid(system.state) not in (None, *killed),
+                RESTART_SECONDS,
+            )
+            pid = _flow_pid(system.state)
+            assert pid is not None
+            os.kill(pid, signal.SIGKILL)
+            killed.add(pid)
+            _post(system, webhook.group(1), secret, next(tickets))
+        _until(
+            "the flow reported as failing",
+            lambda: (
+                "flow" in (_ready(system.ingest) or httpx.Response(500)).json().get("degraded", {})
+            ),
+            RESTART_SECONDS,
+        )
+        ingest_ready = _ready(system.ingest)
+        api_ready = _ready(system.api)
+        assert ingest_ready is not None and ingest_ready.status_code == 200
+        assert ingest_ready.json()["degraded"]["flow"].startswith("failing after")
+        assert api_ready is not None and "flow" in api_ready.json()["degraded"]
+        _post(system, webhook.group(1), secret, next(tickets))
+        metrics = httpx.get(f"{system.ingest}/metrics", timeout=5).text
+        assert 'aiops_component_up{component="flow"} 0.0' in metrics
+        assert "flow keeps failing" in system.output()
+
+        # Ctrl-C: an orderly stop that leaves nothing running.
+        system.process.send_signal(signal.SIGINT)
+        assert system.process.wait(timeout=STOP_SECONDS) == 0
+        _until("every process of the system gone", lambda: not _processes_of(system.state), 10)
+        assert not (system.state / "running.json").exists()
+        assert not (system.state / "supervisor.json").exists()

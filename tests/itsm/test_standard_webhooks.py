@@ -108,6 +108,8 @@ def test_a_good_signature_outside_the_tolerance_is_refused_for_its_time(drift: i
         verify(headers, BODY, [SECRET], now=NOW, tolerance_seconds=300)
 
     assert caught.value.timestamp == NOW + drift
+    when = "in the past" if drift < 0 else "in the future"
+    assert f"is {drift:+d} s from now ({abs(drift)} s {when})" in str(caught.value)
 
 
 @pytest.mark.parametrize("drift", [-300, 0, 300])
