@@ -78,10 +78,29 @@ class _Protocol(asyncio.Protocol):
         self.waiting: deque[asyncio.Future[Reply]] = deque()
         self.closed = False
         self._buffer = bytearray()
+        self._outgoing: list[bytes] = []
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports do not subclass asyncio's, but behave alike.
         self.transport = cast(asyncio.Transport, transport)
+
+    def send(self, command: bytes) -> asyncio.Future[Reply]:
+        """The future of the reply to `command`. Commands asked for in one turn of the event
+        loop leave in one write, in the order asked, which is the order of the replies."""
+        future = asyncio.get_running_loop().create_future()
+        if self.closed:
+            future.set_exception(exceptions.ConnectionError("the Redis connection was lost"))
+            return future
+        if not self._outgoing:
+            asyncio.get_running_loop().call_soon(self._flush)
+        self._outgoing.append(command)
+        self.waiting.append(future)
+        return future
+
+    def _flush(self) -> None:
+        if self.transport is not None and not self.closed:
+            self.transport.write(b"".join(self._outgoing))
+        self._outgoing.clear()
 
     def data_received(self, data: bytes) -> None:
         buffer = self._buffer
@@ -113,43 +132,28 @@ class _Protocol(asyncio.Protocol):
             self.transport.abort()  # connection_lost fails whoever still waits
 
 
-class PipelinedRedis:
-    def __init__(self, url: str, timeout_seconds: float) -> None:
-        self._options: dict[str, Any] = dict(parse_url(url))
+class _Lane:
+    """One connection, opened when first needed and again after it is lost."""
+
+    def __init__(self, options: dict[str, Any], timeout_seconds: float) -> None:
+        self._options = options
         self._timeout = timeout_seconds
         self._protocol: _Protocol | None = None
-        self._connecting: asyncio.Task[_Protocol] | None = None
+        self._connecting: asyncio.Future[_Protocol] | None = None
 
-    async def execute(self, *args: Arg) -> Reply:
-        """The reply to one command; an error reply is raised as ResponseError."""
-        try:
-            reply = await self._once(args)
-        except exceptions.ConnectionError:
-            # A connection Redis dropped (a restart, an idle timeout) fails its first use.
-            await asyncio.sleep(random.uniform(0.02, 0.1))
-            reply = await self._once(args)
-        if isinstance(reply, exceptions.ResponseError):
-            raise reply
-        return reply
-
-    async def aclose(self) -> None:
-        if self._protocol is not None:
-            self._protocol.close()
-            self._protocol = None
-
-    async def _once(self, args: tuple[Arg, ...]) -> Reply:
+    async def call(self, command: bytes) -> Reply:
         protocol = await self._connection()
-        assert protocol.transport is not None
-        future = asyncio.get_running_loop().create_future()
-        # No await between queueing the future and writing: replies come in write order.
-        protocol.waiting.append(future)
-        protocol.transport.write(encode(args))
         try:
-            return await asyncio.wait_for(future, self._timeout)
+            return await asyncio.wait_for(protocol.send(command), self._timeout)
         except TimeoutError as exc:
             # The late reply would be matched to the next command: start afresh.
             protocol.close()
             raise exceptions.TimeoutError(f"Redis did not answer within {self._timeout} s") from exc
+
+    def close(self) -> None:
+        if self._protocol is not None:
+            self._protocol.close()
+            self._protocol = None
 
     async def _connection(self) -> _Protocol:
         protocol = self._protocol
@@ -159,6 +163,7 @@ class PipelinedRedis:
             self._connecting = asyncio.ensure_future(self._connect())
         connecting = self._connecting
         try:
+            # Shielded: one caller giving up must not cancel the others' connection.
             self._protocol = await asyncio.shield(connecting)
         finally:
             if connecting.done():
@@ -196,11 +201,37 @@ class PipelinedRedis:
         return protocol
 
     async def _checked(self, protocol: _Protocol, args: tuple[Arg, ...]) -> None:
-        assert protocol.transport is not None
-        future = asyncio.get_running_loop().create_future()
-        protocol.waiting.append(future)
-        protocol.transport.write(encode(args))
-        reply = await asyncio.wait_for(future, self._timeout)
+        reply = await asyncio.wait_for(protocol.send(encode(args)), self._timeout)
         if isinstance(reply, exceptions.ResponseError):
             protocol.close()
             raise exceptions.ConnectionError(f"Redis refused {args[0]!s}: {reply}")
+
+
+class PipelinedRedis:
+    """Commands spread over a few connections (lanes): Redis reads at most 16 KB from one
+    connection per turn of its event loop, so one connection alone would cap how many
+    webhooks share an fsync."""
+
+    def __init__(self, url: str, timeout_seconds: float, lanes: int = 4) -> None:
+        options: dict[str, Any] = dict(parse_url(url))
+        self._lanes = [_Lane(options, timeout_seconds) for _ in range(lanes)]
+        self._turn = 0
+
+    async def execute(self, *args: Arg) -> Reply:
+        """The reply to one command; an error reply is raised as ResponseError."""
+        self._turn = (self._turn + 1) % len(self._lanes)
+        lane = self._lanes[self._turn]
+        command = encode(args)
+        try:
+            reply = await lane.call(command)
+        except exceptions.ConnectionError:
+            # A connection Redis dropped (a restart, an idle timeout) fails its first use.
+            await asyncio.sleep(random.uniform(0.02, 0.1))
+            reply = await lane.call(command)
+        if isinstance(reply, exceptions.ResponseError):
+            raise reply
+        return reply
+
+    async def aclose(self) -> None:
+        for lane in self._lanes:
+            lane.close()

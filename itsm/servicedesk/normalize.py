@@ -46,6 +46,11 @@ def _max_length(field: str) -> int:
     return next(m.max_length for m in Ticket.model_fields[field].metadata if isinstance(m, MaxLen))
 
 
+# Read once: pydantic builds these field infos anew on every access.
+_SUBJECT_LIMIT = _max_length("subject")
+_DESCRIPTION_LIMIT = _max_length("description")
+
+
 def _clip(text: str, limit: int) -> str:
     """Long email threads are real: keep the start rather than reject the ticket."""
     return text if len(text) <= limit else text[: limit - 1] + "…"
@@ -62,6 +67,8 @@ def _is_unicode(text: str) -> bool:
 
 def _unstorable(value: Any) -> str | None:
     """Why `value` cannot go into an event's JSON document, or None if it can."""
+    if value is None:  # most extra fields of most tickets: skip the walk
+        return None
     pending: list[tuple[Any, int]] = [(value, 1)]
     while pending:
         item, depth = pending.pop()
@@ -227,8 +234,8 @@ def _read_ticket(request: Any, loc: Loc, errors: list[FieldError]) -> Ticket | N
     try:
         return Ticket(
             id=ticket_id,
-            subject=_clip((subject or "").strip(), _max_length("subject")),
-            description=_clip(description or "", _max_length("description")),
+            subject=_clip((subject or "").strip(), _SUBJECT_LIMIT),
+            description=_clip(description or "", _DESCRIPTION_LIMIT),
             extra={key: value for key, value in extra.items() if value not in (None, "")},
             **fields,
         )
