@@ -67,6 +67,14 @@ class Settings(BaseSettings):
     # Processes started by `aiops up`.
     host: str = "127.0.0.1"
     ingest_port: int = 8000
+    ingest_workers: int = Field(
+        default=1,
+        ge=1,
+        le=64,
+        description="Ingest processes sharing the ingest port (uvicorn --workers); one per "
+        "core that ingest may use. Every guarantee holds across them: dedupe, replay and "
+        "rate state live in Redis.",
+    )
     api_port: int = 8001
     public_base_url: str | None = Field(
         default=None, description="How ITSMs reach ingest; defaults to http://host:ingest_port."

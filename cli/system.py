@@ -96,6 +96,12 @@ def _uvicorn(python: str, factory: str, settings: Settings, port: int) -> list[s
     ]
 
 
+def ingest_workers(settings: Settings) -> list[str]:
+    """uvicorn's options for several ingest processes on one port (its parent process
+    holds the socket and restarts a worker that dies)."""
+    return ["--workers", str(settings.ingest_workers)] if settings.ingest_workers > 1 else []
+
+
 def child_specs(settings: Settings, python: str) -> list[ChildSpec]:
     """The processes of a running system, in start order; they stop in reverse.
 
@@ -131,6 +137,7 @@ def child_specs(settings: Settings, python: str) -> list[ChildSpec]:
             [
                 *_uvicorn(python, "ingest.app:create_app", settings, settings.ingest_port),
                 "--no-access-log",
+                *ingest_workers(settings),
             ],
             ready_url=local_url(settings, settings.ingest_port) + "/health/ready",
         ),

@@ -92,6 +92,15 @@ def up(
         int | None,
         typer.Option(help="Port for the Dagster UI. Default: AI_AGENTS_DAGSTER_PORT, else 3000."),
     ] = None,
+    ingest_workers: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            max=64,
+            help="Ingest processes on the webhook port, up to one per core. "
+            "Default: AI_AGENTS_INGEST_WORKERS, else 1.",
+        ),
+    ] = None,
     ready_timeout: Annotated[
         float, typer.Option(help="Seconds the processes get to become ready.")
     ] = 90.0,
@@ -108,7 +117,12 @@ def up(
     Data stays in the state folder (AI_AGENTS_STATE_DIR) for the next start.
     """
     settings = load_settings()
-    overrides = {"ingest_port": ingest_port, "api_port": api_port, "dagster_port": dagster_port}
+    overrides = {
+        "ingest_port": ingest_port,
+        "api_port": api_port,
+        "dagster_port": dagster_port,
+        "ingest_workers": ingest_workers,
+    }
     settings = settings.model_copy(update={k: v for k, v in overrides.items() if v is not None})
     for what, port, option in (
         ("webhook ingest", settings.ingest_port, "--ingest-port / AI_AGENTS_INGEST_PORT"),

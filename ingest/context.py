@@ -23,7 +23,8 @@ class IngestContext:
     metrics: IngestMetrics
 
 
-def get_context(request: Request) -> IngestContext:
+async def get_context(request: Request) -> IngestContext:
+    # async: FastAPI runs a plain `def` dependency in its thread pool, a hop per request.
     context: IngestContext = request.app.state.ingest
     return context
 

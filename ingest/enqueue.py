@@ -3,13 +3,15 @@ rate limit and the append, atomically and in one round trip."""
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from typing import Literal
 
-import redis.asyncio
+from redis.exceptions import ResponseError
 
 from aiops.events import EVENT_FIELD, Event, shard_for
 from aiops.settings import Settings
+from ingest.pipelined import PipelinedRedis
 
 # KEYS: dedupe (per event id), replay (per digest of what the signature covers), rate
 # (the tenant's limiter state), stream. ARGV: ttl, maxlen, field, event, event id, rate.
@@ -88,9 +90,12 @@ def rate_key(prefix: str, tenant_id: str) -> str:
     return f"{prefix}:rate:{tenant_id}"
 
 
+_SHA = hashlib.sha1(_ENQUEUE.encode()).hexdigest()
+
+
 class EventQueue:
-    def __init__(self, client: redis.asyncio.Redis, settings: Settings) -> None:
-        self._script = client.register_script(_ENQUEUE)
+    def __init__(self, client: PipelinedRedis, settings: Settings) -> None:
+        self._client = client
         self._settings = settings
         # A signed timestamp stays acceptable for the tolerance: its replay must be caught
         # at least that long.
@@ -103,27 +108,34 @@ class EventQueue:
         prefix = settings.stream_prefix
         tenant_id = event.tenant_id
         stream = settings.stream_name(shard_for(tenant_id, settings.stream_shards))
-        answer = await self._script(
-            keys=[
-                dedupe_key(prefix, tenant_id, event.event_id),
-                replay_key(prefix, tenant_id, signed_digest),
-                rate_key(prefix, tenant_id),
-                stream,
-            ],
-            args=[
-                self._ttl,
-                settings.stream_maxlen,
-                EVENT_FIELD,
-                event.to_json(),
-                event.event_id,
-                rate_per_minute,
-            ],
+        keys_and_args = (
+            4,
+            dedupe_key(prefix, tenant_id, event.event_id),
+            replay_key(prefix, tenant_id, signed_digest),
+            rate_key(prefix, tenant_id),
+            stream,
+            self._ttl,
+            settings.stream_maxlen,
+            EVENT_FIELD,
+            event.to_json(),
+            event.event_id,
+            rate_per_minute,
         )
-        outcome = answer[0].decode()
+        try:
+            answer = await self._client.execute("EVALSHA", _SHA, *keys_and_args)
+        except ResponseError as exc:
+            if not str(exc).startswith("NOSCRIPT"):
+                raise
+            # Redis restarted, or SCRIPT FLUSH: EVAL runs the script and caches it again.
+            answer = await self._client.execute("EVAL", _ENQUEUE, *keys_and_args)
+        # The script answers {outcome} or {outcome, text}.
+        assert isinstance(answer, list)
+        outcome, *rest = [item.decode() for item in answer if isinstance(item, bytes)]
+        detail = rest[0] if rest else ""
         if outcome == "rate_limited":
-            raise RateLimited(int(answer[1]))
+            raise RateLimited(int(detail))
         if outcome == "replay":
-            return Enqueued(stream, "replay", original_event_id=answer[1].decode())
+            return Enqueued(stream, "replay", original_event_id=detail)
         if outcome == "duplicate":
             return Enqueued(stream, "duplicate")
-        return Enqueued(stream, "accepted", entry_id=answer[1].decode())
+        return Enqueued(stream, "accepted", entry_id=detail)

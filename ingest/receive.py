@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from redis.exceptions import RedisError
@@ -120,21 +121,31 @@ def _to_event(
     )
 
 
+def lowercase_headers(request: Request) -> dict[str, str]:
+    """The request's headers by lower-case name (the last of repeated ones), built once:
+    Starlette's Headers scans the whole list on every lookup."""
+    return {
+        name.decode("latin-1").lower(): value.decode("latin-1")
+        for name, value in request.scope["headers"]
+    }
+
+
 async def receive(
     context: IngestContext,
     plugin: ItsmPlugin,
     kind: EventKind | None,
     request: Request,
+    headers: Mapping[str, str],
     tenant_id: str,
 ) -> Received:
-    """The accepted event, once Redis holds it; raises Rejection otherwise."""
-    if not is_json_media_type(request.headers.get("content-type")):
+    """The accepted event, once Redis holds it; raises Rejection otherwise. `headers` are
+    the request's, by lower-case name."""
+    if not is_json_media_type(headers.get("content-type")):
         raise Rejection(415, "unsupported_media_type", "send the webhook body as application/json")
     bind_log_context(tenant_id=tenant_id)
     settings = context.settings
     body = await read_capped(request, settings.max_webhook_bytes)
     entry = await _lookup(context, tenant_id)
-    headers = {name.lower(): value for name, value in request.headers.items()}
     now = time.time()
     tolerance = settings.webhook_timestamp_tolerance_seconds
     if entry is None or entry.source != plugin.name:

@@ -33,6 +33,8 @@ def is_unicode(text: str) -> bool:
 
 def unstorable(value: Any) -> str | None:
     """Why `value` cannot go into an event's JSON document, or None if it can."""
+    if value is None:  # most extra fields of most tickets: skip the walk
+        return None
     pending: list[tuple[Any, int]] = [(value, 1)]
     while pending:
         item, depth = pending.pop()

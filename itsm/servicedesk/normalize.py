@@ -38,6 +38,9 @@ _EXTRA_LOOKUPS = (
     "template",
 )
 _EXTRA_TEXTS = ("display_id", "impact_details")
+# Read once: pydantic builds these field infos anew on every access.
+_SUBJECT_LIMIT = max_length("subject")
+_DESCRIPTION_LIMIT = max_length("description")
 
 
 class _Reader:
@@ -185,8 +188,8 @@ def _read_ticket(request: Any, loc: Loc, errors: list[FieldError]) -> Ticket | N
     try:
         return Ticket(
             id=ticket_id,
-            subject=clip((subject or "").strip(), max_length("subject")),
-            description=clip(description or "", max_length("description")),
+            subject=clip((subject or "").strip(), _SUBJECT_LIMIT),
+            description=clip(description or "", _DESCRIPTION_LIMIT),
             extra={key: value for key, value in extra.items() if value not in (None, "")},
             **fields,
         )

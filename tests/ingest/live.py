@@ -9,11 +9,11 @@ import time
 from collections.abc import Iterator
 
 import uvicorn
-from fastapi import FastAPI
+from starlette.types import ASGIApp
 
 
 @contextlib.contextmanager
-def live_server(app: FastAPI) -> Iterator[tuple[str, int]]:
+def live_server(app: ASGIApp) -> Iterator[tuple[str, int]]:
     """(host, port) of uvicorn serving `app`, lifespan included, until the block ends."""
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))

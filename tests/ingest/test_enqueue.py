@@ -8,12 +8,12 @@ from collections.abc import AsyncIterator
 
 import pytest
 import redis
-import redis.asyncio
 from redis.exceptions import ResponseError
 
 from aiops.events import Event, Ticket, shard_for, utcnow
 from aiops.settings import Settings
 from ingest.enqueue import Enqueued, EventQueue, RateLimited, dedupe_key, rate_key, replay_key
+from ingest.pipelined import PipelinedRedis
 from tests.ingest.streams import stored_events
 
 pytestmark = pytest.mark.anyio
@@ -22,7 +22,7 @@ pytestmark = pytest.mark.anyio
 @pytest.fixture()
 async def queue(settings: Settings, redis_client: redis.Redis) -> AsyncIterator[EventQueue]:
     assert settings.redis_url is not None
-    client = redis.asyncio.Redis.from_url(settings.redis_url)
+    client = PipelinedRedis(settings.redis_url, settings.redis_timeout_seconds)
     yield EventQueue(client, settings)
     await client.aclose()
 
@@ -102,7 +102,7 @@ async def test_streams_are_capped_near_maxlen(
     settings: Settings, redis_client: redis.Redis, tenant_id: str
 ) -> None:
     assert settings.redis_url is not None
-    client = redis.asyncio.Redis.from_url(settings.redis_url)
+    client = PipelinedRedis(settings.redis_url, settings.redis_timeout_seconds)
     capped = EventQueue(client, settings.model_copy(update={"stream_maxlen": 10}))
     try:
         for n in range(300):
@@ -133,7 +133,7 @@ async def test_replays_are_remembered_at_least_as_long_as_the_timestamp_toleranc
     settings: Settings, redis_client: redis.Redis, tenant_id: str
 ) -> None:
     assert settings.redis_url is not None
-    client = redis.asyncio.Redis.from_url(settings.redis_url)
+    client = PipelinedRedis(settings.redis_url, settings.redis_timeout_seconds)
     short = settings.model_copy(
         update={"dedupe_ttl_seconds": 10, "webhook_timestamp_tolerance_seconds": 300}
     )
