@@ -36,7 +36,9 @@ class TimestampOutOfTolerance(Exception):
     def __init__(self, timestamp: int, now: float) -> None:
         offset = timestamp - int(now)
         when = "in the past" if offset < 0 else "in the future"
-        super().__init__(f"timestamp {timestamp} is {offset:+d} s from now ({abs(offset)} s {when})")
+        super().__init__(
+            f"timestamp {timestamp} is {offset:+d} s from now ({abs(offset)} s {when})"
+        )
         self.timestamp = timestamp
 
 

@@ -25,6 +25,9 @@ def json_logs(monkeypatch: pytest.MonkeyPatch) -> Iterator[io.StringIO]:
     handler = root.handlers[0]
     assert isinstance(handler, logging.StreamHandler)
     handler.setStream(written)
+    # Accepted webhooks are logged at DEBUG (at line rate INFO would cost more CPU than the
+    # webhook itself); the JSON form must carry the ids at every level.
+    root.setLevel(logging.DEBUG)
     try:
         yield written
     finally:
@@ -47,4 +50,4 @@ def test_an_accepted_webhook_is_logged_with_its_tenant_and_event(
     (accepted,) = [r for r in records if "status=202" in r["message"]]
     assert accepted["tenant_id"] == tenant
     assert accepted["event_id"] == "d-json-8101"
-    assert accepted["process"] == "ingest" and accepted["level"] == "INFO"
+    assert accepted["process"] == "ingest" and accepted["level"] == "DEBUG"
