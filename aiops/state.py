@@ -19,7 +19,12 @@ def restrict_umask() -> None:
 
 
 def private_dir(path: Path) -> Path:
-    """`path` made if missing, and 0700 whether new or not."""
+    """`path` made if missing, readable and writable by its owner only, new or not.
+
+    A passage bit (execute without read) already granted is kept: pgserver, run as root,
+    serves PostgreSQL as an operating-system user of its own and grants it passage
+    through the folders above its data folder; passage lists nothing.
+    """
     path.mkdir(mode=0o700, parents=True, exist_ok=True)
-    path.chmod(0o700)
+    path.chmod(0o700 | (path.stat().st_mode & 0o011))
     return path

@@ -1,4 +1,5 @@
-"""Nothing under the state folder is readable by other users: folders 0700, files 0600."""
+"""Nothing under the state folder is readable by other users: folders 0700 (or 0711 where
+pgserver, run as root, needs passage), files 0600."""
 
 from __future__ import annotations
 
@@ -30,7 +31,9 @@ def _open_to_others(root: Path) -> list[str]:
     found = []
     for path in [root, *root.rglob("*")]:
         mode = path.lstat().st_mode
-        if (stat.S_ISDIR(mode) or stat.S_ISREG(mode)) and mode & 0o077:
+        # A folder may grant passage (execute, which lists nothing); nothing more.
+        opened = mode & (0o066 if stat.S_ISDIR(mode) else 0o077)
+        if (stat.S_ISDIR(mode) or stat.S_ISREG(mode)) and opened:
             found.append(f"{oct(stat.S_IMODE(mode))} {path.relative_to(root)}")
     return found
 

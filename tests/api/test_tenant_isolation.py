@@ -61,7 +61,12 @@ TENANT_ROUTES: dict[Route, Callable[[Party], Request]] = {
     ("DELETE", "/tenants/{tenant_id}/webhook-secrets/previous"): lambda p: {},
 }
 # Not about one tenant: registering is for the admin token only; a key lists its own tenant.
-PLATFORM_ROUTES: set[Route] = {("POST", "/tenants"), ("GET", "/tenants")}
+# DELETE /tenants/{id} refuses tenant keys: tests/api/test_tenant_removal.py.
+PLATFORM_ROUTES: set[Route] = {
+    ("POST", "/tenants"),
+    ("GET", "/tenants"),
+    ("DELETE", "/tenants/{tenant_id}"),
+}
 PUBLIC_ROUTES: set[Route] = {("GET", "/health"), ("GET", "/health/ready")}
 # POSTs that change nothing, and GETs that still need admin scope.
 READ_ONLY_POSTS: set[Route] = {("POST", "/tenants/{tenant_id}/analytics/sql")}

@@ -17,10 +17,12 @@ def warehouse_dir(tmp_path: Path) -> Path:
 
 
 @pytest.fixture()
-def resources(service_urls: ServiceUrls, warehouse_dir: Path) -> dict[str, Any]:
+def resources(service_urls: ServiceUrls, warehouse_dir: Path, master_key: str) -> dict[str, Any]:
     """What deployed_resources() binds to AI_AGENTS_* variables, pointed at the fixtures."""
     return {
-        "postgres": PostgresResource(database_url=service_urls.database_url),
+        "postgres": PostgresResource(
+            database_url=service_urls.database_url, encryption_key=master_key
+        ),
         "redis": RedisResource(redis_url=service_urls.redis_url),
         "warehouse": WarehouseResource(warehouse_dir=str(warehouse_dir)),
     }
