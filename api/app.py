@@ -17,7 +17,18 @@ from aiops.logs import configure_logging
 from aiops.secrets import admin_token, secret_box
 from aiops.settings import Settings, get_settings
 from api.deps import ApiState, get_principal
-from api.routers import analytics, api_keys, enhancements, health, llm, tenants, tickets, webhooks
+from api.metrics import ApiMetrics, MetricsMiddleware
+from api.routers import (
+    analytics,
+    api_keys,
+    enhancements,
+    health,
+    llm,
+    metrics,
+    tenants,
+    tickets,
+    webhooks,
+)
 from warehouse.db import Database
 
 
@@ -72,14 +83,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(
         title="AI Ops management API",
         description="Tenants, their ticket history, enhancement results and analytics. Every "
-        "route but /health needs `Authorization: Bearer <token>`: the admin token (every "
-        "tenant, and registering tenants) or a tenant API key (its own tenant only; `read` "
-        "scope for GETs and analytics SQL, `admin` scope for changes).",
+        "route but /health and /metrics needs `Authorization: Bearer <token>`: the admin "
+        "token (every tenant, and registering tenants) or a tenant API key (its own tenant "
+        "only; `read` scope for GETs and analytics SQL, `admin` scope for changes).",
         lifespan=lifespan,
     )
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(psycopg.DataError, _unstorable_text)
+    app.state.metrics = ApiMetrics()
+    app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
     app.include_router(health.router)
+    app.include_router(metrics.router)
     # Each route names the scope it needs (api.deps); this makes sure that a route which
     # forgets still refuses callers without a valid credential.
     authenticated = [Depends(get_principal)]

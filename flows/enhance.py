@@ -54,7 +54,9 @@ def build_flow(
     window_ms = int(settings.flow_dedupe_seconds * 1000)
 
     flow = Dataflow("enhance")
-    entries = op.input("read_streams", flow, source or RedisStreamSource(settings))
+    entries = op.input(
+        "read_streams", flow, source or RedisStreamSource(settings, watch=runtime.metrics)
+    )
     # Entry(stream, entry_id, fields)
     decoded = op.map("decode", entries, runtime.decode)
     # Received | DeadLetter

@@ -95,13 +95,14 @@ class FlowRuntime:
         for tenant_id, received in batch:
             unique.setdefault((tenant_id, received.event.event_id), (tenant_id, received))
         self.metrics.events.labels("duplicate").inc(len(batch) - len(unique))
-        return run_fair(
-            unique.values(),
-            partial(self._enhance_one, services),
-            self._worker_pool(),
-            limit=self.settings.flow_concurrency,
-            per_key_limit=self.settings.flow_tenant_concurrency,
-        )
+        with self.metrics.workers.busy():
+            return run_fair(
+                unique.values(),
+                partial(self._enhance_one, services),
+                self._worker_pool(),
+                limit=self.settings.flow_concurrency,
+                per_key_limit=self.settings.flow_tenant_concurrency,
+            )
 
     def dead_letter_for(self, outcome: Outcome) -> DeadLetter | None:
         if outcome.status != "failed":
