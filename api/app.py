@@ -21,6 +21,7 @@ from api.metrics import ApiMetrics, MetricsMiddleware
 from api.routers import (
     analytics,
     api_keys,
+    budget,
     enhancements,
     health,
     llm,
@@ -102,6 +103,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(enhancements.router, dependencies=authenticated)
     app.include_router(tickets.router, dependencies=authenticated)
     app.include_router(analytics.router, dependencies=authenticated)
+    app.include_router(budget.router, dependencies=authenticated)
     app.include_router(llm.router, dependencies=authenticated)
     app.include_router(webhooks.router, dependencies=authenticated)
     return app

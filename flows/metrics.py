@@ -117,6 +117,13 @@ class FlowMetrics:
             registry=self.registry,
         )
         self.active_workers.set_function(self.workers.active)
+        self.llm_budget_used = Gauge(
+            "aiops_flow_llm_budget_used_ratio",
+            "Share of the tenant's monthly LLM budget spent (tenants with a limit): a "
+            "warning from 0.8, notes composed offline from 1.",
+            ["tenant_id"],
+            registry=self.registry,
+        )
 
     # Called by the Redis source's partitions (flows.source.SourceWatch).
     def source_heartbeat(self) -> None:

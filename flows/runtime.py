@@ -22,13 +22,13 @@ from aiops.retry import call_with_retries
 from aiops.secrets import secret_box
 from aiops.settings import Settings
 from flows import decode, history
+from flows.budget import BudgetGate
 from flows.gather import Gatherer
 from flows.indexes import FullBuild, StoredTicketIndexes, TenantIndexes
 from flows.items import DeadLetter, Entry, Outcome, Received
 from flows.metrics import FlowMetrics
 from flows.process import Services, process_event
 from flows.scheduler import run_fair
-from flows.synthesis.choose import synthesizer_for
 from flows.tenant_cache import TenantCache
 from flows.transactions import classified_database_errors
 from itsm import registry
@@ -233,7 +233,8 @@ class FlowRuntime:
             db=db,
             tenant=TenantCache(load_tenant, ttl).get,
             gather=gatherer.gather,
-            synthesizer=lambda tenant: synthesizer_for(tenant, settings),
+            # The tenant's model chain, or offline once its monthly LLM budget is spent.
+            synthesizer=BudgetGate(db, settings, self.metrics.llm_budget_used).synthesizer,
             itsm=itsm_client,
             retry=self._retry,
         )
