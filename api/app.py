@@ -16,6 +16,7 @@ from aiops.embedded import services
 from aiops.logs import configure_logging
 from aiops.secrets import admin_token, secret_box
 from aiops.settings import Settings, get_settings
+from aiops.tracing import configure_tracing
 from api.deps import ApiState, get_principal
 from api.metrics import ApiMetrics, MetricsMiddleware
 from api.routers import (
@@ -60,6 +61,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     if not logging.getLogger().handlers:
         # uvicorn configures only its own loggers; a host that set up logging keeps it.
         configure_logging("api")
+    configure_tracing(settings, "api")
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

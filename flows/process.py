@@ -18,6 +18,7 @@ from typing import Any, Protocol, TypeVar
 
 from aiops.errors import PermanentError, TransientError
 from aiops.events import Event
+from aiops.tracing import tracer
 from flows.context import Context
 from flows.items import Outcome, OutcomeStatus, Received
 from flows.masking import mask_context, mask_event, redactor_for
@@ -70,9 +71,11 @@ class _Stages:
 
     @contextmanager
     def stage(self, name: str) -> Iterator[None]:
+        """Timed, and a span of the event's trace."""
         started = time.perf_counter()
         try:
-            yield
+            with tracer().start_as_current_span(f"flow {name}"):
+                yield
         finally:
             self.ms[name] = round((time.perf_counter() - started) * 1000, 2)
 

@@ -21,6 +21,7 @@ from aiops.errors import PermanentError
 from aiops.retry import call_with_retries
 from aiops.secrets import secret_box
 from aiops.settings import Settings
+from aiops.tracing import EVENT_ID, TENANT_ID, continued_span
 from flows import decode, history
 from flows.budget import BudgetGate
 from flows.gather import Gatherer
@@ -130,12 +131,16 @@ class FlowRuntime:
 
     def _enhance_one(self, services: Services, received: Received) -> Outcome:
         self.metrics.in_flight.inc()
+        event = received.event
+        attributes = {TENANT_ID: event.tenant_id, EVENT_ID: event.event_id}
+        # The webhook's trace continues here, across Redis.
         try:
-            outcome = process_event(received, services)
+            with continued_span("flow enhance", received.traceparent, attributes) as span:
+                outcome = process_event(received, services)
+                span.set_attribute("aiops.outcome", outcome.status)
         finally:
             self.metrics.in_flight.dec()
         self.metrics.observe(outcome)
-        event = received.event
         log.info(
             "tenant %s ticket %s event %s: %s%s",
             event.tenant_id,

@@ -12,10 +12,13 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
+from opentelemetry.trace import StatusCode
+
 from aiops.errors import PermanentError
 from aiops.events import Event
 from aiops.llm import LlmTarget, is_transient, litellm
 from aiops.redaction import redact_secrets
+from aiops.tracing import tracer
 from flows.context import Context
 from flows.synthesis import (
     Attempt,
@@ -65,6 +68,10 @@ class LlmSynthesizer:
         transient = False
         for target in self._route.targets:
             model = target.model
+            span = tracer().start_span(
+                "llm completion",
+                attributes={"gen_ai.request.model": model, "server.address": target.api_base or ""},
+            )
             try:
                 response = litellm().completion(
                     model=model,
@@ -86,7 +93,10 @@ class LlmSynthesizer:
                 log.warning("tenant %s: model %s failed: %s", event.tenant_id, model, reason)
                 attempts.append(Attempt(model, target.api_base, reason))
                 transient = transient or is_transient(exc)
+                span.set_status(StatusCode.ERROR, reason)
+                span.end()
                 continue
+            span.end()
             attempts.append(Attempt(model, target.api_base))
             usage = getattr(response, "usage", None)
             return Synthesis(

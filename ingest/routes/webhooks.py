@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 
 from aiops.events import EventKind
 from aiops.tenant_directory import is_tenant_id
+from aiops.tracing import TENANT_ID, tracer
 from ingest.context import Context
 from ingest.receive import choose_tenant, receive
 from ingest.rejection import Rejection
@@ -87,7 +88,16 @@ async def _answer(
     tenant_id: str | None = query or header
     try:
         tenant_id = choose_tenant(query, header)
-        received = await receive(context, plugin, kind, request, tenant_id)
+        # The event's trace begins here; receive() names the event id on it.
+        with tracer().start_as_current_span(
+            "ingest webhook", attributes={TENANT_ID: tenant_id, "itsm.source": plugin.name}
+        ) as span:
+            try:
+                received = await receive(context, plugin, kind, request, tenant_id)
+            except Rejection as rejection:
+                span.set_attribute("aiops.outcome", rejection.outcome)
+                raise
+            span.set_attribute("aiops.outcome", received.enqueued.outcome)
     except Rejection as rejection:
         counter.labels(plugin.name, rejection.outcome).inc()
         log.warning(
