@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+from dataclasses import dataclass, field
 from functools import cache
 from types import ModuleType
 
@@ -16,6 +17,18 @@ log = logging.getLogger(__name__)
 
 _PROBE_MESSAGES = [{"role": "user", "content": "Reply with one word: ok"}]
 _REFUSED = (401, 403)
+
+
+@dataclass(frozen=True)
+class LlmTarget:
+    """One model at one provider: its own endpoint (None: the provider's default) and key.
+
+    Where a fallback is given as a plain model name instead, it shares the primary's
+    endpoint and key."""
+
+    model: str
+    api_base: str | None = None
+    api_key: str | None = field(default=None, repr=False)
 
 
 @cache

@@ -6,13 +6,23 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from aiops.crypto import parse_key
 
 # The admin token reaches every tenant: in production it must not be guessable.
 MIN_ADMIN_TOKEN_CHARS = 32
+
+
+class LlmFallback(BaseModel):
+    """A fallback provider of its own: model, endpoint and key."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    model: str = Field(min_length=1)
+    api_base: str | None = None
+    api_key: SecretStr | None = None
 
 
 class Settings(BaseSettings):
@@ -102,15 +112,29 @@ class Settings(BaseSettings):
         default=600.0, ge=0, description="Drop an event id seen again within this much stream time."
     )
     flow_metrics_port: int = Field(
-        default=0, ge=0, le=65535, description="Prometheus metrics of the flow process; 0 = off."
+        default=8002, ge=0, le=65535, description="Prometheus metrics of the flow process; 0 = off."
     )
 
     # LLM: no model means the offline synthesizer.
     llm_model: str | None = None
-    llm_fallbacks: list[str] = Field(default_factory=list)
+    llm_fallbacks: list[str | LlmFallback] = Field(
+        default_factory=list,
+        description='JSON list of models tried next: "model" (same endpoint and key) or '
+        '{"model", "api_base", "api_key"} (a provider of its own).',
+    )
     llm_api_base: str | None = None
     llm_api_key: SecretStr | None = None
     llm_timeout_seconds: float = 60.0
+    llm_monthly_budget_usd: float | None = Field(
+        default=None,
+        ge=0,
+        description="LLM cost a tenant may spend per calendar month (UTC) unless it has its "
+        "own limit; past it its notes are composed offline. Unset = no limit.",
+    )
+
+    # Tracing: spans go over OTLP/HTTP only when an endpoint is set (or the standard
+    # OTEL_EXPORTER_OTLP_ENDPOINT is).
+    otlp_endpoint: str | None = None
 
     itsm_timeout_seconds: float = 15.0
 

@@ -17,8 +17,21 @@ from aiops.logs import configure_logging
 from aiops.offline_docs import add_offline_docs
 from aiops.secrets import admin_token, secret_box
 from aiops.settings import Settings, get_settings
+from aiops.tracing import configure_tracing
 from api.deps import ApiState, get_principal
-from api.routers import analytics, api_keys, enhancements, health, llm, tenants, tickets, webhooks
+from api.metrics import ApiMetrics, MetricsMiddleware
+from api.routers import (
+    analytics,
+    api_keys,
+    budget,
+    enhancements,
+    health,
+    llm,
+    metrics,
+    tenants,
+    tickets,
+    webhooks,
+)
 from warehouse.db import Database
 from warehouse.tenant_context import context_keys
 
@@ -50,6 +63,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     if not logging.getLogger().handlers:
         # uvicorn configures only its own loggers; a host that set up logging keeps it.
         configure_logging("api")
+    configure_tracing(settings, "api")
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -81,9 +95,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(
         title="AI Ops management API",
         description="Tenants, their ticket history, enhancement results and analytics. Every "
-        "route but /health needs `Authorization: Bearer <token>`: the admin token (every "
-        "tenant, and registering tenants) or a tenant API key (its own tenant only; `read` "
-        "scope for GETs and analytics SQL, `admin` scope for changes).",
+        "route but /health and /metrics needs `Authorization: Bearer <token>`: the admin "
+        "token (every tenant, and registering tenants) or a tenant API key (its own tenant "
+        "only; `read` scope for GETs and analytics SQL, `admin` scope for changes).",
         lifespan=lifespan,
         docs_url=None,
         redoc_url=None,
@@ -91,7 +105,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     add_offline_docs(app)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(psycopg.DataError, _unstorable_text)
+    app.state.metrics = ApiMetrics()
+    app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
     app.include_router(health.router)
+    app.include_router(metrics.router)
     # Each route names the scope it needs (api.deps); this makes sure that a route which
     # forgets still refuses callers without a valid credential.
     authenticated = [Depends(get_principal)]
@@ -100,6 +117,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(enhancements.router, dependencies=authenticated)
     app.include_router(tickets.router, dependencies=authenticated)
     app.include_router(analytics.router, dependencies=authenticated)
+    app.include_router(budget.router, dependencies=authenticated)
     app.include_router(llm.router, dependencies=authenticated)
     app.include_router(webhooks.router, dependencies=authenticated)
     return app

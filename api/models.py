@@ -23,7 +23,7 @@ from pydantic import (
 
 from aiops.events import Ticket
 from aiops.llm import is_known_model
-from warehouse.tenants import TenantSummary
+from warehouse.tenants import FallbackSummary, TenantSummary
 
 TenantId = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")]
 _HEADER_TOKEN = re.compile(r"[!-~]{1,1000}")
@@ -100,7 +100,7 @@ class TenantOut(BaseModel):
     itsm_flavor: str | None
     has_itsm_credentials: bool
     llm_model: str | None
-    llm_fallbacks: list[str]
+    llm_fallbacks: list[str | FallbackOut]
     llm_api_base: str | None
     has_llm_api_key: bool
     monitoring_url: str | None
@@ -118,7 +118,7 @@ class TenantOut(BaseModel):
             itsm_flavor=summary.itsm_flavor,
             has_itsm_credentials=summary.has_itsm_credentials,
             llm_model=summary.llm_model,
-            llm_fallbacks=list(summary.llm_fallbacks),
+            llm_fallbacks=FallbackOut.listed(summary.llm_fallbacks),
             llm_api_base=summary.llm_api_base,
             has_llm_api_key=summary.has_llm_api_key,
             monitoring_url=summary.monitoring_url,
@@ -168,14 +168,60 @@ LlmModelName = Annotated[
 ]
 
 
+def _header_token(key: SecretStr | None) -> SecretStr | None:
+    # The key travels in an Authorization header: anything but visible ASCII would fail
+    # there, and look like an unreachable provider rather than a mistyped key.
+    if key is not None and not _HEADER_TOKEN.fullmatch(key.get_secret_value()):
+        raise ValueError("an API key is 1 to 1000 visible ASCII characters, no spaces")
+    return key
+
+
+ApiKey = Annotated[SecretStr, AfterValidator(_header_token)]
+
+
+class FallbackIn(BaseModel):
+    """A fallback at a provider of its own: model, endpoint and key (e.g. Azure OpenAI
+    after OpenAI). A plain model name instead shares the primary's endpoint and key."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    model: LlmModelName
+    api_base: HttpUrlText | None = Field(
+        default=None, description="None: the provider's own endpoint (e.g. Anthropic's)."
+    )
+    api_key: ApiKey | None = Field(
+        default=None,
+        description="Tested before saving. Omit to keep the key stored for this same model "
+        "and api_base.",
+    )
+
+
+class FallbackOut(BaseModel):
+    model: str
+    api_base: str | None
+    has_api_key: bool
+
+    @classmethod
+    def listed(cls, fallbacks: tuple[str | FallbackSummary, ...]) -> list[str | FallbackOut]:
+        return [
+            f
+            if isinstance(f, str)
+            else cls(model=f.model, api_base=f.api_base, has_api_key=f.has_api_key)
+            for f in fallbacks
+        ]
+
+
 class LlmConfigIn(BaseModel):
     """The tenant's own model and, optionally, its own key (bring your own key)."""
 
     model_config = ConfigDict(extra="forbid")
 
     model: LlmModelName
-    fallbacks: list[LlmModelName] = Field(
-        default_factory=list, max_length=10, description="Models to try, in order, next."
+    fallbacks: list[LlmModelName | FallbackIn] = Field(
+        default_factory=list,
+        max_length=10,
+        description="Tried in order when the model fails: a model name (same endpoint and "
+        "key) or {model, api_base, api_key} (a provider of its own).",
     )
     api_base: HttpUrlText | None = Field(
         default=None, description="The tenant's own OpenAI-compatible endpoint; needs a key."
@@ -197,16 +243,12 @@ class LlmConfigIn(BaseModel):
     @field_validator("api_key")
     @classmethod
     def _key_fits_a_header(cls, key: SecretStr | None) -> SecretStr | None:
-        # The key travels in an Authorization header: anything but visible ASCII would fail
-        # there, and look like an unreachable provider rather than a mistyped key.
-        if key is not None and not _HEADER_TOKEN.fullmatch(key.get_secret_value()):
-            raise ValueError("an API key is 1 to 1000 visible ASCII characters, no spaces")
-        return key
+        return _header_token(key)
 
 
 class LlmConfigOut(BaseModel):
     model: str | None = Field(description="None: the installation's AI_AGENTS_LLM_MODEL.")
-    fallbacks: list[str]
+    fallbacks: list[str | FallbackOut]
     api_base: str | None
     has_api_key: bool
 
@@ -214,7 +256,7 @@ class LlmConfigOut(BaseModel):
     def of(cls, summary: TenantSummary) -> LlmConfigOut:
         return cls(
             model=summary.llm_model,
-            fallbacks=list(summary.llm_fallbacks),
+            fallbacks=FallbackOut.listed(summary.llm_fallbacks),
             api_base=summary.llm_api_base,
             has_api_key=summary.has_llm_api_key,
         )

@@ -13,7 +13,7 @@ from aiops.running_system import running_system
 from aiops.tenant_directory import is_tenant_id
 from cli.console import fail, heading, print_table, table
 from cli.runtime import connect, load_settings
-from warehouse import tenant_removal, tenants
+from warehouse import budgets, tenant_removal, tenants
 
 app = typer.Typer(
     help="Register MSP tenants, list them, remove them, and rotate their webhook signing secrets.",
@@ -328,3 +328,42 @@ def delete(
     for name, count in sorted(removal.removed.items()):
         shown.add_row(name, str(count))
     print_table(shown)
+
+
+@app.command("budget")
+def budget(
+    tenant_id: TenantArgument,
+    usd: Annotated[
+        float | None,
+        typer.Option("--usd", min=0, help="Monthly LLM cost limit in US dollars."),
+    ] = None,
+    default: Annotated[
+        bool,
+        typer.Option("--default", help="Drop the tenant's own limit: the platform's applies."),
+    ] = False,
+) -> None:
+    """Show or set the tenant's monthly LLM budget.
+
+    At 80 % of it the flow warns; at 100 % the tenant's notes are composed offline until
+    the month (UTC) turns or the limit is raised.
+    """
+    if usd is not None and default:
+        fail("give --usd or --default, not both")
+    settings = load_settings()
+    with connect(settings) as rt, rt.db.tenant(tenant_id) as conn:
+        if usd is not None or default:
+            if not budgets.set_tenant_limit_usd(conn, None if default else usd):
+                fail(f"no tenant {tenant_id!r}; see `aiops tenants list`")
+        elif tenants.read_summary(conn) is None:
+            fail(f"no tenant {tenant_id!r}; see `aiops tenants list`")
+        own = budgets.tenant_limit_usd(conn)
+        spent = budgets.month_spend_usd(conn)
+    limit = own if own is not None else settings.llm_monthly_budget_usd
+    source = "its own" if own is not None else "the platform default"
+    if limit is None:
+        typer.echo(f"{tenant_id}: no monthly LLM budget; spent ${spent:.2f} this month")
+        return
+    typer.echo(
+        f"{tenant_id}: ${spent:.2f} of ${limit:.2f} this month ({source}; "
+        f"{100 * spent / limit if limit else 100:.0f} %)"
+    )

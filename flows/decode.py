@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from aiops.events import EVENT_FIELD, UnknownEventError, decode_event
+from aiops.tracing import TRACEPARENT
 from flows.items import DeadLetter, Entry, RawFields, Received
 
 # Set by a replay from the dead letters, so the flow's duplicate filter lets the copy through.
@@ -39,4 +40,11 @@ def decode_entry(entry: Entry) -> Received | DeadLetter:
     except UnknownEventError as exc:
         return dead_letter(entry, str(exc)[:1000], "undecodable")
     replayed = _field(entry.fields, REPLAYED_FROM_FIELD)
-    return Received(entry.stream, entry.entry_id, event, _text(replayed) if replayed else None)
+    traceparent = _field(entry.fields, TRACEPARENT)
+    return Received(
+        entry.stream,
+        entry.entry_id,
+        event,
+        _text(replayed) if replayed else None,
+        _text(traceparent) if traceparent else None,
+    )

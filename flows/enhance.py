@@ -18,6 +18,7 @@ from bytewax.inputs import Source
 
 from aiops.logs import configure_logging
 from aiops.settings import Settings
+from aiops.tracing import configure_tracing
 from flows.dedupe import drop_seen
 from flows.items import DeadLetter, Entry, Received
 from flows.runtime import FlowRuntime
@@ -48,13 +49,16 @@ def build_flow(
         # Started by `python -m bytewax.run`: this is the process's entry point.
         configure_logging("flow")
         settings = Settings()
+        configure_tracing(settings, "flow")
     runtime = runtime or FlowRuntime(settings)
     # From the start, not the first event: an idle flow still answers "what is it doing".
     runtime.serve_metrics()
     window_ms = int(settings.flow_dedupe_seconds * 1000)
 
     flow = Dataflow("enhance")
-    entries = op.input("read_streams", flow, source or RedisStreamSource(settings))
+    entries = op.input(
+        "read_streams", flow, source or RedisStreamSource(settings, watch=runtime.metrics)
+    )
     # Entry(stream, entry_id, fields)
     decoded = op.map("decode", entries, runtime.decode)
     # Received | DeadLetter

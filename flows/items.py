@@ -28,6 +28,7 @@ class Received:
     entry_id: str
     event: Event
     replayed_from: str | None = None  # the dead-letter entry it was replayed from, if any
+    traceparent: str | None = None  # the webhook's trace (W3C Trace Context), if traced
 
     @property
     def entry_ms(self) -> int:

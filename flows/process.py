@@ -18,10 +18,12 @@ from typing import Any, Protocol, TypeVar
 
 from aiops.errors import PermanentError, TransientError
 from aiops.events import Event
+from aiops.tracing import tracer
 from flows.context import Context
 from flows.items import Outcome, OutcomeStatus, Received
 from flows.masking import mask_context, mask_event, redactor_for
 from flows.synthesis import Synthesis, Synthesizer
+from flows.synthesis.attempts import AttemptLog
 from flows.transactions import in_tenant
 from flows.writeback import marker, post_once, render_note_html
 from itsm.base import ItsmClient
@@ -69,9 +71,11 @@ class _Stages:
 
     @contextmanager
     def stage(self, name: str) -> Iterator[None]:
+        """Timed, and a span of the event's trace."""
         started = time.perf_counter()
         try:
-            yield
+            with tracer().start_as_current_span(f"flow {name}"):
+                yield
         finally:
             self.ms[name] = round((time.perf_counter() - started) * 1000, 2)
 
@@ -114,8 +118,6 @@ def _write_back(
 
 
 def _result(status: str, synthesis: Synthesis, context: dict[str, Any]) -> Result:
-    if synthesis.failed_models:
-        context = {**context, "failed_models": synthesis.failed_models}
     return Result(
         status=status,
         context=context,
@@ -136,6 +138,7 @@ def process_event(received: Received, services: Services) -> Outcome:
     begun = False
     context: dict[str, Any] = {}
     synthesis: Synthesis | None = None
+    llm_attempts = AttemptLog()  # every model asked, over every try
     try:
         with stages.stage("tenant"):
             tenant = _tenant(services, tid)
@@ -159,8 +162,11 @@ def process_event(received: Received, services: Services) -> Outcome:
         context = gathered.as_dict()
         with stages.stage("synthesize"):
             synthesis = services.retry(
-                lambda: services.synthesizer(tenant).synthesize(event, gathered)
+                lambda: llm_attempts.run(
+                    lambda: services.synthesizer(tenant).synthesize(event, gathered)
+                )
             )
+        context = llm_attempts.into(context)
         note_id = None
         if tenant.writes_back:
             with stages.stage("write_back"):
@@ -176,6 +182,7 @@ def process_event(received: Received, services: Services) -> Outcome:
         )
         return Outcome(received, status, note_id, timings=result.timings)
     except Exception as exc:
+        context = llm_attempts.into(context)
         return _failed(received, services, exc, stages, begun, context, synthesis)
 
 

@@ -22,14 +22,15 @@ from aiops.logs import log_context
 from aiops.retry import call_with_retries
 from aiops.secrets import secret_box
 from aiops.settings import Settings
+from aiops.tracing import EVENT_ID, TENANT_ID, continued_span
 from flows import decode, history
+from flows.budget import BudgetGate
 from flows.gather import Gatherer
 from flows.indexes import FullBuild, StoredTicketIndexes, TenantIndexes
 from flows.items import DeadLetter, Entry, Outcome, Received
 from flows.metrics import FlowMetrics
 from flows.process import Services, process_event
 from flows.scheduler import run_fair
-from flows.synthesis.choose import synthesizer_for
 from flows.tenant_cache import TenantCache
 from flows.transactions import classified_database_errors
 from itsm import registry
@@ -97,13 +98,14 @@ class FlowRuntime:
         for tenant_id, received in batch:
             unique.setdefault((tenant_id, received.event.event_id), (tenant_id, received))
         self.metrics.events.labels("duplicate").inc(len(batch) - len(unique))
-        return run_fair(
-            unique.values(),
-            partial(self._enhance_one, services),
-            self._worker_pool(),
-            limit=self.settings.flow_concurrency,
-            per_key_limit=self.settings.flow_tenant_concurrency,
-        )
+        with self.metrics.workers.busy():
+            return run_fair(
+                unique.values(),
+                partial(self._enhance_one, services),
+                self._worker_pool(),
+                limit=self.settings.flow_concurrency,
+                per_key_limit=self.settings.flow_tenant_concurrency,
+            )
 
     def dead_letter_for(self, outcome: Outcome) -> DeadLetter | None:
         if outcome.status != "failed":
@@ -136,12 +138,16 @@ class FlowRuntime:
 
     def _enhance(self, services: Services, received: Received) -> Outcome:
         self.metrics.in_flight.inc()
+        event = received.event
+        attributes = {TENANT_ID: event.tenant_id, EVENT_ID: event.event_id}
+        # The webhook's trace continues here, across Redis.
         try:
-            outcome = process_event(received, services)
+            with continued_span("flow enhance", received.traceparent, attributes) as span:
+                outcome = process_event(received, services)
+                span.set_attribute("aiops.outcome", outcome.status)
         finally:
             self.metrics.in_flight.dec()
         self.metrics.observe(outcome)
-        event = received.event
         log.info(
             "tenant %s ticket %s event %s: %s%s",
             event.tenant_id,
@@ -242,7 +248,8 @@ class FlowRuntime:
             db=db,
             tenant=TenantCache(load_tenant, ttl).get,
             gather=gatherer.gather,
-            synthesizer=lambda tenant: synthesizer_for(tenant, settings),
+            # The tenant's model chain, or offline once its monthly LLM budget is spent.
+            synthesizer=BudgetGate(db, settings, self.metrics.llm_budget_used).synthesizer,
             itsm=itsm_client,
             retry=self._retry,
         )

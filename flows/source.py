@@ -6,14 +6,19 @@ partition owns its Redis client and its position in both streams (the last entry
 handed on), which is its snapshot: a resumed flow continues after the last entries of the
 last snapshot. `next_batch` never blocks: XREAD without BLOCK; an empty read or a Redis
 error sets `next_awake` a little ahead instead of spinning or sleeping.
+
+Every few seconds a partition counts the entries after its position in each of its
+streams (queue_depth, the autoscaling signal): counted inside Redis by a script, so no
+entry crosses the network, and capped, so a huge backlog cannot stall Redis.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 import redis
 from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
@@ -29,6 +34,37 @@ MAX_ERROR_WAIT = timedelta(seconds=5)
 
 Positions = dict[str, str]  # stream -> last entry id handed on
 
+DEPTH_EVERY_SECONDS = 5.0
+# Past this many waiting entries a stream reports the cap: far beyond any scaling
+# threshold, and counting further would hold Redis up for every other client.
+DEPTH_CAP = 10_000
+_COUNT_AFTER = """
+local n, cursor, cap = 0, ARGV[1], tonumber(ARGV[2])
+while n < cap do
+  local batch = redis.call('XRANGE', KEYS[1], '(' .. cursor, '+', 'COUNT', math.min(1000, cap - n))
+  if #batch == 0 then break end
+  n = n + #batch
+  cursor = batch[#batch][1]
+end
+return n
+"""
+
+
+class SourceWatch(Protocol):
+    """Where a partition reports that its worker is alive and how much is waiting."""
+
+    def source_heartbeat(self) -> None: ...
+
+    def queue_depth(self, stream: str, waiting: int) -> None: ...
+
+
+class _Unwatched:
+    def source_heartbeat(self) -> None:
+        pass
+
+    def queue_depth(self, stream: str, waiting: int) -> None:
+        pass
+
 
 def _now() -> datetime:
     return datetime.now(UTC)
@@ -42,6 +78,8 @@ class _ShardPartition(StatefulSourcePartition[Entry, Positions]):
         positions: Positions,
         batch_size: int,
         now: Callable[[], datetime] = _now,
+        watch: SourceWatch | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self._client = client
         self._streams = list(streams)  # in priority order
@@ -50,9 +88,15 @@ class _ShardPartition(StatefulSourcePartition[Entry, Positions]):
         self._now = now
         self._awake: datetime | None = None
         self._errors = 0
+        self._watch = watch or _Unwatched()
+        self._monotonic = monotonic
+        self._depth_due = 0.0
+        self._count_after = client.register_script(_COUNT_AFTER)
 
     def next_batch(self) -> list[Entry]:
+        self._watch.source_heartbeat()
         try:
+            self._report_depth()
             for stream in self._streams:
                 if batch := self._read(stream):
                     self._errors = 0
@@ -82,6 +126,15 @@ class _ShardPartition(StatefulSourcePartition[Entry, Positions]):
             self._positions[stream] = batch[-1].entry_id
         return batch
 
+    def _report_depth(self) -> None:
+        """Entries after this partition's position, per stream, every few seconds."""
+        if self._monotonic() < self._depth_due:
+            return
+        self._depth_due = self._monotonic() + DEPTH_EVERY_SECONDS
+        for stream in self._streams:
+            waiting = self._count_after(keys=[stream], args=[self._positions[stream], DEPTH_CAP])
+            self._watch.queue_depth(stream, int(waiting))
+
     def next_awake(self) -> datetime | None:
         return self._awake
 
@@ -96,7 +149,7 @@ class RedisStreamSource(FixedPartitionedSource[Entry, Positions]):
     """Items: Entry(stream, entry id, raw fields). Partitions: the live shard streams.
     Resume state: the last entry id read from each of the shard's two streams."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, watch: SourceWatch | None = None) -> None:
         if not settings.redis_url:
             raise ValueError("the flow needs AI_AGENTS_REDIS_URL")
         self._redis_url = settings.redis_url
@@ -106,6 +159,7 @@ class RedisStreamSource(FixedPartitionedSource[Entry, Positions]):
         }
         self._batch_size = settings.flow_batch_size
         self._timeout = settings.redis_timeout_seconds
+        self._watch = watch
 
     def list_parts(self) -> list[str]:
         return list(self._streams)
@@ -119,4 +173,6 @@ class RedisStreamSource(FixedPartitionedSource[Entry, Positions]):
             socket_connect_timeout=self._timeout,
         )
         streams = self._streams[for_part]
-        return _ShardPartition(client, streams, resume_state or {}, self._batch_size)
+        return _ShardPartition(
+            client, streams, resume_state or {}, self._batch_size, watch=self._watch
+        )

@@ -17,6 +17,7 @@ import html
 import re
 from collections.abc import Callable
 
+from aiops.tracing import tracer
 from itsm.base import ItsmClient
 
 _MARKER_LIKE = re.compile(r"\[AI Ops ref [^\]]*\]", re.IGNORECASE)
@@ -51,10 +52,12 @@ def post_once(
     """The id of this event's note on the ticket, posting it only if it is not there yet."""
     if known_note_id is not None:
         return known_note_id
-    found = client.find_note(ticket_id, note_marker)
+    with tracer().start_as_current_span("itsm find note", attributes={"itsm.ticket_id": ticket_id}):
+        found = client.find_note(ticket_id, note_marker)
     if found is not None:
         record(found)
         return found
-    note_id = client.add_note(ticket_id, body_html)
+    with tracer().start_as_current_span("itsm add note", attributes={"itsm.ticket_id": ticket_id}):
+        note_id = client.add_note(ticket_id, body_html)
     record(note_id)
     return note_id

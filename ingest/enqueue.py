@@ -14,7 +14,8 @@ from aiops.settings import Settings
 from ingest.pipelined import PipelinedRedis
 
 # KEYS: dedupe (per event id), replay (per digest of what the signature covers), rate
-# (the tenant's limiter state), stream. ARGV: ttl, maxlen, field, event, event id, rate.
+# (the tenant's limiter state), stream. ARGV: ttl, maxlen, field, event, event id, rate,
+# traceparent ('' for none: the entry then has no traceparent field).
 #
 # A known event id is a duplicate (the sender's retry); a known digest under a new event
 # id is a replay (a captured body and signature resent with another delivery id, which the
@@ -47,7 +48,13 @@ local allowed_at = next_tat - period
 if allowed_at > now then
   return {'rate_limited', string.format('%d', math.ceil((allowed_at - now) / 1000000))}
 end
-local id = redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[2], '*', ARGV[3], ARGV[4])
+local id
+if ARGV[7] ~= '' then
+  id = redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[2], '*', ARGV[3], ARGV[4],
+    'traceparent', ARGV[7])
+else
+  id = redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[2], '*', ARGV[3], ARGV[4])
+end
 redis.call('SET', KEYS[1], id, 'EX', ARGV[1])
 redis.call('SET', KEYS[2], ARGV[5], 'EX', ARGV[1])
 redis.call('SET', KEYS[3], string.format('%.0f', next_tat), 'PX',
@@ -101,8 +108,16 @@ class EventQueue:
         # at least that long.
         self._ttl = max(settings.dedupe_ttl_seconds, settings.webhook_timestamp_tolerance_seconds)
 
-    async def put(self, event: Event, *, signed_digest: str, rate_per_minute: int) -> Enqueued:
-        """`signed_digest` identifies what the signature covers. Raises RateLimited, or the
+    async def put(
+        self,
+        event: Event,
+        *,
+        signed_digest: str,
+        rate_per_minute: int,
+        traceparent: str | None = None,
+    ) -> Enqueued:
+        """`signed_digest` identifies what the signature covers; `traceparent` (W3C Trace
+        Context) lets the flow continue this webhook's trace. Raises RateLimited, or the
         client's redis errors; then nothing was written."""
         settings = self._settings
         prefix = settings.stream_prefix
@@ -120,6 +135,7 @@ class EventQueue:
             event.to_json(),
             event.event_id,
             rate_per_minute,
+            traceparent or "",
         )
         try:
             answer = await self._client.execute("EVALSHA", _SHA, *keys_and_args)

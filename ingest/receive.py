@@ -7,6 +7,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from opentelemetry import trace
 from redis.exceptions import RedisError
 from starlette.requests import Request
 
@@ -15,6 +16,7 @@ from aiops.events import Event, EventKind, derive_event_id, utcnow
 from aiops.logs import bind_log_context
 from aiops.tenant_directory import TenantEntry
 from aiops.ticket_masking import mask_credentials
+from aiops.tracing import EVENT_ID, current_traceparent
 from ingest.authenticate import authenticate, refuse_unknown
 from ingest.body import is_json_media_type, parse_json, read_capped
 from ingest.context import IngestContext
@@ -155,10 +157,14 @@ async def receive(
     event = mask_credentials(_to_event(plugin, payload, kind, tenant_id, signed.delivery_id))
     bind_log_context(event_id=event.event_id)
     rate = entry.rate_per_minute or settings.webhook_rate_per_minute
+    trace.get_current_span().set_attribute(EVENT_ID, event.event_id)
     started = time.perf_counter()
     try:
         enqueued = await context.queue.put(
-            event, signed_digest=signed.signed_digest, rate_per_minute=rate
+            event,
+            signed_digest=signed.signed_digest,
+            rate_per_minute=rate,
+            traceparent=current_traceparent(),
         )
     except RateLimited as exc:
         raise rate_limited(rate, exc.retry_after, event.event_id) from exc

@@ -70,6 +70,8 @@ def settings(service_urls: ServiceUrls, state_dir: Path, master_key: str) -> Set
         encryption_key=SecretStr(master_key),
         admin_token=SecretStr("test-admin-token"),
         flow_retry_base_seconds=0.01,
+        # Tests that serve flow metrics pick a free port themselves.
+        flow_metrics_port=0,
     )
 
 

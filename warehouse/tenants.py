@@ -9,11 +9,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
+from typing import Any
 
 import redis
 
 from aiops import tenant_directory
 from aiops.crypto import SecretBox
+from aiops.llm import LlmTarget
 from aiops.tenant_directory import WebhookScheme
 from warehouse.db import Database, TenantConnection, session_tenant
 
@@ -30,7 +32,8 @@ class TenantConfig:
     itsm_username: str | None = field(default=None, repr=False)
     webhook_secrets: tuple[str, ...] = field(default=(), repr=False)
     llm_model: str | None = None
-    llm_fallbacks: tuple[str, ...] = ()
+    # A plain model name shares the primary's endpoint and key; an LlmTarget has its own.
+    llm_fallbacks: tuple[str | LlmTarget, ...] = ()
     llm_api_base: str | None = None
     llm_api_key: str | None = field(default=None, repr=False)
     monitoring_url: str | None = None
@@ -57,7 +60,62 @@ SEALED_COLUMNS = {
     "itsm_credentials_enc": "itsm",
     "webhook_secrets_enc": "webhook_secrets",
     "llm_api_key_enc": "llm",
+    "llm_fallback_keys_enc": "llm_fallbacks",
 }
+
+
+# Fallbacks in the clear (llm_fallbacks, jsonb): a model name, or {"model", "api_base",
+# "has_api_key"} for a provider of its own, whose key is in llm_fallback_keys_enc: one
+# sealed JSON list of keys (or nulls), in the same order.
+
+
+def _seal_fallbacks(
+    box: SecretBox, tenant_id: str, fallbacks: Sequence[str | LlmTarget]
+) -> tuple[str, bytes | None]:
+    listed: list[Any] = []
+    keys: list[str | None] = []
+    for f in fallbacks:
+        if isinstance(f, str):
+            listed.append(f)
+            keys.append(None)
+        else:
+            listed.append(
+                {"model": f.model, "api_base": f.api_base, "has_api_key": f.api_key is not None}
+            )
+            keys.append(f.api_key)
+    sealed = (
+        box.encrypt(json.dumps(keys), _context(tenant_id, "llm_fallbacks"))
+        if any(k is not None for k in keys)
+        else None
+    )
+    return json.dumps(listed), sealed
+
+
+def _open_fallbacks(
+    box: SecretBox, tenant_id: str, listed: list[Any], sealed: bytes | None
+) -> tuple[str | LlmTarget, ...]:
+    keys: list[str | None] = (
+        json.loads(box.decrypt(bytes(sealed), _context(tenant_id, "llm_fallbacks")))
+        if sealed is not None
+        else [None] * len(listed)
+    )
+    return tuple(
+        f if isinstance(f, str) else LlmTarget(f["model"], f["api_base"], key)
+        for f, key in zip(listed, keys, strict=True)
+    )
+
+
+@dataclass(frozen=True)
+class FallbackSummary:
+    """A fallback provider as it may be shown: whether it has a key, never the key."""
+
+    model: str
+    api_base: str | None
+    has_api_key: bool
+
+
+def _summarize_fallbacks(listed: list[Any]) -> tuple[str | FallbackSummary, ...]:
+    return tuple(f if isinstance(f, str) else FallbackSummary(**f) for f in listed)
 
 
 def sealed_context(tenant_id: str, column: str) -> str:
@@ -106,6 +164,7 @@ def create_tenant(
     webhook secret unless one is given."""
     tid = config.tenant_id
     webhook_secrets = config.webhook_secrets or (new_webhook_secret(),)
+    fallbacks, fallback_keys = _seal_fallbacks(box, tid, config.llm_fallbacks)
     with db.operator() as conn:
         row = conn.execute(
             "SELECT tenancy.create_tenant(%s, %s) AS created", (tid, actor)
@@ -119,8 +178,8 @@ def create_tenant(
                 tenant_id, display_name, itsm_source, itsm_base_url, itsm_flavor,
                 itsm_credentials_enc, webhook_secrets_enc, llm_model, llm_fallbacks,
                 llm_api_base, llm_api_key_enc, monitoring_url, webhook_scheme,
-                webhook_rate_per_minute, mask_personal_data)
-            VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+                webhook_rate_per_minute, mask_personal_data, llm_fallback_keys_enc)
+            VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
             """,
             (
                 tid,
@@ -131,7 +190,7 @@ def create_tenant(
                 seal_itsm_credentials(box, tid, config.itsm_api_key, config.itsm_username),
                 box.encrypt(json.dumps(list(webhook_secrets)), _context(tid, "webhook_secrets")),
                 config.llm_model,
-                json.dumps(list(config.llm_fallbacks)),
+                fallbacks,
                 config.llm_api_base,
                 box.encrypt(config.llm_api_key, _context(tid, "llm"))
                 if config.llm_api_key
@@ -140,6 +199,7 @@ def create_tenant(
                 config.webhook_scheme,
                 config.webhook_rate_per_minute,
                 config.mask_personal_data,
+                fallback_keys,
             ),
         )
     return get_tenant(db, box, tid) or config
@@ -173,7 +233,7 @@ def read_config(conn: TenantConnection, box: SecretBox) -> TenantConfig | None:
             )
         ),
         llm_model=row["llm_model"],
-        llm_fallbacks=tuple(row["llm_fallbacks"]),
+        llm_fallbacks=_open_fallbacks(box, tid, row["llm_fallbacks"], row["llm_fallback_keys_enc"]),
         llm_api_base=row["llm_api_base"],
         llm_api_key=box.decrypt(bytes(llm), _context(tid, "llm")) if llm else None,
         monitoring_url=row["monitoring_url"],
@@ -197,28 +257,30 @@ def update_llm(
     box: SecretBox,
     *,
     model: str | None,
-    fallbacks: Sequence[str],
+    fallbacks: Sequence[str | LlmTarget],
     api_base: str | None,
     api_key: str | Keep | None,
 ) -> bool:
     """Sets the connection's tenant's model, fallbacks, endpoint and key (bring your own key).
 
-    `api_key` replaces the stored key, None removes it, KEEP leaves it. False when the
-    tenant has no configuration.
+    `api_key` replaces the stored key, None removes it, KEEP leaves it; fallbacks are
+    replaced whole, their keys included. False when the tenant has no configuration.
     """
+    tenant_id = session_tenant(conn)
     keep = isinstance(api_key, Keep)
     sealed = None
     if isinstance(api_key, str) and api_key:
-        sealed = box.encrypt(api_key, _context(session_tenant(conn), "llm"))
+        sealed = box.encrypt(api_key, _context(tenant_id, "llm"))
+    listed, fallback_keys = _seal_fallbacks(box, tenant_id, fallbacks)
     updated = conn.execute(
         """
         UPDATE tenant_configs
         SET llm_model = %s, llm_fallbacks = %s, llm_api_base = %s,
             llm_api_key_enc = CASE WHEN %s THEN llm_api_key_enc ELSE %s::bytea END,
-            updated_at = now()
+            llm_fallback_keys_enc = %s, updated_at = now()
         RETURNING tenant_id
         """,
-        (model, json.dumps(list(fallbacks)), api_base, keep, sealed),
+        (model, listed, api_base, keep, sealed, fallback_keys),
     ).fetchone()
     return updated is not None
 
@@ -260,7 +322,7 @@ class TenantSummary:
     itsm_flavor: str | None
     has_itsm_credentials: bool
     llm_model: str | None
-    llm_fallbacks: tuple[str, ...]
+    llm_fallbacks: tuple[str | FallbackSummary, ...]
     llm_api_base: str | None
     has_llm_api_key: bool
     monitoring_url: str | None
@@ -289,7 +351,7 @@ def read_summary(conn: TenantConnection) -> TenantSummary | None:
     row = conn.execute(_SUMMARY).fetchone()
     if row is None:
         return None
-    return TenantSummary(**{**row, "llm_fallbacks": tuple(row["llm_fallbacks"])})
+    return TenantSummary(**{**row, "llm_fallbacks": _summarize_fallbacks(row["llm_fallbacks"])})
 
 
 def list_tenants(db: Database) -> list[TenantSummary]:

@@ -1,7 +1,8 @@
 """A tenant's LLM: its own model, fallbacks, endpoint and key (bring your own key).
 
 A key is tried against the provider with a one-token completion before anything is
-saved, so a mistyped key is refused here rather than showing up later as failed notes.
+saved, so a mistyped key is refused here rather than showing up later as failed notes:
+the primary's key with the primary model, each fallback provider's key with its model.
 The flow picks a change up within AI_AGENTS_TENANT_CACHE_SECONDS.
 """
 
@@ -10,9 +11,9 @@ from __future__ import annotations
 from fastapi import APIRouter, HTTPException, status
 
 from aiops.endpoints import EndpointRefusedError, check_public_endpoint
-from aiops.llm import KeyRefused, ProbeError, ProviderUnavailable, probe
-from api.deps import AdminScopeDep, BoxDep, ReadScopeDep, SettingsDep, errors
-from api.models import LlmConfigIn, LlmConfigOut
+from aiops.llm import KeyRefused, LlmTarget, ProbeError, ProviderUnavailable, probe
+from api.deps import AdminScopeDep, BoxDep, ReadScopeDep, SettingsDep, TenantScope, errors
+from api.models import FallbackIn, LlmConfigIn, LlmConfigOut
 from warehouse import tenants
 from warehouse.db import TenantConnection
 
@@ -26,24 +27,74 @@ def _saved(conn: TenantConnection) -> LlmConfigOut:
     return LlmConfigOut.of(summary)
 
 
-def _check_key(body: LlmConfigIn, api_key: str, timeout_seconds: float) -> None:
+def _check_key(
+    model: str, api_base: str | None, api_key: str, timeout_seconds: float, what: str = ""
+) -> None:
     try:
-        probe(body.model, body.api_base, api_key, timeout_seconds)
+        probe(model, api_base, api_key, timeout_seconds)
     except KeyRefused as exc:
         raise HTTPException(
             status.HTTP_422_UNPROCESSABLE_CONTENT,
-            f"{exc}: nothing was saved; check the key (and api_base) and send it again",
+            f"{what}{exc}: nothing was saved; check the key (and api_base) and send it again",
         ) from None
     except ProviderUnavailable as exc:
         raise HTTPException(
             status.HTTP_502_BAD_GATEWAY,
-            f"{exc}: the key could not be checked, so nothing was saved; try again shortly",
+            f"{what}{exc}: the key could not be checked, so nothing was saved; try again shortly",
         ) from None
     except ProbeError as exc:
         raise HTTPException(
             status.HTTP_422_UNPROCESSABLE_CONTENT,
-            f"{exc}: nothing was saved; check the model name and api_base",
+            f"{what}{exc}: nothing was saved; check the model name and api_base",
         ) from None
+
+
+def _check_endpoint(scope: TenantScope, api_base: str | None, what: str) -> None:
+    if api_base is None or scope.principal.is_platform:
+        return
+    try:
+        check_public_endpoint(api_base)
+    except EndpointRefusedError as exc:
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
+            f"{what}api_base refused: {exc}; a tenant key may only point at a public endpoint "
+            "(the platform operator can set others with the admin token)",
+        ) from None
+
+
+def _fallbacks(
+    scope: TenantScope,
+    body: LlmConfigIn,
+    stored: tenants.TenantConfig | None,
+    timeout_seconds: float,
+) -> list[str | LlmTarget]:
+    """The fallbacks to save, each provider's key (given or kept) tested with its model."""
+    kept = {
+        (f.model, f.api_base): f.api_key
+        for f in (stored.llm_fallbacks if stored else ())
+        if isinstance(f, LlmTarget) and f.api_key
+    }
+    chain: list[str | LlmTarget] = []
+    for n, fallback in enumerate(body.fallbacks, start=1):
+        if not isinstance(fallback, FallbackIn):
+            chain.append(fallback)
+            continue
+        what = f"fallback {n} ({fallback.model}): "
+        key = (
+            fallback.api_key.get_secret_value()
+            if fallback.api_key is not None
+            else kept.get((fallback.model, fallback.api_base))
+        )
+        if key is None:
+            raise HTTPException(
+                status.HTTP_422_UNPROCESSABLE_CONTENT,
+                f"{what}a fallback provider needs its api_key (a plain model name instead "
+                "shares the primary's endpoint and key)",
+            )
+        _check_endpoint(scope, fallback.api_base, what)
+        _check_key(fallback.model, fallback.api_base, key, timeout_seconds, what)
+        chain.append(LlmTarget(fallback.model, fallback.api_base, key))
+    return chain
 
 
 @router.get("", response_model=LlmConfigOut, responses=errors(401, 404))
@@ -56,21 +107,21 @@ def get_llm(scope: ReadScopeDep) -> LlmConfigOut:
 def put_llm(
     scope: AdminScopeDep, body: LlmConfigIn, settings: SettingsDep, box: BoxDep
 ) -> LlmConfigOut:
-    """Sets the tenant's model, fallbacks, endpoint and key, once the provider accepts the key.
+    """Sets the tenant's model, fallbacks, endpoint and key, once the providers accept the keys.
 
     The key (given, or the stored one when `api_key` is omitted) is tested with the first
-    model: 422 if the provider refuses it, 502 if the provider cannot be reached; either
-    way nothing is saved. Without a key of its own the tenant uses the installation's
-    endpoint and key, and nothing is tested.
+    model, and each fallback provider's key with its own model: 422 if a provider refuses
+    a key, 502 if one cannot be reached; either way nothing is saved. Without a key of its
+    own the tenant uses the installation's endpoint and key, and that is not tested.
     """
     chosen: str | tenants.Keep | None
+    with scope.connection() as conn:
+        stored = tenants.read_config(conn, box)
     if body.clear_api_key:
         chosen = key = None
     elif body.api_key is not None:
         chosen = key = body.api_key.get_secret_value()
     else:
-        with scope.connection() as conn:
-            stored = tenants.read_config(conn, box)
         chosen, key = tenants.KEEP, stored.llm_api_key if stored else None
     if key is None and body.api_base is not None:
         # With no key litellm would send whatever provider key the server's environment
@@ -79,24 +130,17 @@ def put_llm(
             status.HTTP_422_UNPROCESSABLE_CONTENT,
             "api_base needs an api_key (any placeholder if the endpoint takes none)",
         )
-    if body.api_base is not None and not scope.principal.is_platform:
-        try:
-            check_public_endpoint(body.api_base)
-        except EndpointRefusedError as exc:
-            raise HTTPException(
-                status.HTTP_422_UNPROCESSABLE_CONTENT,
-                f"api_base refused: {exc}; a tenant key may only point at a public endpoint "
-                "(the platform operator can set others with the admin token)",
-            ) from None
+    _check_endpoint(scope, body.api_base, "")
     if key is not None:
-        _check_key(body, key, settings.llm_timeout_seconds)
-    # The provider was asked outside any transaction: no row is locked while it answers.
+        _check_key(body.model, body.api_base, key, settings.llm_timeout_seconds)
+    fallbacks = _fallbacks(scope, body, stored, settings.llm_timeout_seconds)
+    # The providers were asked outside any transaction: no row is locked while they answer.
     with scope.connection() as conn:
         tenants.update_llm(
             conn,
             box,
             model=body.model,
-            fallbacks=body.fallbacks,
+            fallbacks=fallbacks,
             api_base=body.api_base,
             api_key=chosen,
         )

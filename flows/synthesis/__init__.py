@@ -5,8 +5,34 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from aiops.errors import PermanentError, TransientError
 from aiops.events import Event
 from flows.context import Context
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One model asked once: `error` says why it failed, None when it answered."""
+
+    model: str
+    api_base: str | None
+    error: str | None = None
+
+
+class EveryModelFailed(Exception):
+    """No model of the chain answered; `attempts` says what each one did."""
+
+    def __init__(self, message: str, attempts: tuple[Attempt, ...]) -> None:
+        super().__init__(message)
+        self.attempts = attempts
+
+
+class EveryModelFailedTransient(EveryModelFailed, TransientError):
+    """At least one model failed in a way worth trying again (timeout, 429, 5xx)."""
+
+
+class EveryModelFailedPermanent(EveryModelFailed, PermanentError):
+    """Every model refused for good (bad key, unknown model, 4xx)."""
 
 
 @dataclass(frozen=True)
@@ -18,8 +44,8 @@ class Synthesis:
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
     cost_usd: float | None = None
-    # Models tried before the one that answered, with why they failed.
-    failed_models: dict[str, str] = field(default_factory=dict)
+    # Every model asked in this try, in order: the failed ones, then the one that answered.
+    attempts: tuple[Attempt, ...] = field(default=())
 
 
 class Synthesizer(Protocol):

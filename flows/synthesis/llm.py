@@ -1,21 +1,31 @@
 """Synthesis by an LLM through litellm, trying the fallback models in order.
 
 litellm comes from aiops.llm, which imports it without network. Our own loop does the
-fallbacks (not litellm's) so every model tried, and why it failed, is on record.
+fallbacks (not litellm's) so every model tried, and why it failed, is on record. Each
+model of the chain has its own endpoint and key (OpenAI, then Azure OpenAI, then
+Anthropic, each with its own key).
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-from aiops.errors import PermanentError, TransientError
+from opentelemetry.trace import StatusCode
+
+from aiops.errors import PermanentError
 from aiops.events import Event
-from aiops.llm import is_transient, litellm
+from aiops.llm import LlmTarget, is_transient, litellm
 from aiops.redaction import redact_secrets
+from aiops.tracing import tracer
 from flows.context import Context
-from flows.synthesis import Synthesis
+from flows.synthesis import (
+    Attempt,
+    EveryModelFailedPermanent,
+    EveryModelFailedTransient,
+    Synthesis,
+)
 from flows.synthesis.prompt import build_messages, render
 
 log = logging.getLogger(__name__)
@@ -26,12 +36,14 @@ _MAX_COMPLETION_TOKENS = 1_000
 
 @dataclass(frozen=True)
 class LlmRoute:
-    """Models to try in order, and where and how to reach them."""
+    """Models to try in order, each with where and how to reach it."""
 
-    models: tuple[str, ...]
-    api_base: str | None
-    api_key: str | None = field(repr=False)
+    targets: tuple[LlmTarget, ...]
     timeout_seconds: float
+
+    @property
+    def models(self) -> tuple[str, ...]:
+        return tuple(t.model for t in self.targets)
 
 
 def _cost(response: Any) -> float:
@@ -46,21 +58,26 @@ class LlmSynthesizer:
     name = "litellm"
 
     def __init__(self, route: LlmRoute) -> None:
-        if not route.models:
+        if not route.targets:
             raise ValueError("an LLM route needs at least one model")
         self._route = route
 
     def synthesize(self, event: Event, context: Context) -> Synthesis:
         messages = build_messages(event, context)
-        failures: dict[str, str] = {}
+        attempts: list[Attempt] = []
         transient = False
-        for model in self._route.models:
+        for target in self._route.targets:
+            model = target.model
+            span = tracer().start_span(
+                "llm completion",
+                attributes={"gen_ai.request.model": model, "server.address": target.api_base or ""},
+            )
             try:
                 response = litellm().completion(
                     model=model,
                     messages=messages,
-                    api_base=self._route.api_base,
-                    api_key=self._route.api_key,
+                    api_base=target.api_base,
+                    api_key=target.api_key,
                     timeout=self._route.timeout_seconds,
                     max_tokens=_MAX_COMPLETION_TOKENS,
                     num_retries=0,
@@ -74,9 +91,13 @@ class LlmSynthesizer:
                 # is stored in enhancement_history as well as logged.
                 reason = f"{type(exc).__name__}: {redact_secrets(str(exc))[:_REASON_CHARS]}"
                 log.warning("tenant %s: model %s failed: %s", event.tenant_id, model, reason)
-                failures[model] = reason
+                attempts.append(Attempt(model, target.api_base, reason))
                 transient = transient or is_transient(exc)
+                span.set_status(StatusCode.ERROR, reason)
+                span.end()
                 continue
+            span.end()
+            attempts.append(Attempt(model, target.api_base))
             usage = getattr(response, "usage", None)
             return Synthesis(
                 text=text,
@@ -86,8 +107,8 @@ class LlmSynthesizer:
                 prompt_tokens=getattr(usage, "prompt_tokens", None),
                 completion_tokens=getattr(usage, "completion_tokens", None),
                 cost_usd=_cost(response),
-                failed_models=failures,
+                attempts=tuple(attempts),
             )
-        summary = "; ".join(f"{model}: {reason}" for model, reason in failures.items())
-        error = TransientError if transient else PermanentError
-        raise error(f"every model failed: {summary}")
+        summary = "; ".join(f"{a.model}: {a.error}" for a in attempts)
+        error = EveryModelFailedTransient if transient else EveryModelFailedPermanent
+        raise error(f"every model failed: {summary}", tuple(attempts))

@@ -58,8 +58,8 @@ def _next_steps(context: Context) -> list[str]:
     return steps
 
 
-def compose(context: Context) -> str:
-    lines = [HEADER, "", "Suggested next steps:"]
+def compose(context: Context, header: str = HEADER) -> str:
+    lines = [header, "", "Suggested next steps:"]
     lines += [f"{n}. {step}" for n, step in enumerate(_next_steps(context), start=1)]
     if context.similar_tickets:
         lines += ["", "Similar resolved tickets:"]
@@ -87,7 +87,12 @@ def compose(context: Context) -> str:
 
 
 class OfflineSynthesizer:
+    """`header` says why the note was composed offline (by default: no model configured)."""
+
     name = "offline"
 
+    def __init__(self, header: str = HEADER) -> None:
+        self._header = header
+
     def synthesize(self, event: Event, context: Context) -> Synthesis:
-        return Synthesis(text=compose(context), synthesizer=self.name)
+        return Synthesis(text=compose(context, self._header), synthesizer=self.name)

@@ -24,6 +24,7 @@ from starlette.types import Receive, Scope, Send
 
 from aiops.events import EventKind
 from aiops.tenant_directory import is_tenant_id
+from aiops.tracing import TENANT_ID, tracer
 from ingest.context import IngestContext
 from ingest.receive import choose_tenant, lowercase_headers, receive, refuse_repeated_tenant
 from ingest.rejection import Rejection
@@ -143,7 +144,16 @@ async def answer(
     try:
         refuse_repeated_tenant(request)
         tenant_id = choose_tenant(query, header)
-        received = await receive(context, plugin, kind, request, headers, tenant_id)
+        # The event's trace begins here; receive() names the event id on it.
+        with tracer().start_as_current_span(
+            "ingest webhook", attributes={TENANT_ID: tenant_id, "itsm.source": plugin.name}
+        ) as span:
+            try:
+                received = await receive(context, plugin, kind, request, headers, tenant_id)
+            except Rejection as rejection:
+                span.set_attribute("aiops.outcome", rejection.outcome)
+                raise
+            span.set_attribute("aiops.outcome", received.enqueued.outcome)
     except Rejection as rejection:
         return _refusal(context, plugin, tenant_id, rejection)
     except IgnoredEvent as ignored:

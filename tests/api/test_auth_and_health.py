@@ -1,15 +1,18 @@
-"""Every route but the health checks needs a credential: the admin token or a tenant key."""
+"""Every route but the health checks and /metrics needs a credential: the admin token or a
+tenant key."""
 
 from __future__ import annotations
 
 import pytest
 from fastapi.testclient import TestClient
 
-HEALTH = {("GET", "/health"), ("GET", "/health/ready")}
+# Open like ingest's: Prometheus scrapes them; /metrics holds route templates and status
+# codes, never a tenant id or any data.
+HEALTH = {("GET", "/health"), ("GET", "/health/ready"), ("GET", "/metrics")}
 
 
 def _protected(client: TestClient) -> list[tuple[str, str]]:
-    """Every route of the app's schema but health, with made-up path parameters."""
+    """Every route of the app's schema but health and metrics, with made-up path parameters."""
     paths = client.get("/openapi.json").json()["paths"]
     routes = {(method.upper(), path) for path, ops in paths.items() for method in ops}
     assert len(routes - HEALTH) >= 10, "the schema lists the protected routes"
@@ -64,3 +67,21 @@ def test_health_needs_no_token_and_ready_checks_both_servers(client: TestClient)
         "checks": {"postgres": "ok", "redis": "ok"},
         "degraded": {},
     }
+
+
+def test_metrics_count_requests_by_route_template_never_by_tenant(
+    client: TestClient, auth: dict[str, str]
+) -> None:
+    client.get("/tenants/acme-metrics/llm", headers=auth)
+    client.get("/tenants/acme-metrics/llm")
+    text = client.get("/metrics").text
+    assert (
+        'aiops_api_requests_total{method="GET",route="/tenants/{tenant_id}/llm",status="404"} 1.0'
+        in text
+    )
+    assert (
+        'aiops_api_requests_total{method="GET",route="/tenants/{tenant_id}/llm",status="401"} 1.0'
+        in text
+    )
+    assert 'aiops_api_request_seconds_count{route="/tenants/{tenant_id}/llm"} 2.0' in text
+    assert "acme-metrics" not in text

@@ -52,6 +52,8 @@ TENANT_ROUTES: dict[Route, Callable[[Party], Request]] = {
         "json": {"model": "gpt-4o-mini", "clear_api_key": True}
     },
     ("DELETE", "/tenants/{tenant_id}/llm"): lambda p: {},
+    ("GET", "/tenants/{tenant_id}/llm/budget"): lambda p: {},
+    ("PUT", "/tenants/{tenant_id}/llm/budget"): lambda p: {"json": {"monthly_usd": 1}},
     ("GET", "/tenants/{tenant_id}/webhook"): lambda p: {},
     ("PATCH", "/tenants/{tenant_id}/webhook"): lambda p: {"json": {"webhook_rate_per_minute": 7}},
     # In this order, so the tenant's own admin key starts a rotation, then finishes it.
@@ -67,7 +69,7 @@ PLATFORM_ROUTES: set[Route] = {
     ("GET", "/tenants"),
     ("DELETE", "/tenants/{tenant_id}"),
 }
-PUBLIC_ROUTES: set[Route] = {("GET", "/health"), ("GET", "/health/ready")}
+PUBLIC_ROUTES: set[Route] = {("GET", "/health"), ("GET", "/health/ready"), ("GET", "/metrics")}
 # POSTs that change nothing, and GETs that still need admin scope.
 READ_ONLY_POSTS: set[Route] = {("POST", "/tenants/{tenant_id}/analytics/sql")}
 ADMIN_ONLY_GETS: set[Route] = {("GET", "/tenants/{tenant_id}/api-keys")}
@@ -79,6 +81,9 @@ ADMIN_ONLY = {
 SUCCESS = {
     "POST /tenants/{tenant_id}/api-keys": 201,
     "POST /tenants/{tenant_id}/webhook-secrets": 201,
+    # The budget guards the platform's spending: only the admin token sets it, even for a
+    # tenant's own admin key.
+    "PUT /tenants/{tenant_id}/llm/budget": 403,
 }
 NOBODY = "no-such-tenant"
 

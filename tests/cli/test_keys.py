@@ -22,6 +22,7 @@ from typer.testing import CliRunner, Result
 
 from aiops.crypto import SecretBox, generate_key, key_id, parse_key
 from aiops.embedded import ServiceUrls
+from aiops.llm import LlmTarget
 from aiops.tenant_directory import TenantDirectory, sealed_secrets
 from cli.main import app
 from warehouse import migrate, rotation, tenant_context
@@ -51,6 +52,11 @@ TENANTS = {
         webhook_secrets=("whsec_acme-webhook-secret-0123456789",),
         llm_model="openai/gpt-4o-mini",
         llm_api_key="sk-acme-llm-secret-2",
+        # A fallback provider's key is sealed in a column of its own: rotated too.
+        llm_fallbacks=(
+            "openai/gpt-4o",
+            LlmTarget("anthropic/claude-3-5-haiku-latest", None, "sk-ant-acme-secret-7"),
+        ),
     ),
     "beta": TenantConfig("beta", "Beta", webhook_secrets=("whsec_beta-webhook-secret-0123456789",)),
     "gamma": TenantConfig(
@@ -62,7 +68,7 @@ TENANTS = {
         webhook_secrets=("whsec_gamma-webhook-secret-0123456789",),
     ),
 }
-SECRETS = 6  # acme 3, beta 1, gamma 2
+SECRETS = 7  # acme 4, beta 1, gamma 2
 
 
 def _count(output: str, label: str) -> int:
@@ -169,6 +175,7 @@ def _assert_readable(db: Database, redis_url: str, box: SecretBox) -> None:
             seeded.llm_api_key,
         )
         assert stored.webhook_secrets == seeded.webhook_secrets
+        assert stored.llm_fallbacks == seeded.llm_fallbacks
         assert _directory_reads(redis_url, box, tenant_id) == seeded.webhook_secrets
 
 
@@ -202,7 +209,7 @@ def test_a_half_done_rotation_reads_with_both_keys_and_resumes(
 ) -> None:
     done = rotation.rotate_tenant(keys_db, BOTH, redis_client, PREFIX, "acme")
 
-    assert (done.reencrypted, done.current, done.republished) == (3, 0, True)
+    assert (done.reencrypted, done.current, done.republished) == (4, 0, True)
     blobs = _blobs(keys_db, redis_client)
     assert {k for k, b in blobs.items() if NEW_ONLY.is_current(b)} == {
         k for k in blobs if k.startswith("acme.")
@@ -210,14 +217,14 @@ def test_a_half_done_rotation_reads_with_both_keys_and_resumes(
     _assert_readable(keys_db, scratch.redis_url, BOTH)
     status = _run(scratch, cli_env, "status")
     assert status.exit_code == 0, status.output
-    assert "3 secrets are not under the current key yet" not in status.output
+    assert "4 secrets are not under the current key yet" not in status.output
     assert "5 secrets are not under the current key yet" in status.output  # beta 1+1, gamma 2+1
 
     rest = _run(scratch, cli_env, "rotate")
 
     assert rest.exit_code == 0, rest.output
     assert _count(rest.output, "secrets re-encrypted") == 3
-    assert _count(rest.output, "secrets already current") == 3
+    assert _count(rest.output, "secrets already current") == 4
     assert _count(rest.output, "directory entries republished") == 2
     _assert_readable(keys_db, scratch.redis_url, NEW_ONLY)
 

@@ -32,6 +32,7 @@ from pydantic import ValidationError
 import aiops.logs
 from aiops.crypto import generate_key
 from aiops.settings import Settings
+from api.metrics import ApiMetrics
 from cli import dagster_processes, system
 from cli.main import app as aiops_app
 from flows.metrics import FlowMetrics
@@ -129,7 +130,8 @@ def _setting_names() -> set[str]:
 def test_every_yaml_parses_and_names_its_objects(docs: list[m.Manifest]) -> None:
     for path in [*m.DEPLOY.rglob("*.yaml"), *m.DEPLOY.rglob("*.yml")]:
         assert list(yaml.safe_load_all(path.read_text())), path
-    json.loads((m.DEPLOY / "grafana" / "aiops-dashboard.json").read_text())
+    for dashboard in _dashboards():
+        json.loads(dashboard.read_text())
     (namespace,) = m.of_kind(docs, "Namespace")
     assert namespace.name == NAMESPACE
     for d in docs:
@@ -263,7 +265,9 @@ def _aiops_up_commands(settings: Settings) -> dict[str, list[str]]:
 def test_containers_run_what_aiops_up_runs(docs: list[m.Manifest], pod_settings: Settings) -> None:
     expected = _aiops_up_commands(pod_settings)
     flow = m.container(docs, "aiops-flow", "flow")
-    argv = m.expand(flow.spec["command"], m.environment(flow, docs))
+    wrapper, argv = _cluster_wrapped(flow.spec["command"])
+    assert wrapper == ["sh", CLUSTER_SCRIPT, "run"]
+    argv = m.expand(argv, m.environment(flow, docs))
     store = argv[argv.index("-r") + 1]
     expected["flow"] = [
         store if arg == str(system.recovery_dir(pod_settings)) else arg for arg in expected["flow"]
@@ -313,7 +317,7 @@ def test_uvicorn_factories_build_apps_that_serve_the_probe_paths(
 
 
 def test_flow_target_builds_a_dataflow(docs: list[m.Manifest], pod_settings: Settings) -> None:
-    argv = m.container(docs, "aiops-flow", "flow").spec["command"]
+    _, argv = _cluster_wrapped(m.container(docs, "aiops-flow", "flow").spec["command"])
     assert argv[:3] == ["python", "-m", "bytewax.run"]
     module, _, call = argv[3].partition(":")
     factory = getattr(importlib.import_module(module), call.removesuffix("()"))
@@ -338,7 +342,7 @@ def test_ports_match_the_settings_probes_and_annotations(
     assert m.container_ports(flow)["metrics"] == pod_settings.flow_metrics_port
     for c in m.containers(docs):
         for probe in ("readinessProbe", "livenessProbe", "startupProbe"):
-            if probe in c.spec:
+            if probe in c.spec and "httpGet" in c.spec[probe]:
                 port = c.spec[probe]["httpGet"]["port"]
                 assert m.resolve_port(c.workload, port), (c.name, probe, port)
     for w in m.workloads(docs):
@@ -439,6 +443,14 @@ def test_dagster_home_holds_the_repository_dagster_yaml_with_postgres_storage(
 # The flow as a Bytewax cluster ----------------------------------------------------------
 
 
+CLUSTER_SCRIPT = "/etc/aiops/flow/cluster.sh"
+
+
+def _cluster_wrapped(command: list[str]) -> tuple[list[str], list[str]]:
+    """`sh cluster.sh run CMD...` split into the wrapper and CMD."""
+    return command[:3], command[3:]
+
+
 def test_flow_processes_get_ids_from_ordinals_and_addresses_from_the_headless_service(
     docs: list[m.Manifest], pod_settings: Settings
 ) -> None:
@@ -449,18 +461,104 @@ def test_flow_processes_get_ids_from_ordinals_and_addresses_from_the_headless_se
     assert service.doc["spec"]["publishNotReadyAddresses"] is True
     assert spec["podManagementPolicy"] == "Parallel"
     c = m.container(docs, "aiops-flow", "flow")
-    env = {var["name"]: var for var in c.spec["env"]}
-    assert env["BYTEWAX_POD_NAME"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.name"
-    assert env["BYTEWAX_STATEFULSET_NAME"]["value"] == flow.name
-    hostfile = Path(env["BYTEWAX_HOSTFILE_PATH"]["value"])
-    hosts_volume = m.volume(c, "hosts")
-    assert m.mount_path(c, "hosts") == str(hostfile.parent)
-    hosts = m.config_data(docs, hosts_volume["configMap"]["name"])[hostfile.name].split()
-    port = m.container_ports(flow)["cluster"]
-    replicas = spec["replicas"]
-    assert hosts == [f"{flow.name}-{i}.{service.name}:{port}" for i in range(replicas)]
-    assert replicas >= 2, "the point of a StatefulSet: several processes"
-    assert replicas <= pod_settings.flow_recovery_partitions
+    env = m.environment(c, docs)
+    assert {v["name"]: v for v in c.spec["env"]}["BYTEWAX_POD_NAME"]["valueFrom"]["fieldRef"][
+        "fieldPath"
+    ] == "metadata.name"
+    assert env["BYTEWAX_STATEFULSET_NAME"] == flow.name
+    assert env["FLOW_SERVICE"] == service.name
+    assert int(env["FLOW_CLUSTER_PORT"] or 0) == m.container_ports(flow)["cluster"]
+    assert int(env["FLOW_MAX_PROCESSES"] or 0) == pod_settings.flow_recovery_partitions
+    # The hosts file is written at start, on a writable volume.
+    hostfile = Path(env["BYTEWAX_HOSTFILE_PATH"] or "")
+    assert m.mount_path(c, "tmp") == str(hostfile.parent)
+    script = Path(CLUSTER_SCRIPT)
+    assert m.mount_path(c, "cluster") == str(script.parent)
+    assert script.name in m.config_data(docs, m.volume(c, "cluster")["configMap"]["name"])
+    assert c.spec["livenessProbe"]["exec"]["command"] == ["sh", CLUSTER_SCRIPT, "check"]
+
+
+class _FakeDns:
+    """`getent hosts NAME` answering for the names in a file: the pods that exist."""
+
+    def __init__(self, root: Path) -> None:
+        self.bin = root / "bin"
+        self.bin.mkdir()
+        self.names = root / "names"
+        self.names.write_text("")
+        getent = self.bin / "getent"
+        getent.write_text(
+            f'#!/bin/sh\n[ "$1" = hosts ] && grep -qx "$2" {self.names} && echo "10.0.0.1 $2"\n'
+        )
+        getent.chmod(0o755)
+
+    def pods(self, *ordinals: int) -> None:
+        self.names.write_text("".join(f"aiops-flow-{i}.aiops-flow\n" for i in ordinals))
+
+
+def _cluster_script(docs: list[m.Manifest], tmp_path: Path) -> Path:
+    c = m.container(docs, "aiops-flow", "flow")
+    script = tmp_path / "cluster.sh"
+    name = m.volume(c, "cluster")["configMap"]["name"]
+    script.write_text(m.config_data(docs, name)["cluster.sh"])
+    return script
+
+
+def _cluster_env(dns: _FakeDns, tmp_path: Path, pod: str) -> dict[str, str]:
+    return {
+        "PATH": f"{dns.bin}{os.pathsep}{os.environ['PATH']}",
+        "BYTEWAX_POD_NAME": pod,
+        "BYTEWAX_STATEFULSET_NAME": "aiops-flow",
+        "BYTEWAX_HOSTFILE_PATH": str(tmp_path / "hosts"),
+        "FLOW_SERVICE": "aiops-flow",
+        "FLOW_CLUSTER_PORT": "2101",
+        "FLOW_MAX_PROCESSES": "4",
+        "FLOW_DNS_WAIT_SECONDS": "1",
+    }
+
+
+def _sh(script: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["sh", str(script), *args], env=env, capture_output=True, text=True, timeout=30
+    )
+
+
+def test_cluster_script_lists_the_pods_that_exist_and_runs_the_process(
+    docs: list[m.Manifest], tmp_path: Path
+) -> None:
+    script, dns = _cluster_script(docs, tmp_path), _FakeDns(tmp_path)
+    dns.pods(0, 1, 2, 4)  # 3 is missing: 4 cannot be reached in ordinal order
+    env = _cluster_env(dns, tmp_path, "aiops-flow-1")
+    done = _sh(script, env, "run", "sh", "-c", 'echo "started with $0"', "bytewax")
+    assert done.returncode == 0, done.stderr
+    assert "process 1 of 3" in done.stdout and "started with bytewax" in done.stdout
+    hosts = (tmp_path / "hosts").read_text().split()
+    assert hosts == [f"aiops-flow-{i}.aiops-flow:2101" for i in range(3)]
+    assert _sh(script, env, "check").returncode == 0
+
+    # KEDA added a pod: the running processes' check fails, so each restarts with 4.
+    dns.pods(0, 1, 2, 3)
+    assert _sh(script, env, "check").returncode != 0
+    assert _sh(script, env, "run", "true").returncode == 0
+    assert len((tmp_path / "hosts").read_text().split()) == 4
+    # And removed two.
+    dns.pods(0, 1)
+    assert _sh(script, env, "check").returncode != 0
+
+
+def test_cluster_script_refuses_a_process_outside_its_cluster(
+    docs: list[m.Manifest], tmp_path: Path
+) -> None:
+    script, dns = _cluster_script(docs, tmp_path), _FakeDns(tmp_path)
+    dns.pods(0, 2)  # pod 1 is not in DNS yet
+    started = tmp_path / "started"
+    done = _sh(script, _cluster_env(dns, tmp_path, "aiops-flow-2"), "run", "touch", str(started))
+    assert done.returncode == 1
+    assert "process 2 is not among the 1 processes" in done.stderr
+    # Its own name not resolving (yet): it gives up after the wait and is restarted.
+    done = _sh(script, _cluster_env(dns, tmp_path, "aiops-flow-3"), "run", "touch", str(started))
+    assert done.returncode == 1 and "does not resolve" in done.stderr
+    assert not started.exists()
 
 
 def _recovery_init(docs: list[m.Manifest]) -> tuple[list[str], str]:
@@ -586,7 +684,7 @@ def test_egress_of_flow_and_api_is_limited_and_keeps_out_of_internal_ranges(
 
 
 def _registered() -> dict[str, tuple[str, ...]]:
-    """Sample name -> label names, for every metric the ingest and flow registries hold."""
+    """Sample name -> label names, for every metric the ingest, flow and API registries hold."""
     suffixes = {
         "counter": ("_total", "_created"),
         "gauge": ("",),
@@ -594,7 +692,7 @@ def _registered() -> dict[str, tuple[str, ...]]:
         "summary": ("_count", "_sum", "_created"),
     }
     names: dict[str, tuple[str, ...]] = {}
-    for holder in (IngestMetrics(), FlowMetrics()):
+    for holder in (IngestMetrics(), FlowMetrics(), ApiMetrics()):
         registry: CollectorRegistry = holder.registry
         wrappers = [v for v in vars(holder).values() if isinstance(v, MetricWrapperBase)]
         # prometheus_client keeps a metric's label names only on the wrapper; an unused
@@ -610,7 +708,7 @@ def _registered() -> dict[str, tuple[str, ...]]:
 def _string_constants() -> set[str]:
     """Every string literal in our packages: the label values the code can produce."""
     found: set[str] = set()
-    for package in ("aiops", "itsm", "ingest", "flows"):
+    for package in ("aiops", "itsm", "ingest", "flows", "api"):
         for path in (m.REPO / package).rglob("*.py"):
             for node in ast.walk(ast.parse(path.read_text())):
                 if isinstance(node, ast.Constant) and isinstance(node.value, str):
@@ -625,12 +723,28 @@ def _scrape_config() -> dict[str, Any]:
     return config
 
 
-def _expressions() -> list[tuple[str, str]]:
+def _dashboards() -> list[Path]:
+    return sorted((m.DEPLOY / "grafana").glob("*.json"))
+
+
+def _alert_rules() -> dict[str, dict[str, Any]]:
     rules = yaml.safe_load((m.DEPLOY / "prometheus" / "aiops-alerts.yml").read_text())
-    found = [(r["alert"], r["expr"]) for group in rules["groups"] for r in group["rules"]]
-    dashboard = json.loads((m.DEPLOY / "grafana" / "aiops-dashboard.json").read_text())
-    for panel in dashboard["panels"]:
-        found.extend((panel["title"], t["expr"]) for t in panel.get("targets", []))
+    return {r["alert"]: r for group in rules["groups"] for r in group["rules"]}
+
+
+def _scaler_queries(docs: list[m.Manifest]) -> list[tuple[str, str]]:
+    return [
+        (f"ScaledObject {scaler.name}", trigger["metadata"]["query"])
+        for scaler in m.of_kind(docs, "ScaledObject")
+        for trigger in scaler.doc["spec"]["triggers"]
+    ]
+
+
+def _expressions() -> list[tuple[str, str]]:
+    found = [(name, rule["expr"]) for name, rule in _alert_rules().items()]
+    for path in _dashboards():
+        for panel in json.loads(path.read_text())["panels"]:
+            found.extend((panel["title"], t["expr"]) for t in panel.get("targets", []))
     return found
 
 
@@ -648,11 +762,19 @@ def test_scrape_jobs_find_the_pods_and_ports_that_serve_metrics(docs: list[m.Man
         port = keep["__meta_kubernetes_pod_container_port_name"]
         assert port in m.container_ports(workload), (job["job_name"], port)
         assert job["metrics_path"] == "/metrics"
-    ingest = importlib.import_module("ingest.routes.metrics")
-    assert "/metrics" in {getattr(r, "path", None) for r in ingest.router.routes}
+    for module in ("ingest.routes.metrics", "api.routers.metrics"):
+        routes = importlib.import_module(module).router.routes
+        assert "/metrics" in {getattr(r, "path", None) for r in routes}, module
+    assert {job["job_name"] for job in config["scrape_configs"]} >= {
+        "aiops-ingest",
+        "aiops-flow",
+        "aiops-api",
+    }
 
 
-def test_alerts_and_dashboard_use_only_registered_metrics_and_labels() -> None:
+def test_alerts_and_dashboard_use_only_registered_metrics_and_labels(
+    docs: list[m.Manifest],
+) -> None:
     registered = _registered()
     constants = _string_constants()
     config = _scrape_config()
@@ -663,7 +785,7 @@ def test_alerts_and_dashboard_use_only_registered_metrics_and_labels() -> None:
         for r in job["relabel_configs"]
         if "target_label" in r
     }
-    expressions = _expressions()
+    expressions = _expressions() + _scaler_queries(docs)
     assert len(expressions) > 10
     used: set[str] = set()
     for title, expr in expressions:
@@ -675,11 +797,10 @@ def test_alerts_and_dashboard_use_only_registered_metrics_and_labels() -> None:
             labels |= set(registered.get(metric, ()))
         assert refs.grouping <= labels, (title, refs.grouping - labels)
         for metric, matcher in refs.matchers:
-            if metric == "up":
+            if metric == "up" or matcher.label == "job":
                 assert matcher.label == "job", title
-                assert (
-                    all(re.fullmatch(matcher.value, job) for job in jobs) or matcher.value in jobs
-                )
+                # A job named, or a regex whose alternatives are each a job.
+                assert all(value in jobs for value in matcher.value.split("|")), (title, matcher)
                 continue
             assert matcher.label in registered[metric], (title, matcher)
             for value in matcher.value.split("|") if "~" in matcher.op else [matcher.value]:
@@ -699,3 +820,77 @@ def test_alerts_and_dashboard_use_only_registered_metrics_and_labels() -> None:
     assert (
         families | gauges <= {u.removesuffix("_total").removesuffix("_bucket") for u in used} | used
     )
+
+
+OPERATOR_METRICS = (
+    "enhancement_requests_total",
+    "enhancement_duration_seconds_bucket",
+    "enhancement_success_rate",
+    "queue_depth",
+    "worker_active_count",
+)
+
+
+def test_operators_dashboard_shows_what_they_look_for() -> None:
+    (path,) = [
+        p
+        for p in _dashboards()
+        if json.loads(p.read_text())["title"] == "AI Agents - System Health & Performance"
+    ]
+    panels = json.loads(path.read_text())["panels"]
+    titles = {p["title"]: p for p in panels}
+    wanted = {
+        "Success rate": "enhancement_requests_total",
+        "Success rate by tenant": "enhancement_success_rate",
+        "Queue depth": "queue_depth",
+        "p95 latency": "enhancement_duration_seconds_bucket",
+        "Error rate by tenant": "enhancement_requests_total",
+        "Active workers": "worker_active_count",
+    }
+    for title, metric in wanted.items():
+        exprs = [t["expr"] for t in titles[title]["targets"]]
+        assert any(metric in references(e).metrics for e in exprs), title
+    assert "tenant_id" in references(titles["Error rate by tenant"]["targets"][0]["expr"]).grouping
+    assert "histogram_quantile(0.95" in titles["p95 latency"]["targets"][0]["expr"]
+    registered = _registered()
+    assert set(OPERATOR_METRICS) <= set(registered)
+    assert registered["enhancement_requests_total"] == ("tenant_id", "status")
+    assert registered["enhancement_success_rate"] == ("tenant_id",)
+    assert registered["queue_depth"] == ("queue_name",)
+
+
+def test_operators_alerts_have_their_thresholds_and_durations() -> None:
+    rules = _alert_rules()
+    expected = {
+        "EnhancementSuccessRateLow": ("10m", "< 0.95"),
+        "QueueDepthHigh": ("5m", "> 100"),
+        "WorkerDown": ("2m", "< 1"),
+        "HighLatency": ("5m", "> 120"),
+    }
+    for name, (duration, comparison) in expected.items():
+        assert rules[name]["for"] == duration, name
+        assert " ".join(rules[name]["expr"].split()).endswith(comparison), name
+    # Ours stay beside them.
+    assert {"AiopsFlowFailing", "AiopsFlowStalled", "AiopsIngestDown"} <= set(rules)
+
+
+def test_flow_scales_on_queue_depth_within_its_recovery_partitions(
+    docs: list[m.Manifest], pod_settings: Settings
+) -> None:
+    (scaler,) = m.of_kind(docs, "ScaledObject")
+    assert scaler.doc["apiVersion"] == "keda.sh/v1alpha1"
+    spec = scaler.doc["spec"]
+    target = spec["scaleTargetRef"]
+    flow = m.named(docs, target["kind"], target["name"])
+    assert (flow.kind, flow.name) == ("StatefulSet", "aiops-flow")
+    assert target["apiVersion"] == flow.doc["apiVersion"]
+    assert 1 <= spec["minReplicaCount"] <= spec["maxReplicaCount"]
+    assert spec["maxReplicaCount"] <= pod_settings.flow_recovery_partitions
+    (trigger,) = spec["triggers"]
+    assert trigger["type"] == "prometheus"
+    meta = trigger["metadata"]
+    assert references(meta["query"]).metrics == {"queue_depth"}
+    assert float(meta["threshold"]) > 0
+    assert meta["serverAddress"].startswith("http")
+    # KEDA's HPA owns the process count; a fixed count in the StatefulSet would fight it.
+    assert "replicas" not in flow.doc["spec"]

@@ -155,7 +155,7 @@ def servicedesk() -> Iterator[SdpServer]:
 def system(llm: OpenAiServer) -> Iterator[System]:
     # Short: the embedded servers' Unix sockets live in it.
     state = Path(tempfile.mkdtemp(prefix="aiops-e2e-", dir="/tmp"))
-    ports = {name: free_port() for name in ("INGEST", "API", "DAGSTER")}
+    ports = {name: free_port() for name in ("INGEST", "API", "DAGSTER", "FLOW_METRICS")}
     env = {k: v for k, v in os.environ.items() if not k.startswith("AI_AGENTS_")}
     env.update(
         {

@@ -81,7 +81,10 @@ def test_a_failing_primary_model_falls_back_and_tokens_are_recorded(
     assert (row["synthesizer"], row["model"]) == ("litellm", "openai/backup")
     assert row["prompt_tokens"] > 0 and row["completion_tokens"] > 0
     assert row["cost_usd"] == 0  # "backup" is in no price list
-    assert "InternalServerError" in row["context"]["failed_models"]["openai/primary"]
+    failed, answered = row["context"]["llm_attempts"]
+    assert (failed["model"], failed["outcome"], failed["try"]) == ("openai/primary", "failed", 1)
+    assert "InternalServerError" in failed["error"]
+    assert (answered["model"], answered["outcome"]) == ("openai/backup", "succeeded")
     assert "<<<TICKET_DATA>>>" in row["prompt"]
     [note] = sdp.notes("77")
     assert "Suggested next steps for: Ticket 77" in note["description"]
@@ -103,6 +106,15 @@ def test_every_model_failing_fails_the_event_as_transient(
     row = recorded(db, tenant_id, doomed.event_id)
     assert (row["status"], row["error_kind"]) == ("failed", "transient")
     assert len(llm.requests) == 4  # two models, two attempts
+    # Every model of every try is on record, not only the last try's.
+    attempts = row["context"]["llm_attempts"]
+    assert [(a["try"], a["model"], a["outcome"]) for a in attempts] == [
+        (1, "openai/primary", "failed"),
+        (1, "openai/backup", "failed"),
+        (2, "openai/primary", "failed"),
+        (2, "openai/backup", "failed"),
+    ]
+    assert all("InternalServerError" in a["error"] for a in attempts)
 
 
 def test_many_tickets_are_in_flight_at_once_within_the_limit(
