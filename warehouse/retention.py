@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 
-from warehouse.analytics.export import TICKET_DAY
 from warehouse.analytics import rollups
+from warehouse.analytics.export import TICKET_DAY
 from warehouse.analytics.layout import ROLLUP_TABLES, partition_days, partition_file
 from warehouse.db import Database, TenantConnection
 

@@ -201,7 +201,7 @@ def _day_runs(days: Iterable[date]) -> list[tuple[date, date]]:
     runs: list[tuple[date, date]] = []
     for day in sorted(set(days)):
         if runs and day == runs[-1][1] + timedelta(days=1):
-            first, last = runs[-1]
+            first = runs[-1][0]
             if (day - first).days < MAX_DAYS_PER_QUERY:
                 runs[-1] = (first, day)
                 continue

@@ -103,7 +103,8 @@ class MissingPartitionError(FileNotFoundError):
 
 
 def _source_files(root: Path, tenant_ids: Sequence[str], days: Sequence[date]) -> list[str]:
-    files, missing = [], []
+    files: list[str] = []
+    missing: list[str] = []
     for tenant_id in tenant_ids:
         for day in days:
             path = partition_file(root, ENHANCEMENTS, tenant_id, day)
