@@ -68,11 +68,11 @@ SELECT t.tenant_id, 'e' || x.i, 'T-' || (x.i / 3), 'servicedesk', 'created', x.i
        END,
        x.ts, x.ts + interval '1 minute'
 FROM (SELECT tenant_id, row_number() OVER (ORDER BY tenant_id) - 1 AS n FROM tenants) AS t,
-     generate_series(0, %(days)s * %(per_day)s - 1) AS g(k),
+     generate_series(0, %(days)s::int8 * %(per_day)s::int8 - 1) AS g(k),
      LATERAL (
-         SELECT t.n * %(days)s * %(per_day)s + g.k AS i,
-                %(first)s::timestamptz + (g.k / %(per_day)s) * interval '1 day'
-                    + ((g.k %% %(per_day)s) * 86399 / %(per_day)s) * interval '1 second'
+         SELECT t.n * %(days)s::int8 * %(per_day)s::int8 + g.k AS i,
+                %(first)s::timestamptz + (g.k / %(per_day)s::int8) * interval '1 day'
+                    + ((g.k %% %(per_day)s::int8) * 86399 / %(per_day)s::int8) * interval '1 second'
                     + (g.k %% 997) * interval '1 microsecond' AS ts
      ) AS x
 """
