@@ -15,9 +15,9 @@ import typer
 from cli.console import fail, print_table, table
 from cli.runtime import load_settings
 from warehouse.analytics.duck import (
+    QueryLimits,
     QueryRefusedError,
     QueryResult,
-    QueryLimits,
     QueryTimeoutError,
     QueryTooLargeError,
     run_query,
