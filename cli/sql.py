@@ -15,9 +15,11 @@ import typer
 from cli.console import fail, print_table, table
 from cli.runtime import load_settings
 from warehouse.analytics.duck import (
+    QueryLimits,
     QueryRefusedError,
     QueryResult,
     QueryTimeoutError,
+    QueryTooLargeError,
     run_query,
     to_jsonable,
 )
@@ -66,10 +68,19 @@ def sql(
     output: Annotated[
         OutputFormat, typer.Option("--format", "-f", help="table, csv or json.")
     ] = OutputFormat.table,
-    max_rows: Annotated[int | None, typer.Option(min=1, help="Stop after this many rows.")] = None,
+    max_rows: Annotated[
+        int | None,
+        typer.Option(min=1, max=QueryLimits.max_rows, help="Stop after this many rows."),
+    ] = None,
     timeout: Annotated[
         float | None, typer.Option(min=0.1, help="Stop the query after this many seconds.")
     ] = None,
+    memory_mb: Annotated[
+        int, typer.Option(min=16, help="Memory the query may use before it fails (MB).")
+    ] = QueryLimits.memory_mb,
+    threads: Annotated[int, typer.Option(min=1, help="Threads the query may use.")] = (
+        QueryLimits.threads
+    ),
 ) -> None:
     """Run read-only SQL (DuckDB) over the analytics warehouse.
 
@@ -81,8 +92,9 @@ def sql(
     """
     settings = load_settings()
     try:
-        result = run_query(settings.warehouse_path, query, tenant, max_rows, timeout)
-    except (QueryRefusedError, QueryTimeoutError, InvalidTenantError) as exc:
+        limits = QueryLimits(memory_mb=memory_mb, threads=threads)
+        result = run_query(settings.warehouse_path, query, tenant, max_rows, timeout, limits)
+    except (QueryRefusedError, QueryTimeoutError, QueryTooLargeError, InvalidTenantError) as exc:
         fail(str(exc))
     except duckdb.Error as exc:
         fail(f"the query failed: {exc}")

@@ -13,8 +13,9 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 
+from warehouse.analytics import rollups
 from warehouse.analytics.export import TICKET_DAY
-from warehouse.analytics.layout import partition_days, partition_file
+from warehouse.analytics.layout import ROLLUP_TABLES, partition_days, partition_file
 from warehouse.db import Database, TenantConnection
 
 DEFAULT_ENHANCEMENT_DAYS = 90
@@ -114,7 +115,12 @@ def drop_partitions(
 ) -> list[date]:
     """Removes (or, dry, lists) the tenant's Parquet partitions of `table` before `before`."""
     expired = [day for day in partition_days(root, table, tenant_id) if day < before]
-    if not dry_run:
+    if dry_run or not expired:
+        return expired
+    if table in ROLLUP_TABLES:
+        # A tenant's rollup is one file of all its days: the expired rows go from it.
+        rollups.drop_days(root, table, tenant_id, expired)
+    else:
         for day in expired:
             shutil.rmtree(partition_file(root, table, tenant_id, day).parent)
     return expired

@@ -26,7 +26,8 @@ def _records(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def sql(scope: ReadScopeDep, settings: SettingsDep, body: AnalyticsQuery) -> AnalyticsRows:
     """Runs one SELECT over the tenant's views only; other tenants' files cannot be read.
 
-    Read scope is enough: the statement cannot change anything."""
+    Read scope is enough: the statement cannot change anything. The query runs under
+    duck.DEFAULT_LIMITS (memory, one thread, a row cap and its own spill folder)."""
     try:
         result = duck.run_query(
             settings.warehouse_path,
@@ -38,6 +39,7 @@ def sql(scope: ReadScopeDep, settings: SettingsDep, body: AnalyticsQuery) -> Ana
     except (
         duck.QueryRefusedError,
         duck.QueryTimeoutError,
+        duck.QueryTooLargeError,
         InvalidTenantError,
         duckdb.Error,
     ) as exc:

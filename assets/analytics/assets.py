@@ -1,30 +1,30 @@
-"""Per tenant and UTC day: PostgreSQL rows to Parquet, then rollups; and the DuckDB file."""
+"""Per UTC day, for every tenant: PostgreSQL rows to Parquet, then rollups; and the DuckDB
+file. A run covers any number of days (a backfill is one run) and all tenants."""
+
+from collections.abc import Sequence
+from datetime import date
 
 from dagster import (
     AssetCheckResult,
     AssetCheckSeverity,
     AssetCheckSpec,
     AssetExecutionContext,
+    BackfillPolicy,
     MaterializeResult,
     MetadataValue,
     asset,
 )
 
-from assets.partitions import split_tenant_day, tenant_day
+from assets.partitions import daily, days_of
 from assets.resources import PostgresResource, WarehouseResource
 from warehouse.analytics import duck, rollups
-from warehouse.analytics.export import ENHANCEMENTS, TICKETS, Exported, export_partition
-from warehouse.analytics.reconcile import PartitionStats, parquet_day, postgres_day
+from warehouse.analytics.export import ENHANCEMENTS, TICKETS, TenantExport, export_days
+from warehouse.analytics.reconcile import Drift, compare_days
+from warehouse.tenants import list_tenant_ids
 
 GROUP = "analytics"
 MATCHES_POSTGRES = "matches_postgres"
-
-
-def _stats(stats: PartitionStats | None) -> str:
-    if stats is None:
-        return "no file"
-    last = stats.last_updated.isoformat() if stats.last_updated else "-"
-    return f"{stats.rows} rows, last updated {last}"
+_LISTED = 50
 
 
 def _export(
@@ -33,46 +33,76 @@ def _export(
     warehouse: WarehouseResource,
     table: str,
 ) -> MaterializeResult:
-    tenant_id, day = split_tenant_day(context.partition_key)
+    days = days_of(context.partition_keys)
     with postgres.open() as db:
-        with db.tenant(tenant_id) as conn:
-            exported = export_partition(conn, warehouse.root, table, tenant_id, day)
-        # Counted again after the write, in a new transaction: anything the flow changed
-        # meanwhile shows up as a mismatch, i.e. the partition is already stale.
-        with db.tenant(tenant_id) as conn:
-            in_postgres = postgres_day(conn, table, day)
-    in_parquet = parquet_day(warehouse.root, table, tenant_id, day)
-    context.log.info("%s %s %s: %d rows", table, tenant_id, day, exported.rows)
-    return MaterializeResult(
-        metadata=_file_metadata(exported),
-        check_results=[
-            AssetCheckResult(
-                check_name=MATCHES_POSTGRES,
-                passed=in_parquet == in_postgres,
-                severity=AssetCheckSeverity.WARN,
-                metadata={"postgres": _stats(in_postgres), "parquet": _stats(in_parquet)},
+        # The platform listing of tenant ids; each tenant's rows are then read in a
+        # transaction scoped to it, so row-level security decides what lands in its files.
+        tenant_ids = list_tenant_ids(db)
+
+        def progress(done: int, exported: TenantExport) -> None:
+            context.log.info(
+                "%s: tenant %d/%d (%s) %d rows in %d days",
+                table,
+                done,
+                len(tenant_ids),
+                exported.tenant_id,
+                exported.rows,
+                len(exported.partitions),
             )
-        ],
+
+        exports = export_days(db, warehouse.root, table, tenant_ids, days, on_tenant=progress)
+        # Counted again after the writes, in new transactions: anything the flow changed
+        # meanwhile shows up as a mismatch, i.e. the partition is already stale.
+        found = compare_days(db, warehouse.root, table, tenant_ids, days)
+    rows = sum(e.rows for e in exports)
+    return MaterializeResult(
+        metadata=_run_metadata(tenant_ids, days, rows),
+        check_results=[_check_result(found)],
     )
 
 
-def _file_metadata(exported: Exported) -> dict[str, MetadataValue]:
+def _run_metadata(tenant_ids: Sequence[str], days: Sequence[date], rows: int) -> dict:
     return {
-        "rows": MetadataValue.int(exported.rows),
-        "path": MetadataValue.path(str(exported.path)),
+        "rows": MetadataValue.int(rows),
+        "tenants": MetadataValue.int(len(tenant_ids)),
+        "days": MetadataValue.int(len(days)),
     }
+
+
+def _check_result(found: list[Drift]) -> AssetCheckResult:
+    return AssetCheckResult(
+        check_name=MATCHES_POSTGRES,
+        passed=not found,
+        severity=AssetCheckSeverity.WARN,
+        metadata={
+            "mismatched_partitions": MetadataValue.int(len(found)),
+            "first": MetadataValue.json(
+                [
+                    {
+                        "tenant": d.tenant_id,
+                        "day": d.day.isoformat(),
+                        "postgres": d.postgres.rows,
+                        "parquet": d.parquet.rows if d.parquet else None,
+                    }
+                    for d in found[:_LISTED]
+                ]
+            ),
+        },
+    )
 
 
 def _matches_postgres(asset_name: str) -> AssetCheckSpec:
     return AssetCheckSpec(
         MATCHES_POSTGRES,
         asset=asset_name,
-        description="Rows and latest updated_at of the partition file equal PostgreSQL's.",
+        description="Rows and latest updated_at of every tenant's file of the run's days "
+        "equal PostgreSQL's.",
     )
 
 
 @asset(
-    partitions_def=tenant_day,
+    partitions_def=daily,
+    backfill_policy=BackfillPolicy.single_run(),
     group_name=GROUP,
     kinds={"parquet", "polars", "postgres"},
     check_specs=[_matches_postgres("enhancement_history_parquet")],
@@ -80,12 +110,14 @@ def _matches_postgres(asset_name: str) -> AssetCheckSpec:
 def enhancement_history_parquet(
     context: AssetExecutionContext, postgres: PostgresResource, warehouse: WarehouseResource
 ) -> MaterializeResult:
-    """A tenant's enhancement_history rows created on the day (UTC), as one Parquet file."""
+    """Each tenant's enhancement_history rows created on the day (UTC), one Parquet file
+    per tenant and day."""
     return _export(context, postgres, warehouse, ENHANCEMENTS)
 
 
 @asset(
-    partitions_def=tenant_day,
+    partitions_def=daily,
+    backfill_policy=BackfillPolicy.single_run(),
     group_name=GROUP,
     kinds={"parquet", "polars", "postgres"},
     check_specs=[_matches_postgres("ticket_history_parquet")],
@@ -93,47 +125,55 @@ def enhancement_history_parquet(
 def ticket_history_parquet(
     context: AssetExecutionContext, postgres: PostgresResource, warehouse: WarehouseResource
 ) -> MaterializeResult:
-    """A tenant's ticket_history rows whose ticket was created on the day (UTC)."""
+    """Each tenant's ticket_history rows whose ticket was created on the day (UTC)."""
     return _export(context, postgres, warehouse, TICKETS)
 
 
+def _exported_tenants(postgres: PostgresResource) -> list[str]:
+    with postgres.open() as db:
+        return list_tenant_ids(db)
+
+
 @asset(
-    partitions_def=tenant_day,
+    partitions_def=daily,
+    backfill_policy=BackfillPolicy.single_run(),
     group_name=GROUP,
     kinds={"duckdb", "parquet"},
     deps=[enhancement_history_parquet],
 )
 def enhancement_daily_rollup(
-    context: AssetExecutionContext, warehouse: WarehouseResource
+    context: AssetExecutionContext, postgres: PostgresResource, warehouse: WarehouseResource
 ) -> MaterializeResult:
-    """Volume, success rate, p50/p95 processing time, tokens and cost for the tenant's day."""
-    tenant_id, day = split_tenant_day(context.partition_key)
-    exported, row = rollups.write_daily(warehouse.root, tenant_id, day)
+    """Volume, success rate, p50/p95 processing time, tokens and cost per tenant and day:
+    one DuckDB query for every tenant and day of the run."""
+    days = days_of(context.partition_keys)
+    tenant_ids = _exported_tenants(postgres)
+    frames, _ = rollups.write_daily_many(warehouse.root, tenant_ids, days)
+    context.log.info("daily rollup: %d tenant/day rows", frames.height)
     return MaterializeResult(
         metadata={
-            **_file_metadata(exported),
-            "enhancements": MetadataValue.int(row["enhancements"]),
-            "success_rate": MetadataValue.float(row["success_rate"] or 0.0),
-            "p95_seconds": MetadataValue.float(row["p95_seconds"] or 0.0),
-            "cost_usd": MetadataValue.float(float(row["cost_usd"])),
+            **_run_metadata(tenant_ids, days, frames.height),
+            "enhancements": MetadataValue.int(int(frames["enhancements"].sum())),
         }
     )
 
 
 @asset(
-    partitions_def=tenant_day,
+    partitions_def=daily,
+    backfill_policy=BackfillPolicy.single_run(),
     group_name=GROUP,
     kinds={"duckdb", "parquet"},
     deps=[enhancement_history_parquet],
 )
 def context_source_daily_rollup(
-    context: AssetExecutionContext, warehouse: WarehouseResource
+    context: AssetExecutionContext, postgres: PostgresResource, warehouse: WarehouseResource
 ) -> MaterializeResult:
     """Per context source (similar tickets, KB, inventory, monitoring): how often it
-    contributed, came back empty, or failed on the tenant's day."""
-    tenant_id, day = split_tenant_day(context.partition_key)
-    exported = rollups.write_sources(warehouse.root, tenant_id, day)
-    return MaterializeResult(metadata=_file_metadata(exported))
+    contributed, came back empty, or failed, per tenant and day."""
+    days = days_of(context.partition_keys)
+    tenant_ids = _exported_tenants(postgres)
+    frames, _ = rollups.write_sources_many(warehouse.root, tenant_ids, days)
+    return MaterializeResult(metadata=_run_metadata(tenant_ids, days, frames.height))
 
 
 @asset(

@@ -12,7 +12,7 @@ from dagster import (
 )
 
 from assets.analytics.assets import enhancement_history_parquet, ticket_history_parquet
-from assets.partitions import FIRST_DAY, tenant_day_key
+from assets.partitions import FIRST_DAY
 from assets.resources import PostgresResource, WarehouseResource
 from warehouse.analytics.export import ENHANCEMENTS, TICKETS
 from warehouse.analytics.layout import exported_tenants
@@ -44,8 +44,10 @@ def _result(found: list[Drift]) -> AssetCheckResult:
         metadata={
             "stale_partitions": MetadataValue.int(len(stale)),
             "missing_partitions": MetadataValue.int(len(missing)),
-            "rerun": MetadataValue.json(
-                [str(tenant_day_key(d.tenant_id, d.day)) for d in found[:_LISTED]]
+            # Day partitions to re-run (each covers every tenant), then who drifted.
+            "rerun_days": MetadataValue.json(sorted({d.day.isoformat() for d in found})[:_LISTED]),
+            "drifted": MetadataValue.json(
+                [f"{d.tenant_id} {d.day.isoformat()}" for d in found[:_LISTED]]
             ),
         },
     )

@@ -193,3 +193,54 @@ def test_a_runaway_query_is_stopped_at_its_timeout_and_the_next_one_runs(
         duck.run_query(warehouse_dir, runaway, mine, timeout_seconds=0.5)
 
     assert duck.run_query(warehouse_dir, "SELECT 42", mine, timeout_seconds=30).rows == [(42,)]
+
+
+def test_each_query_spills_into_its_own_folder_that_no_tenant_can_read(
+    warehouse_dir: Path, two_tenants: tuple[str, str]
+) -> None:
+    mine, theirs = two_tenants
+    their_spill = duck.spill_root(warehouse_dir, theirs)
+    (their_spill / "q-left").mkdir(parents=True, exist_ok=True)
+    (their_spill / "q-left" / "block.tmp").write_text(f"secret of {theirs}")
+    for attempt in (
+        f"SELECT * FROM glob('{their_spill}/**')",
+        f"SELECT content FROM read_text('{their_spill}/q-left/block.tmp')",
+        f"SELECT content FROM read_text('{duck.spill_root(warehouse_dir, mine)}/*')",
+        "SELECT current_setting('temp_directory')",
+    ):
+        with pytest.raises((duck.QueryRefusedError, duckdb.Error)):
+            result = duck.run_query(warehouse_dir, attempt, mine)
+            if attempt.startswith("SELECT current_setting"):
+                # Reading its own setting is harmless; it must name its own folder.
+                (spill,) = result.rows[0]
+                assert spill.startswith(str(duck.spill_root(warehouse_dir, mine)) + "/q-")
+                raise duckdb.Error("only its own folder")
+            pytest.fail(f"ran: {attempt!r} -> {result.rows[:3]}")
+    # A sort bigger than its memory spills into its own folder, which goes afterwards.
+    big = "SELECT count(*) FROM (SELECT i FROM range(3000000) t(i) ORDER BY random())"
+    limits = duck.QueryLimits(memory_mb=32, spill_mb=512)
+    assert duck.run_query(warehouse_dir, big, mine, limits=limits).rows == [(3000000,)]
+    assert list(duck.spill_root(warehouse_dir, mine).iterdir()) == []
+
+
+def test_a_query_past_its_memory_limit_fails_with_a_reason(
+    warehouse_dir: Path, two_tenants: tuple[str, str]
+) -> None:
+    mine, _ = two_tenants
+    # One list of 20 million integers cannot be spilled: it needs ~160 MB at once.
+    hungry = "SELECT length(list(i)) FROM range(20000000) t(i)"
+    with pytest.raises(duck.QueryTooLargeError, match="more than 32 MB of memory"):
+        duck.run_query(warehouse_dir, hungry, mine, limits=duck.QueryLimits(memory_mb=32))
+    roomy = duck.QueryLimits(memory_mb=1024)
+    assert duck.run_query(warehouse_dir, hungry, mine, limits=roomy).rows == [(20000000,)]
+
+
+def test_rows_are_capped_whatever_the_caller_asks(
+    warehouse_dir: Path, two_tenants: tuple[str, str]
+) -> None:
+    mine, _ = two_tenants
+    limits = duck.QueryLimits(max_rows=5)
+    capped = duck.run_query(warehouse_dir, "SELECT * FROM range(100)", mine, 50, limits=limits)
+    assert len(capped.rows) == 5 and capped.truncated
+    whole = duck.run_query(warehouse_dir, "SELECT * FROM range(5)", mine, 50, limits=limits)
+    assert len(whole.rows) == 5 and not whole.truncated

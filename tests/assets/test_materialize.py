@@ -21,7 +21,7 @@ from assets.analytics.checks import (
     ticket_history_is_current,
 )
 from assets.analytics.schedules import warehouse_catalog
-from assets.partitions import TENANTS, tenant_day_key
+from assets.partitions import TENANTS
 from assets.ticket_index.assets import ticket_history_index
 from tests.analytics import seed
 from warehouse.analytics import duck
@@ -90,7 +90,7 @@ def test_every_asset_materializes_for_a_tenant_day_and_a_rerun_changes_nothing(
         seed.ticket(conn, "T-1", seed.at(day, 8), subject="VPN drops every hour", category="vpn")
         seed.ticket(conn, "T-2", seed.at(day, 9), subject="printer jam", category="printing")
     instance.add_dynamic_partitions(TENANTS, [tenant_id])
-    key = str(tenant_day_key(tenant_id, day))
+    key = day.isoformat()
 
     first = _materialize_all(instance, resources, tenant_id, key)
     assert set(first) == {
@@ -101,9 +101,13 @@ def test_every_asset_materializes_for_a_tenant_day_and_a_rerun_changes_nothing(
         "ticket_history_index",
         "analytics_duckdb",
     }
-    assert first["enhancement_history_parquet"]["rows"] == 20
-    assert first["ticket_history_parquet"]["rows"] == 2
-    assert first["enhancement_daily_rollup"]["enhancements"] == 20
+    # A day partition holds every tenant (other tests' too): count this tenant's rows.
+    counted = _views(warehouse_dir, tenant_id)
+    assert len(counted["enhancement_history"]) == 20
+    assert len(counted["ticket_history"]) == 2
+    assert [r[2] for r in counted["daily_rollup"]] == [20]
+    assert first["enhancement_history_parquet"]["rows"] >= 20
+    assert first["enhancement_daily_rollup"]["enhancements"] >= 20
     assert first["ticket_history_index"]["rows_indexed"] == 2
     assert first["ticket_history_index"]["category_precision_at_5"] == 0.0
     assert first["analytics_duckdb"]["enhancement_history_rows"] >= 20
@@ -134,7 +138,7 @@ def test_checks_flag_changed_and_unexported_days_until_they_are_rerun(
     instance.add_dynamic_partitions(TENANTS, [tenant_id])
     exported = materialize(
         [enhancement_history_parquet],
-        partition_key=str(tenant_day_key(tenant_id, day)),
+        partition_key=day.isoformat(),
         instance=instance,
         resources=resources,
     )
@@ -166,7 +170,7 @@ def test_checks_flag_changed_and_unexported_days_until_they_are_rerun(
     for d in (day, earlier):
         assert materialize(
             [enhancement_history_parquet],
-            partition_key=str(tenant_day_key(tenant_id, d)),
+            partition_key=d.isoformat(),
             instance=instance,
             resources=resources,
         ).success
@@ -175,3 +179,36 @@ def test_checks_flag_changed_and_unexported_days_until_they_are_rerun(
         for d in _drift(resources["postgres"], resources["warehouse"], ENHANCEMENTS)
         if d.tenant_id == tenant_id
     ]
+
+
+def test_a_range_of_days_for_every_tenant_is_one_run(
+    db: Database,
+    box: SecretBox,
+    tenant_id: str,
+    instance: DagsterInstance,
+    resources: dict[str, Any],
+    warehouse_dir: Path,
+) -> None:
+    """What a single-run backfill launches: one run over the range, all tenants."""
+    tenants = [seed.tenant(db, box, tenant_id + s) for s in ("-a", "-b")]
+    days = [seed.today() - timedelta(days=n) for n in (12, 11, 10)]
+    for n, tid in enumerate(tenants):
+        with db.tenant(tid) as conn:
+            for i, day in enumerate(days):
+                seed.random_day(conn, day, 3 + i + n, seed=10 * n + i, prefix=tid)
+    result = materialize(
+        DAILY_ASSETS,
+        instance=instance,
+        resources=resources,
+        tags={
+            "dagster/asset_partition_range_start": days[0].isoformat(),
+            "dagster/asset_partition_range_end": days[-1].isoformat(),
+        },
+    )
+    assert result.success
+    assert all(e.passed for e in result.get_asset_check_evaluations())
+    for n, tid in enumerate(tenants):
+        rollup = duck.run_query(
+            warehouse_dir, "SELECT day, enhancements FROM daily_rollup ORDER BY day", tid
+        ).rows
+        assert rollup == [(day, 3 + i + n) for i, day in enumerate(days)]

@@ -5,11 +5,18 @@ tenant, those views cover only the tenant's folder, and before the query runs th
 connection is confined to that folder: external access off except for it, extensions
 never loaded, configuration locked. Only single SELECT-type statements are accepted, so
 nothing can be written either.
+
+Every query also runs under `QueryLimits`: a memory limit, a thread count, a row cap, and
+its own spill folder (created 0700 for that one query under spill/tenant_id=<tenant>/,
+outside every tenant's readable folder, removed afterwards, capped in size) instead of
+DuckDB's default `.tmp` in the working directory, which every tenant's queries shared.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -49,6 +56,28 @@ class QueryRefusedError(ValueError):
 
 class QueryTimeoutError(RuntimeError):
     """The query ran longer than it was allowed to and was interrupted."""
+
+
+class QueryTooLargeError(RuntimeError):
+    """The query needed more memory (or spill space) than one query may have."""
+
+
+@dataclass(frozen=True)
+class QueryLimits:
+    """What one analytics query may use."""
+
+    memory_mb: int = 512
+    threads: int = 1
+    max_rows: int = 10_000
+    spill_mb: int = 1024
+
+
+DEFAULT_LIMITS = QueryLimits()
+
+
+def spill_root(root: Path, tenant_id: str | None) -> Path:
+    """Where a tenant's queries spill: never inside a folder a tenant's SQL may read."""
+    return root / "spill" / (f"tenant_id={check_tenant_id(tenant_id)}" if tenant_id else "platform")
 
 
 @dataclass(frozen=True)
@@ -106,11 +135,23 @@ def create_views(conn: duckdb.DuckDBPyConnection, root: Path, tenant_id: str | N
 
 @contextmanager
 def read_only_connection(
-    root: Path, tenant_id: str | None = None
+    root: Path, tenant_id: str | None = None, limits: QueryLimits = DEFAULT_LIMITS
 ) -> Iterator[duckdb.DuckDBPyConnection]:
     """A connection that sees the warehouse views (one tenant's, if given) and nothing else."""
     scope = tenant_dir(root, tenant_id) if tenant_id else parquet_root(root)
-    conn = duckdb.connect(":memory:", config={"autoinstall_known_extensions": False})
+    spills = spill_root(root, tenant_id)
+    spills.mkdir(parents=True, exist_ok=True, mode=0o700)
+    spill = Path(tempfile.mkdtemp(prefix="q-", dir=spills))  # 0700, this query's alone
+    conn = duckdb.connect(
+        ":memory:",
+        config={
+            "autoinstall_known_extensions": False,
+            "memory_limit": f"{limits.memory_mb}MB",
+            "threads": limits.threads,
+            "temp_directory": str(spill),
+            "max_temp_directory_size": f"{limits.spill_mb}MB",
+        },
+    )
     try:
         create_views(conn, root.resolve(), tenant_id)
         conn.execute("SET autoload_known_extensions = false")
@@ -121,6 +162,7 @@ def read_only_connection(
         yield conn
     finally:
         conn.close()
+        shutil.rmtree(spill, ignore_errors=True)
 
 
 def check_read_only(conn: duckdb.DuckDBPyConnection, sql: str) -> None:
@@ -140,15 +182,18 @@ def run_query(
     tenant_id: str | None = None,
     max_rows: int | None = None,
     timeout_seconds: float | None = None,
+    limits: QueryLimits = DEFAULT_LIMITS,
 ) -> QueryResult:
     """Runs one read-only statement; with `tenant_id`, only that tenant's data exists.
 
     DuckDB has no statement timeout of its own: past `timeout_seconds` a timer interrupts
     the connection, so one tenant's runaway query cannot hold a server thread forever.
+    At most `limits.max_rows` rows come back, whatever `max_rows` asks for.
     """
     if tenant_id is not None:
         check_tenant_id(tenant_id)
-    with read_only_connection(root, tenant_id) as conn:
+    max_rows = min(max_rows or limits.max_rows, limits.max_rows)
+    with read_only_connection(root, tenant_id, limits) as conn:
         check_read_only(conn, sql)
         timer = threading.Timer(timeout_seconds, conn.interrupt) if timeout_seconds else None
         if timer is not None:
@@ -156,10 +201,14 @@ def run_query(
         try:
             cursor = conn.execute(sql)
             columns = [d[0] for d in cursor.description or []]
-            if max_rows is None:
-                return QueryResult(columns, cursor.fetchall())
             rows = cursor.fetchmany(max_rows + 1)
             return QueryResult(columns, rows[:max_rows], truncated=len(rows) > max_rows)
+        except duckdb.OutOfMemoryException as exc:
+            raise QueryTooLargeError(
+                f"the query needed more than {limits.memory_mb} MB of memory "
+                f"(and {limits.spill_mb} MB of spill space): aggregate before returning rows, "
+                f"select fewer columns or narrow the days ({exc})"
+            ) from exc
         except duckdb.InterruptException as exc:
             raise QueryTimeoutError(
                 f"the query ran longer than {timeout_seconds:g} s and was stopped; "

@@ -1,5 +1,11 @@
 """PostgreSQL -> Parquet, one file per (table, tenant, UTC day), written with Polars.
 
+Rows leave PostgreSQL through `COPY ... TO STDOUT (FORMAT csv)` parsed by Polars: one
+query per tenant and run of consecutive days, not one per partition, and no Python loop
+per row. Each tenant is read in its own transaction scoped by `Database.tenant`, so
+PostgreSQL's row-level security, not this module, decides which rows come back; a frame
+that still held another tenant's row would be refused before anything is written.
+
 A partition is exported whole and swapped in atomically, so re-running it replaces
 exactly that file. The prompt and the full context stay in PostgreSQL; the warehouse
 keeps what analysis needs, with the context reduced to which sources contributed.
@@ -7,16 +13,18 @@ keeps what analysis needs, with the context reduced to which sources contributed
 
 from __future__ import annotations
 
-import json
+import io
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
 import polars as pl
+from psycopg import sql
 
 from warehouse.analytics.layout import day_bounds, partition_file, replacing
-from warehouse.db import TenantConnection
+from warehouse.db import Database, TenantConnection
 
 ENHANCEMENTS = "enhancement_history"
 TICKETS = "ticket_history"
@@ -76,25 +84,40 @@ SCHEMAS: dict[str, dict[str, Any]] = {ENHANCEMENTS: ENHANCEMENT_SCHEMA, TICKETS:
 
 # The day a ticket belongs to; the same expression as the ticket_history_tenant_day index.
 TICKET_DAY = "coalesce(created_at, updated_at)"
+DAY_EXPR = {ENHANCEMENTS: "created_at", TICKETS: TICKET_DAY}
 
-_ENHANCEMENTS_OF_DAY = """
-SELECT id, tenant_id, event_id, ticket_id, source, kind, backfill, status, attempts,
-       synthesizer, model, note_id, note_posted_at, error_kind, error, context, timings,
-       prompt_tokens, completion_tokens, cost_usd,
-       extract(epoch FROM finished_at - started_at)::float8 AS processing_seconds,
-       output, received_at, started_at, finished_at, created_at, updated_at
-FROM enhancement_history
-WHERE created_at >= %s AND created_at < %s
-ORDER BY id
+# The flow records context["sources"] as {name: "ok" | "empty" | "failed: why"}; only the
+# kind of outcome is kept, sorted by name (C collation: as Python sorts).
+_CONTEXT_SOURCES = """
+CASE WHEN jsonb_typeof(context -> 'sources') = 'object' THEN coalesce((
+    SELECT json_agg(json_build_object(
+               'source', s.key, 'outcome', btrim(split_part(s.value, ':', 1), E' \\t\\r\\n'))
+           ORDER BY s.key COLLATE "C")
+    FROM jsonb_each_text(context -> 'sources') AS s), '[]') ELSE '[]' END
 """
 
-_TICKETS_OF_DAY = f"""
-SELECT id, tenant_id, ticket_id, source, subject, description, resolution, category,
-       priority, status, tags, created_at, resolved_at, updated_at
-FROM ticket_history
-WHERE {TICKET_DAY} >= %s AND {TICKET_DAY} < %s
-ORDER BY id
-"""
+# Column expressions in schema order; PostgreSQL renders them as CSV text, Polars parses.
+_SELECTS: dict[str, dict[str, str]] = {
+    ENHANCEMENTS: {
+        **{name: name for name in ENHANCEMENT_SCHEMA},
+        "day": "(created_at AT TIME ZONE 'UTC')::date",
+        "context_sources": _CONTEXT_SOURCES,
+        "timings": "timings::text",
+        "processing_seconds": "extract(epoch FROM finished_at - started_at)::float8",
+    },
+    TICKETS: {
+        **{name: name for name in TICKET_SCHEMA},
+        "day": f"({TICKET_DAY} AT TIME ZONE 'UTC')::date",
+        "tags": "array_to_json(tags)::text",
+    },
+}
+
+# Never more days in one query than this: bounds the memory one tenant's frame takes.
+MAX_DAYS_PER_QUERY = 31
+
+
+class CrossTenantRowError(RuntimeError):
+    """A frame read under one tenant's context held another tenant's row."""
 
 
 @dataclass(frozen=True)
@@ -104,7 +127,7 @@ class Exported:
 
 
 def source_outcomes(context: dict[str, Any]) -> list[dict[str, str]]:
-    """The flow records context["sources"] as {name: "ok" | "empty" | "failed: why"}."""
+    """The kind of each source's outcome, as the export computes it in SQL."""
     sources = context.get("sources") or {}
     return [
         {"source": name, "outcome": str(value).split(":", 1)[0].strip()}
@@ -112,21 +135,59 @@ def source_outcomes(context: dict[str, Any]) -> list[dict[str, str]]:
     ]
 
 
-def enhancements_frame(conn: TenantConnection, day: date) -> pl.DataFrame:
-    rows = conn.execute(_ENHANCEMENTS_OF_DAY, day_bounds(day)).fetchall()
-    records = []
-    for row in rows:
-        record = dict(row)
-        record["day"] = day
-        record["context_sources"] = source_outcomes(record.pop("context"))
-        record["timings"] = json.dumps(record["timings"], sort_keys=True)
-        records.append(record)
-    return pl.from_dicts(records, schema=ENHANCEMENT_SCHEMA)
+def _copy_sql(table: str) -> str:
+    columns = ", ".join(f"{expr} AS {name}" for name, expr in _SELECTS[table].items())
+    where = f"{DAY_EXPR[table]} >= {{start}} AND {DAY_EXPR[table]} < {{end}}"
+    return f"COPY (SELECT {columns} FROM {table} WHERE {where} ORDER BY id) TO STDOUT (FORMAT csv)"
 
 
-def tickets_frame(conn: TenantConnection, day: date) -> pl.DataFrame:
-    rows = conn.execute(_TICKETS_OF_DAY, day_bounds(day)).fetchall()
-    return pl.from_dicts([{**row, "day": day} for row in rows], schema=TICKET_SCHEMA)
+def _parse(table: str, data: bytes) -> pl.DataFrame:
+    schema = SCHEMAS[table]
+    if not data:
+        return pl.DataFrame(schema=schema)
+    # Everything not plainly numeric is read as text, then converted with explicit rules.
+    raw = pl.read_csv(
+        io.BytesIO(data),
+        has_header=False,
+        new_columns=list(schema),
+        schema_overrides={
+            name: dtype if dtype in (pl.Int64, pl.Int32, pl.Float64) else pl.String
+            for name, dtype in schema.items()
+        },
+    )
+    converted = []
+    for name, dtype in schema.items():
+        column = pl.col(name)
+        if dtype in (pl.Int64, pl.Int32, pl.Float64, pl.String):
+            converted.append(column)
+        elif dtype == pl.Boolean:
+            converted.append(column == "t")
+        elif dtype == pl.Date:
+            converted.append(column.str.to_date("%Y-%m-%d"))
+        elif isinstance(dtype, pl.Datetime):
+            converted.append(
+                column.str.to_datetime("%Y-%m-%d %H:%M:%S%.f%#z", time_unit="us", time_zone="UTC")
+            )
+        elif isinstance(dtype, pl.Decimal):
+            converted.append(column.cast(dtype))
+        else:
+            converted.append(column.str.json_decode(dtype))
+    return raw.select(converted).cast(schema)  # type: ignore[arg-type]
+
+
+def read_days(conn: TenantConnection, table: str, start: date, end: date) -> pl.DataFrame:
+    """Rows of `table` whose day falls in `start`..`end` inclusive, for the connection's
+    tenant (RLS), in one COPY."""
+    lower, _ = day_bounds(start)
+    _, upper = day_bounds(end)
+    # Timestamps as UTC text, whatever the role's or the server's default time zone.
+    conn.execute("SET LOCAL TimeZone = 'UTC'")
+    statement = sql.SQL(_copy_sql(table)).format(start=sql.Literal(lower), end=sql.Literal(upper))
+    buffer = bytearray()
+    with conn.cursor().copy(statement) as copy:
+        for chunk in copy:
+            buffer += chunk
+    return _parse(table, bytes(buffer))
 
 
 def write_partition(frame: pl.DataFrame, target: Path) -> Exported:
@@ -135,12 +196,84 @@ def write_partition(frame: pl.DataFrame, target: Path) -> Exported:
     return Exported(target, frame.height)
 
 
+def _day_runs(days: Iterable[date]) -> list[tuple[date, date]]:
+    """Sorted days as (first, last) runs of consecutive days, none longer than the cap."""
+    runs: list[tuple[date, date]] = []
+    for day in sorted(set(days)):
+        if runs and day == runs[-1][1] + timedelta(days=1):
+            first = runs[-1][0]
+            if (day - first).days < MAX_DAYS_PER_QUERY:
+                runs[-1] = (first, day)
+                continue
+        runs.append((day, day))
+    return runs
+
+
+def _write_days(
+    frame: pl.DataFrame, root: Path, table: str, tenant_id: str, days: Sequence[date]
+) -> dict[date, Exported]:
+    strangers = frame.filter(pl.col("tenant_id") != tenant_id).height
+    if strangers:
+        raise CrossTenantRowError(
+            f"{strangers} rows of another tenant came back under {tenant_id!r}'s context: "
+            "the role bypasses row-level security; nothing was written"
+        )
+    by_day = {key[0]: part for key, part in frame.partition_by("day", as_dict=True).items()}
+    empty = frame.clear()
+    return {
+        day: write_partition(by_day.get(day, empty), partition_file(root, table, tenant_id, day))
+        for day in days
+    }
+
+
+def export_tenant_days(
+    conn: TenantConnection, root: Path, table: str, tenant_id: str, days: Iterable[date]
+) -> dict[date, Exported]:
+    """Writes one partition per day (empty days too); `conn` must be scoped to the tenant."""
+    written: dict[date, Exported] = {}
+    for first, last in _day_runs(days):
+        frame = read_days(conn, table, first, last)
+        span = [first + timedelta(days=i) for i in range((last - first).days + 1)]
+        written.update(_write_days(frame, root, table, tenant_id, span))
+    return written
+
+
 def export_partition(
     conn: TenantConnection, root: Path, table: str, tenant_id: str, day: date
 ) -> Exported:
     """Writes the tenant's rows of `table` for `day`; `conn` must be scoped to the tenant."""
-    frame = _FRAMES[table](conn, day)
-    return write_partition(frame, partition_file(root, table, tenant_id, day))
+    return export_tenant_days(conn, root, table, tenant_id, [day])[day]
 
 
-_FRAMES = {ENHANCEMENTS: enhancements_frame, TICKETS: tickets_frame}
+@dataclass(frozen=True)
+class TenantExport:
+    tenant_id: str
+    partitions: dict[date, Exported]
+
+    @property
+    def rows(self) -> int:
+        return sum(e.rows for e in self.partitions.values())
+
+
+def export_days(
+    db: Database,
+    root: Path,
+    table: str,
+    tenant_ids: Sequence[str],
+    days: Iterable[date],
+    on_tenant: Callable[[int, TenantExport], None] | None = None,
+) -> list[TenantExport]:
+    """Every listed tenant's partitions of `days`: per tenant one transaction under its
+    own RLS context, per run of consecutive days one COPY. `on_tenant(done, export)`
+    reports progress after each tenant."""
+    wanted = sorted(set(days))
+    exports = []
+    for done, tenant_id in enumerate(tenant_ids, start=1):
+        with db.tenant(tenant_id) as conn:
+            exported = TenantExport(
+                tenant_id, export_tenant_days(conn, root, table, tenant_id, wanted)
+            )
+        exports.append(exported)
+        if on_tenant is not None:
+            on_tenant(done, exported)
+    return exports

@@ -7,6 +7,7 @@ updated_at.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
@@ -15,7 +16,7 @@ import duckdb
 
 from warehouse.analytics.export import ENHANCEMENTS, TICKET_DAY, TICKETS
 from warehouse.analytics.layout import day_bounds, partition_days, partition_file
-from warehouse.db import TenantConnection
+from warehouse.db import Database, TenantConnection
 
 _DAY_EXPR = {ENHANCEMENTS: "created_at", TICKETS: TICKET_DAY}
 
@@ -98,3 +99,43 @@ def drift(
         if pq != pg:
             found.append(Drift(tenant_id, day, pg, pq))
     return found
+
+
+def compare_days(
+    db: Database, root: Path, table: str, tenant_ids: Sequence[str], days: Sequence[date]
+) -> list[Drift]:
+    """Partitions of `days` whose file does not match PostgreSQL: per tenant one query
+    under its own RLS context, and one DuckDB query over every file."""
+    if not days or not tenant_ids:
+        return []
+    first, last = min(days), max(days)
+    expr = _DAY_EXPR[table]
+    in_postgres: dict[tuple[str, date], PartitionStats] = {}
+    for tenant_id in tenant_ids:
+        with db.tenant(tenant_id) as conn:
+            rows = conn.execute(
+                f"SELECT ({expr} AT TIME ZONE 'UTC')::date AS day, count(*) AS n, "
+                f"max(updated_at) AS last FROM {table} "
+                f"WHERE {expr} >= %s AND {expr} < %s GROUP BY 1",
+                (day_bounds(first)[0], day_bounds(last)[1]),
+            ).fetchall()
+        in_postgres.update({(tenant_id, r["day"]): PartitionStats(r["n"], r["last"]) for r in rows})
+    keys = [(t, d) for t in tenant_ids for d in days]
+    files = {k: partition_file(root, table, *k) for k in keys}
+    present = [str(p) for p in files.values() if p.is_file()]
+    in_parquet: dict[tuple[str, date], PartitionStats] = {}
+    if present:
+        with duckdb.connect() as conn:
+            found = conn.execute(
+                "SELECT tenant_id, day, count(*), max(updated_at) "
+                "FROM read_parquet(?, hive_partitioning = false) GROUP BY ALL",
+                [present],
+            ).fetchall()
+        in_parquet = {(t, d): PartitionStats(n, u) for t, d, n, u in found}
+    drifts = []
+    for key in keys:
+        pg = in_postgres.get(key, PartitionStats(0, None))
+        pq = in_parquet.get(key, PartitionStats(0, None)) if files[key].is_file() else None
+        if pq != pg:
+            drifts.append(Drift(key[0], key[1], pg, pq))
+    return drifts

@@ -1,8 +1,12 @@
-"""Daily per-tenant rollups of enhancement_history, computed by DuckDB from the day's
-Parquet partition and written back as Parquet partitions of their own."""
+"""Daily per-tenant rollups of enhancement_history, computed by DuckDB from the days'
+Parquet partitions: one query for every tenant and day of a run, not one per partition.
+Each tenant's result is merged into that tenant's rollup file (see layout)."""
 
 from __future__ import annotations
 
+import fcntl
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -11,10 +15,15 @@ import duckdb
 import polars as pl
 
 from warehouse.analytics.export import ENHANCEMENTS, Exported, write_partition
-from warehouse.analytics.layout import partition_file
+from warehouse.analytics.layout import (
+    DAILY_ROLLUP,
+    SOURCE_ROLLUP,
+    partition_file,
+    rollup_file,
+)
 
-DAILY = "daily_rollup"
-SOURCES = "daily_source_rollup"
+DAILY = DAILY_ROLLUP
+SOURCES = SOURCE_ROLLUP
 
 DAILY_SCHEMA: dict[str, Any] = {
     "tenant_id": pl.String,
@@ -43,37 +52,49 @@ SOURCES_SCHEMA: dict[str, Any] = {
     "skipped": pl.Int64,
 }
 
+_KEYS = {DAILY: ["day"], SOURCES: ["day", "source"]}
+_SCHEMAS = {DAILY: DAILY_SCHEMA, SOURCES: SOURCES_SCHEMA}
+
 # Success rate counts finished enhancements only; "stored" means the note was produced and
 # kept (no write-back configured). Processing time is finish minus start of the last attempt,
 # so rows still in progress are left out of the percentiles.
 _DAILY_SQL = """
 SELECT
-    count(*),
-    count(*) FILTER (WHERE status = 'succeeded'),
-    count(*) FILTER (WHERE status = 'stored'),
-    count(*) FILTER (WHERE status = 'failed'),
-    count(*) FILTER (WHERE status = 'processing'),
-    count(*) FILTER (WHERE backfill),
+    tenant_id,
+    day,
+    count(*) AS enhancements,
+    count(*) FILTER (WHERE status = 'succeeded') AS succeeded,
+    count(*) FILTER (WHERE status = 'stored') AS stored,
+    count(*) FILTER (WHERE status = 'failed') AS failed,
+    count(*) FILTER (WHERE status = 'processing') AS processing,
+    count(*) FILTER (WHERE backfill) AS backfills,
     count(*) FILTER (WHERE status IN ('succeeded', 'stored'))::DOUBLE
-        / nullif(count(*) FILTER (WHERE status <> 'processing'), 0),
-    quantile_cont(processing_seconds, 0.5) FILTER (WHERE status <> 'processing'),
-    quantile_cont(processing_seconds, 0.95) FILTER (WHERE status <> 'processing'),
-    coalesce(sum(prompt_tokens), 0),
-    coalesce(sum(completion_tokens), 0),
-    coalesce(sum(cost_usd), 0)
-FROM read_parquet(?)
+        / nullif(count(*) FILTER (WHERE status <> 'processing'), 0) AS success_rate,
+    quantile_cont(processing_seconds, 0.5) FILTER (WHERE status <> 'processing')
+        AS p50_seconds,
+    quantile_cont(processing_seconds, 0.95) FILTER (WHERE status <> 'processing')
+        AS p95_seconds,
+    coalesce(sum(prompt_tokens), 0) AS prompt_tokens,
+    coalesce(sum(completion_tokens), 0) AS completion_tokens,
+    coalesce(sum(cost_usd), 0) AS cost_usd
+FROM read_parquet(?, hive_partitioning = false)
+GROUP BY tenant_id, day
 """
 
 _SOURCES_SQL = """
 SELECT
+    tenant_id,
+    day,
     s.source,
-    count(*) FILTER (WHERE s.outcome = 'ok'),
-    count(*) FILTER (WHERE s.outcome = 'empty'),
-    count(*) FILTER (WHERE s.outcome = 'failed'),
-    count(*) FILTER (WHERE s.outcome = 'skipped')
-FROM (SELECT unnest(context_sources) AS s FROM read_parquet(?))
-GROUP BY s.source
-ORDER BY s.source
+    count(*) FILTER (WHERE s.outcome = 'ok') AS ok,
+    count(*) FILTER (WHERE s.outcome = 'empty') AS empty,
+    count(*) FILTER (WHERE s.outcome = 'failed') AS failed,
+    count(*) FILTER (WHERE s.outcome = 'skipped') AS skipped
+FROM (
+    SELECT tenant_id, day, unnest(context_sources) AS s
+    FROM read_parquet(?, hive_partitioning = false)
+)
+GROUP BY tenant_id, day, s.source
 """
 
 
@@ -81,42 +102,135 @@ class MissingPartitionError(FileNotFoundError):
     pass
 
 
-def _source_file(root: Path, tenant_id: str, day: date) -> str:
-    path = partition_file(root, ENHANCEMENTS, tenant_id, day)
-    if not path.is_file():
-        raise MissingPartitionError(f"{path} does not exist: export the partition first")
-    return str(path)
+def _source_files(root: Path, tenant_ids: Sequence[str], days: Sequence[date]) -> list[str]:
+    files: list[str] = []
+    missing: list[str] = []
+    for tenant_id in tenant_ids:
+        for day in days:
+            path = partition_file(root, ENHANCEMENTS, tenant_id, day)
+            (files if path.is_file() else missing).append(str(path))
+    if missing:
+        raise MissingPartitionError(
+            f"{len(missing)} enhancement_history partitions do not exist (first: {missing[0]}): "
+            "export those days first"
+        )
+    return files
+
+
+def _query(sql: str, files: list[str], schema: dict[str, Any]) -> pl.DataFrame:
+    # Rows, not Arrow: a run yields one row per tenant and day, and pyarrow is not needed.
+    with duckdb.connect() as conn:
+        rows = conn.execute(sql, [files]).fetchall()
+    return pl.DataFrame(rows, schema=schema, orient="row")
+
+
+def daily_frames(root: Path, tenant_ids: Sequence[str], days: Sequence[date]) -> pl.DataFrame:
+    """One row per tenant and day, even for a day without enhancements."""
+    keys = pl.DataFrame(
+        {
+            "tenant_id": [t for t in tenant_ids for _ in days],
+            "day": [d for _ in tenant_ids for d in days],
+        },
+        schema={"tenant_id": pl.String, "day": pl.Date},
+    )
+    if keys.height == 0:
+        return pl.DataFrame(schema=DAILY_SCHEMA)
+    found = _query(_DAILY_SQL, _source_files(root, tenant_ids, days), DAILY_SCHEMA)
+    zero = [
+        pl.col(name).fill_null(0)
+        for name in DAILY_SCHEMA
+        if name not in ("tenant_id", "day", "success_rate", "p50_seconds", "p95_seconds")
+    ]
+    return (
+        keys.join(found, on=["tenant_id", "day"], how="left")
+        .with_columns(zero)
+        .select(list(DAILY_SCHEMA))
+        .cast(DAILY_SCHEMA)  # type: ignore[arg-type]
+    )
+
+
+def sources_frames(root: Path, tenant_ids: Sequence[str], days: Sequence[date]) -> pl.DataFrame:
+    if not tenant_ids or not days:
+        return pl.DataFrame(schema=SOURCES_SCHEMA)
+    return _query(_SOURCES_SQL, _source_files(root, tenant_ids, days), SOURCES_SCHEMA)
+
+
+@contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    """One writer at a time per rollup file: two runs for different days both
+    read-modify-write it (the schedule while a backfill runs)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_name(".lock"), "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def merge_days(
+    root: Path, table: str, tenant_id: str, days: Sequence[date], rows: pl.DataFrame
+) -> Exported:
+    """Replaces the tenant's rows of `days` in its rollup file with `rows`; other days
+    stay as they were."""
+    target = rollup_file(root, table, tenant_id)
+    schema = _SCHEMAS[table]
+    with _locked(target):
+        kept = pl.DataFrame(schema=schema)
+        if target.is_file():
+            kept = pl.read_parquet(target).filter(~pl.col("day").is_in(list(days)))
+        merged = pl.concat([kept.cast(schema), rows.cast(schema)])  # type: ignore[arg-type]
+        return write_partition(merged.sort(_KEYS[table]), target)
+
+
+def drop_days(root: Path, table: str, tenant_id: str, days: Sequence[date]) -> None:
+    """Removes the tenant's rollup rows of `days` (retention)."""
+    merge_days(root, table, tenant_id, days, pl.DataFrame(schema=_SCHEMAS[table]))
+
+
+def write(
+    root: Path, table: str, frames: pl.DataFrame, tenant_ids: Sequence[str], days: Sequence[date]
+) -> dict[str, Exported]:
+    """Merges each tenant's rows of `days` from `frames` into its rollup file."""
+    by_tenant = {
+        key[0]: part for key, part in frames.partition_by("tenant_id", as_dict=True).items()
+    }
+    empty = frames.clear()
+    return {
+        tenant_id: merge_days(root, table, tenant_id, days, by_tenant.get(tenant_id, empty))
+        for tenant_id in tenant_ids
+    }
+
+
+def write_daily_many(
+    root: Path, tenant_ids: Sequence[str], days: Sequence[date]
+) -> tuple[pl.DataFrame, dict[str, Exported]]:
+    """The rollup of every tenant's `days` in one query, merged into each tenant's file."""
+    frames = daily_frames(root, tenant_ids, days)
+    return frames, write(root, DAILY, frames, tenant_ids, days)
+
+
+def write_sources_many(
+    root: Path, tenant_ids: Sequence[str], days: Sequence[date]
+) -> tuple[pl.DataFrame, dict[str, Exported]]:
+    frames = sources_frames(root, tenant_ids, days)
+    return frames, write(root, SOURCES, frames, tenant_ids, days)
 
 
 def daily_frame(root: Path, tenant_id: str, day: date) -> pl.DataFrame:
     """One row, even for a day without enhancements."""
-    with duckdb.connect() as conn:
-        row = conn.execute(_DAILY_SQL, [_source_file(root, tenant_id, day)]).fetchone()
-    assert row is not None
-    names = list(DAILY_SCHEMA)[2:]
-    return pl.from_dicts(
-        [{"tenant_id": tenant_id, "day": day, **dict(zip(names, row, strict=True))}],
-        schema=DAILY_SCHEMA,
-    )
+    return daily_frames(root, [tenant_id], [day])
 
 
 def sources_frame(root: Path, tenant_id: str, day: date) -> pl.DataFrame:
-    with duckdb.connect() as conn:
-        rows = conn.execute(_SOURCES_SQL, [_source_file(root, tenant_id, day)]).fetchall()
-    names = list(SOURCES_SCHEMA)[2:]
-    return pl.from_dicts(
-        [{"tenant_id": tenant_id, "day": day, **dict(zip(names, r, strict=True))} for r in rows],
-        schema=SOURCES_SCHEMA,
-    )
+    return sources_frames(root, [tenant_id], [day]).sort("source")
 
 
 def write_daily(root: Path, tenant_id: str, day: date) -> tuple[Exported, dict[str, Any]]:
-    """Writes the day's rollup partition; returns it and its one row."""
-    frame = daily_frame(root, tenant_id, day)
-    exported = write_partition(frame, partition_file(root, DAILY, tenant_id, day))
-    return exported, frame.row(0, named=True)
+    """Writes one tenant's day; returns its rollup file and the day's row."""
+    frames, written = write_daily_many(root, [tenant_id], [day])
+    return written[tenant_id], frames.row(0, named=True)
 
 
 def write_sources(root: Path, tenant_id: str, day: date) -> Exported:
-    frame = sources_frame(root, tenant_id, day)
-    return write_partition(frame, partition_file(root, SOURCES, tenant_id, day))
+    return write_sources_many(root, [tenant_id], [day])[1][tenant_id]

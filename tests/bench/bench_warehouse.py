@@ -1,0 +1,253 @@
+"""The analytics warehouse against PostgreSQL: the daily rollup of enhancement_history.
+
+Generates `--tenants` x `--days` x `--rows-per-day` rows in an embedded PostgreSQL with
+generate_series (default 100 x 100 x 1,000 = 10,000,000; `--small` for 10 x 10 x 100),
+then, in this one script:
+
+  1. exports every tenant's days to Parquet as the Dagster assets do
+     (export.export_days: per tenant one RLS-scoped transaction, COPY into Polars);
+  2. rolls them up as the assets do (rollups.write_daily_many: one DuckDB query for
+     every tenant and day, merged into each tenant's rollup file);
+  3. runs the same aggregate as one `GROUP BY tenant_id, day` query on PostgreSQL;
+
+and prints wall and CPU times, the ratio, export rows/s and whether every tenant/day
+partition of the two results is equal (floats to 1e-9 relative).
+
+    PYTHONPATH=. .venv/bin/python -m tests.bench.bench_warehouse [--small]
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import tempfile
+import time
+from collections.abc import Callable
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any, TypeVar
+
+import psycopg
+from psycopg.rows import dict_row
+
+from aiops.embedded import services
+from aiops.settings import Settings
+from warehouse import migrate
+from warehouse.analytics import rollups
+from warehouse.analytics.export import ENHANCEMENTS, export_days
+from warehouse.analytics.layout import day_bounds
+from warehouse.db import Database
+
+FIRST_DAY = date(2025, 3, 1)
+
+T = TypeVar("T")
+
+# Statuses, sources and timings vary with the row number, so every aggregate has work.
+_GENERATE = """
+INSERT INTO enhancement_history (
+    tenant_id, event_id, ticket_id, source, kind, backfill, status, attempts, context,
+    timings, prompt_tokens, completion_tokens, cost_usd, output, received_at, started_at,
+    finished_at, created_at, updated_at)
+SELECT t.tenant_id, 'e' || x.i, 'T-' || (x.i / 3), 'servicedesk', 'created', x.i %% 50 = 0,
+       (ARRAY['succeeded', 'succeeded', 'succeeded', 'stored', 'failed', 'processing'])
+           [1 + x.i %% 6],
+       1,
+       (ARRAY['{"sources": {"kb": "ok", "similar_tickets": "ok"}}',
+              '{"sources": {"kb": "empty", "monitoring": "failed: timed out after 5s"}}',
+              '{"sources": {}}',
+              '{"sources": {"inventory": "skipped: not configured", "kb": "ok"}}'])
+           [1 + x.i %% 4]::jsonb,
+       '{"total": 1.5}',
+       CASE WHEN x.i %% 7 = 0 THEN NULL ELSE 50 + x.i %% 3950 END,
+       CASE WHEN x.i %% 11 = 0 THEN NULL ELSE 10 + x.i %% 790 END,
+       CASE WHEN x.i %% 13 = 0 THEN NULL ELSE (1 + x.i %% 99999) / 1000000.0 END,
+       'note', x.ts, x.ts + interval '1 second',
+       CASE WHEN x.i %% 6 = 5 THEN NULL
+            ELSE x.ts + (1.2 + (x.i * 7919) %% 39800 / 1000.0) * interval '1 second'
+       END,
+       x.ts, x.ts + interval '1 minute'
+FROM (SELECT tenant_id, row_number() OVER (ORDER BY tenant_id) - 1 AS n FROM tenants) AS t,
+     generate_series(0, %(days)s::int8 * %(per_day)s::int8 - 1) AS g(k),
+     LATERAL (
+         SELECT t.n * %(days)s::int8 * %(per_day)s::int8 + g.k AS i,
+                %(first)s::timestamptz + (g.k / %(per_day)s::int8) * interval '1 day'
+                    + ((g.k %% %(per_day)s::int8) * 86399 / %(per_day)s::int8) * interval '1 second'
+                    + (g.k %% 997) * interval '1 microsecond' AS ts
+     ) AS x
+"""
+
+# The same daily rollup as rollups._DAILY_SQL, in PostgreSQL.
+_PG_DAILY = """
+SELECT
+    tenant_id,
+    (created_at AT TIME ZONE 'UTC')::date AS day,
+    count(*) AS enhancements,
+    count(*) FILTER (WHERE status = 'succeeded') AS succeeded,
+    count(*) FILTER (WHERE status = 'stored') AS stored,
+    count(*) FILTER (WHERE status = 'failed') AS failed,
+    count(*) FILTER (WHERE status = 'processing') AS processing,
+    count(*) FILTER (WHERE backfill) AS backfills,
+    count(*) FILTER (WHERE status IN ('succeeded', 'stored'))::float8
+        / nullif(count(*) FILTER (WHERE status <> 'processing'), 0) AS success_rate,
+    percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM finished_at - started_at))
+        FILTER (WHERE status <> 'processing') AS p50_seconds,
+    percentile_cont(0.95) WITHIN GROUP (ORDER BY extract(epoch FROM finished_at - started_at))
+        FILTER (WHERE status <> 'processing') AS p95_seconds,
+    coalesce(sum(prompt_tokens), 0) AS prompt_tokens,
+    coalesce(sum(completion_tokens), 0) AS completion_tokens,
+    coalesce(sum(cost_usd), 0) AS cost_usd
+FROM enhancement_history
+WHERE created_at >= %s AND created_at < %s
+GROUP BY 1, 2
+"""
+
+
+def _timed(label: str, fn: Callable[[], T]) -> tuple[T, float, float]:
+    wall, cpu = time.perf_counter(), time.process_time()
+    result = fn()
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    print(f"{label:<44} {wall:9.2f} s wall {cpu:9.2f} s CPU (this process)", flush=True)
+    return result, wall, cpu
+
+
+def _backend_cpu(conn: psycopg.Connection[dict[str, Any]]) -> float:
+    """CPU seconds used so far by this connection's PostgreSQL backend (same machine)."""
+    row = conn.execute("SELECT pg_backend_pid() AS pid").fetchone()
+    assert row is not None
+    fields = Path(f"/proc/{row['pid']}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _server_cpu(state: Path) -> float:
+    """CPU seconds of the embedded PostgreSQL server: its live processes and those reaped."""
+    pid = int(next(state.rglob("postmaster.pid")).read_text().split()[0])
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid or stat.parent.name == str(pid):
+            total += (int(fields[11]) + int(fields[12]) + int(fields[13]) + int(fields[14])) / tick
+    return total
+
+
+def _generate(owner_url: str, tenants: int, days: int, per_day: int) -> None:
+    with psycopg.connect(owner_url, autocommit=True) as conn:
+        conn.execute(
+            "INSERT INTO tenants (tenant_id) SELECT format('bench-%%s', lpad(n::text, 4, '0')) "
+            "FROM generate_series(1, %s) AS n",
+            (tenants,),
+        )
+        start = day_bounds(FIRST_DAY)[0]
+        conn.execute(_GENERATE, {"days": days, "per_day": per_day, "first": start})
+        conn.execute("VACUUM ANALYZE enhancement_history")
+
+
+def _pg_rollup(
+    owner_url: str, days: list[date]
+) -> tuple[dict[tuple[str, date], Any], float, float]:
+    """The baseline as the table owner, who sees every tenant in one query."""
+    with psycopg.connect(owner_url, row_factory=dict_row) as conn:
+        before = _backend_cpu(conn)
+        rows, wall, _ = _timed(
+            "PostgreSQL: one GROUP BY tenant, day",
+            lambda: conn.execute(
+                _PG_DAILY, (day_bounds(days[0])[0], day_bounds(days[-1])[1])
+            ).fetchall(),
+        )
+        cpu = _backend_cpu(conn) - before
+    print(f"{'  PostgreSQL backend CPU':<44} {cpu:9.2f} s")
+    return {(r["tenant_id"], r["day"]): r for r in rows}, wall, cpu
+
+
+def _close(a: object, b: object) -> bool:
+    if isinstance(a, float) and isinstance(b, float):
+        return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-9)
+    return a == b
+
+
+def _mismatches(ours: list[dict[str, Any]], theirs: dict[tuple[str, date], Any]) -> list[str]:
+    found = []
+    seen = set()
+    for row in ours:
+        key = (row["tenant_id"], row["day"])
+        seen.add(key)
+        expected = theirs.get(key)
+        if expected is None:
+            if row["enhancements"]:
+                found.append(f"{key}: not in PostgreSQL")
+            continue
+        for name, value in expected.items():
+            if not _close(row[name], value):
+                found.append(f"{key} {name}: {row[name]!r} != {value!r}")
+    found.extend(f"{key}: missing from the warehouse" for key in theirs.keys() - seen)
+    return found
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--tenants", type=int, default=100)
+    parser.add_argument("--days", type=int, default=100)
+    parser.add_argument("--rows-per-day", type=int, default=1_000, help="per tenant")
+    parser.add_argument("--small", action="store_true", help="10 tenants x 10 days x 100 rows")
+    args = parser.parse_args()
+    if args.small:
+        args.tenants, args.days, args.rows_per_day = 10, 10, 100
+    total = args.tenants * args.days * args.rows_per_day
+    print(
+        f"{args.tenants} tenants x {args.days} days x {args.rows_per_day} rows = {total:,} rows; "
+        f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} (shared machine)",
+        flush=True,
+    )
+    with tempfile.TemporaryDirectory(prefix="aiops-bw-", dir="/tmp") as tmp:
+        state = Path(tmp)
+        with services(Settings(state_dir=state / "state")) as urls:
+            migrate.upgrade(urls.migration_database_url)
+            migrate.allow_app_login(urls.migration_database_url)
+            _timed(
+                "generate (generate_series, VACUUM ANALYZE)",
+                lambda: _generate(
+                    urls.migration_database_url, args.tenants, args.days, args.rows_per_day
+                ),
+            )
+            days = [FIRST_DAY + timedelta(days=i) for i in range(args.days)]
+            root = state / "warehouse"
+            with Database(urls.database_url, min_size=1, max_size=2) as db:
+                tenant_ids = [f"bench-{n:04d}" for n in range(1, args.tenants + 1)]
+                server_before = _server_cpu(state)
+                exports, export_wall, export_cpu = _timed(
+                    "export: export_days (per tenant under RLS)",
+                    lambda: export_days(db, root, ENHANCEMENTS, tenant_ids, days),
+                )
+                server_cpu = _server_cpu(state) - server_before
+            exported = sum(e.rows for e in exports)
+            print(f"{'  PostgreSQL server CPU during the export':<44} {server_cpu:9.2f} s")
+            print(
+                f"{'  exported':<44} {exported:,} rows, {args.tenants * args.days:,} "
+                f"partitions, {exported / export_wall:,.0f} rows/s (wall), "
+                f"{exported / (export_cpu + server_cpu):,.0f} rows per CPU second"
+            )
+            (frames, _), rollup_wall, rollup_cpu = _timed(
+                "rollup: write_daily_many (one DuckDB query)",
+                lambda: rollups.write_daily_many(root, tenant_ids, days),
+            )
+            _timed(
+                "  (the source rollup beside it)",
+                lambda: rollups.write_sources_many(root, tenant_ids, days),
+            )
+            theirs, pg_wall, pg_cpu = _pg_rollup(urls.migration_database_url, days)
+    print(f"ratio (wall): PostgreSQL / warehouse rollup = {pg_wall / rollup_wall:.1f}x")
+    print(f"ratio (CPU):  PostgreSQL / warehouse rollup = {pg_cpu / rollup_cpu:.1f}x")
+    bad = _mismatches(frames.to_dicts(), theirs)
+    partitions = frames.height
+    print(
+        f"equality: {partitions - len({b.split(' ')[0] for b in bad}):,}/{partitions:,} "
+        f"tenant/day partitions equal" + ("" if not bad else f"; first differences: {bad[:5]}")
+    )
+
+
+if __name__ == "__main__":
+    main()
