@@ -3,6 +3,12 @@
 Nothing connects at import or when the flow is built: the database pool, HTTP client,
 thread pools and caches appear when the first item arrives, so `build_flow()` stays cheap
 and a flow that never sees an event never opens a connection.
+
+Each event runs on its own on a pool thread (Bytewax operators cannot be async): the
+`enhance` step starts it and returns at once, so nothing waits for a batch. The source
+only hands on as many events as the process's `FairWindow` has slots; when one ends, its
+dead letter (if it failed) is written and its entry reported finished (`Acks`), which
+frees its slot and lets the source forget it.
 """
 
 from __future__ import annotations
@@ -12,7 +18,6 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from functools import partial
 from typing import TypeVar
 
 import httpx
@@ -21,16 +26,18 @@ from aiops.errors import PermanentError
 from aiops.retry import call_with_retries
 from aiops.secrets import secret_box
 from aiops.settings import Settings
-from flows import decode, history
+from flows import history
 from flows.gather import Gatherer
 from flows.indexes import FullBuild, StoredTicketIndexes, TenantIndexes
-from flows.items import DeadLetter, Entry, Outcome, Received
+from flows.items import DeadLetter, Received
 from flows.metrics import FlowMetrics
 from flows.process import Services, process_event
-from flows.scheduler import run_fair
+from flows.sinks import DeadLetterWriter
+from flows.source import Acks
 from flows.synthesis.choose import synthesizer_for
 from flows.tenant_cache import TenantCache
 from flows.transactions import classified_database_errors
+from flows.window import FairWindow
 from itsm import registry
 from itsm.base import ItsmClient, ItsmConnection
 from warehouse import knowledge, tickets
@@ -50,6 +57,8 @@ class _Started:
     db: Database
     http: httpx.Client
     gather_pool: ThreadPoolExecutor
+    enhance_pool: ThreadPoolExecutor
+    dead_letters: DeadLetterWriter
     services: Services
 
 
@@ -59,56 +68,55 @@ class FlowRuntime:
             raise ValueError("the flow needs AI_AGENTS_DATABASE_URL (the application role)")
         self.settings = settings
         self.metrics = FlowMetrics()
+        self.window = FairWindow(settings.flow_concurrency)
+        self.acks = Acks()
         self._started: _Started | None = None
         self._start_lock = threading.Lock()
-        self._local = threading.local()
-        self._worker_pools: list[ThreadPoolExecutor] = []
+        # (tenant, event id) running now: two copies must never run together (both would
+        # find no note and post one).
+        self._running: set[tuple[str, str]] = set()
+        self._running_lock = threading.Lock()
 
     # Steps -------------------------------------------------------------------------------
 
-    def decode(self, entry: Entry) -> Received | DeadLetter:
-        decoded = decode.decode_entry(entry)
-        if isinstance(decoded, DeadLetter):
-            log.warning(
-                "dead-lettering %s %s: %s", entry.stream, entry.entry_id, decoded.fields["error"]
-            )
-            self.metrics.dead_letters.labels("undecodable").inc()
-        return decoded
+    def undecodable(self, step_id: str, letter: DeadLetter) -> None:
+        fields = letter.fields
+        log.warning(
+            "dead-lettering %s %s: %s",
+            fields["source_stream"],
+            fields["source_id"],
+            fields["error"],
+        )
+        self.metrics.dead_letters.labels("undecodable").inc()
 
     def store_resolved(self, batch: list[Received]) -> list[DeadLetter]:
         started = self._start()
         dead = history.store_resolved(started.db, started.services.retry, batch)
         self.metrics.resolved.labels("stored").inc(len(batch) - len(dead))
         self.metrics.resolved.labels("failed").inc(len(dead))
+        failed = set()
         for letter in dead:
             self.metrics.dead_letters.labels(str(letter.fields["error_kind"])).inc()
+            failed.add(letter.fields["source_id"])
+        for item in batch:
+            if item.entry_id not in failed:  # the dead-letter sink finishes the others
+                self.acks.finished(item.stream, item.entry_id)
         return dead
 
-    def enhance_batch(self, batch: list[tuple[str, Received]]) -> list[Outcome]:
-        """The whole batch at once: up to flow_concurrency in flight, round-robin by tenant.
-
-        Two copies of one event must never be in flight together (both would find no note
-        and post one), so a batch keeps only the first copy of each event id.
-        """
-        services = self._start().services
-        unique: dict[tuple[str, str], tuple[str, Received]] = {}
-        for tenant_id, received in batch:
-            unique.setdefault((tenant_id, received.event.event_id), (tenant_id, received))
-        self.metrics.events.labels("duplicate").inc(len(batch) - len(unique))
-        return run_fair(
-            unique.values(),
-            partial(self._enhance_one, services),
-            self._worker_pool(),
-            limit=self.settings.flow_concurrency,
-            per_key_limit=self.settings.flow_tenant_concurrency,
-        )
-
-    def dead_letter_for(self, outcome: Outcome) -> DeadLetter | None:
-        if outcome.status != "failed":
-            return None
-        kind = outcome.error_kind or "internal"
-        self.metrics.dead_letters.labels(kind).inc()
-        return outcome.received.dead_letter(outcome.error or "unknown error", kind)
+    def enhance(self, batch: list[Received]) -> list[DeadLetter]:
+        """Starts each event on its own and returns at once; see the module docstring."""
+        started = self._start()
+        for received in batch:
+            key = (received.event.tenant_id, received.event.event_id)
+            with self._running_lock:
+                duplicate = key in self._running
+                self._running.add(key)
+            if duplicate:
+                self.metrics.events.labels("duplicate").inc()
+                self.acks.finished(received.stream, received.entry_id)
+                continue
+            started.enhance_pool.submit(self._enhance_one, started, received)
+        return []
 
     def serve_metrics(self) -> None:
         """Prometheus /metrics on flow_metrics_port (if set), from now until `close`."""
@@ -116,25 +124,26 @@ class FlowRuntime:
             self.metrics.serve(self.settings.flow_metrics_port, self.settings.host)
 
     def close(self) -> None:
+        """Waits for the events in flight, then closes every client."""
         self.metrics.stop()
-        for pool in self._worker_pools:
-            pool.shutdown(wait=True)
         if self._started is not None:
+            self._started.enhance_pool.shutdown(wait=True)
             self._started.gather_pool.shutdown(wait=False, cancel_futures=True)
+            self._started.dead_letters.close()
             self._started.http.close()
             self._started.db.close()
             self._started = None
 
     # Internals ---------------------------------------------------------------------------
 
-    def _enhance_one(self, services: Services, received: Received) -> Outcome:
+    def _enhance_one(self, started: _Started, received: Received) -> None:
+        event = received.event
         self.metrics.in_flight.inc()
         try:
-            outcome = process_event(received, services)
+            outcome = process_event(received, started.services)
         finally:
             self.metrics.in_flight.dec()
         self.metrics.observe(outcome)
-        event = received.event
         log.info(
             "tenant %s ticket %s event %s: %s%s",
             event.tenant_id,
@@ -143,19 +152,19 @@ class FlowRuntime:
             outcome.status,
             f" ({outcome.error_kind}: {outcome.error})" if outcome.error else "",
         )
-        return outcome
-
-    def _worker_pool(self) -> ThreadPoolExecutor:
-        """One pool per Bytewax worker thread, so the in-flight limit holds per worker."""
-        pool: ThreadPoolExecutor | None = getattr(self._local, "pool", None)
-        if pool is None:
-            pool = ThreadPoolExecutor(
-                max_workers=self.settings.flow_concurrency, thread_name_prefix="enhance"
-            )
-            self._local.pool = pool
-            with self._start_lock:
-                self._worker_pools.append(pool)
-        return pool
+        with self._running_lock:
+            self._running.discard((event.tenant_id, event.event_id))
+        try:
+            if outcome.status == "failed":
+                kind = outcome.error_kind or "internal"
+                letter = received.dead_letter(outcome.error or "unknown error", kind)
+                started.dead_letters.write([letter])  # finishes the entry
+                self.metrics.dead_letters.labels(kind).inc()
+            else:
+                self.acks.finished(received.stream, received.entry_id)
+        except Exception as exc:
+            # Left unfinished: a resumed flow runs the event again and writes the letter.
+            log.error("event %s: could not write its dead letter: %s", event.event_id, exc)
 
     def _retry(self, fn: Callable[[], T]) -> T:
         return call_with_retries(
@@ -174,7 +183,7 @@ class FlowRuntime:
         settings = self.settings
         assert settings.database_url is not None
         concurrency = settings.flow_concurrency
-        db = Database(settings.database_url, max_size=concurrency + 2).open()
+        db = Database(settings.database_url, max_size=settings.flow_db_pool_size).open()
         box = secret_box(settings)
         http = httpx.Client(
             limits=httpx.Limits(max_connections=concurrency * 2),
@@ -236,4 +245,6 @@ class FlowRuntime:
             itsm=itsm_client,
             retry=self._retry,
         )
-        return _Started(db, http, gather_pool, services)
+        enhance_pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="enhance")
+        dead_letters = DeadLetterWriter(settings, self.acks.finished)
+        return _Started(db, http, gather_pool, enhance_pool, dead_letters, services)

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from aiops.events import EVENT_FIELD
 from flows.decode import decode_entry
-from flows.dedupe import RecentIds, drop_seen
+from flows.dedupe import RecentIds, is_fresh
 from flows.items import DeadLetter, Entry, Received
 from tests.flows.events import entry, event
 
@@ -34,12 +34,8 @@ def test_undecodable_entries_become_dead_letters_with_their_original_fields() ->
 
 
 def _ids(window_ms: int, items: list[Received]) -> list[str]:
-    state: RecentIds | None = None
-    passed: list[str] = []
-    for item in items:
-        state, out = drop_seen(window_ms, state, item)
-        passed += [r.event.event_id for r in out]
-    return passed
+    recent = RecentIds(window_ms)
+    return [item.event.event_id for item in items if is_fresh(recent, item)]
 
 
 def _at(ms: int, event_id: str, replayed_from: str | None = None) -> Received:
