@@ -35,6 +35,7 @@ from flows.process import Services, process_event
 from flows.sinks import DeadLetterWriter
 from flows.source import Acks
 from flows.synthesis.choose import synthesizer_for
+from flows.synthesis.openai_compat import tls
 from flows.tenant_cache import TenantCache
 from flows.transactions import classified_database_errors
 from flows.window import FairWindow
@@ -48,8 +49,8 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-# Context sources gathered at once per event (similar tickets, KB, inventory, monitoring).
-_SOURCES_PER_EVENT = 4
+# Context sources per event that wait on I/O in parallel (inventory, monitoring).
+_SOURCES_PER_EVENT = 2
 
 
 @dataclass(frozen=True)
@@ -76,6 +77,8 @@ class FlowRuntime:
         # find no note and post one).
         self._running: set[tuple[str, str]] = set()
         self._running_lock = threading.Lock()
+        self._local = threading.local()
+        self._thread_clients: list[httpx.Client] = []
 
     # Steps -------------------------------------------------------------------------------
 
@@ -130,6 +133,8 @@ class FlowRuntime:
             self._started.enhance_pool.shutdown(wait=True)
             self._started.gather_pool.shutdown(wait=False, cancel_futures=True)
             self._started.dead_letters.close()
+            for client in self._thread_clients:
+                client.close()
             self._started.http.close()
             self._started.db.close()
             self._started = None
@@ -165,6 +170,16 @@ class FlowRuntime:
         except Exception as exc:
             # Left unfinished: a resumed flow runs the event again and writes the letter.
             log.error("event %s: could not write its dead letter: %s", event.event_id, exc)
+
+    def _thread_http(self) -> httpx.Client:
+        """The ITSM client of this pool thread: see flows.synthesis.openai_compat._http."""
+        client: httpx.Client | None = getattr(self._local, "http", None)
+        if client is None:
+            client = httpx.Client(timeout=self.settings.itsm_timeout_seconds, verify=tls())
+            self._local.http = client
+            with self._start_lock:
+                self._thread_clients.append(client)
+        return client
 
     def _retry(self, fn: Callable[[], T]) -> T:
         return call_with_retries(
@@ -235,7 +250,7 @@ class FlowRuntime:
                 flavor=tenant.itsm_flavor,
                 timeout_seconds=settings.itsm_timeout_seconds,
             )
-            return plugin.client(connection, http)
+            return plugin.client(connection, self._thread_http())
 
         services = Services(
             db=db,

@@ -138,6 +138,7 @@ class _ShardPartition(StatefulSourcePartition[Item, ShardState]):
             out += self._hand_on()
         except redis.RedisError as exc:
             self._errors += 1
+            self._read_after = None  # the back-off below decides when to try again
             wait = min(MAX_ERROR_WAIT, IDLE_WAIT * 2 ** min(self._errors, 7))
             log.warning(
                 "reading %s failed (%s: %s); trying again in %.1fs",

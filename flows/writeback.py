@@ -47,11 +47,15 @@ def post_once(
     *,
     known_note_id: str | None,
     record: Callable[[str], None],
+    first_attempt: bool = False,
 ) -> str:
-    """The id of this event's note on the ticket, posting it only if it is not there yet."""
+    """The id of this event's note on the ticket, posting it only if it is not there yet.
+
+    On an event's first attempt no earlier one can have posted, so the ticket is not
+    searched (a round trip and a page of notes saved per event)."""
     if known_note_id is not None:
         return known_note_id
-    found = client.find_note(ticket_id, note_marker)
+    found = None if first_attempt else client.find_note(ticket_id, note_marker)
     if found is not None:
         record(found)
         return found

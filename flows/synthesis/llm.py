@@ -1,4 +1,5 @@
-"""Synthesis by an LLM through litellm, trying the fallback models in order.
+"""Synthesis by an LLM, trying the fallback models in order: through litellm, or for an
+OpenAI-compatible endpoint directly (flows.synthesis.openai_compat, far cheaper per call).
 
 litellm comes from aiops.llm, which imports it without network. Our own loop does the
 fallbacks (not litellm's) so every model tried, and why it failed, is on record.
@@ -15,7 +16,8 @@ from aiops.events import Event
 from aiops.llm import is_transient, litellm
 from aiops.redaction import redact_secrets
 from flows.context import Context
-from flows.synthesis import Synthesis
+from flows.synthesis import Synthesis, openai_compat
+from flows.synthesis.openai_compat import Completion
 from flows.synthesis.prompt import build_messages, render
 
 log = logging.getLogger(__name__)
@@ -42,6 +44,36 @@ def _cost(response: Any) -> float:
         return 0.0
 
 
+def _complete(route: LlmRoute, model: str, messages: list[dict[str, str]]) -> Completion:
+    """OpenAI-compatible endpoints directly (the cheap path), everything else via litellm."""
+    if route.api_base is not None and openai_compat.handles(model, route.api_base):
+        return openai_compat.complete(
+            model,
+            messages,
+            api_base=route.api_base,
+            api_key=route.api_key,
+            timeout_seconds=route.timeout_seconds,
+            max_tokens=_MAX_COMPLETION_TOKENS,
+        )
+    response = litellm().completion(
+        model=model,
+        messages=messages,
+        api_base=route.api_base,
+        api_key=route.api_key,
+        timeout=route.timeout_seconds,
+        max_tokens=_MAX_COMPLETION_TOKENS,
+        num_retries=0,
+        max_retries=0,
+    )
+    usage = getattr(response, "usage", None)
+    return Completion(
+        (response.choices[0].message.content or "").strip(),
+        getattr(usage, "prompt_tokens", None),
+        getattr(usage, "completion_tokens", None),
+        _cost(response),
+    )
+
+
 class LlmSynthesizer:
     name = "litellm"
 
@@ -56,18 +88,8 @@ class LlmSynthesizer:
         transient = False
         for model in self._route.models:
             try:
-                response = litellm().completion(
-                    model=model,
-                    messages=messages,
-                    api_base=self._route.api_base,
-                    api_key=self._route.api_key,
-                    timeout=self._route.timeout_seconds,
-                    max_tokens=_MAX_COMPLETION_TOKENS,
-                    num_retries=0,
-                    max_retries=0,
-                )
-                text = (response.choices[0].message.content or "").strip()
-                if not text:
+                answer = _complete(self._route, model, messages)
+                if not answer.text:
                     raise PermanentError("the model returned an empty completion")
             except Exception as exc:
                 # Providers quote (part of) a refused key in their messages, and the reason
@@ -77,15 +99,14 @@ class LlmSynthesizer:
                 failures[model] = reason
                 transient = transient or is_transient(exc)
                 continue
-            usage = getattr(response, "usage", None)
             return Synthesis(
-                text=text,
+                text=answer.text,
                 synthesizer=self.name,
                 model=model,
                 prompt=render(messages),
-                prompt_tokens=getattr(usage, "prompt_tokens", None),
-                completion_tokens=getattr(usage, "completion_tokens", None),
-                cost_usd=_cost(response),
+                prompt_tokens=answer.prompt_tokens,
+                completion_tokens=answer.completion_tokens,
+                cost_usd=answer.cost_usd,
                 failed_models=failures,
             )
         summary = "; ".join(f"{model}: {reason}" for model, reason in failures.items())

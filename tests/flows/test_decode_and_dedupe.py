@@ -66,3 +66,11 @@ def test_entries_built_by_hand_with_text_fields_decode_too() -> None:
     decoded = decode_entry(Entry("s", "1-0", {EVENT_FIELD: original.to_json()}))
     assert isinstance(decoded, Received)
     assert decoded.event.event_id == original.event_id
+
+
+def test_the_same_entry_read_again_after_a_resume_is_not_a_repeat() -> None:
+    recent = RecentIds(window_ms=60_000)
+    first = _at(100, "a")
+    assert is_fresh(recent, first)
+    assert is_fresh(recent, first)  # unfinished at the snapshot, read again: run it
+    assert not is_fresh(recent, _at(200, "a"))  # another entry with that event: a repeat
