@@ -25,11 +25,17 @@ PREFIX = "openai/"
 _local = threading.local()
 
 
+# The OpenAI SDK's (and litellm's) names for these answers, which operators know.
+_NAMES = {400: "BadRequestError", 401: "AuthenticationError", 403: "PermissionDeniedError",
+          404: "NotFoundError", 408: "Timeout", 429: "RateLimitError"}  # fmt: skip
+
+
 class CompletionError(Exception):
     """The endpoint refused or failed; `status_code` as aiops.llm.is_transient reads it."""
 
-    def __init__(self, message: str, status_code: int | None) -> None:
-        super().__init__(message)
+    def __init__(self, message: str, status_code: int) -> None:
+        name = _NAMES.get(status_code, "InternalServerError" if status_code >= 500 else "APIError")
+        super().__init__(f"{name}: {message}")
         self.status_code = status_code
 
 

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import json
 import os
 import statistics
 import subprocess
@@ -37,7 +36,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -492,7 +491,9 @@ def _bench(world: World, args: argparse.Namespace) -> None:
     tenants = [f"bench-{n:02d}" for n in range(args.tenants)]
     box = SecretBox(parse_key(world.key))
     with Database(world.urls.database_url) as db:
-        _add_tenants(world, db, box, [*tenants, "bench-flood", *(f"bench-quiet-{n}" for n in range(12))])
+        _add_tenants(
+            world, db, box, [*tenants, "bench-flood", *(f"bench-quiet-{n}" for n in range(12))]
+        )
     client = redis.Redis.from_url(world.urls.redis_url)
     world.llm.delay_seconds = llm_s
     print(f"LLM stand-in answers in {llm_s:g} s; {args.events} events per run; shared machine")
@@ -531,7 +532,10 @@ def _bench(world: World, args: argparse.Namespace) -> None:
             _warm_up(world, client, tenants)
             before = [_metric(p, "aiops_flow_events_total") for p in ports]
             run = _measure(world, client, pids, ports, tenants, args.events)
-            split = [_metric(p, "aiops_flow_events_total") - b for p, b in zip(ports, before)]
+            split = [
+                _metric(p, "aiops_flow_events_total") - b
+                for p, b in zip(ports, before, strict=True)
+            ]
             print(run.line(f"flow, {processes} process(es), LLM 0.01 s", 0.01))
             print(f"  events per process: {[int(s) for s in split]}")
     world.llm.delay_seconds = llm_s
