@@ -406,7 +406,7 @@ def baseline_worker(group: str, consumer: str) -> None:
     services = runtime._start().services  # the flow's own per-event services
     assert settings.redis_url is not None
     client = redis.Redis.from_url(settings.redis_url)
-    streams = {settings.stream_name(i): ">" for i in range(settings.stream_shards)}
+    streams: dict[Any, Any] = {settings.stream_name(i): ">" for i in range(settings.stream_shards)}
     while True:
         reply: Any = client.xreadgroup(group, consumer, streams, count=1, block=100)
         for stream, entries in reply or []:

@@ -4,6 +4,7 @@ the ServiceDesk Plus stand-in and, for the LLM, litellm against the OpenAI stand
 from __future__ import annotations
 
 import socket
+from typing import Any
 
 import httpx
 import redis
@@ -116,7 +117,8 @@ def test_events_become_one_note_each_history_rows_and_dead_letters(
     letters = dead_letters(redis_client, flow_settings)
     by_kind = {letter["error_kind"]: letter for letter in letters}
     assert len(letters) == 2
-    poison_id = redis_client.xrange(flow_settings.stream_name(0))[1][0].decode()
+    stored: Any = redis_client.xrange(flow_settings.stream_name(0))
+    poison_id = stored[1][0].decode()
     assert by_kind["undecodable"]["source_id"] == poison_id
     assert by_kind["undecodable"][EVENT_FIELD] == '{"event_id": "half an event'
     assert by_kind["permanent"]["event_id"] == unknown_tenant.event_id
