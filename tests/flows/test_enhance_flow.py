@@ -117,8 +117,8 @@ def test_events_become_one_note_each_history_rows_and_dead_letters(
     letters = dead_letters(redis_client, flow_settings)
     by_kind = {letter["error_kind"]: letter for letter in letters}
     assert len(letters) == 2
-    stored: Any = redis_client.xrange(flow_settings.stream_name(0))
-    poison_id = stored[1][0].decode()
+    in_stream: Any = redis_client.xrange(flow_settings.stream_name(0))
+    poison_id = in_stream[1][0].decode()
     assert by_kind["undecodable"]["source_id"] == poison_id
     assert by_kind["undecodable"][EVENT_FIELD] == '{"event_id": "half an event'
     assert by_kind["permanent"]["event_id"] == unknown_tenant.event_id
