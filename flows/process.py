@@ -108,14 +108,7 @@ def _write_back(
     client = services.itsm(tenant)
     return services.retry(
         lambda: post_once(
-            client,
-            event.ticket.id,
-            body,
-            note_marker,
-            known_note_id=known,
-            record=record,
-            # No history row before this attempt's `begin`: nothing was posted for it.
-            first_attempt=prior is None,
+            client, event.ticket.id, body, note_marker, known_note_id=known, record=record
         )
     )
 

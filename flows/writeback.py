@@ -47,15 +47,11 @@ def post_once(
     *,
     known_note_id: str | None,
     record: Callable[[str], None],
-    first_attempt: bool = False,
 ) -> str:
-    """The id of this event's note on the ticket, posting it only if it is not there yet.
-
-    On an event's first attempt no earlier one can have posted, so the ticket is not
-    searched (a round trip and a page of notes saved per event)."""
+    """The id of this event's note on the ticket, posting it only if it is not there yet."""
     if known_note_id is not None:
         return known_note_id
-    found = None if first_attempt else client.find_note(ticket_id, note_marker)
+    found = client.find_note(ticket_id, note_marker)
     if found is not None:
         record(found)
         return found
