@@ -56,13 +56,15 @@ class Clock:
 
 
 def put_entries(settings: Settings, entries: Sequence[Entry]) -> None:
-    """`entries` on the first shard stream, in order, after emptying it (Redis gives the
-    entry ids)."""
+    """`entries` on the first shard stream, in order, after emptying every shard's
+    streams (Redis gives the entry ids): the source reads them all, so an entry another
+    test left (a webhook's, on its tenant's shard) would run again here."""
     assert settings.redis_url is not None
     client = redis.Redis.from_url(settings.redis_url)
     try:
+        for shard in range(settings.stream_shards):
+            client.delete(settings.stream_name(shard), settings.backfill_stream_name(shard))
         stream = settings.stream_name(0)
-        client.delete(stream, settings.backfill_stream_name(0))
         for item in entries:
             client.xadd(stream, dict(item.fields))
     finally:
