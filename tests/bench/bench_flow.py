@@ -57,6 +57,7 @@ from tests.fakes.openai_server import OpenAiServer
 from tests.fakes.sdp_server import SdpServer
 from warehouse import migrate
 from warehouse.db import Database
+from warehouse.tenant_context import context_keys
 from warehouse.tenants import TenantConfig, create_tenant
 from warehouse.tickets import upsert_tickets
 
@@ -171,13 +172,17 @@ def _wait_notes(world: World, events: Sequence[Event], timeout: float) -> float:
     return time.monotonic()
 
 
+def _database(world: World) -> Database:
+    return Database(world.urls.database_url, context_keys(SecretBox(parse_key(world.key))).signing)
+
+
 def _stage_medians(world: World, events: Sequence[Event]) -> str:
     """Median milliseconds per stage, as the flow recorded them in enhancement_history."""
     by_tenant: dict[str, list[str]] = {}
     for item in events:
         by_tenant.setdefault(item.tenant_id, []).append(item.event_id)
     stages: dict[str, list[float]] = {}
-    with Database(world.urls.database_url) as db:
+    with _database(world) as db:
         for tenant, ids in by_tenant.items():
             with db.tenant(tenant) as conn:
                 rows = conn.execute(
@@ -490,7 +495,7 @@ def _bench(world: World, args: argparse.Namespace) -> None:
     llm_s = args.llm_seconds
     tenants = [f"bench-{n:02d}" for n in range(args.tenants)]
     box = SecretBox(parse_key(world.key))
-    with Database(world.urls.database_url) as db:
+    with _database(world) as db:
         _add_tenants(
             world, db, box, [*tenants, "bench-flood", *(f"bench-quiet-{n}" for n in range(12))]
         )
