@@ -91,9 +91,19 @@ class Settings(BaseSettings):
     )
 
     # Flow.
-    flow_concurrency: int = Field(default=32, ge=1, description="Tickets in flight per worker.")
-    flow_tenant_concurrency: int = Field(default=8, ge=1, description="In flight per tenant.")
-    flow_batch_size: int = Field(default=64, ge=1)
+    flow_concurrency: int = Field(
+        default=256, ge=1, description="Tickets in flight per flow process, shared fairly."
+    )
+    flow_batch_size: int = Field(default=256, ge=1, description="Entries per stream read.")
+    flow_read_ahead: int = Field(
+        default=50_000,
+        ge=1,
+        description="Entries a shard partition reads past its oldest unfinished one.",
+    )
+    flow_tenant_queue: int = Field(
+        default=64, ge=1, description="Decoded events kept per tenant; beyond, only ids."
+    )
+    flow_db_pool_size: int = Field(default=16, ge=2, description="Database connections.")
     flow_attempts: int = Field(default=4, ge=1, description="Tries for a transient failure.")
     flow_retry_base_seconds: float = 0.5
     gather_timeout_seconds: float = 5.0

@@ -58,9 +58,12 @@ class WorkerBeats:
             self._last[threading.get_ident()] = self._clock()
 
     @contextmanager
-    def busy(self) -> Iterator[None]:
-        """A worker enhancing a long batch is alive even though it reads nothing meanwhile."""
-        worker = threading.get_ident()
+    def busy(self, worker: int | None = None) -> Iterator[None]:
+        """A worker with events in flight is alive even though it reads nothing meanwhile.
+
+        `worker`: the thread id of the worker the work is for (an event runs on a pool
+        thread, not on the worker that started it); this thread by default."""
+        worker = threading.get_ident() if worker is None else worker
         with self._lock:
             self._busy[worker] = self._busy.get(worker, 0) + 1
         try:

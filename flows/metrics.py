@@ -106,14 +106,15 @@ class FlowMetrics:
         )
         self.waiting = Gauge(
             "queue_depth",
-            "Stream entries after the flow's read position: events waiting (capped at 10000).",
+            "Stream entries after the flow's low-water mark: events not finished yet "
+            "(capped at 10000).",
             ["queue_name"],
             registry=self.registry,
         )
         self.active_workers = Gauge(
             "worker_active_count",
-            "Flow workers of this process that read their streams or enhanced a batch in "
-            "the last minute.",
+            "Flow workers of this process that read their streams or had events in flight "
+            "in the last minute.",
             registry=self.registry,
         )
         self.active_workers.set_function(self.workers.active)

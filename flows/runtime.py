@@ -3,6 +3,12 @@
 Nothing connects at import or when the flow is built: the database pool, HTTP client,
 thread pools and caches appear when the first item arrives, so `build_flow()` stays cheap
 and a flow that never sees an event never opens a connection.
+
+Each event runs on its own on a pool thread (Bytewax operators cannot be async): the
+`enhance` step starts it and returns at once, so nothing waits for a batch. The source
+only hands on as many events as the process's `FairWindow` has slots; when one ends, its
+dead letter (if it failed) is written and its entry reported finished (`Acks`), which
+frees its slot and lets the source forget it.
 """
 
 from __future__ import annotations
@@ -12,7 +18,6 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from functools import partial
 from typing import TypeVar
 
 import httpx
@@ -23,16 +28,19 @@ from aiops.retry import call_with_retries
 from aiops.secrets import secret_box
 from aiops.settings import Settings
 from aiops.tracing import EVENT_ID, TENANT_ID, continued_span
-from flows import decode, history
+from flows import history
 from flows.budget import BudgetGate
 from flows.gather import Gatherer
 from flows.indexes import FullBuild, StoredTicketIndexes, TenantIndexes
-from flows.items import DeadLetter, Entry, Outcome, Received
+from flows.items import DeadLetter, Received
 from flows.metrics import FlowMetrics
 from flows.process import Services, process_event
-from flows.scheduler import run_fair
+from flows.sinks import DeadLetterWriter
+from flows.source import Acks
+from flows.synthesis.openai_compat import tls
 from flows.tenant_cache import TenantCache
 from flows.transactions import classified_database_errors
+from flows.window import FairWindow
 from itsm import registry
 from itsm.base import ItsmClient, ItsmConnection
 from warehouse import knowledge, tickets
@@ -44,8 +52,8 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-# Context sources gathered at once per event (similar tickets, KB, inventory, monitoring).
-_SOURCES_PER_EVENT = 4
+# Context sources per event that wait on I/O in parallel (inventory, monitoring).
+_SOURCES_PER_EVENT = 2
 
 
 @dataclass(frozen=True)
@@ -53,6 +61,8 @@ class _Started:
     db: Database
     http: httpx.Client
     gather_pool: ThreadPoolExecutor
+    enhance_pool: ThreadPoolExecutor
+    dead_letters: DeadLetterWriter
     services: Services
 
 
@@ -62,57 +72,59 @@ class FlowRuntime:
             raise ValueError("the flow needs AI_AGENTS_DATABASE_URL (the application role)")
         self.settings = settings
         self.metrics = FlowMetrics()
+        self.window = FairWindow(settings.flow_concurrency)
+        self.acks = Acks()
         self._started: _Started | None = None
         self._start_lock = threading.Lock()
+        # (tenant, event id) running now: two copies must never run together (both would
+        # find no note and post one).
+        self._running: set[tuple[str, str]] = set()
+        self._running_lock = threading.Lock()
         self._local = threading.local()
-        self._worker_pools: list[ThreadPoolExecutor] = []
+        self._thread_clients: list[httpx.Client] = []
 
     # Steps -------------------------------------------------------------------------------
 
-    def decode(self, entry: Entry) -> Received | DeadLetter:
-        decoded = decode.decode_entry(entry)
-        if isinstance(decoded, DeadLetter):
-            log.warning(
-                "dead-lettering %s %s: %s", entry.stream, entry.entry_id, decoded.fields["error"]
-            )
-            self.metrics.dead_letters.labels("undecodable").inc()
-        return decoded
+    def undecodable(self, step_id: str, letter: DeadLetter) -> None:
+        fields = letter.fields
+        log.warning(
+            "dead-lettering %s %s: %s",
+            fields["source_stream"],
+            fields["source_id"],
+            fields["error"],
+        )
+        self.metrics.dead_letters.labels("undecodable").inc()
 
     def store_resolved(self, batch: list[Received]) -> list[DeadLetter]:
         started = self._start()
         dead = history.store_resolved(started.db, started.services.retry, batch)
         self.metrics.resolved.labels("stored").inc(len(batch) - len(dead))
         self.metrics.resolved.labels("failed").inc(len(dead))
+        failed = set()
         for letter in dead:
             self.metrics.dead_letters.labels(str(letter.fields["error_kind"])).inc()
+            failed.add(letter.fields["source_id"])
+        for item in batch:
+            if item.entry_id not in failed:  # the dead-letter sink finishes the others
+                self.acks.finished(item.stream, item.entry_id)
         return dead
 
-    def enhance_batch(self, batch: list[tuple[str, Received]]) -> list[Outcome]:
-        """The whole batch at once: up to flow_concurrency in flight, round-robin by tenant.
-
-        Two copies of one event must never be in flight together (both would find no note
-        and post one), so a batch keeps only the first copy of each event id.
-        """
-        services = self._start().services
-        unique: dict[tuple[str, str], tuple[str, Received]] = {}
-        for tenant_id, received in batch:
-            unique.setdefault((tenant_id, received.event.event_id), (tenant_id, received))
-        self.metrics.events.labels("duplicate").inc(len(batch) - len(unique))
-        with self.metrics.workers.busy():
-            return run_fair(
-                unique.values(),
-                partial(self._enhance_one, services),
-                self._worker_pool(),
-                limit=self.settings.flow_concurrency,
-                per_key_limit=self.settings.flow_tenant_concurrency,
-            )
-
-    def dead_letter_for(self, outcome: Outcome) -> DeadLetter | None:
-        if outcome.status != "failed":
-            return None
-        kind = outcome.error_kind or "internal"
-        self.metrics.dead_letters.labels(kind).inc()
-        return outcome.received.dead_letter(outcome.error or "unknown error", kind)
+    def enhance(self, batch: list[Received]) -> list[DeadLetter]:
+        """Starts each event on its own and returns at once; see the module docstring."""
+        started = self._start()
+        for received in batch:
+            key = (received.event.tenant_id, received.event.event_id)
+            with self._running_lock:
+                duplicate = key in self._running
+                self._running.add(key)
+            if duplicate:
+                self.metrics.events.labels("duplicate").inc()
+                self.acks.finished(received.stream, received.entry_id)
+                continue
+            # The worker that started it stays active while its events run.
+            worker = threading.get_ident()
+            started.enhance_pool.submit(self._enhance_one, started, received, worker)
+        return []
 
     def serve_metrics(self) -> None:
         """Prometheus /metrics on flow_metrics_port (if set), from now until `close`."""
@@ -120,30 +132,36 @@ class FlowRuntime:
             self.metrics.serve(self.settings.flow_metrics_port, self.settings.host)
 
     def close(self) -> None:
+        """Waits for the events in flight, then closes every client."""
         self.metrics.stop()
-        for pool in self._worker_pools:
-            pool.shutdown(wait=True)
         if self._started is not None:
+            self._started.enhance_pool.shutdown(wait=True)
             self._started.gather_pool.shutdown(wait=False, cancel_futures=True)
+            self._started.dead_letters.close()
+            for client in self._thread_clients:
+                client.close()
             self._started.http.close()
             self._started.db.close()
             self._started = None
 
     # Internals ---------------------------------------------------------------------------
 
-    def _enhance_one(self, services: Services, received: Received) -> Outcome:
+    def _enhance_one(self, started: _Started, received: Received, worker: int) -> None:
         event = received.event
-        with log_context(tenant_id=event.tenant_id, event_id=event.event_id):
-            return self._enhance(services, received)
+        with (
+            log_context(tenant_id=event.tenant_id, event_id=event.event_id),
+            self.metrics.workers.busy(worker),
+        ):
+            self._enhance(started, received)
 
-    def _enhance(self, services: Services, received: Received) -> Outcome:
-        self.metrics.in_flight.inc()
+    def _enhance(self, started: _Started, received: Received) -> None:
         event = received.event
         attributes = {TENANT_ID: event.tenant_id, EVENT_ID: event.event_id}
-        # The webhook's trace continues here, across Redis.
+        self.metrics.in_flight.inc()
         try:
+            # The webhook's trace continues here, across Redis.
             with continued_span("flow enhance", received.traceparent, attributes) as span:
-                outcome = process_event(received, services)
+                outcome = process_event(received, started.services)
                 span.set_attribute("aiops.outcome", outcome.status)
         finally:
             self.metrics.in_flight.dec()
@@ -156,19 +174,29 @@ class FlowRuntime:
             outcome.status,
             f" ({outcome.error_kind}: {outcome.error})" if outcome.error else "",
         )
-        return outcome
+        with self._running_lock:
+            self._running.discard((event.tenant_id, event.event_id))
+        try:
+            if outcome.status == "failed":
+                kind = outcome.error_kind or "internal"
+                letter = received.dead_letter(outcome.error or "unknown error", kind)
+                started.dead_letters.write([letter])  # finishes the entry
+                self.metrics.dead_letters.labels(kind).inc()
+            else:
+                self.acks.finished(received.stream, received.entry_id)
+        except Exception as exc:
+            # Left unfinished: a resumed flow runs the event again and writes the letter.
+            log.error("event %s: could not write its dead letter: %s", event.event_id, exc)
 
-    def _worker_pool(self) -> ThreadPoolExecutor:
-        """One pool per Bytewax worker thread, so the in-flight limit holds per worker."""
-        pool: ThreadPoolExecutor | None = getattr(self._local, "pool", None)
-        if pool is None:
-            pool = ThreadPoolExecutor(
-                max_workers=self.settings.flow_concurrency, thread_name_prefix="enhance"
-            )
-            self._local.pool = pool
+    def _thread_http(self) -> httpx.Client:
+        """The ITSM client of this pool thread: see flows.synthesis.openai_compat._http."""
+        client: httpx.Client | None = getattr(self._local, "http", None)
+        if client is None:
+            client = httpx.Client(timeout=self.settings.itsm_timeout_seconds, verify=tls())
+            self._local.http = client
             with self._start_lock:
-                self._worker_pools.append(pool)
-        return pool
+                self._thread_clients.append(client)
+        return client
 
     def _retry(self, fn: Callable[[], T]) -> T:
         return call_with_retries(
@@ -189,7 +217,7 @@ class FlowRuntime:
         concurrency = settings.flow_concurrency
         box = secret_box(settings)
         db = Database(
-            settings.database_url, context_keys(box).signing, max_size=concurrency + 2
+            settings.database_url, context_keys(box).signing, max_size=settings.flow_db_pool_size
         ).open()
         http = httpx.Client(
             limits=httpx.Limits(max_connections=concurrency * 2),
@@ -242,7 +270,7 @@ class FlowRuntime:
                 username=tenant.itsm_username,
                 timeout_seconds=settings.itsm_timeout_seconds,
             )
-            return plugin.client(connection, http)
+            return plugin.client(connection, self._thread_http())
 
         services = Services(
             db=db,
@@ -253,4 +281,6 @@ class FlowRuntime:
             itsm=itsm_client,
             retry=self._retry,
         )
-        return _Started(db, http, gather_pool, services)
+        enhance_pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="enhance")
+        dead_letters = DeadLetterWriter(settings, self.acks.finished)
+        return _Started(db, http, gather_pool, enhance_pool, dead_letters, services)

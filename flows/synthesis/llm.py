@@ -1,4 +1,5 @@
-"""Synthesis by an LLM through litellm, trying the fallback models in order.
+"""Synthesis by an LLM, trying the fallback models in order: through litellm, or for an
+OpenAI-compatible endpoint directly (flows.synthesis.openai_compat, far cheaper per call).
 
 litellm comes from aiops.llm, which imports it without network. Our own loop does the
 fallbacks (not litellm's) so every model tried, and why it failed, is on record. Each
@@ -25,7 +26,9 @@ from flows.synthesis import (
     EveryModelFailedPermanent,
     EveryModelFailedTransient,
     Synthesis,
+    openai_compat,
 )
+from flows.synthesis.openai_compat import Completion
 from flows.synthesis.prompt import build_messages, render
 
 log = logging.getLogger(__name__)
@@ -54,6 +57,38 @@ def _cost(response: Any) -> float:
         return 0.0
 
 
+def _complete(
+    target: LlmTarget, timeout_seconds: float, messages: list[dict[str, str]]
+) -> Completion:
+    """OpenAI-compatible endpoints directly (the cheap path), everything else via litellm."""
+    if target.api_base is not None and openai_compat.handles(target.model, target.api_base):
+        return openai_compat.complete(
+            target.model,
+            messages,
+            api_base=target.api_base,
+            api_key=target.api_key,
+            timeout_seconds=timeout_seconds,
+            max_tokens=_MAX_COMPLETION_TOKENS,
+        )
+    response = litellm().completion(
+        model=target.model,
+        messages=messages,
+        api_base=target.api_base,
+        api_key=target.api_key,
+        timeout=timeout_seconds,
+        max_tokens=_MAX_COMPLETION_TOKENS,
+        num_retries=0,
+        max_retries=0,
+    )
+    usage = getattr(response, "usage", None)
+    return Completion(
+        (response.choices[0].message.content or "").strip(),
+        getattr(usage, "prompt_tokens", None),
+        getattr(usage, "completion_tokens", None),
+        _cost(response),
+    )
+
+
 class LlmSynthesizer:
     name = "litellm"
 
@@ -73,18 +108,8 @@ class LlmSynthesizer:
                 attributes={"gen_ai.request.model": model, "server.address": target.api_base or ""},
             )
             try:
-                response = litellm().completion(
-                    model=model,
-                    messages=messages,
-                    api_base=target.api_base,
-                    api_key=target.api_key,
-                    timeout=self._route.timeout_seconds,
-                    max_tokens=_MAX_COMPLETION_TOKENS,
-                    num_retries=0,
-                    max_retries=0,
-                )
-                text = (response.choices[0].message.content or "").strip()
-                if not text:
+                answer = _complete(target, self._route.timeout_seconds, messages)
+                if not answer.text:
                     raise PermanentError("the model returned an empty completion")
             except Exception as exc:
                 # Providers quote (part of) a refused key in their messages, and the reason
@@ -98,15 +123,14 @@ class LlmSynthesizer:
                 continue
             span.end()
             attempts.append(Attempt(model, target.api_base))
-            usage = getattr(response, "usage", None)
             return Synthesis(
-                text=text,
+                text=answer.text,
                 synthesizer=self.name,
                 model=model,
                 prompt=render(messages),
-                prompt_tokens=getattr(usage, "prompt_tokens", None),
-                completion_tokens=getattr(usage, "completion_tokens", None),
-                cost_usd=_cost(response),
+                prompt_tokens=answer.prompt_tokens,
+                completion_tokens=answer.completion_tokens,
+                cost_usd=answer.cost_usd,
                 attempts=tuple(attempts),
             )
         summary = "; ".join(f"{a.model}: {a.error}" for a in attempts)

@@ -69,6 +69,8 @@ class OpenAiServer(LoopbackServer):
         # Keys answered with 403, as OpenAI does for a key it knows but will not serve.
         self.forbidden_keys: set[str] = set()
         self.delay_seconds = 0.0
+        # Seconds to answer a request whose messages contain the key (one slow call).
+        self.delays_by_text: dict[str, float] = {}
         self._lock = threading.Lock()
         self._requests: list[dict[str, Any]] = []
         self._authorizations: list[str] = []
@@ -124,8 +126,10 @@ class OpenAiServer(LoopbackServer):
             )
         if body.get("stream"):
             return 400, _error("This stand-in does not stream.", "invalid_request_error")
-        if self.delay_seconds:
-            time.sleep(self.delay_seconds)
+        text = " ".join(_text(m.get("content")) for m in messages if isinstance(m, dict))
+        delay = max([self.delay_seconds, *(s for k, s in self.delays_by_text.items() if k in text)])
+        if delay:
+            time.sleep(delay)
         if model in self.fail_models:
             return 500, _error(
                 "The server had an error while processing your request.", "server_error"

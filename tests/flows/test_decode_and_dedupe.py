@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from aiops.events import EVENT_FIELD
 from flows.decode import decode_entry
-from flows.dedupe import RecentIds, drop_seen
+from flows.dedupe import RecentIds, is_fresh
 from flows.items import DeadLetter, Entry, Received
 from tests.flows.events import entry, event
 
@@ -34,12 +34,8 @@ def test_undecodable_entries_become_dead_letters_with_their_original_fields() ->
 
 
 def _ids(window_ms: int, items: list[Received]) -> list[str]:
-    state: RecentIds | None = None
-    passed: list[str] = []
-    for item in items:
-        state, out = drop_seen(window_ms, state, item)
-        passed += [r.event.event_id for r in out]
-    return passed
+    recent = RecentIds(window_ms)
+    return [item.event.event_id for item in items if is_fresh(recent, item)]
 
 
 def _at(ms: int, event_id: str, replayed_from: str | None = None) -> Received:
@@ -70,3 +66,11 @@ def test_entries_built_by_hand_with_text_fields_decode_too() -> None:
     decoded = decode_entry(Entry("s", "1-0", {EVENT_FIELD: original.to_json()}))
     assert isinstance(decoded, Received)
     assert decoded.event.event_id == original.event_id
+
+
+def test_the_same_entry_read_again_after_a_resume_is_not_a_repeat() -> None:
+    recent = RecentIds(window_ms=60_000)
+    first = _at(100, "a")
+    assert is_fresh(recent, first)
+    assert is_fresh(recent, first)  # unfinished at the snapshot, read again: run it
+    assert not is_fresh(recent, _at(200, "a"))  # another entry with that event: a repeat

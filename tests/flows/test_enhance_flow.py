@@ -4,16 +4,18 @@ the ServiceDesk Plus stand-in and, for the LLM, litellm against the OpenAI stand
 from __future__ import annotations
 
 import socket
+from typing import Any
 
 import httpx
 import redis
-from bytewax.testing import TestingSource, run_main
+from bytewax.testing import run_main
 
 from aiops.crypto import SecretBox
 from aiops.events import EVENT_FIELD, Ticket
 from aiops.settings import Settings
 from flows.enhance import build_flow
 from flows.runtime import FlowRuntime
+from flows.source import RedisStreamSource
 from flows.writeback import marker
 from itsm.base import ItsmConnection
 from itsm.servicedesk import ServiceDeskClient
@@ -22,6 +24,7 @@ from tests.flows.conftest import (
     SDP_KEY,
     add_tenant,
     dead_letters,
+    put_entries,
     recorded,
     run_flow,
     sdp_tenant,
@@ -114,7 +117,9 @@ def test_events_become_one_note_each_history_rows_and_dead_letters(
     letters = dead_letters(redis_client, flow_settings)
     by_kind = {letter["error_kind"]: letter for letter in letters}
     assert len(letters) == 2
-    assert by_kind["undecodable"]["source_id"] == poison.entry_id
+    in_stream: Any = redis_client.xrange(flow_settings.stream_name(0))
+    poison_id = in_stream[1][0].decode()
+    assert by_kind["undecodable"]["source_id"] == poison_id
     assert by_kind["undecodable"][EVENT_FIELD] == '{"event_id": "half an event'
     assert by_kind["permanent"]["event_id"] == unknown_tenant.event_id
     assert "unknown tenant" in by_kind["permanent"]["error"]
@@ -253,11 +258,11 @@ def test_metrics_are_served_while_the_flow_runs(
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     served = flow_settings.model_copy(update={"flow_metrics_port": port, "host": "127.0.0.1"})
+    put_entries(served, [entry(event(tenant_id, "1", "x"))])
     runtime = FlowRuntime(served)
     try:
-        flow = build_flow(
-            served, source=TestingSource([entry(event(tenant_id, "1", "x"))]), runtime=runtime
-        )
+        source = RedisStreamSource(served, runtime.window, runtime.acks, stop_when_drained=True)
+        flow = build_flow(served, source=source, runtime=runtime)
         idle = httpx.get(f"http://127.0.0.1:{port}/metrics").text
         run_main(flow)
         text = httpx.get(f"http://127.0.0.1:{port}/metrics").text

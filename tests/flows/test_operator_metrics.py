@@ -4,14 +4,17 @@ the flow's registry after a real in-process run, and queue depth from real Redis
 from __future__ import annotations
 
 import math
+import threading
 
 import redis
 from prometheus_client import CollectorRegistry
 
 from aiops.crypto import SecretBox
 from aiops.settings import Settings
+from flows.items import DeadLetter, Received
 from flows.liveness import SuccessWindow, WorkerBeats
-from flows.source import DEPTH_EVERY_SECONDS, RedisStreamSource
+from flows.source import DEPTH_EVERY_SECONDS, Acks, RedisStreamSource
+from flows.window import FairWindow
 from tests.flows.conftest import Clock, add_tenant, run_flow
 from tests.flows.events import entry, event
 from warehouse.db import Database
@@ -90,6 +93,26 @@ def test_a_worker_is_active_while_reading_or_busy_and_not_after_going_quiet() ->
     assert workers.active() == 0
 
 
+def test_an_event_on_a_pool_thread_keeps_the_worker_that_started_it_active() -> None:
+    clock = Clock()
+    workers = WorkerBeats(60, clock)
+    worker = threading.get_ident()
+    workers.beat()
+    inside: list[int] = []
+
+    def run() -> None:
+        with workers.busy(worker):
+            clock.now = 500
+            inside.append(workers.active())
+
+    pool_thread = threading.Thread(target=run)
+    pool_thread.start()
+    pool_thread.join()
+    assert inside == [1]  # the worker, not the pool thread, and not both
+    clock.now = 561
+    assert workers.active() == 0
+
+
 class _Watch:
     def __init__(self) -> None:
         self.depths: list[tuple[str, int]] = []
@@ -102,7 +125,14 @@ class _Watch:
         self.depths.append((stream, waiting))
 
 
-def test_queue_depth_counts_entries_after_the_read_position_also_after_a_resume(
+def _finish(acks: Acks, letters: list[Received | DeadLetter]) -> None:
+    """As the dead-letter sink does once it has written them."""
+    for letter in letters:
+        assert isinstance(letter, DeadLetter)
+        acks.finished(str(letter.fields["source_stream"]), str(letter.fields["source_id"]))
+
+
+def test_queue_depth_counts_entries_after_the_low_water_mark_also_after_a_resume(
     settings: Settings, redis_client: redis.Redis
 ) -> None:
     config = settings.model_copy(
@@ -115,25 +145,31 @@ def test_queue_depth_counts_entries_after_the_read_position_also_after_a_resume(
     redis_client.xadd(backfill, {"n": "b"})
     watch = _Watch()
     clock = Clock()
-    source = RedisStreamSource(config, watch=watch)
+    acks = Acks()
+    source = RedisStreamSource(config, FairWindow(4), acks, watch=watch)
     partition = source.build_part("read_streams", live, None)
     partition._monotonic = clock  # the test moves time by hand
     try:
-        assert len(partition.next_batch()) == 2
+        # Undecodable entries: handed on at once, finished once their letters are written.
+        first = partition.next_batch()
+        assert len(first) == 2
         assert watch.depths == [(live, 5), (backfill, 1)]
-        partition.next_batch()  # within the interval: not counted again
+        _finish(acks, first[:1])
+        second = partition.next_batch()  # within the interval: not counted again
         assert len(watch.depths) == 2
         clock.now = DEPTH_EVERY_SECONDS
-        partition.next_batch()
-        assert watch.depths[2:] == [(live, 1), (backfill, 1)]
+        third = partition.next_batch()
+        # Read but not finished is still waiting: only the first entry is below the mark.
+        assert watch.depths[2:] == [(live, 4), (backfill, 1)]
+        _finish(acks, [*first[1:], *second, *third])
         resume = partition.snapshot()
     finally:
         partition.close()
     assert watch.beats == 3
 
-    # A resumed partition counts from its snapshot position, not the stream's start.
+    # A resumed partition counts from its snapshot's mark, not the stream's start.
     resumed_watch = _Watch()
-    resumed = RedisStreamSource(config, watch=resumed_watch).build_part(
+    resumed = RedisStreamSource(config, FairWindow(4), Acks(), watch=resumed_watch).build_part(
         "read_streams", live, resume
     )
     try:

@@ -1,0 +1,72 @@
+"""The in-flight window of one flow process, shared fairly by the tenants that wait.
+
+Pure and I/O-free (a lock, no clock). Every shard partition of the process asks the one
+window before it hands an event on, so tenants compete for the same slots whatever shard
+they hash to. A slot goes to a tenant only while no other waiting tenant has fewer events
+in flight: max-min fairness without a fixed per-tenant cap, so a tenant alone gets the
+whole window (work-conserving) and a quiet tenant gets the next free slot during a flood.
+"""
+
+from __future__ import annotations
+
+import threading
+
+
+class FairWindow:
+    def __init__(self, capacity: int) -> None:
+        if capacity < 1:
+            raise ValueError("the window needs at least one slot")
+        self.capacity = capacity
+        self._running: dict[str, int] = {}
+        self._waiting: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    @property
+    def in_flight(self) -> int:
+        with self._lock:
+            return sum(self._running.values())
+
+    def running(self, tenant: str) -> int:
+        with self._lock:
+            return self._running.get(tenant, 0)
+
+    def wait(self, tenant: str, count: int = 1) -> None:
+        """`count` more events of `tenant` are waiting for a slot."""
+        with self._lock:
+            self._waiting[tenant] = self._waiting.get(tenant, 0) + count
+
+    def withdraw(self, tenant: str, count: int = 1) -> None:
+        """`count` waiting events of `tenant` no longer wait (their partition closed)."""
+        with self._lock:
+            self._drop_waiting(tenant, count)
+
+    def try_start(self, tenant: str) -> bool:
+        """Takes a slot for one waiting event of `tenant`, if it is that tenant's turn."""
+        with self._lock:
+            if sum(self._running.values()) >= self.capacity:
+                return False
+            mine = self._running.get(tenant, 0)
+            for other, count in self._waiting.items():
+                if other != tenant and count > 0 and self._running.get(other, 0) < mine:
+                    return False
+            self._running[tenant] = mine + 1
+            self._drop_waiting(tenant, 1)
+            return True
+
+    def finish(self, tenant: str) -> None:
+        """One event of `tenant` has left the window."""
+        with self._lock:
+            running = self._running.get(tenant, 0)
+            if running < 1:
+                raise ValueError(f"nothing of {tenant!r} is in flight")
+            if running == 1:
+                del self._running[tenant]
+            else:
+                self._running[tenant] = running - 1
+
+    def _drop_waiting(self, tenant: str, count: int) -> None:
+        left = self._waiting.get(tenant, 0) - count
+        if left > 0:
+            self._waiting[tenant] = left
+        else:
+            self._waiting.pop(tenant, None)

@@ -1,0 +1,71 @@
+"""The process-wide in-flight window: fair between tenants, never idle while work waits."""
+
+from __future__ import annotations
+
+import pytest
+
+from flows.window import FairWindow
+
+
+def _fill(window: FairWindow, waiting: dict[str, int]) -> list[str]:
+    """Grants slots the way partitions ask: every waiting tenant in turn, until none may."""
+    for tenant, count in waiting.items():
+        window.wait(tenant, count)
+    granted: list[str] = []
+    progress = True
+    while progress:
+        progress = False
+        for tenant in waiting:
+            if waiting[tenant] and window.try_start(tenant):
+                waiting[tenant] -= 1
+                granted.append(tenant)
+                progress = True
+    return granted
+
+
+def test_a_tenant_alone_gets_the_whole_window() -> None:
+    window = FairWindow(8)
+    assert _fill(window, {"alone": 20}) == ["alone"] * 8
+    assert window.in_flight == 8
+    assert not window.try_start("alone")
+
+
+def test_competing_tenants_share_the_window_evenly() -> None:
+    window = FairWindow(9)
+    granted = _fill(window, {"a": 100, "b": 100, "c": 100})
+    assert sorted(granted) == ["a"] * 3 + ["b"] * 3 + ["c"] * 3
+
+
+def test_a_quiet_tenant_gets_the_next_free_slot_during_a_flood() -> None:
+    window = FairWindow(4)
+    assert _fill(window, {"flood": 1000}) == ["flood"] * 4
+    window.wait("flood", 996)
+    window.wait("quiet", 1)
+    window.finish("flood")
+    assert not window.try_start("flood")  # quiet has fewer in flight and waits
+    assert window.try_start("quiet")
+    window.finish("flood")
+    assert window.try_start("flood")  # quiet waits no more: the slot is not left idle
+
+
+def test_a_slot_is_taken_only_while_one_is_free_and_finish_frees_it() -> None:
+    window = FairWindow(1)
+    window.wait("t", 2)
+    assert window.try_start("t")
+    assert not window.try_start("t")
+    window.finish("t")
+    assert window.try_start("t")
+    window.finish("t")
+    with pytest.raises(ValueError, match="nothing of 't' is in flight"):
+        window.finish("t")
+
+
+def test_withdrawn_waiters_no_longer_hold_others_back() -> None:
+    window = FairWindow(4)
+    window.wait("a", 3)
+    window.wait("b", 1)
+    assert window.try_start("a")
+    assert not window.try_start("a")  # b waits with none in flight
+    window.withdraw("b")
+    assert window.try_start("a")
+    assert window.running("a") == 2
