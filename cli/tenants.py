@@ -74,7 +74,7 @@ def create(
     jira_url: Annotated[
         str | None,
         typer.Option(
-            help="Jira site, e.g. https://acme.atlassian.net (Cloud) or the Data Center "
+            help="Jira site: on Cloud acme.atlassian.net (with https://), or the Data Center "
             "base URL. Without it the notes are stored but not posted."
         ),
     ] = None,

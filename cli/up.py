@@ -107,14 +107,17 @@ def up(
 ) -> None:
     """Start the whole system in this terminal; Ctrl-C stops it.
 
-    Database and Redis (embedded unless configured), migrations, webhook ingest, the
-    enhancement flow, the management API and the Dagster daemon and UI.
-    Prints a line starting with 'ready:' once webhooks are accepted and the Dagster UI
-    answers. A process that dies, the embedded Redis and PostgreSQL included, is restarted
-    with backoff; one that keeps dying is retried every 30 s and named in the log and in
-    /health/ready of ingest and the API, while the rest keeps serving. Ctrl-C (or SIGTERM)
-    stops the processes, then the servers.
-    Data stays in the state folder (AI_AGENTS_STATE_DIR) for the next start.
+    Database and Redis (embedded unless configured), migrations, webhook ingest,
+    the enhancement flow, the management API and the Dagster daemon and UI.
+
+    Prints a line starting with 'ready:' once webhooks are accepted and the
+    Dagster UI answers.
+
+    A process that dies, the embedded Redis and PostgreSQL included, is
+    restarted with backoff; one that keeps dying is retried every 30 s and named
+    in the log and in /health/ready of ingest and the API, while the rest keeps
+    serving. Ctrl-C (or SIGTERM) stops the processes, then the servers. Data
+    stays in the state folder (AI_AGENTS_STATE_DIR) for the next start.
     """
     settings = load_settings()
     overrides = {
