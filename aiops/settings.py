@@ -109,6 +109,9 @@ class Settings(BaseSettings):
     gather_timeout_seconds: float = 5.0
     similar_tickets_k: int = 5
     kb_articles_k: int = 3
+    incident_window_minutes: float = Field(
+        default=15, gt=0, description="How far back a new ticket looks for its ongoing incident."
+    )
     flow_recovery_partitions: int = Field(
         default=4, ge=1, description="Recovery partitions; fixed once `aiops up` creates the store."
     )

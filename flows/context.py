@@ -23,6 +23,8 @@ class SimilarTicket:
     resolution: str | None
     category: str | None
     score: float
+    priority: str | None = None
+    type: str | None = None  # request or issue type, where the history keeps one
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ from aiops.events import Event, Ticket
 from flows.context import EMPTY, OK, Context, KbArticle, SimilarTicket, failed
 from flows.extract import Mentions, find_mentions
 from flows.indexes import TenantIndexes
+from flows.triage import ticket_type
 from warehouse.db import Database
 from warehouse.knowledge import Article, Host, find_hosts
 from warehouse.tenants import TenantConfig
@@ -166,6 +167,8 @@ class Gatherer:
                 resolution=t.resolution[:_RESOLUTION_CHARS] if t.resolution else None,
                 category=t.category,
                 score=round(score, 3),
+                priority=t.priority,
+                type=ticket_type(t),
             )
             for t, score in hits
         ]

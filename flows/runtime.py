@@ -18,6 +18,7 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import TypeVar
 
 import httpx
@@ -280,6 +281,7 @@ class FlowRuntime:
             synthesizer=BudgetGate(db, settings, self.metrics.llm_budget_used).synthesizer,
             itsm=itsm_client,
             retry=self._retry,
+            incident_window=timedelta(minutes=settings.incident_window_minutes),
         )
         enhance_pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="enhance")
         dead_letters = DeadLetterWriter(settings, self.acks.finished)
