@@ -97,6 +97,13 @@ class FlowMetrics:
             ["field"],
             registry=self.registry,
         )
+        self.fixes = Counter(
+            "aiops_flow_fix_lookups",
+            "Resolved tickets whose resolution only named a status, by what reading the "
+            "fix from the ITSM gave (found, none, failed, unsupported).",
+            ["outcome"],
+            registry=self.registry,
+        )
         self.in_flight = Gauge(
             "aiops_flow_in_flight",
             "Ticket events being processed right now.",
@@ -173,6 +180,9 @@ class FlowMetrics:
             self.failures.labels(outcome.error_kind).inc()
         for stage, ms in outcome.timings.items():
             self.stage_seconds.labels(stage).observe(ms / 1000)
+
+    def observe_fix(self, outcome: str) -> None:
+        self.fixes.labels(outcome).inc()
 
     def observe_index(self, build: IndexBuild) -> None:
         self.ticket_index_builds.labels(build.origin).inc()

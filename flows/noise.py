@@ -108,7 +108,7 @@ _MTA_BODY = re.compile(
     re.IGNORECASE,
 )
 _AWAY = re.compile(
-    r"\b(i am|i'm|i will be|i'll be|i am currently|i'm currently)\s+(currently\s+)?"
+    r"\b(i am|i'm|i will be|i'll be)\s+(currently\s+)?"
     r"(out of (the )?office|away from (the )?office|on (annual |parental |sick )?leave"
     r"|on vacation|on holiday|out of office)",
     re.IGNORECASE,
@@ -156,6 +156,9 @@ def _by_text(ticket: Ticket) -> Noise | None:
         if _OOO_SUBJECT.match(subject):
             return Noise("out_of_office", "subject of an out-of-office answer")
         if _AUTO_SUBJECT.match(subject):
+            # Outlook sends out-of-office answers as "Automatic reply: ...".
+            if _AWAY.search(body[:1_000]):
+                return Noise("out_of_office", "an automatic reply announcing an absence")
             return Noise("auto_reply", "subject of an automatic reply")
         dsn = sum(1 for field in _DSN_FIELDS if field.search(body))
         if dsn >= 2 or (dsn >= 1 and _MTA_BODY.search(body)):

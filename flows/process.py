@@ -1,7 +1,7 @@
 """One ticket event, start to finish: the orchestration, with every dependency injected.
 
 tenant config -> begin (idempotency) -> noise check -> gather context -> triage ->
-synthesize -> write back (note, then triage fields) -> finish. An event already handled
+synthesize -> write back (triage fields, then the note) -> finish. An event already handled
 is skipped unless it is a backfill; noise (flows.noise) is recorded as skipped, no note.
 Transient failures are retried per stage; what still fails is recorded as failed and reported in the
 outcome (the flow dead-letters it). This function never raises, so one poison event
@@ -180,13 +180,15 @@ def process_event(received: Received, services: Services) -> Outcome:
                 )
             )
         context = llm_attempts.into(context)
-        note_text = with_section(synthesis.text, triage)
         note_id = None
+        if tenant.writes_back:
+            # Fields first, so the note can say which it set.
+            with stages.stage("set_fields"):
+                apply_triage(triage, event, services.itsm(tenant), services.retry)
+        note_text = with_section(synthesis.text, triage)
         if tenant.writes_back:
             with stages.stage("write_back"):
                 note_id = _write_back(services, tenant, event, note_text, prior, repost)
-            with stages.stage("set_fields"):
-                apply_triage(triage, event, services.itsm(tenant), services.retry)
         status: OutcomeStatus = "succeeded" if tenant.writes_back else "stored"
         result = _result(status, synthesis, context)
         result.output, result.note_id = note_text, note_id

@@ -31,6 +31,7 @@ from aiops.settings import Settings
 from aiops.tracing import EVENT_ID, TENANT_ID, continued_span
 from flows import history
 from flows.budget import BudgetGate
+from flows.fixes import FixFinder
 from flows.gather import Gatherer
 from flows.indexes import FullBuild, StoredTicketIndexes, TenantIndexes
 from flows.items import DeadLetter, Received
@@ -65,6 +66,7 @@ class _Started:
     enhance_pool: ThreadPoolExecutor
     dead_letters: DeadLetterWriter
     services: Services
+    fixes: FixFinder
 
 
 class FlowRuntime:
@@ -98,7 +100,7 @@ class FlowRuntime:
 
     def store_resolved(self, batch: list[Received]) -> list[DeadLetter]:
         started = self._start()
-        dead = history.store_resolved(started.db, started.services.retry, batch)
+        dead = history.store_resolved(started.db, started.services.retry, batch, started.fixes)
         self.metrics.resolved.labels("stored").inc(len(batch) - len(dead))
         self.metrics.resolved.labels("failed").inc(len(dead))
         failed = set()
@@ -285,4 +287,5 @@ class FlowRuntime:
         )
         enhance_pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="enhance")
         dead_letters = DeadLetterWriter(settings, self.acks.finished)
-        return _Started(db, http, gather_pool, enhance_pool, dead_letters, services)
+        fixes = FixFinder(services.tenant, itsm_client, self._retry, self.metrics.observe_fix)
+        return _Started(db, http, gather_pool, enhance_pool, dead_letters, services, fixes)
