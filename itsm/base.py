@@ -68,6 +68,14 @@ class ItsmClient(Protocol):
 # still pass the kit, and the flow goes without (no field written, the fix not looked up).
 
 TRIAGE_FIELDS = ("category", "priority", "type")
+# What a plugin lists in its optional `capabilities` attribute; the kit checks each one.
+SET_FIELDS = "set_fields"
+LAST_FIX = "last_fix"
+
+
+def capabilities(plugin: object) -> frozenset[str]:
+    """The optional capabilities a plugin declares (none, if it declares nothing)."""
+    return frozenset(getattr(plugin, "capabilities", ()))
 
 
 @runtime_checkable
