@@ -137,7 +137,7 @@ def show(
             r["synthesizer"] or "",
             r["note_id"] or "",
             _took(r["timings"]),
-            r["error"] or "",
+            r["error"] or (f"no note: {r['skip_reason']}" if r.get("skip_reason") else ""),
         )
     print_table(shown)
     typer.echo("Details of one: aiops history show --tenant TENANT --event EVENT_ID")
