@@ -28,7 +28,7 @@ from flows.noise import Noise, classify
 from flows.synthesis import Synthesis, Synthesizer
 from flows.synthesis.attempts import AttemptLog
 from flows.transactions import in_tenant
-from flows.triage_step import Triage, assess, with_section
+from flows.triage_step import Triage, assess, take_model_answer, with_section
 from flows.triage_step import apply as apply_triage
 from flows.writeback import marker, post_once, render_note_html
 from itsm.base import ItsmClient
@@ -180,12 +180,13 @@ def process_event(received: Received, services: Services) -> Outcome:
                 )
             )
         context = llm_attempts.into(context)
+        note_text = take_model_answer(triage, synthesis.text)
         note_id = None
         if tenant.writes_back:
             # Fields first, so the note can say which it set.
             with stages.stage("set_fields"):
                 apply_triage(triage, event, services.itsm(tenant), services.retry)
-        note_text = with_section(synthesis.text, triage)
+        note_text = with_section(note_text, triage)
         if tenant.writes_back:
             with stages.stage("write_back"):
                 note_id = _write_back(services, tenant, event, note_text, prior, repost)

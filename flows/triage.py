@@ -110,6 +110,8 @@ def to_write(
     for s in suggestions:
         if s.field not in policy.fields or s.field not in writable:
             continue
+        if not s.voters:  # the model's alone: the ticket's text may have steered it
+            continue
         if s.confidence < policy.threshold:
             continue
         current = current_value(ticket, s.field)
@@ -123,11 +125,14 @@ def note_lines(suggestions: Sequence[Suggestion], written: Mapping[str, str]) ->
     """The note's triage section, one line per suggestion."""
     if not suggestions:
         return []
-    lines = ["Suggested triage (from the most similar resolved tickets):"]
+    lines = ["Suggested triage:"]
     for s in suggestions:
         set_note = " - set on the ticket" if s.field in written else ""
+        basis = f"{s.votes} of {s.voters} similar tickets" if s.voters else "the model's view"
+        if s.voters and s.origin != HISTORY:
+            basis += ", the model agrees"
         lines.append(
             f"- {s.field.capitalize()}: {s.value} ({s.confidence:.0%} confidence, "
-            f"{s.votes} of {s.voters} similar tickets){set_note}"
+            f"{basis}){set_note}"
         )
     return lines

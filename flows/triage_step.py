@@ -20,6 +20,7 @@ from flows.context import Context
 from flows.incidents import Incident, RecentTicket, find_incident
 from flows.transactions import in_tenant
 from flows.triage import Suggestion, WritePolicy, note_lines, suggest, to_write
+from flows.triage_model import combine, model_suggestions, split_answer
 from itsm.base import FieldWriter, ItsmClient
 from warehouse import triage as store
 from warehouse.db import Database, TenantConnection
@@ -52,6 +53,13 @@ class Triage:
             "write_error": self.write_error,
             "incident": self.incident.as_dict() if self.incident else None,
         }
+
+
+def take_model_answer(triage: Triage, text: str) -> str:
+    """The note without the model's TRIAGE line; its suggestions joined to the history's."""
+    note, answer = split_answer(text)
+    triage.suggestions = combine(triage.suggestions, model_suggestions(answer))
+    return note
 
 
 def with_section(text: str, triage: Triage) -> str:

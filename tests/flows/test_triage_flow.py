@@ -9,6 +9,7 @@ from typing import Any
 from aiops.crypto import SecretBox
 from aiops.events import Ticket
 from aiops.settings import Settings
+from tests.fakes.openai_server import OpenAiServer
 from tests.fakes.sdp_server import SdpServer
 from tests.flows.conftest import recorded, run_flow, sdp_tenant, seed
 from tests.flows.events import entry, event
@@ -190,3 +191,49 @@ def test_a_status_word_resolution_takes_the_fix_from_the_last_technician_note(
     registry = runtime.metrics.registry
     assert registry.get_sample_value("aiops_flow_fix_lookups_total", {"outcome": "found"}) == 1
     assert registry.get_sample_value("aiops_flow_fix_lookups_total", {"outcome": "none"}) == 1
+
+
+def test_the_models_structured_answer_joins_the_vote_and_leaves_the_note(
+    flow_settings: Settings, db: Database, box: SecretBox, sdp: SdpServer, tenant_id: str
+) -> None:
+    with OpenAiServer("sk-test") as llm:
+        llm.reply_suffix = (
+            '\nTRIAGE {"category": "Email", "priority": "Low", "type": "Incident", '
+            '"confidence": 0.6}'
+        )
+        sdp_tenant(
+            db,
+            box,
+            tenant_id,
+            sdp,
+            llm_model="openai/primary",
+            llm_api_base=llm.base_url,
+            llm_api_key="sk-test",
+        )
+        seed(db, tenant_id, history=_history(5, category="Email", priority="High"))
+        with db.tenant(tenant_id) as conn:
+            triage.set_settings(conn, write_fields=True, threshold=0.5)
+        sdp.add_request({"id": "620", "subject": "Outlook password"})
+        ask = event(tenant_id, "620", "Outlook asks for the password", "Outlook keeps prompting.")
+
+        run_flow(flow_settings, [entry(ask)])
+
+        prompt = llm.requests[0]["messages"][1]["content"]
+    assert "Filed as: category Email, priority High" in prompt
+    row = _row(db, tenant_id, ask.event_id)
+    stored = {s["field"]: s for s in row["triage"]["suggestions"]}
+    assert stored["category"]["origin"] == "similar resolved tickets and the model"
+    assert stored["priority"]["value"] == "High"  # the history was surer
+    assert stored["type"] == {
+        "field": "type",
+        "value": "Incident",
+        "confidence": 0.6,
+        "origin": "model",
+        "votes": 0,
+        "voters": 0,
+    }
+    # The model alone (type) is not written: the ticket's text may have steered it.
+    assert row["triage"]["written"] == {"category": "Email", "priority": "High"}
+    (note,) = sdp.notes("620")
+    assert "TRIAGE {" not in note["description"] and "TRIAGE {" not in row["output"]
+    assert "the model agrees" in note["description"]

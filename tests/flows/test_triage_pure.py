@@ -8,7 +8,8 @@ from aiops.events import Ticket
 from aiops.resolution_words import is_status_word
 from flows.context import SimilarTicket
 from flows.incidents import RecentTicket, find_incident, signature
-from flows.triage import WritePolicy, note_lines, suggest, to_write, vote
+from flows.triage import Suggestion, WritePolicy, note_lines, suggest, to_write, vote
+from flows.triage_model import MODEL, combine, model_suggestions, split_answer
 
 
 def _similar(
@@ -132,3 +133,44 @@ def test_status_words_are_recognised_and_fixes_are_not() -> None:
         "Done: reset MFA",
     ):
         assert not is_status_word(fix), fix
+
+
+def test_the_models_triage_line_is_taken_out_of_the_note_and_read_strictly() -> None:
+    text = (
+        'Restart the spooler.\n\nTRIAGE {"category": "Printing", "priority": null, '
+        '"confidence": 0.7}'
+    )
+    note, answer = split_answer(text)
+    assert note == "Restart the spooler."
+    assert [(s.field, s.value, s.confidence) for s in model_suggestions(answer)] == [
+        ("category", "Printing", 0.7)
+    ]
+    assert split_answer("No line here.") == ("No line here.", None)
+    assert split_answer("x\nTRIAGE {not json}")[1] is None
+    for bad in (
+        {"category": "A", "confidence": 3},
+        {"category": "A"},
+        {"category": "A" * 101, "confidence": 0.5},
+    ):
+        assert model_suggestions(bad) == [], bad
+
+
+def test_history_and_model_agreeing_are_surer_and_the_model_alone_is_never_written() -> None:
+    history = suggest([_similar(str(i), 1.0, "Email", "High") for i in range(3)])
+    model = [
+        Suggestion("category", "email", 0.6, MODEL, 0, 0),
+        Suggestion("type", "Incident", 0.95, MODEL, 0, 0),
+        Suggestion("priority", "Low", 0.5, MODEL, 0, 0),
+    ]
+    joined = {s.field: s for s in combine(history, model)}
+    assert joined["category"].confidence == round(1 - (1 - 0.75) * (1 - 0.6), 3)
+    assert joined["category"].votes == 3 and joined["category"].value == "Email"
+    assert joined["priority"].value == "High"  # the surer of the two
+    assert joined["type"].origin == MODEL
+    ticket = Ticket(id="1", subject="x")
+    chosen = to_write(
+        list(joined.values()), ticket, WritePolicy(True, 0.5), ("category", "priority", "type")
+    )
+    assert chosen == {"category": "Email", "priority": "High"}
+    lines = note_lines(list(joined.values()), chosen)
+    assert "the model agrees" in lines[1] and "the model's view" in lines[3]
