@@ -17,7 +17,7 @@ from typing import Any
 
 from aiops.events import Event
 from flows.context import Context
-from flows.incidents import Incident, RecentTicket, find_incident
+from flows.incidents import Incident, RecentTicket, Signature, find_incident, signature
 from flows.transactions import in_tenant
 from flows.triage import Suggestion, WritePolicy, note_lines, suggest, to_write
 from flows.triage_model import combine, model_suggestions, split_answer
@@ -37,6 +37,7 @@ class Triage:
     incident: Incident | None = None
     written: dict[str, str] = field(default_factory=dict)
     write_error: str | None = None
+    signature: Signature = field(default_factory=Signature)
 
     def note_section(self) -> str:
         lines = note_lines(self.suggestions, self.written)
@@ -52,6 +53,7 @@ class Triage:
             "written": self.written,
             "write_error": self.write_error,
             "incident": self.incident.as_dict() if self.incident else None,
+            "signature": self.signature.as_dict(),
         }
 
 
@@ -69,7 +71,12 @@ def with_section(text: str, triage: Triage) -> str:
 
 
 def assess(db: Database, event: Event, context: Context, window: timedelta) -> Triage:
+    """The history's suggestions and the ongoing incident; records the ticket's incident
+    signature for the tickets that come after it."""
+    mine = signature(event.ticket.text, context.mentions)
+
     def read(conn: TenantConnection) -> tuple[store.TriageSettings, list[store.RecentRow]]:
+        store.record_signature(conn, event.event_id, mine.as_dict())
         return (
             store.get_settings(conn),
             store.recent_tickets(conn, event.received_at, window, event.ticket.id),
@@ -77,11 +84,17 @@ def assess(db: Database, event: Event, context: Context, window: timedelta) -> T
 
     settings, rows = in_tenant(db, event.tenant_id, read)
     recent = [
-        RecentTicket(r.ticket_id, f"{r.subject}\n{r.description}", r.received_at) for r in rows
+        RecentTicket(
+            r.ticket_id,
+            f"{r.subject}\n{r.description}",
+            r.received_at,
+            Signature.from_dict(r.signature),
+        )
+        for r in rows
     ]
-    incident = find_incident(event.ticket.text, event.received_at, recent)
+    incident = find_incident(mine, event.received_at, recent)
     policy = WritePolicy(settings.write_fields, settings.threshold, settings.fields)
-    return Triage(suggest(context.similar_tickets), policy, incident)
+    return Triage(suggest(context.similar_tickets), policy, incident, signature=mine)
 
 
 def apply(

@@ -30,6 +30,7 @@ class RecentRow:
     subject: str
     description: str
     received_at: datetime
+    signature: Any  # triage.signature as stored on arrival, if it was
 
 
 def get_settings(conn: TenantConnection) -> TriageSettings:
@@ -78,18 +79,19 @@ def set_settings(
 def recent_tickets(
     conn: TenantConnection, before: datetime, window: timedelta, exclude_ticket: str
 ) -> list[RecentRow]:
-    """Tickets opened for the tenant in `window` up to `before` (newest first), one row per
-    ticket, the given one left out."""
+    """Tickets opened for the tenant in `window` up to `before`, newest first (at most
+    _RECENT_LIMIT), one row per ticket at its first receipt, the given one left out."""
     rows = conn.execute(
         """
-        SELECT DISTINCT ON (ticket_id) ticket_id, received_at,
+        SELECT ticket_id, received_at,
                coalesce(ticket ->> 'subject', '') AS subject,
-               left(coalesce(ticket ->> 'description', ''), %(chars)s) AS description
+               left(coalesce(ticket ->> 'description', ''), %(chars)s) AS description,
+               triage -> 'signature' AS signature
         FROM enhancement_history
         WHERE received_at >= %(since)s AND received_at <= %(before)s
           AND kind = 'created' AND ticket_id <> %(exclude)s
           AND status IS DISTINCT FROM 'skipped'
-        ORDER BY ticket_id, received_at
+        ORDER BY received_at DESC
         LIMIT %(limit)s
         """,
         {
@@ -100,10 +102,12 @@ def recent_tickets(
             "limit": _RECENT_LIMIT,
         },
     ).fetchall()
-    found = [
-        RecentRow(r["ticket_id"], r["subject"], r["description"], r["received_at"]) for r in rows
-    ]
-    return sorted(found, key=lambda r: r.received_at, reverse=True)
+    first: dict[str, RecentRow] = {}
+    for r in rows:  # newest first: the last seen is the first receipt
+        first[r["ticket_id"]] = RecentRow(
+            r["ticket_id"], r["subject"], r["description"], r["received_at"], r["signature"]
+        )
+    return sorted(first.values(), key=lambda r: r.received_at, reverse=True)
 
 
 def record_skipped(
@@ -117,6 +121,15 @@ def record_skipped(
         WHERE event_id = %s
         """,
         (reason, Jsonb(context), event_id),
+    )
+
+
+def record_signature(conn: TenantConnection, event_id: str, signature: dict[str, Any]) -> None:
+    """Kept from the start, so tickets arriving meanwhile compare with it without
+    recomputing it."""
+    conn.execute(
+        "UPDATE enhancement_history SET triage = coalesce(triage, '{}') || %s WHERE event_id = %s",
+        (Jsonb({"signature": signature}), event_id),
     )
 
 

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from aiops.events import Ticket
 from aiops.resolution_words import is_status_word
 from flows.context import SimilarTicket
-from flows.incidents import RecentTicket, find_incident, signature
+from flows.incidents import RecentTicket, Signature, find_incident, signature
 from flows.triage import Suggestion, WritePolicy, note_lines, suggest, to_write, vote
 from flows.triage_model import MODEL, combine, model_suggestions, split_answer
 
@@ -82,7 +82,7 @@ def _recent(tid: str, text: str, minutes_ago: float) -> RecentTicket:
 
 def test_a_shared_host_makes_an_incident_with_one_earlier_ticket() -> None:
     recent = [_recent("123", "SRV-DC01 not responding", 12), _recent("200", "Printer jam", 3)]
-    incident = find_incident("Cannot log on, srv-dc01 down?", _NOW, recent)
+    incident = find_incident(signature("Cannot log on, srv-dc01 down?"), _NOW, recent)
     assert incident is not None
     assert incident.related == ("123",) and incident.tickets == 2 and incident.minutes == 12
     assert incident.note_line() == (
@@ -95,22 +95,22 @@ def test_a_shared_error_code_counts_and_ids_are_oldest_first() -> None:
         _recent("124", "Update fails with 0x80070005", 4),
         _recent("123", "0x80070005 on every laptop", 9),
     ]
-    incident = find_incident("Windows update error 0x80070005", _NOW, recent)
+    incident = find_incident(signature("Windows update error 0x80070005"), _NOW, recent)
     assert incident is not None and incident.related == ("123", "124")
     assert "error 0x80070005" in incident.shared
 
 
 def test_a_service_alone_needs_two_earlier_tickets() -> None:
     one = [_recent("1", "VPN keeps dropping", 5)]
-    assert find_incident("VPN will not connect", _NOW, one) is None
+    assert find_incident(signature("VPN will not connect"), _NOW, one) is None
     two = [*one, _recent("2", "AnyConnect VPN error", 2)]
-    incident = find_incident("VPN will not connect", _NOW, two)
+    incident = find_incident(signature("VPN will not connect"), _NOW, two)
     assert incident is not None and incident.tickets == 3 and incident.shared == ("service vpn",)
 
 
 def test_unrelated_recent_tickets_make_no_incident() -> None:
     recent = [_recent("1", "New starter laptop", 1), _recent("2", "Printer jam on floor 2", 2)]
-    assert find_incident("Outlook asks for password", _NOW, recent) is None
+    assert find_incident(signature("Outlook asks for password"), _NOW, recent) is None
     assert signature("Please order a chair").services == frozenset()
 
 
@@ -174,3 +174,22 @@ def test_history_and_model_agreeing_are_surer_and_the_model_alone_is_never_writt
     assert chosen == {"category": "Email", "priority": "High"}
     lines = note_lines(list(joined.values()), chosen)
     assert "the model agrees" in lines[1] and "the model's view" in lines[3]
+
+
+def test_a_stored_signature_is_used_instead_of_the_text() -> None:
+    stored = signature("srv-dc01 is down").as_dict()
+    assert Signature.from_dict(stored) == signature("srv-dc01 is down")
+    assert Signature.from_dict({"hosts": "srv-dc01"}) is None
+    # The text says nothing; the stored signature names the host.
+    recent = [RecentTicket("9", "", _NOW, Signature.from_dict(stored))]
+    incident = find_incident(signature("SRV-DC01 again"), _NOW, recent)
+    assert incident is not None and incident.related == ("9",)
+
+
+def test_errors_and_services_are_read_in_one_pass_each() -> None:
+    found = signature(
+        "Outlook: error 1603 and 0x80070005, NullPointerException, smtp 5.7.1, ORA-00942, "
+        "mapped drive gone, version 4.2.1"
+    )
+    assert found.errors == {"1603", "0x80070005", "nullpointerexception", "5.7.1", "ora-00942"}
+    assert found.services == {"email", "file share"}
