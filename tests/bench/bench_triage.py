@@ -12,6 +12,10 @@ because the majority class is 69 % of this corpus and scores 20 % there.
 
 The corpus labels priority only (no category or type column): those fields are measured
 by the flow tests, not here.
+
+Last, the CPU the ongoing-incident check costs per event, looking at 200 recent tickets
+(the most it reads): with their signatures as stored on arrival (what the flow does),
+beside recomputing them from the text each time (the baseline).
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from flows.context import SimilarTicket
+from flows.incidents import RecentTicket, Signature, find_incident, signature
 from flows.retrieval import Bm25Index
 from flows.triage import vote
 from tests.bench.corpus import CORPUS_DIR
@@ -113,6 +118,30 @@ def main() -> None:
                 f"{'':<4}confidence >= {threshold:.0%}: written for {len(sure) / len(new):6.1%}"
                 f" of tickets, right {hit:6.1%} (majority class on those: {base_hit:6.1%})"
             )
+    incident_cpu(rows)
+
+
+def incident_cpu(rows: list[Labelled]) -> None:
+    recent_rows = rows[-201:-1]
+    now = rows[-1].created
+    stored = [
+        RecentTicket(
+            r.issue_id,
+            r.text[:2_000],
+            r.created,
+            Signature.from_dict(signature(r.text[:2_000]).as_dict()),
+        )
+        for r in recent_rows
+    ]
+    texts_only = [RecentTicket(r.issue_id, r.text[:2_000], r.created) for r in recent_rows]
+    queries = rows[-60:]
+    print(f"\nongoing-incident check over {len(stored)} recent tickets, CPU per event:")
+    for name, recent in (("stored signatures", stored), ("baseline: from text", texts_only)):
+        started = time.process_time()
+        for q in queries:
+            find_incident(signature(q.text[:2_000]), now, recent)
+        ms = (time.process_time() - started) * 1000 / len(queries)
+        print(f"  {name:<22} {ms:8.2f} ms")
 
 
 if __name__ == "__main__":
