@@ -1,11 +1,11 @@
 """One ticket event, start to finish: the orchestration, with every dependency injected.
 
 tenant config -> begin (idempotency) -> noise check -> gather context -> triage ->
-synthesize -> write back (triage fields, then the note) -> finish. An event already handled
-is skipped unless it is a backfill; noise (flows.noise) is recorded as skipped, no note.
-Transient failures are retried per stage; what still fails is recorded as failed and reported in the
-outcome (the flow dead-letters it). This function never raises, so one poison event
-cannot stop the others.
+synthesize -> write back (triage fields, then the note) -> finish. An event already
+handled is skipped unless it is a backfill; noise (flows.noise) is recorded as skipped,
+with no note. Transient failures are retried per stage; what still fails is recorded as
+failed and reported in the outcome (the flow dead-letters it). This function never
+raises, so one poison event cannot stop the others.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from flows.writeback import marker, post_once, render_note_html
 from itsm.base import ItsmClient
 from warehouse import enhancements
 from warehouse import triage as triage_store
-from warehouse.db import Database
+from warehouse.db import Database, TenantConnection
 from warehouse.enhancements import Prior, Result
 from warehouse.tenants import TenantConfig
 
@@ -208,8 +208,8 @@ def process_event(received: Received, services: Services) -> Outcome:
         return _failed(received, services, exc, stages, begun, context, synthesis)
 
 
-def _finish(event_id: str, result: Result, triage: Triage) -> Callable[[Any], None]:
-    def work(conn: Any) -> None:
+def _finish(event_id: str, result: Result, triage: Triage) -> Callable[[TenantConnection], None]:
+    def work(conn: TenantConnection) -> None:
         enhancements.finish(conn, event_id, result)
         triage_store.record_triage(conn, event_id, triage.as_dict())
 
@@ -219,12 +219,14 @@ def _finish(event_id: str, result: Result, triage: Triage) -> Callable[[Any], No
 def _skipped(received: Received, services: Services, noise: Noise, stages: _Stages) -> Outcome:
     event = received.event
     timings = stages.with_total()
-    context = {"noise": noise.as_dict(), "timings": timings}
+    context = {"noise": noise.as_dict()}
     services.retry(
         lambda: in_tenant(
             services.db,
             event.tenant_id,
-            lambda conn: triage_store.record_skipped(conn, event.event_id, noise.reason, context),
+            lambda conn: triage_store.record_skipped(
+                conn, event.event_id, noise.reason, context, timings
+            ),
         )
     )
     log.info(

@@ -111,16 +111,21 @@ def recent_tickets(
 
 
 def record_skipped(
-    conn: TenantConnection, event_id: str, reason: str, context: dict[str, Any]
+    conn: TenantConnection,
+    event_id: str,
+    reason: str,
+    context: dict[str, Any],
+    timings: dict[str, float],
 ) -> None:
     """Noise: no note, the reason kept (status skipped)."""
     conn.execute(
         """
         UPDATE enhancement_history SET status = 'skipped', skip_reason = %s, context = %s,
-            error = NULL, error_kind = NULL, finished_at = now(), updated_at = now()
+            timings = %s, error = NULL, error_kind = NULL, finished_at = now(),
+            updated_at = now()
         WHERE event_id = %s
         """,
-        (reason, Jsonb(context), event_id),
+        (reason, Jsonb(context), Jsonb(timings), event_id),
     )
 
 

@@ -53,7 +53,9 @@ def test_the_history_shows_why_noise_was_skipped_and_the_suggestions(
     suggestion = {"field": "category", "value": "Email", "confidence": 0.83}
     with db.tenant(tenant_id) as conn:
         enhancements.begin(conn, event(tenant_id, "1", "Auto-Reply: hi", event_id="noise-1"))
-        triage.record_skipped(conn, "noise-1", "auto_reply", {"noise": {"reason": "auto_reply"}})
+        triage.record_skipped(
+            conn, "noise-1", "auto_reply", {"noise": {"reason": "auto_reply"}}, {"total": 1.0}
+        )
         enhancements.begin(conn, event(tenant_id, "2", "Outlook", event_id="real-1"))
         triage.record_triage(conn, "real-1", {"suggestions": [suggestion], "written": {}})
 
