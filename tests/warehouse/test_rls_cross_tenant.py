@@ -72,6 +72,7 @@ PLANTED = {
     "kb_articles": "INSERT INTO kb_articles (tenant_id, article_id, title) VALUES (%s, 'p', 'p')",
     "system_inventory": "INSERT INTO system_inventory (tenant_id, hostname) VALUES (%s, 'p')",
     "ticket_history": "INSERT INTO ticket_history (tenant_id, ticket_id) VALUES (%s, 'planted')",
+    "triage_settings": "INSERT INTO triage_settings (tenant_id, write_fields) VALUES (%s, true)",
     "tenant_configs": (
         "INSERT INTO tenant_configs (tenant_id, display_name, webhook_secrets_enc) "
         "VALUES (%s, 'planted', '\\x00')"
