@@ -54,6 +54,7 @@ def _show_one(row: dict[str, Any]) -> None:
     heading(f"Event {row['event_id']} (ticket {row['ticket_id']}, {row['kind']})")
     fields = [
         ("status", row["status"]),
+        ("no note", row.get("skip_reason")),  # noise
         ("attempts", row["attempts"]),
         ("source", row["source"] + (" (backfill)" if row["backfill"] else "")),
         ("synthesizer", row["synthesizer"]),
