@@ -7,13 +7,13 @@ holds, per tenant, whether suggestions are written to the ticket's own fields an
 which confidence.
 
 Revision ID: 0011_triage
-Revises: 0007_llm_chain
+Revises: 0015_endpoint_owner
 """
 
 from alembic import op
 
 revision = "0011_triage"
-down_revision = "0007_llm_chain"
+down_revision = "0015_endpoint_owner"
 branch_labels = None
 depends_on = None
 
