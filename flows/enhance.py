@@ -19,6 +19,7 @@ from bytewax.inputs import Source
 from aiops.logs import configure_logging
 from aiops.settings import Settings
 from aiops.tracing import configure_tracing
+from flows.collector import quiet_collector
 from flows.items import DeadLetter, Received
 from flows.runtime import FlowRuntime
 from flows.sinks import DeadLetterSink
@@ -45,6 +46,7 @@ def build_flow(
         configure_logging("flow")
         settings = Settings()
         configure_tracing(settings, "flow")
+        quiet_collector()
     runtime = runtime or FlowRuntime(settings)
     # From the start, not the first event: an idle flow still answers "what is it doing".
     runtime.serve_metrics()
