@@ -19,7 +19,7 @@ from bytewax.inputs import Source
 from aiops.logs import configure_logging
 from aiops.settings import Settings
 from aiops.tracing import configure_tracing
-from flows.collector import quiet_collector
+from aiops.collector import quiet_collector
 from flows.items import DeadLetter, Received
 from flows.runtime import FlowRuntime
 from flows.sinks import DeadLetterSink
