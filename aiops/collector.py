@@ -1,10 +1,10 @@
 """Garbage-collector settings for the long-running processes (flow, ingest).
 
 A flow process holds a large, long-lived heap (imports, clients, each tenant's indexes)
-and allocates briskly per event; ingest likewise per webhook (FastAPI, pydantic). With CPython's default thresholds a full collection
-walked that whole heap every few hundred events, and the collections that walked the
-older generations took about a tenth of the process's CPU under load (py-spy showed them
-as time in object constructors). Freezing what exists at start-up takes it out of every
+and allocates briskly per event; ingest likewise per webhook (FastAPI, pydantic). With
+CPython's default thresholds the collections that walked the older generations took
+about a tenth of the flow's CPU under load (py-spy showed them as time in object
+constructors). Freezing what exists at start-up takes it out of every
 later collection; a larger first threshold makes the older generations' walks rarer.
 Reference cycles are still collected.
 """

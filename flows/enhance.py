@@ -16,10 +16,10 @@ import bytewax.operators as op
 from bytewax.dataflow import Dataflow, Stream
 from bytewax.inputs import Source
 
+from aiops.collector import quiet_collector
 from aiops.logs import configure_logging
 from aiops.settings import Settings
 from aiops.tracing import configure_tracing
-from aiops.collector import quiet_collector
 from flows.items import DeadLetter, Received
 from flows.runtime import FlowRuntime
 from flows.sinks import DeadLetterSink

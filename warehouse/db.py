@@ -10,7 +10,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 
 import psycopg
-
 from psycopg import Connection, sql
 from psycopg.rows import DictRow, dict_row
 from psycopg_pool import ConnectionPool
@@ -162,7 +161,7 @@ class Database:
 
 
 @contextmanager
-def _transaction(conn: TenantConnection, begin: sql.Composable) -> Iterator[None]:
+def _transaction(conn: TenantConnection, begin: sql.Composed | sql.SQL) -> Iterator[None]:
     """`begin` (which opens the transaction), the block, then commit, or roll back if the
     block raised; either way followed by RESET ALL. As in `Connection.transaction()`, a
     block that raises `psycopg.Rollback` is rolled back quietly."""
