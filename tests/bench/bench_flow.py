@@ -227,7 +227,13 @@ def _pct(values: Sequence[float], q: float) -> float:
 
 @contextmanager
 def _flows(world: World, processes: int) -> Iterator[tuple[list[int], list[int]]]:
-    """`processes` flow processes (one Bytewax cluster); yields their pids and metrics ports."""
+    """`processes` flow processes (one Bytewax cluster); yields their pids and metrics ports.
+
+    Every earlier event has its note by now: the streams are emptied first, so a new
+    cluster (which has no recovery state) does not count skipping them as its work."""
+    with redis.Redis.from_url(world.urls.redis_url) as client:
+        shards = world.settings.stream_shards
+        client.delete(*(world.settings.stream_name(i) for i in range(shards)))
     ports = [free_port() for _ in range(processes)]
     addresses = ";".join(f"127.0.0.1:{free_port()}" for _ in range(processes))
     children = []
@@ -548,8 +554,8 @@ def _bench(world: World, args: argparse.Namespace) -> None:
                     where = "same shard" if same else "other shard"
                     print(
                         f"flow, quiet tenant while another floods {args.flood} ({where}): "
-                        f"p95 {_pct(quiet_s, 0.95):.2f} s, max {max(quiet_s):.2f} s "
-                        f"(target {2 * llm_s + 1:.1f} s)"
+                        f"p50 {_pct(quiet_s, 0.5):.2f} s, p95 {_pct(quiet_s, 0.95):.2f} s, "
+                        f"first {quiet_s[0]:.2f} s (target p95 {2 * llm_s + 1:.1f} s)"
                     )
             if "memory" in only:
                 _memory(world, client, pids, args.memory_events, tenants)
