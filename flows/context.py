@@ -22,7 +22,7 @@ class SimilarTicket:
     subject: str
     resolution: str | None
     category: str | None
-    score: float
+    score: float  # relevance 0..1: how close the two tickets are (flows.hybrid)
 
 
 @dataclass(frozen=True)

@@ -59,6 +59,14 @@ class HybridIndex:
     def __len__(self) -> int:
         return len(self._ids)
 
+    @property
+    def weights(self) -> np.ndarray:
+        return self._weights
+
+    def vector(self, doc_id: str) -> np.ndarray | None:
+        row = self._row.get(doc_id)
+        return None if row is None else self._vectors[row]
+
     def embed_query(self, query: str) -> np.ndarray:
         return embedding.embed([embedding.split_query(query)], self._weights)[0]
 
