@@ -1,13 +1,14 @@
-"""One BM25 index per tenant, brought up to date when the tenant's data changes.
+"""One search index per tenant, brought up to date when the tenant's data changes.
 
 The version query is cheap (count and newest update); building is not, so a tenant's
 index is rebuilt only when its version moved, and the version itself is checked at most
 once per `ttl_seconds`. Concurrent events of one tenant wait for one build, not many.
 
 Similar tickets start from the ticket-history index the Dagster asset keeps under the
-warehouse folder (tokens, embeddings and a BM25 model per tenant): the flow loads it and
-applies only the rows changed since its watermark, then keeps applying changes to its own copy
-(warehouse.analytics.ticket_index does the applying for both). With no readable index
+warehouse folder (tokens, embeddings and a BM25 model per tenant): the flow loads it
+and applies only the rows changed since its watermark, then keeps applying changes to its
+own copy (warehouse.analytics.ticket_index does the applying for both); flows.hybrid
+searches it. With no readable index
 there, the first build reads every row — the same code, from an empty index — and a log
 line and the flow's metrics say so. KB articles are few: they are read whole.
 """
