@@ -270,7 +270,10 @@ def apply_changes(
     ticket id only when the count says some indexed ticket is gone. Reads every row, and
     refits the embedding weights, when there are none yet or the history has grown
     REFIT_GROWTH-fold since they were fitted."""
-    refit = fitted is None or _count(conn) > REFIT_GROWTH * fitted.rows
+    # Counted before the read: a deletion between the two shows at the next delta (and a
+    # deleted ticket is never shown: the flow reads its hits' rows).
+    count = _count(conn)
+    refit = fitted is None or count > REFIT_GROWTH * fitted.rows
     if refit:
         tokens, since = pl.DataFrame(schema=TOKENS_SCHEMA), None
     after = since - LATE_COMMIT_MARGIN if since else None
@@ -281,7 +284,7 @@ def apply_changes(
     # Every row not fetched was indexed already, so a count that matches the ids known
     # plus those fetched means nothing was deleted.
     still_there = tokens
-    if _count(conn) != len(known.keys() | {r["ticket_id"] for r in fetched}):
+    if count != len(known.keys() | {r["ticket_id"] for r in fetched}):
         existing = [r["ticket_id"] for r in conn.execute("SELECT ticket_id FROM ticket_history")]
         rows_read += len(existing)
         still_there = tokens.filter(pl.col("ticket_id").is_in(existing))
