@@ -109,7 +109,7 @@ class Settings(BaseSettings):
     gather_timeout_seconds: float = 5.0
     similar_tickets_k: int = 5
     similar_tickets_min_relevance: float = Field(
-        default=0.4,
+        default=0.45,
         ge=0.0,
         le=1.0,
         description="Similar tickets less close than this (0..1) are left out of the note.",

@@ -1,7 +1,7 @@
 """Sentence vectors from a static embedding model that ships inside a wheel.
 
-The model is WordLlama's `l2_supercat` 256-dimension token table (package `wordllama`,
-MIT licence, 16 MB of weights in the wheel): a vector per tokenizer token, so a text's
+The model is WordLlama's `l2_supercat` token table (package `wordllama`, MIT licence,
+16 MB of weights in the wheel), cut to its first DIM dimensions: a vector per token, so a text's
 vector is a weighted mean of table rows — no network, no GPU, well under a millisecond of
 CPU for a ticket. We read its two files ourselves (tokenizer JSON and safetensors table)
 rather than through `WordLlama.load`, which looks for the tokenizer in the wrong folder
@@ -26,8 +26,11 @@ import numpy as np
 from safetensors import safe_open
 from tokenizers import Tokenizer
 
-MODEL = "wordllama l2_supercat_256"
-DIM = 256
+MODEL = "wordllama l2_supercat_256, first 128 dimensions"
+# WordLlama is trained Matryoshka-style, so a prefix of its dimensions is a smaller model
+# of the same kind: on the Hadoop links the first 128 of 256 find as many duplicates
+# (recall@10 0.865 against 0.857) at half the memory and half the CPU of a query's scan.
+DIM = 128
 # Tokens past this are cut: the start of a ticket says what it is; a pasted log's tail
 # adds CPU, not meaning.
 MAX_TOKENS = 512
@@ -70,7 +73,8 @@ def model() -> StaticModel:
             tokenizer.no_padding()
             tokenizer.enable_truncation(MAX_TOKENS)
             with safe_open(str(weights_file), framework="np") as tensors:
-                table = np.ascontiguousarray(tensors.get_tensor(_TENSOR), dtype=np.float32)
+                table = tensors.get_tensor(_TENSOR)[:, :DIM]
+            table = np.ascontiguousarray(table, dtype=np.float32)
             _loaded = StaticModel(tokenizer, table)
         return _loaded
 
