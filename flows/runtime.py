@@ -252,6 +252,7 @@ class FlowRuntime:
             http,
             gather_pool,
             similar_k=settings.similar_tickets_k,
+            min_relevance=settings.similar_tickets_min_relevance,
             kb_k=settings.kb_articles_k,
             timeout_seconds=settings.gather_timeout_seconds,
         )

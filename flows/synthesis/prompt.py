@@ -42,7 +42,8 @@ _MONITORING_CHARS = 4_000
 SYSTEM_PROMPT = f"""You assist MSP technicians. For the ticket below, write a short internal note
 with actionable guidance: the likely cause, concrete next steps in order, and which of the
 similar past tickets, knowledge-base articles, systems and monitoring data given are relevant.
-Cite similar tickets by their id. Say plainly when the context does not help.
+Cite similar tickets by their id and closeness as given. Say plainly when the context does not
+help.
 End the note with one line: TRIAGE {{"category": ..., "priority": ..., "type": ...,
 "confidence": 0 to 1}}, naming the values the similar tickets were filed under where
 they fit (null for a field you cannot tell).
@@ -90,8 +91,8 @@ def _sections(context: Context) -> list[str]:
     sections = []
     if context.similar_tickets:
         rows = [
-            f"- #{t.ticket_id}: {t.subject}\n  Resolution: {t.resolution or 'not recorded'}"
-            + _filed_as(t)
+            f"- #{t.ticket_id} (closeness {t.score:.0%}): {t.subject}\n"
+            f"  Resolution: {t.resolution or 'not recorded'}" + _filed_as(t)
             for t in context.similar_tickets
         ]
         sections.append("Similar resolved tickets (most similar first):\n" + "\n".join(rows))
