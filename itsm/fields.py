@@ -9,6 +9,7 @@ from annotated_types import MaxLen
 
 from aiops.events import Ticket
 
+_MAX_DELIVERY_ID = 200  # Event.event_id's limit
 # Extra fields are a level or two deep; far deeper would not serialize into an event.
 _MAX_EXTRA_DEPTH = 32
 
@@ -52,4 +53,18 @@ def unstorable(value: Any) -> str | None:
             pending.extend((inner, depth + 1) for inner in item)
         elif not (item is None or isinstance(item, bool | int | float)):
             return f"unsupported value of type {type(item).__name__}"
+    return None
+
+
+def header_delivery_id(headers: Mapping[str, str], name: str) -> str | None:
+    """The ITSM's delivery id from header `name`; None when absent or too long to be an event
+    id (the derived id, stable too, is used instead)."""
+    value = (headers.get(name) or "").strip()
+    return value if 0 < len(value) <= _MAX_DELIVERY_ID else None
+
+
+def json_id(value: Any) -> str | None:
+    """An id as a JSON answer gives it (a number or a string) as text; None otherwise."""
+    if isinstance(value, int | str) and not isinstance(value, bool) and str(value):
+        return str(value)
     return None

@@ -26,3 +26,19 @@ def matches_any_secret(signature: str | None, body: bytes, secrets: Sequence[str
         if secret and hmac.compare_digest(hex_hmac_sha256(secret, body).encode(), given_bytes):
             found = True
     return found
+
+
+_MAX_TOKEN = 1_000
+
+
+def matches_token(token: str | None, secrets: Sequence[str]) -> bool:
+    """True if `token` is one of `secrets` itself: for senders that cannot compute an HMAC
+    (a bearer secret). Every secret is compared, so timing does not tell which one is in use."""
+    if not token or len(token) > _MAX_TOKEN:
+        return False
+    given = token.strip().encode("utf-8", errors="replace")
+    found = False
+    for secret in secrets:
+        if secret and hmac.compare_digest(secret.encode(), given):
+            found = True
+    return found

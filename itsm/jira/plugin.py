@@ -21,23 +21,22 @@ webhook can choose the tenant's Jira, credentials or where a note goes but the i
 
 from __future__ import annotations
 
-import hmac
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import httpx
 
 from aiops.events import EventKind, Ticket
-from itsm.base import LAST_FIX, SET_FIELDS, ItsmConnection
-from itsm.jira.client import JiraClient
+from itsm.base import LAST_FIX, SET_FIELDS, ConnectionField, ItsmConnection
+from itsm.fields import header_delivery_id
+from itsm.http import RetryPolicy
+from itsm.jira.client import FLAVORS, JiraClient
 from itsm.jira.normalize import normalize_webhook
-from itsm.signing import matches_any_secret
+from itsm.signing import matches_any_secret, matches_token
 
 SIGNATURE_HEADER = "x-hub-signature"
 DELIVERY_HEADER = "x-atlassian-webhook-identifier"
 TOKEN_HEADER = "x-aiops-webhook-token"
-_MAX_DELIVERY_ID = 200  # Event.event_id's limit
-_MAX_TOKEN = 1_000
 
 _TEXT = {"type": ["string", "null"]}
 _NAMED = {"anyOf": [{"type": "object", "properties": {"name": _TEXT}}, {"type": "null"}]}
@@ -83,49 +82,79 @@ WEBHOOK_SCHEMA: dict[str, Any] = {
 }
 
 
+CONNECTION_FIELDS: tuple[ConnectionField, ...] = (
+    ConnectionField(
+        "url",
+        "the Jira site address",
+        "Jira site: on Cloud https://acme.atlassian.net, or the Data Center base URL. "
+        "Without it the notes are stored but not posted.",
+        target="base_url",
+        example="https://acme.atlassian.net",
+    ),
+    ConnectionField(
+        "email",
+        "the e-mail of the agent account the API token belongs to",
+        "Jira Cloud: the e-mail of the agent account the API token is for.",
+        target="username",
+        example="agent@acme.example",
+        flavors=("cloud",),
+    ),
+    ConnectionField(
+        "token",
+        "Jira API token (Cloud: id.atlassian.com > Security > API tokens) or personal "
+        "access token (Data Center: Profile > Personal Access Tokens)",
+        "Cloud API token or Data Center personal access token. Asked for when left out.",
+        target="api_key",
+    ),
+    ConnectionField(
+        "flavor",
+        "which Jira",
+        "Jira cloud (e-mail + API token) or datacenter (personal access token).",
+        target="flavor",
+        required=False,
+        choices=tuple(FLAVORS),
+        default="cloud",
+    ),
+)
+
+
 class JiraPlugin:
     name = "jira"
+    title = "Jira"
     webhook_schema = WEBHOOK_SCHEMA
     capabilities = frozenset({SET_FIELDS, LAST_FIX})
+    connection_fields = CONNECTION_FIELDS
+    signature_header = "X-Hub-Signature"
 
-    def __init__(
-        self, *, attempts: int = 3, base_delay: float = 0.5, max_delay: float = 30.0
-    ) -> None:
-        self._attempts = attempts
-        self._base_delay = base_delay
-        self._max_delay = max_delay
+    def __init__(self, retry: RetryPolicy | None = None) -> None:
+        self._retry = retry
 
     def verify(self, headers: Mapping[str, str], body: bytes, secrets: Sequence[str]) -> bool:
         signature = headers.get(SIGNATURE_HEADER)
         if signature is not None:
             return matches_any_secret(signature, body, secrets)
-        return _matches_token(headers.get(TOKEN_HEADER), secrets)
+        return matches_token(headers.get(TOKEN_HEADER), secrets)
 
     def delivery_id(self, headers: Mapping[str, str]) -> str | None:
-        value = (headers.get(DELIVERY_HEADER) or "").strip()
-        # Too long to be an event id: the derived id (stable too) is used instead.
-        return value if 0 < len(value) <= _MAX_DELIVERY_ID else None
+        return header_delivery_id(headers, DELIVERY_HEADER)
+
+    def delivery_id_in_body(self, payload: Any) -> str | None:
+        return None  # only in the headers
 
     def normalize(self, payload: Any, kind: EventKind | None = None) -> tuple[EventKind, Ticket]:
         return normalize_webhook(payload, kind)
 
     def client(self, connection: ItsmConnection, http: httpx.Client) -> JiraClient:
-        return JiraClient(
-            connection,
-            http,
-            attempts=self._attempts,
-            base_delay=self._base_delay,
-            max_delay=self._max_delay,
-        )
+        return JiraClient(connection, http, self._retry)
 
-
-def _matches_token(token: str | None, secrets: Sequence[str]) -> bool:
-    """Every secret is compared, matched or not, so timing does not tell which one is in use."""
-    if not token or len(token) > _MAX_TOKEN:
-        return False
-    given = token.strip().encode("utf-8", errors="replace")
-    found = False
-    for secret in secrets:
-        if secret and hmac.compare_digest(secret.encode(), given):
-            found = True
-    return found
+    def setup_steps(self, urls: Mapping[str, str]) -> list[str]:
+        return [
+            "In Jira: System > WebHooks > Create a WebHook, then",
+            f"  URL:     {urls['tickets']}",
+            "  Secret:  the signing secret below (Jira signs with X-Hub-Signature)",
+            "  JQL:     project = <your service project key>",
+            "  Events:  Issue created, Issue updated (resolved issues go to history)",
+            "",
+            "Automation for Jira (Send web request) cannot sign: send the secret in the header "
+            "X-AIOps-Webhook-Token instead; see the README, section Jira Service Management.",
+        ]

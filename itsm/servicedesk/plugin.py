@@ -16,14 +16,15 @@ from typing import Any
 import httpx
 
 from aiops.events import EventKind, Ticket
-from itsm.base import LAST_FIX, SET_FIELDS, ItsmConnection
-from itsm.servicedesk.client import ServiceDeskClient
+from itsm.base import LAST_FIX, SET_FIELDS, ConnectionField, ItsmConnection
+from itsm.fields import header_delivery_id
+from itsm.http import RetryPolicy
+from itsm.servicedesk.client import FLAVORS, ServiceDeskClient
 from itsm.servicedesk.normalize import normalize_webhook
 from itsm.signing import matches_any_secret
 
 SIGNATURE_HEADER = "x-servicedesk-signature"
 DELIVERY_HEADER = "x-servicedesk-delivery-id"
-_MAX_DELIVERY_ID = 200  # Event.event_id's limit
 
 _TEXT = {"type": ["string", "null"]}
 _LOOKUP = {
@@ -71,34 +72,65 @@ WEBHOOK_SCHEMA: dict[str, Any] = {
 }
 
 
+CONNECTION_FIELDS: tuple[ConnectionField, ...] = (
+    ConnectionField(
+        "url",
+        "the ServiceDesk Plus address",
+        "ServiceDesk Plus address, e.g. https://sdp.acme.example. Without it the notes are "
+        "stored (see `aiops history show`) but not posted to tickets.",
+        target="base_url",
+        example="https://sdp.acme.example",
+    ),
+    ConnectionField(
+        "key",
+        "ServiceDesk Plus API key",
+        "Technician API key (on-premises authtoken) or Zoho OAuth token (cloud). Asked for "
+        "when left out.",
+        target="api_key",
+    ),
+    ConnectionField(
+        "flavor",
+        "which ServiceDesk Plus",
+        "Which ServiceDesk Plus: onprem (on-premises) or cloud.",
+        target="flavor",
+        required=False,
+        choices=tuple(FLAVORS),
+        default="onprem",
+    ),
+)
+
+
 class ServiceDeskPlugin:
     name = "servicedesk"
+    title = "ServiceDesk Plus"
     webhook_schema = WEBHOOK_SCHEMA
     capabilities = frozenset({SET_FIELDS, LAST_FIX})
+    connection_fields = CONNECTION_FIELDS
+    signature_header = "X-ServiceDesk-Signature"
 
-    def __init__(
-        self, *, attempts: int = 3, base_delay: float = 0.5, max_delay: float = 30.0
-    ) -> None:
-        self._attempts = attempts
-        self._base_delay = base_delay
-        self._max_delay = max_delay
+    def __init__(self, retry: RetryPolicy | None = None) -> None:
+        self._retry = retry
 
     def verify(self, headers: Mapping[str, str], body: bytes, secrets: Sequence[str]) -> bool:
         return matches_any_secret(headers.get(SIGNATURE_HEADER), body, secrets)
 
     def delivery_id(self, headers: Mapping[str, str]) -> str | None:
-        value = (headers.get(DELIVERY_HEADER) or "").strip()
-        # Too long to be an event id: the derived id (stable too) is used instead.
-        return value if 0 < len(value) <= _MAX_DELIVERY_ID else None
+        return header_delivery_id(headers, DELIVERY_HEADER)
+
+    def delivery_id_in_body(self, payload: Any) -> str | None:
+        return None  # only in the headers
 
     def normalize(self, payload: Any, kind: EventKind | None = None) -> tuple[EventKind, Ticket]:
         return normalize_webhook(payload, kind)
 
     def client(self, connection: ItsmConnection, http: httpx.Client) -> ServiceDeskClient:
-        return ServiceDeskClient(
-            connection,
-            http,
-            attempts=self._attempts,
-            base_delay=self._base_delay,
-            max_delay=self._max_delay,
-        )
+        return ServiceDeskClient(connection, http, self._retry)
+
+    def setup_steps(self, urls: Mapping[str, str]) -> list[str]:
+        return [
+            "Point ServiceDesk Plus custom triggers at these URLs (HTTP POST, JSON body):",
+            f"  new requests:       {urls['tickets']}",
+            f"  resolved requests:  {urls['resolved_tickets']}",
+            "",
+            "Sign every body: header X-ServiceDesk-Signature = hex HMAC-SHA256(secret, body).",
+        ]

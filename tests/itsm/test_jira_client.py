@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Iterator
 
 import httpx
@@ -9,6 +10,7 @@ import pytest
 
 from aiops.errors import PermanentError, TransientError
 from itsm.base import ItsmConnection
+from itsm.http import RetryPolicy
 from itsm.jira import JiraClient, render_comment
 from tests.fakes.jira_server import JiraServer
 from tests.fakes.loopback import free_port
@@ -54,7 +56,13 @@ def make_client(
         username=EMAIL,
         timeout_seconds=timeout,
     )
-    return JiraClient(connection, http, attempts=attempts, base_delay=0.01, sleep=sleeps.append)
+    return JiraClient(connection, http, RetryPolicy(attempts, 0.01, sleep=sleeps.append))
+
+
+def _authorization(jira: JiraServer) -> str:
+    if jira.flavor == "datacenter":
+        return f"Bearer {TOKEN}"
+    return "Basic " + base64.b64encode(f"{EMAIL}:{TOKEN}".encode()).decode()
 
 
 def test_a_note_is_an_internal_servicedesk_comment_that_shows_as_written(
@@ -83,7 +91,7 @@ def test_find_note_finds_the_marker_in_internal_comments_only(
     http.post(
         f"{jira.base_url}/rest/servicedeskapi/request/{KEY}/comment",
         json={"body": "[AI Ops ref e43]", "public": True},
-        headers=client._headers,
+        headers={"Authorization": _authorization(jira)},
     )
     assert client.find_note(KEY, "[AI Ops ref e43]") is None
 
@@ -183,7 +191,7 @@ def test_cloud_without_an_email_is_refused_up_front(http: httpx.Client) -> None:
 
 def test_unreachable_jira_is_transient(http: httpx.Client, sleeps: list[float]) -> None:
     connection = ItsmConnection(f"http://127.0.0.1:{free_port()}", TOKEN, "datacenter")
-    client = JiraClient(connection, http, attempts=2, base_delay=0.01, sleep=sleeps.append)
+    client = JiraClient(connection, http, RetryPolicy(2, 0.01, sleep=sleeps.append))
     with pytest.raises(TransientError, match="unreachable"):
         client.fetch_ticket(KEY)
     assert len(sleeps) == 1
