@@ -1,10 +1,16 @@
 """PostgreSQL -> Parquet, one file per (table, tenant, UTC day), written with Polars.
 
-Rows leave PostgreSQL through `COPY ... TO STDOUT (FORMAT csv)` parsed by Polars: one
-query per tenant and run of consecutive days, not one per partition, and no Python loop
-per row. Each tenant is read in its own transaction scoped by `Database.tenant`, so
-PostgreSQL's row-level security, not this module, decides which rows come back; a frame
-that still held another tenant's row would be refused before anything is written.
+Rows leave PostgreSQL through `COPY ... TO STDOUT (FORMAT csv)` of the raw columns,
+parsed by Polars: one query per tenant and run of consecutive days, not one per
+partition. PostgreSQL does no per-row JSON work (the context's sources go out as their
+JSON text and are decoded once per distinct value), and rows come in day order from the
+(tenant, day) index, so each day's file is a slice of the tenant's frame. Two tenants
+are read at once, one per connection, so the server renders one tenant's rows while
+this process parses and writes the other's.
+
+Each tenant is read in its own transaction scoped by `Database.tenant`, so PostgreSQL's
+row-level security, not this module, decides which rows come back; a frame that still
+held another tenant's row would be refused before anything is written.
 
 A partition is exported whole and swapped in atomically, so re-running it replaces
 exactly that file. The prompt and the full context stay in PostgreSQL; the warehouse
@@ -14,7 +20,9 @@ keeps what analysis needs, with the context reduced to which sources contributed
 from __future__ import annotations
 
 import io
+import json
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
@@ -86,15 +94,9 @@ SCHEMAS: dict[str, dict[str, Any]] = {ENHANCEMENTS: ENHANCEMENT_SCHEMA, TICKETS:
 TICKET_DAY = "coalesce(created_at, updated_at)"
 DAY_EXPR = {ENHANCEMENTS: "created_at", TICKETS: TICKET_DAY}
 
-# The flow records context["sources"] as {name: "ok" | "empty" | "failed: why"}; only the
-# kind of outcome is kept, sorted by name (C collation: as Python sorts).
-_CONTEXT_SOURCES = """
-CASE WHEN jsonb_typeof(context -> 'sources') = 'object' THEN coalesce((
-    SELECT json_agg(json_build_object(
-               'source', s.key, 'outcome', btrim(split_part(s.value, ':', 1), E' \\t\\r\\n'))
-           ORDER BY s.key COLLATE "C")
-    FROM jsonb_each_text(context -> 'sources') AS s), '[]') ELSE '[]' END
-"""
+# The flow records context["sources"] as {name: "ok" | "empty" | "failed: why"}; it leaves
+# PostgreSQL as JSON text ('null' when absent) and source_outcomes_json keeps the kind.
+_CONTEXT_SOURCES = "coalesce((context -> 'sources')::text, 'null')"
 
 # Column expressions in schema order; PostgreSQL renders them as CSV text, Polars parses.
 _SELECTS: dict[str, dict[str, str]] = {
@@ -114,6 +116,9 @@ _SELECTS: dict[str, dict[str, str]] = {
 
 # Never more days in one query than this: bounds the memory one tenant's frame takes.
 MAX_DAYS_PER_QUERY = 31
+# Tenants exported at once, each on its own connection: the server renders one tenant's
+# rows while this process parses and writes another's.
+EXPORT_WORKERS = 2
 
 
 class CrossTenantRowError(RuntimeError):
@@ -126,19 +131,62 @@ class Exported:
     rows: int
 
 
-def source_outcomes(context: dict[str, Any]) -> list[dict[str, str]]:
-    """The kind of each source's outcome, as the export computes it in SQL."""
-    sources = context.get("sources") or {}
-    return [
-        {"source": name, "outcome": str(value).split(":", 1)[0].strip()}
-        for name, value in sorted(sources.items())
-    ]
+def _outcome(value: object) -> str | None:
+    """The kind of one source's outcome: the text before the first colon, trimmed, as
+    PostgreSQL's jsonb_each_text + split_part would read it."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        text = "true" if value else "false"
+    elif isinstance(value, str):
+        text = value
+    else:
+        text = json.dumps(value)
+    return text.split(":", 1)[0].strip(" \t\r\n")
+
+
+def source_outcomes(context: dict[str, Any]) -> list[dict[str, str | None]]:
+    """The kind of each source's outcome, sorted by source name."""
+    sources = context.get("sources")
+    if not isinstance(sources, dict):
+        return []
+    return [{"source": name, "outcome": _outcome(sources[name])} for name in sorted(sources)]
+
+
+def source_outcomes_json(text: str) -> list[dict[str, str | None]]:
+    """source_outcomes of a context whose "sources" value is the JSON `text`."""
+    # Numbers keep their literal text, as jsonb_each_text renders them.
+    return source_outcomes({"sources": json.loads(text, parse_float=str, parse_int=str)})
 
 
 def _copy_sql(table: str) -> str:
     columns = ", ".join(f"{expr} AS {name}" for name, expr in _SELECTS[table].items())
-    where = f"{DAY_EXPR[table]} >= {{start}} AND {DAY_EXPR[table]} < {{end}}"
-    return f"COPY (SELECT {columns} FROM {table} WHERE {where} ORDER BY id) TO STDOUT (FORMAT csv)"
+    day = DAY_EXPR[table]
+    # Day order is the (tenant, day) index's order; id makes each file's order stable.
+    return (
+        f"COPY (SELECT {columns} FROM {table} WHERE {day} >= {{start}} AND {day} < {{end}} "
+        f"ORDER BY {day}, id) TO STDOUT (FORMAT csv)"
+    )
+
+
+def _decode_sources(raw: pl.DataFrame) -> pl.DataFrame:
+    """Replaces the JSON text of context_sources by its decoded list, decoding each
+    distinct text once: a day's rows share a handful of them."""
+    distinct = raw["context_sources"].unique().to_list()
+    decoded = pl.DataFrame(
+        {
+            "context_sources": distinct,
+            "decoded": pl.Series(
+                [source_outcomes_json(text) for text in distinct], dtype=pl.List(SOURCE_OUTCOME)
+            ),
+        },
+        schema={"context_sources": pl.String, "decoded": pl.List(SOURCE_OUTCOME)},
+    )
+    return (
+        raw.join(decoded, on="context_sources", how="left", maintain_order="left")
+        .drop("context_sources")
+        .rename({"decoded": "context_sources"})
+    )
 
 
 def _parse(table: str, data: bytes) -> pl.DataFrame:
@@ -155,10 +203,12 @@ def _parse(table: str, data: bytes) -> pl.DataFrame:
             for name, dtype in schema.items()
         },
     )
+    if table == ENHANCEMENTS:
+        raw = _decode_sources(raw)
     converted = []
     for name, dtype in schema.items():
         column = pl.col(name)
-        if dtype in (pl.Int64, pl.Int32, pl.Float64, pl.String):
+        if dtype in (pl.Int64, pl.Int32, pl.Float64, pl.String) or name == "context_sources":
             converted.append(column)
         elif dtype == pl.Boolean:
             converted.append(column == "t")
@@ -218,7 +268,15 @@ def _write_days(
             f"{strangers} rows of another tenant came back under {tenant_id!r}'s context: "
             "the role bypasses row-level security; nothing was written"
         )
-    by_day = {key[0]: part for key, part in frame.partition_by("day", as_dict=True).items()}
+    # Rows arrive in day order: each day is a slice of the frame, not a copy.
+    runs = frame.select(pl.col("day").rle()).unnest("day")
+    by_day: dict[date, pl.DataFrame] = {}
+    offset = 0
+    for length, day in runs.iter_rows():
+        by_day[day] = frame.slice(offset, length)
+        offset += length
+    if len(by_day) != runs.height:
+        raise RuntimeError(f"{table} rows of {tenant_id!r} did not come in day order")
     empty = frame.clear()
     return {
         day: write_partition(by_day.get(day, empty), partition_file(root, table, tenant_id, day))
@@ -262,18 +320,24 @@ def export_days(
     tenant_ids: Sequence[str],
     days: Iterable[date],
     on_tenant: Callable[[int, TenantExport], None] | None = None,
+    workers: int = EXPORT_WORKERS,
 ) -> list[TenantExport]:
     """Every listed tenant's partitions of `days`: per tenant one transaction under its
-    own RLS context, per run of consecutive days one COPY. `on_tenant(done, export)`
-    reports progress after each tenant."""
+    own RLS context, per run of consecutive days one COPY; `workers` tenants at a time
+    (the pool must allow as many connections). `on_tenant(done, export)` reports progress
+    after each tenant, in the order of `tenant_ids`."""
     wanted = sorted(set(days))
-    exports = []
-    for done, tenant_id in enumerate(tenant_ids, start=1):
+
+    def one(tenant_id: str) -> TenantExport:
         with db.tenant(tenant_id) as conn:
-            exported = TenantExport(
+            return TenantExport(
                 tenant_id, export_tenant_days(conn, root, table, tenant_id, wanted)
             )
-        exports.append(exported)
-        if on_tenant is not None:
-            on_tenant(done, exported)
+
+    exports = []
+    with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="export") as pool:
+        for done, exported in enumerate(pool.map(one, tenant_ids), start=1):
+            exports.append(exported)
+            if on_tenant is not None:
+                on_tenant(done, exported)
     return exports
