@@ -29,7 +29,8 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
-from psycopg import sql
+import psycopg
+from psycopg import pq, sql
 
 from warehouse.analytics.layout import day_bounds, partition_file, replacing
 from warehouse.db import Database, TenantConnection
@@ -98,10 +99,25 @@ DAY_EXPR = {ENHANCEMENTS: "created_at", TICKETS: TICKET_DAY}
 # PostgreSQL as JSON text ('null' when absent) and source_outcomes_json keeps the kind.
 _CONTEXT_SOURCES = "coalesce((context -> 'sources')::text, 'null')"
 
+
+
+def _epoch(schema: dict[str, Any]) -> dict[str, str]:
+    """Timestamps leave as float8 seconds since 1970 rather than text: cheaper for the
+    server to render and for Polars to read. It is exact: µs / 1e6 is correctly rounded
+    to a double whose spacing (2.4e-7 s before 2038, 4.8e-7 s before 2106) is under half
+    a microsecond, so rounding seconds x 1e6 gives the microseconds back."""
+    return {
+        name: f"date_part('epoch', {name})"
+        for name, dtype in schema.items()
+        if isinstance(dtype, pl.Datetime)
+    }
+
+
 # Column expressions in schema order; PostgreSQL renders them as CSV text, Polars parses.
 _SELECTS: dict[str, dict[str, str]] = {
     ENHANCEMENTS: {
         **{name: name for name in ENHANCEMENT_SCHEMA},
+        **_epoch(ENHANCEMENT_SCHEMA),
         "day": "(created_at AT TIME ZONE 'UTC')::date",
         "context_sources": _CONTEXT_SOURCES,
         "timings": "timings::text",
@@ -109,6 +125,7 @@ _SELECTS: dict[str, dict[str, str]] = {
     },
     TICKETS: {
         **{name: name for name in TICKET_SCHEMA},
+        **_epoch(TICKET_SCHEMA),
         "day": f"({TICKET_DAY} AT TIME ZONE 'UTC')::date",
         "tags": "array_to_json(tags)::text",
     },
@@ -199,7 +216,11 @@ def _parse(table: str, data: bytes) -> pl.DataFrame:
         has_header=False,
         new_columns=list(schema),
         schema_overrides={
-            name: dtype if dtype in (pl.Int64, pl.Int32, pl.Float64) else pl.String
+            name: pl.Float64
+            if isinstance(dtype, pl.Datetime)
+            else dtype
+            if dtype in (pl.Int64, pl.Int32, pl.Float64)
+            else pl.String
             for name, dtype in schema.items()
         },
     )
@@ -215,9 +236,8 @@ def _parse(table: str, data: bytes) -> pl.DataFrame:
         elif dtype == pl.Date:
             converted.append(column.str.to_date("%Y-%m-%d"))
         elif isinstance(dtype, pl.Datetime):
-            converted.append(
-                column.str.to_datetime("%Y-%m-%d %H:%M:%S%.f%#z", time_unit="us", time_zone="UTC")
-            )
+            micros = (column * 1_000_000).round().cast(pl.Int64)
+            converted.append(pl.from_epoch(micros, time_unit="us").dt.replace_time_zone("UTC"))
         elif isinstance(dtype, pl.Decimal):
             converted.append(column.cast(dtype))
         else:
@@ -230,14 +250,45 @@ def read_days(conn: TenantConnection, table: str, start: date, end: date) -> pl.
     tenant (RLS), in one COPY."""
     lower, _ = day_bounds(start)
     _, upper = day_bounds(end)
-    # Timestamps as UTC text, whatever the role's or the server's default time zone.
+    # Days as UTC dates, whatever the role's or the server's default time zone.
     conn.execute("SET LOCAL TimeZone = 'UTC'")
     statement = sql.SQL(_copy_sql(table)).format(start=sql.Literal(lower), end=sql.Literal(upper))
-    buffer = bytearray()
-    with conn.cursor().copy(statement) as copy:
-        for chunk in copy:
-            buffer += chunk
-    return _parse(table, bytes(buffer))
+    return _parse(table, copy_out(conn, statement.as_bytes(conn)))
+
+
+def copy_out(conn: TenantConnection, statement: bytes) -> bytes:
+    """Everything a `COPY ... TO STDOUT` sends, in the connection's open transaction.
+
+    libpq hands over one row per call; psycopg's Copy iterator wraps each call in a
+    Python generator and a wait loop, which cost more CPU than parsing the rows. Blocking
+    libpq calls (the GIL released while they wait) keep that to one cheap call per row."""
+    pgconn = conn.pgconn
+    pgconn.send_query(statement)
+    started = pgconn.get_result()
+    if started is None or started.status != pq.ExecStatus.COPY_OUT:
+        _drain(pgconn)
+        if started is not None and started.status == pq.ExecStatus.FATAL_ERROR:
+            raise psycopg.errors.error_from_result(started)
+        raise psycopg.ProgrammingError(f"not a COPY TO STDOUT statement: {statement[:80]!r}")
+    chunks = []
+    while True:
+        size, data = pgconn.get_copy_data(0)
+        if size < 0:
+            break
+        chunks.append(bytes(data))
+    finished = pgconn.get_result()
+    _drain(pgconn)
+    if size == -2 or finished is None or finished.status != pq.ExecStatus.COMMAND_OK:
+        if finished is not None and finished.status == pq.ExecStatus.FATAL_ERROR:
+            raise psycopg.errors.error_from_result(finished)
+        raise psycopg.OperationalError(f"COPY failed: {pgconn.get_error_message()!r}")
+    return b"".join(chunks)
+
+
+def _drain(pgconn: pq.abc.PGconn) -> None:
+    """Reads the results left of a statement, so the connection is ready for the next."""
+    while pgconn.get_result() is not None:
+        pass
 
 
 def write_partition(frame: pl.DataFrame, target: Path) -> Exported:
