@@ -24,16 +24,25 @@ import os
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
 import psycopg
+from dagster import DagsterInstance, materialize
 from psycopg.rows import dict_row
 
 from aiops.crypto import SecretBox, generate_key, parse_key
-from aiops.embedded import services
+from aiops.embedded import ServiceUrls, services
 from aiops.settings import Settings
+from assets.analytics.assets import (
+    context_source_daily_rollup,
+    enhancement_daily_rollup,
+    enhancement_history_parquet,
+    ticket_history_parquet,
+)
+from assets.resources import PostgresResource, WarehouseResource
 from warehouse import migrate, tenant_context
 from warehouse.analytics import rollups
 from warehouse.analytics.export import ENHANCEMENTS, export_days
@@ -60,7 +69,7 @@ INSERT INTO enhancement_history (
     tenant_id, event_id, ticket_id, source, kind, backfill, status, attempts, context,
     timings, prompt_tokens, completion_tokens, cost_usd, output, received_at, started_at,
     finished_at, created_at, updated_at)
-SELECT %(tenant)s, 'e' || x.i, 'T-' || (x.i / 3), 'servicedesk', 'created', x.i %% 50 = 0,
+SELECT %(tenant)s, %(prefix)s || x.i, 'T-' || (x.i / 3), 'servicedesk', 'created', x.i %% 50 = 0,
        (ARRAY['succeeded', 'succeeded', 'succeeded', 'stored', 'failed', 'processing'])
            [1 + x.i %% 6],
        1,
@@ -156,14 +165,27 @@ def _server_cpu(state: Path) -> float:
     return total
 
 
-def _generate(owner_url: str, tenant_ids: list[str], days: int, per_day: int) -> None:
+@dataclass(frozen=True)
+class Block:
+    """`per_day` rows for each of `tenant_ids` on each of `days` days from `first`."""
+
+    tenant_ids: list[str]
+    first: date
+    days: int
+    per_day: int
+
+    @property
+    def rows(self) -> int:
+        return len(self.tenant_ids) * self.days * self.per_day
+
+
+def _generate(owner_url: str, blocks: list[Block]) -> None:
     """The rows, as the table owner: no RLS check or index maintenance per row, and the
     table UNLOGGED (this database is thrown away after the run; reads are unaffected)."""
-    start = day_bounds(FIRST_DAY)[0]
+    tenant_ids = sorted({t for block in blocks for t in block.tenant_ids})
+    total = sum(block.rows for block in blocks)
     with psycopg.connect(owner_url, autocommit=True, row_factory=dict_row) as conn:
-        conn.execute(
-            "INSERT INTO tenants (tenant_id) SELECT unnest(%s::text[])", (tenant_ids,)
-        )
+        conn.execute("INSERT INTO tenants (tenant_id) SELECT unnest(%s::text[])", (tenant_ids,))
         conn.execute("ALTER TABLE enhancement_history SET UNLOGGED")
         constraints = conn.execute(_CONSTRAINTS).fetchall()
         indexes = conn.execute(_INDEXES).fetchall()
@@ -171,17 +193,24 @@ def _generate(owner_url: str, tenant_ids: list[str], days: int, per_day: int) ->
             conn.execute(f"DROP INDEX {index['name']}")
         for constraint in constraints:
             conn.execute(f"ALTER TABLE enhancement_history DROP CONSTRAINT {constraint['name']}")
-        began = time.perf_counter()
-        for n, tenant_id in enumerate(tenant_ids):
-            conn.execute(
-                _GENERATE,
-                {"tenant": tenant_id, "n": n, "days": days, "per_day": per_day, "first": start},
-            )
-            done = (n + 1) * days * per_day
-            if (n + 1) % max(1, len(tenant_ids) // 10) == 0 or n + 1 == len(tenant_ids):
-                rate = done / (time.perf_counter() - began)
-                print(f"  generated {n + 1}/{len(tenant_ids)} tenants, {done:,} rows "
-                      f"({rate:,.0f} rows/s)", flush=True)
+        began, done, step = time.perf_counter(), 0, max(1, total // 10)
+        for b, block in enumerate(blocks):
+            for n, tenant_id in enumerate(block.tenant_ids):
+                conn.execute(
+                    _GENERATE,
+                    {
+                        "tenant": tenant_id,
+                        "prefix": f"e{b}-",
+                        "n": n,
+                        "days": block.days,
+                        "per_day": block.per_day,
+                        "first": day_bounds(block.first)[0],
+                    },
+                )
+                before, done = done, done + block.days * block.per_day
+                if done // step != before // step or done == total:
+                    rate = done / (time.perf_counter() - began)
+                    print(f"  generated {done:,}/{total:,} rows ({rate:,.0f} rows/s)", flush=True)
         conn.execute("SET maintenance_work_mem = '1GB'")
         for constraint in reversed(constraints):
             conn.execute(
@@ -235,12 +264,67 @@ def _mismatches(ours: list[dict[str, Any]], theirs: dict[tuple[str, date], Any])
     return found
 
 
+def _backfill(urls: ServiceUrls, key: str, root: Path, days: list[date]) -> None:
+    """What a single-run backfill of warehouse_daily launched from the UI runs: every
+    daily asset over the range, in one run, with its checks."""
+    resources = {
+        "postgres": PostgresResource(database_url=urls.database_url, encryption_key=key),
+        "warehouse": WarehouseResource(warehouse_dir=str(root)),
+    }
+    with DagsterInstance.ephemeral() as instance:
+        result, _, _ = _timed(
+            "backfill: one Dagster run, all daily assets",
+            lambda: materialize(
+                [
+                    enhancement_history_parquet,
+                    ticket_history_parquet,
+                    enhancement_daily_rollup,
+                    context_source_daily_rollup,
+                ],
+                instance=instance,
+                resources=resources,
+                tags={
+                    "dagster/asset_partition_range_start": days[0].isoformat(),
+                    "dagster/asset_partition_range_end": days[-1].isoformat(),
+                },
+            ),
+        )
+        checks = result.get_asset_check_evaluations()
+        progress = [
+            e for e in instance.all_logs(result.run_id) if "tenant" in (e.user_message or "")
+        ]
+    print(
+        f"  run {'succeeded' if result.success else 'FAILED'}; "
+        f"{sum(c.passed for c in checks)}/{len(checks)} matches_postgres checks passed; "
+        f"{len(progress)} per-tenant progress lines in the run's log",
+        flush=True,
+    )
+
+
+def _schedule_scaling(db: Database, root: Path, wide: Block, narrow: Block) -> None:
+    """A daily run's export and rollup (the functions the assets call) for one day of the
+    same number of rows held by few tenants and by many."""
+    for block in (wide, narrow):
+        day = [block.first]
+        label = f"daily run, {len(block.tenant_ids)} tenants x {block.per_day:,} rows"
+        _timed(
+            label,
+            lambda block=block, day=day: (
+                export_days(db, root, ENHANCEMENTS, block.tenant_ids, day),
+                rollups.write_daily_many(root, block.tenant_ids, day),
+            ),
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--tenants", type=int, default=100)
     parser.add_argument("--days", type=int, default=100)
     parser.add_argument("--rows-per-day", type=int, default=1_000, help="per tenant")
     parser.add_argument("--small", action="store_true", help="10 tenants x 10 days x 100 rows")
+    parser.add_argument(
+        "--no-backfill", action="store_true", help="skip the Dagster run over the range"
+    )
     args = parser.parse_args()
     if args.small:
         args.tenants, args.days, args.rows_per_day = 10, 10, 100
@@ -250,21 +334,26 @@ def main() -> None:
         f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} (shared machine)",
         flush=True,
     )
+    tenant_ids = [f"bench-{n:04d}" for n in range(1, args.tenants + 1)]
+    days = [FIRST_DAY + timedelta(days=i) for i in range(args.days)]
+    main_block = Block(tenant_ids, FIRST_DAY, args.days, args.rows_per_day)
+    # After the range: one day's rows in a tenth of the tenants, then in all of them.
+    few = tenant_ids[: max(1, args.tenants // 10)]
+    per_day = args.rows_per_day * args.tenants // len(few)
+    wide = Block(few, days[-1] + timedelta(days=2), 1, per_day)
+    narrow = Block(tenant_ids, days[-1] + timedelta(days=3), 1, args.rows_per_day)
+    key = generate_key()
     with tempfile.TemporaryDirectory(prefix="aiops-bw-", dir="/tmp") as tmp:
         state = Path(tmp)
         with services(Settings(state_dir=state / "state")) as urls:
             migrate.upgrade(urls.migration_database_url)
             migrate.allow_app_login(urls.migration_database_url)
-            keys = context_keys(SecretBox(parse_key(generate_key())))
+            keys = context_keys(SecretBox(parse_key(key)))
             tenant_context.install(urls.migration_database_url, keys)
-            tenant_ids = [f"bench-{n:04d}" for n in range(1, args.tenants + 1)]
             _timed(
                 "generate (generate_series, indexes after)",
-                lambda: _generate(
-                    urls.migration_database_url, tenant_ids, args.days, args.rows_per_day
-                ),
+                lambda: _generate(urls.migration_database_url, [main_block, wide, narrow]),
             )
-            days = [FIRST_DAY + timedelta(days=i) for i in range(args.days)]
             root = state / "warehouse"
             with Database(urls.database_url, keys.signing, min_size=1, max_size=2) as db:
                 server_before = _server_cpu(state)
@@ -273,30 +362,37 @@ def main() -> None:
                     lambda: export_days(db, root, ENHANCEMENTS, tenant_ids, days),
                 )
                 server_cpu = _server_cpu(state) - server_before
-            exported = sum(e.rows for e in exports)
-            print(f"{'  PostgreSQL server CPU during the export':<44} {server_cpu:9.2f} s")
-            print(
-                f"{'  exported':<44} {exported:,} rows, {args.tenants * args.days:,} "
-                f"partitions, {exported / export_wall:,.0f} rows/s (wall), "
-                f"{exported / (export_cpu + server_cpu):,.0f} rows per CPU second"
-            )
-            (frames, _), rollup_wall, rollup_cpu = _timed(
-                "rollup: write_daily_many (one DuckDB query)",
-                lambda: rollups.write_daily_many(root, tenant_ids, days),
-            )
-            _timed(
-                "  (the source rollup beside it)",
-                lambda: rollups.write_sources_many(root, tenant_ids, days),
-            )
-            theirs, pg_wall, pg_cpu = _pg_rollup(urls.migration_database_url, days)
-    print(f"ratio (wall): PostgreSQL / warehouse rollup = {pg_wall / rollup_wall:.1f}x")
-    print(f"ratio (CPU):  PostgreSQL / warehouse rollup = {pg_cpu / rollup_cpu:.1f}x")
-    bad = _mismatches(frames.to_dicts(), theirs)
-    partitions = frames.height
-    print(
-        f"equality: {partitions - len({b.split(' ')[0] for b in bad}):,}/{partitions:,} "
-        f"tenant/day partitions equal" + ("" if not bad else f"; first differences: {bad[:5]}")
-    )
+                exported = sum(e.rows for e in exports)
+                print(f"{'  PostgreSQL server CPU during the export':<44} {server_cpu:9.2f} s")
+                print(
+                    f"{'  exported':<44} {exported:,} rows, {args.tenants * args.days:,} "
+                    f"partitions, {exported / export_wall:,.0f} rows/s (wall), "
+                    f"{exported / (export_cpu + server_cpu):,.0f} rows per CPU second "
+                    "(this process + server)",
+                    flush=True,
+                )
+                (frames, _), rollup_wall, rollup_cpu = _timed(
+                    "rollup: write_daily_many (one DuckDB query)",
+                    lambda: rollups.write_daily_many(root, tenant_ids, days),
+                )
+                _timed(
+                    "  (the source rollup beside it)",
+                    lambda: rollups.write_sources_many(root, tenant_ids, days),
+                )
+                theirs, pg_wall, pg_cpu = _pg_rollup(urls.migration_database_url, days)
+                print(f"ratio (wall): PostgreSQL / warehouse rollup = {pg_wall / rollup_wall:.1f}x")
+                print(f"ratio (CPU):  PostgreSQL / warehouse rollup = {pg_cpu / rollup_cpu:.1f}x")
+                bad = _mismatches(frames.to_dicts(), theirs)
+                partitions = frames.height
+                print(
+                    f"equality: {partitions - len({b.split(' ')[0] for b in bad}):,}/"
+                    f"{partitions:,} tenant/day partitions equal"
+                    + ("" if not bad else f"; first differences: {bad[:5]}"),
+                    flush=True,
+                )
+                _schedule_scaling(db, root, wide, narrow)
+            if not args.no_backfill:
+                _backfill(urls, key, root, days)
 
 
 if __name__ == "__main__":

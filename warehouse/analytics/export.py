@@ -100,7 +100,6 @@ DAY_EXPR = {ENHANCEMENTS: "created_at", TICKETS: TICKET_DAY}
 _CONTEXT_SOURCES = "coalesce((context -> 'sources')::text, 'null')"
 
 
-
 def _epoch(schema: dict[str, Any]) -> dict[str, str]:
     """Timestamps leave as float8 seconds since 1970 rather than text: cheaper for the
     server to render and for Polars to read. It is exact: µs / 1e6 is correctly rounded
@@ -381,9 +380,7 @@ def export_days(
 
     def one(tenant_id: str) -> TenantExport:
         with db.tenant(tenant_id) as conn:
-            return TenantExport(
-                tenant_id, export_tenant_days(conn, root, table, tenant_id, wanted)
-            )
+            return TenantExport(tenant_id, export_tenant_days(conn, root, table, tenant_id, wanted))
 
     exports = []
     with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="export") as pool:
