@@ -147,17 +147,31 @@ class Exported:
     rows: int
 
 
+class _Number(str):
+    """A JSON number as PostgreSQL spelled it (jsonb_each_text returns that spelling)."""
+
+
+def _json_text(value: object) -> str:
+    """`value` as jsonb's text output writes it: ", " and ": " separators, keys in the
+    order given, non-ASCII characters as they are."""
+    if isinstance(value, dict):
+        items = (f"{json.dumps(k, ensure_ascii=False)}: {_json_text(v)}" for k, v in value.items())
+        return "{" + ", ".join(items) + "}"
+    if isinstance(value, list):
+        return "[" + ", ".join(_json_text(v) for v in value) + "]"
+    if isinstance(value, _Number):
+        return str(value)
+    return json.dumps(value, ensure_ascii=False)
+
+
 def _outcome(value: object) -> str | None:
     """The kind of one source's outcome: the text before the first colon, trimmed, as
     PostgreSQL's jsonb_each_text + split_part would read it."""
     if value is None:
         return None
-    if isinstance(value, bool):
-        text = "true" if value else "false"
-    elif isinstance(value, str):
-        text = value
-    else:
-        text = json.dumps(value)
+    text = value if isinstance(value, str) and not isinstance(value, _Number) else None
+    if text is None:
+        text = _json_text(value)
     return text.split(":", 1)[0].strip(" \t\r\n")
 
 
@@ -172,7 +186,7 @@ def source_outcomes(context: dict[str, Any]) -> list[dict[str, str | None]]:
 def source_outcomes_json(text: str) -> list[dict[str, str | None]]:
     """source_outcomes of a context whose "sources" value is the JSON `text`."""
     # Numbers keep their literal text, as jsonb_each_text renders them.
-    return source_outcomes({"sources": json.loads(text, parse_float=str, parse_int=str)})
+    return source_outcomes({"sources": json.loads(text, parse_float=_Number, parse_int=_Number)})
 
 
 def _copy_sql(table: str) -> str:
