@@ -113,9 +113,8 @@ def test_copy_out_reports_a_failing_statement_and_leaves_the_connection_usable(
     db: Database, box: SecretBox, tenant_id: str
 ) -> None:
     seed.tenant(db, box, tenant_id)
-    with db.tenant(tenant_id) as conn:
-        with pytest.raises(psycopg.errors.UndefinedColumn):
-            copy_out(conn, b"COPY (SELECT no_such_column FROM enhancement_history) TO STDOUT")
+    with db.tenant(tenant_id) as conn, pytest.raises(psycopg.errors.UndefinedColumn):
+        copy_out(conn, b"COPY (SELECT no_such_column FROM enhancement_history) TO STDOUT")
     with db.tenant(tenant_id) as conn:
         with pytest.raises(psycopg.ProgrammingError, match="not a COPY TO STDOUT"):
             copy_out(conn, b"SELECT 1")

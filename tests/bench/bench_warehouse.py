@@ -305,15 +305,12 @@ def _schedule_scaling(db: Database, root: Path, wide: Block, narrow: Block) -> N
     """A daily run's export and rollup (the functions the assets call) for one day of the
     same number of rows held by few tenants and by many."""
     for block in (wide, narrow):
-        day = [block.first]
-        label = f"daily run, {len(block.tenant_ids)} tenants x {block.per_day:,} rows"
-        _timed(
-            label,
-            lambda block=block, day=day: (
-                export_days(db, root, ENHANCEMENTS, block.tenant_ids, day),
-                rollups.write_daily_many(root, block.tenant_ids, day),
-            ),
-        )
+
+        def daily_run(block: Block = block) -> None:
+            export_days(db, root, ENHANCEMENTS, block.tenant_ids, [block.first])
+            rollups.write_daily_many(root, block.tenant_ids, [block.first])
+
+        _timed(f"daily run, {len(block.tenant_ids)} tenants x {block.per_day:,} rows", daily_run)
 
 
 def main() -> None:
