@@ -265,13 +265,14 @@ def _mismatches(ours: list[dict[str, Any]], theirs: dict[tuple[str, date], Any])
     return found
 
 
-def _backfill(urls: ServiceUrls, key: str, root: Path, days: list[date]) -> None:
+def _backfill(urls: ServiceUrls, key: str, state: Path, days: list[date]) -> None:
     """What a single-run backfill of warehouse_daily launched from the UI runs: every
     daily asset over the range, in one run, with its checks."""
     resources = {
         "postgres": PostgresResource(database_url=urls.database_url, encryption_key=key),
-        "warehouse": WarehouseResource(warehouse_dir=str(root)),
+        "warehouse": WarehouseResource(warehouse_dir=str(state / "warehouse")),
     }
+    server_before = _server_cpu(state)
     with DagsterInstance.ephemeral() as instance:
         result, _, _ = _timed(
             "backfill: one Dagster run, all daily assets",
@@ -294,6 +295,7 @@ def _backfill(urls: ServiceUrls, key: str, root: Path, days: list[date]) -> None
         progress = [
             e for e in instance.all_logs(result.run_id) if "tenant" in (e.user_message or "")
         ]
+    print(f"{'  PostgreSQL server CPU':<44} {_server_cpu(state) - server_before:9.2f} s")
     print(
         f"  run {'succeeded' if result.success else 'FAILED'}; "
         f"{sum(c.passed for c in checks)}/{len(checks)} matches_postgres checks passed; "
@@ -393,7 +395,7 @@ def main() -> None:
                 )
                 _schedule_scaling(db, state, wide, narrow)
             if not args.no_backfill:
-                _backfill(urls, key, root, days)
+                _backfill(urls, key, state, days)
 
 
 if __name__ == "__main__":
