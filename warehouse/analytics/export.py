@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import io
 import json
+import select
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -169,9 +170,8 @@ def _outcome(value: object) -> str | None:
     PostgreSQL's jsonb_each_text + split_part would read it."""
     if value is None:
         return None
-    text = value if isinstance(value, str) and not isinstance(value, _Number) else None
-    if text is None:
-        text = _json_text(value)
+    plain = isinstance(value, str) and not isinstance(value, _Number)
+    text = str(value) if plain else _json_text(value)
     return text.split(":", 1)[0].strip(" \t\r\n")
 
 
@@ -273,11 +273,12 @@ def copy_out(conn: TenantConnection, statement: bytes) -> bytes:
     """Everything a `COPY ... TO STDOUT` sends, in the connection's open transaction.
 
     libpq hands over one row per call; psycopg's Copy iterator wraps each call in a
-    Python generator and a wait loop, which cost more CPU than parsing the rows. Blocking
-    libpq calls (the GIL released while they wait) keep that to one cheap call per row."""
+    Python generator and a wait loop, which cost more CPU than parsing the rows. Here each
+    row is one non-blocking libpq call, and the wait for more data is a select(), which
+    lets the other export thread run (libpq's blocking calls keep the GIL)."""
     pgconn = conn.pgconn
     pgconn.send_query(statement)
-    started = pgconn.get_result()
+    started = _next_result(pgconn)
     if started is None or started.status != pq.ExecStatus.COPY_OUT:
         _drain(pgconn)
         if started is not None and started.status == pq.ExecStatus.FATAL_ERROR:
@@ -285,11 +286,14 @@ def copy_out(conn: TenantConnection, statement: bytes) -> bytes:
         raise psycopg.ProgrammingError(f"not a COPY TO STDOUT statement: {statement[:80]!r}")
     chunks = []
     while True:
-        size, data = pgconn.get_copy_data(0)
-        if size < 0:
+        size, data = pgconn.get_copy_data(1)
+        if size > 0:
+            chunks.append(bytes(data))
+        elif size == 0:
+            _wait_readable(pgconn)
+        else:
             break
-        chunks.append(bytes(data))
-    finished = pgconn.get_result()
+    finished = _next_result(pgconn)
     _drain(pgconn)
     if size == -2 or finished is None or finished.status != pq.ExecStatus.COMMAND_OK:
         if finished is not None and finished.status == pq.ExecStatus.FATAL_ERROR:
@@ -298,9 +302,21 @@ def copy_out(conn: TenantConnection, statement: bytes) -> bytes:
     return b"".join(chunks)
 
 
+def _wait_readable(pgconn: pq.abc.PGconn) -> None:
+    select.select([pgconn.socket], [], [])
+    pgconn.consume_input()
+
+
+def _next_result(pgconn: pq.abc.PGconn) -> pq.abc.PGresult | None:
+    pgconn.consume_input()
+    while pgconn.is_busy():
+        _wait_readable(pgconn)
+    return pgconn.get_result()
+
+
 def _drain(pgconn: pq.abc.PGconn) -> None:
     """Reads the results left of a statement, so the connection is ready for the next."""
-    while pgconn.get_result() is not None:
+    while _next_result(pgconn) is not None:
         pass
 
 
