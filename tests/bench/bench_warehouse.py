@@ -2,18 +2,24 @@
 
 Generates `--tenants` x `--days` x `--rows-per-day` rows in an embedded PostgreSQL with
 generate_series (default 100 x 100 x 1,000 = 10,000,000; `--small` for 10 x 10 x 100),
-then, in this one script:
+plus two later days holding the same number of rows in a tenth of the tenants and in
+all of them, then, in this one script:
 
   1. exports every tenant's days to Parquet as the Dagster assets do
      (export.export_days: per tenant one RLS-scoped transaction, COPY into Polars);
   2. rolls them up as the assets do (rollups.write_daily_many: one DuckDB query for
      every tenant and day, merged into each tenant's rollup file);
   3. runs the same aggregate as one `GROUP BY tenant_id, day` query on PostgreSQL;
+  4. runs one day's export and rollup for each of the two later days (few tenants,
+     many tenants: the daily schedule's run);
+  5. materializes the four daily assets over the whole range as one Dagster run, as a
+     single-run backfill from the UI does (`--no-backfill` skips it);
 
-and prints wall and CPU times, the ratio, export rows/s and whether every tenant/day
-partition of the two results is equal (floats to 1e-9 relative).
+and prints wall and CPU times (this process's, and the PostgreSQL server's), the ratio,
+export rows/s and whether every tenant/day partition of the two results is equal
+(floats to 1e-9 relative). Dagster's own log goes to stderr.
 
-    PYTHONPATH=. .venv/bin/python -m tests.bench.bench_warehouse [--small]
+    PYTHONPATH=. .venv/bin/python -m tests.bench.bench_warehouse [--small] 2>dagster.log
 """
 
 from __future__ import annotations
