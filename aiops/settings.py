@@ -127,7 +127,16 @@ class Settings(BaseSettings):
     flow_retry_base_seconds: float = 0.5
     gather_timeout_seconds: float = 5.0
     similar_tickets_k: int = 5
+    similar_tickets_min_relevance: float = Field(
+        default=0.45,
+        ge=0.0,
+        le=1.0,
+        description="Similar tickets less close than this (0..1) are left out of the note.",
+    )
     kb_articles_k: int = 3
+    incident_window_minutes: float = Field(
+        default=15, gt=0, description="How far back a new ticket looks for its ongoing incident."
+    )
     flow_recovery_partitions: int = Field(
         default=4, ge=1, description="Recovery partitions; fixed once `aiops up` creates the store."
     )

@@ -30,6 +30,7 @@ from api.routers import (
     metrics,
     tenants,
     tickets,
+    triage,
     webhooks,
 )
 from warehouse.db import Database
@@ -118,6 +119,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(tickets.router, dependencies=authenticated)
     app.include_router(analytics.router, dependencies=authenticated)
     app.include_router(budget.router, dependencies=authenticated)
+    app.include_router(triage.router, dependencies=authenticated)
     app.include_router(llm.router, dependencies=authenticated)
     app.include_router(webhooks.router, dependencies=authenticated)
     return app

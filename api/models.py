@@ -284,12 +284,20 @@ class EnhancementSummary(BaseModel):
     started_at: datetime | None
     finished_at: datetime | None
     created_at: datetime
+    skip_reason: str | None = Field(
+        default=None, description="Why no note was made (status skipped: noise)."
+    )
 
 
 class EnhancementDetail(EnhancementSummary):
     context: dict[str, Any]
     prompt: str | None
     output: str | None
+    triage: dict[str, Any] | None = Field(
+        default=None,
+        description="Category/priority/type suggestions with confidence, the fields written "
+        "to the ticket, and the ongoing incident the ticket may belong to.",
+    )
 
 
 class TicketIn(BaseModel):

@@ -54,6 +54,7 @@ def _show_one(row: dict[str, Any]) -> None:
     heading(f"Event {row['event_id']} (ticket {row['ticket_id']}, {row['kind']})")
     fields = [
         ("status", row["status"]),
+        ("no note", row.get("skip_reason")),  # noise
         ("attempts", row["attempts"]),
         ("source", row["source"] + (" (backfill)" if row["backfill"] else "")),
         ("synthesizer", row["synthesizer"]),
@@ -137,7 +138,7 @@ def show(
             r["synthesizer"] or "",
             r["note_id"] or "",
             _took(r["timings"]),
-            r["error"] or "",
+            r["error"] or (f"no note: {r['skip_reason']}" if r.get("skip_reason") else ""),
         )
     print_table(shown)
     typer.echo("Details of one: aiops history show --tenant TENANT --event EVENT_ID")

@@ -8,7 +8,8 @@ A Jira CSV export is read as it comes: "Issue key" is the ticket id (as in Jira'
 webhooks), Description and Comment cells are wiki markup, each Comment cell is
 "<date>;<author id>;<text>", and "Resolution" holds the resolution's name ("Done",
 "Fixed"); where the issue has comments, the last one is what fixed it and becomes the
-resolution text, the name being kept among the extra fields.
+resolution text, the name being kept among the extra fields. In any export, a resolution
+that is only a status word is kept the same way (aiops.resolution_words).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from aiops.events import Ticket
+from aiops.resolution_words import is_status_word
 from itsm.jira.text import wiki_to_text
 from warehouse.knowledge import Article, Host
 
@@ -271,12 +273,13 @@ def _texts(record: Mapping[str, Any], cmap: ColumnMap) -> tuple[str, str | None,
     extra: dict[str, Any] = {}
     if jira:
         description = wiki_to_text(description)
-        if comments:
-            # The column names how it was resolved ("Done"); the last comment says what.
-            if resolution is not None:
-                extra["resolution_name"] = resolution
-            resolution = comments[-1]
-    elif comments and resolution is None:
+    # A Jira export's Resolution column names how the issue ended ("Done"), and so does
+    # any column holding only a status word ("Fixed", "Won't Fix"): kept as the name,
+    # never as the fix. The last comment, if any, says what fixed it.
+    if resolution is not None and ((jira and comments) or is_status_word(resolution)):
+        extra["resolution_name"] = resolution
+        resolution = None
+    if resolution is None and comments:
         resolution = comments[-1]
     return description, resolution, extra
 

@@ -22,7 +22,9 @@ class SimilarTicket:
     subject: str
     resolution: str | None
     category: str | None
-    score: float
+    score: float  # relevance 0..1: how close the two tickets are (flows.hybrid)
+    priority: str | None = None
+    type: str | None = None  # request or issue type, where the history keeps one
 
 
 @dataclass(frozen=True)

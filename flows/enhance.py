@@ -16,6 +16,7 @@ import bytewax.operators as op
 from bytewax.dataflow import Dataflow, Stream
 from bytewax.inputs import Source
 
+from aiops.collector import quiet_collector
 from aiops.logs import configure_logging
 from aiops.settings import Settings
 from aiops.tracing import configure_tracing
@@ -45,6 +46,7 @@ def build_flow(
         settings = Settings()
         configure_logging("flow", settings.log_level, settings.log_format)
         configure_tracing(settings, "flow")
+        quiet_collector()
     runtime = runtime or FlowRuntime(settings)
     # From the start, not the first event: an idle flow still answers "what is it doing".
     runtime.serve_metrics()

@@ -1,6 +1,7 @@
 """Context for one ticket from every source at once, each bounded by the same deadline.
 
-Similar resolved tickets and KB articles (BM25 over the tenant's own rows), inventory rows
+Similar resolved tickets (BM25 and embeddings, those below the relevance floor left out)
+and KB articles (BM25) over the tenant's own rows, inventory rows
 for the hosts the ticket mentions, and the tenant's monitoring endpoint. A source that
 fails or runs out of time is recorded as such in the context; the event carries on.
 """
@@ -20,6 +21,7 @@ from aiops.events import Event, Ticket
 from flows.context import EMPTY, OK, Context, KbArticle, SimilarTicket, failed
 from flows.extract import Mentions, find_mentions
 from flows.indexes import TenantIndexes
+from flows.triage import ticket_type
 from warehouse.db import Database
 from warehouse.knowledge import Article, Host, find_hosts
 from warehouse.tenants import TenantConfig
@@ -79,6 +81,7 @@ class Gatherer:
         executor: Executor,
         *,
         similar_k: int,
+        min_relevance: float,
         kb_k: int,
         timeout_seconds: float,
         clock: Callable[[], float] = time.monotonic,
@@ -89,12 +92,17 @@ class Gatherer:
         self._http = http
         self._executor = executor
         self._similar_k = similar_k
+        self._min_relevance = min_relevance
         self._kb_k = kb_k
         self._timeout = timeout_seconds
         self._clock = clock
 
-    def gather(self, event: Event, tenant: TenantConfig) -> Context:
+    def gather(
+        self, event: Event, tenant: TenantConfig, min_relevance: float | None = None
+    ) -> Context:
+        """`min_relevance` overrides the default floor for similar tickets (0..1)."""
         ticket = event.ticket
+        floor = self._min_relevance if min_relevance is None else min_relevance
         query = ticket.text[:_QUERY_CHARS]
         mentions = find_mentions(ticket.text)
         sources: dict[str, str] = {}
@@ -104,7 +112,7 @@ class Gatherer:
         found: dict[str, Any] = {}
         timings: dict[str, float] = {}
         local: dict[str, Callable[[], Any]] = {
-            "similar_tickets": lambda: self._similar(tenant.tenant_id, query, ticket.id),
+            "similar_tickets": lambda: self._similar(tenant.tenant_id, query, ticket.id, floor),
             "kb_articles": lambda: self._kb(tenant.tenant_id, query),
         }
         jobs: dict[str, Callable[[], Any]] = {}
@@ -157,17 +165,24 @@ class Gatherer:
             timings_ms=timings,
         )
 
-    def _similar(self, tenant_id: str, query: str, ticket_id: str) -> list[SimilarTicket]:
-        hits = self._tickets.get(tenant_id).search(query, self._similar_k, exclude=ticket_id)
+    def _similar(
+        self, tenant_id: str, query: str, ticket_id: str, floor: float
+    ) -> list[SimilarTicket]:
+        # Twice k: the floor may drop some of the best fused, and the next may pass it.
+        index = self._tickets.get(tenant_id)
+        found = index.search(query, 2 * self._similar_k, exclude=ticket_id)
+        hits = [(t, relevance) for t, relevance in found if relevance >= floor]
         return [
             SimilarTicket(
                 ticket_id=t.id,
                 subject=t.subject,
                 resolution=t.resolution[:_RESOLUTION_CHARS] if t.resolution else None,
                 category=t.category,
-                score=round(score, 3),
+                score=round(relevance, 3),
+                priority=t.priority,
+                type=ticket_type(t),
             )
-            for t, score in hits
+            for t, relevance in hits[: self._similar_k]
         ]
 
     def _kb(self, tenant_id: str, query: str) -> list[KbArticle]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import partial
 
 from aiops.events import Ticket
@@ -20,14 +20,22 @@ def _upsert(db: Database, tenant_id: str, source: str, tickets: list[Ticket]) ->
     return in_tenant(db, tenant_id, lambda conn: upsert_tickets(conn, tickets, source))
 
 
-def store_resolved(db: Database, retry: Retry, batch: Sequence[Received]) -> list[DeadLetter]:
-    """Upserts the batch's tickets; returns dead letters for the groups that failed."""
+Fixes = Callable[[str, list[Ticket]], list[Ticket]]
+
+
+def store_resolved(
+    db: Database, retry: Retry, batch: Sequence[Received], fixes: Fixes | None = None
+) -> list[DeadLetter]:
+    """Upserts the batch's tickets, a status-word resolution replaced by the fix `fixes`
+    finds (flows.fixes); returns dead letters for the groups that failed."""
     groups: dict[tuple[str, str], list[Received]] = {}
     for item in batch:
         groups.setdefault((item.event.tenant_id, item.event.source), []).append(item)
     dead: list[DeadLetter] = []
     for (tenant_id, source), items in groups.items():
         tickets = [item.event.ticket for item in items]
+        if fixes is not None:
+            tickets = fixes(tenant_id, tickets)
         try:
             retry(partial(_upsert, db, tenant_id, source, tickets))
         except Exception as exc:

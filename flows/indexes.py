@@ -1,13 +1,14 @@
-"""One BM25 index per tenant, brought up to date when the tenant's data changes.
+"""One search index per tenant, brought up to date when the tenant's data changes.
 
 The version query is cheap (count and newest update); building is not, so a tenant's
 index is rebuilt only when its version moved, and the version itself is checked at most
 once per `ttl_seconds`. Concurrent events of one tenant wait for one build, not many.
 
 Similar tickets start from the ticket-history index the Dagster asset keeps under the
-warehouse folder (tokens and a BM25 model per tenant): the flow loads it and applies only
-the rows changed since its watermark, then keeps applying changes to its own copy
-(warehouse.analytics.ticket_index does the applying for both). With no readable index
+warehouse folder (tokens, embeddings and a BM25 model per tenant): the flow loads it
+and applies only the rows changed since its watermark, then keeps applying changes to its
+own copy (warehouse.analytics.ticket_index does the applying for both); flows.hybrid
+searches it. With no readable index
 there, the first build reads every row — the same code, from an empty index — and a log
 line and the flow's metrics say so. KB articles are few: they are read whole.
 """
@@ -25,6 +26,8 @@ from typing import Generic, Protocol, TypeVar
 import polars as pl
 
 from aiops.events import Ticket
+from flows import embedding
+from flows.hybrid import HybridIndex
 from flows.retrieval import Bm25Index, tokenize
 from warehouse import tickets
 from warehouse.analytics import ticket_index
@@ -99,16 +102,17 @@ class IndexBuild:
 
 @dataclass(frozen=True)
 class _TicketIndex:
-    """Ticket ids and tokens in memory; the tickets themselves are read for the hits only,
-    so one deleted since the last build is left out."""
+    """Ticket ids, tokens and embeddings in memory; the tickets themselves are read for
+    the hits only, so one deleted since the last build is left out."""
 
-    index: Bm25Index
+    index: HybridIndex
     fetch: Callable[[Sequence[str]], Mapping[str, Ticket]]
 
     def search(self, query: str, k: int, exclude: str | None = None) -> list[tuple[Ticket, float]]:
-        hits = _top(self.index, query, k, exclude)
-        found = self.fetch([doc_id for doc_id, _ in hits]) if hits else {}
-        return [(found[doc_id], score) for doc_id, score in hits if doc_id in found]
+        """Best (BM25 and embeddings fused) first, each with its 0..1 relevance."""
+        hits = self.index.search(query, k, exclude)
+        found = self.fetch([m.doc_id for m in hits]) if hits else {}
+        return [(found[m.doc_id], m.relevance) for m in hits if m.doc_id in found]
 
 
 @dataclass(frozen=True)
@@ -116,11 +120,18 @@ class _Copy:
     """The flow's copy of a tenant's index: what the next delta is applied to."""
 
     tokens: pl.DataFrame  # ticket_index.TOKENS_SCHEMA, sorted by ticket_id
-    index: Bm25Index
+    index: HybridIndex
+    fitted: ticket_index.Fitted | None
 
 
-def _matrix(tokens: pl.DataFrame) -> Bm25Index:
-    return Bm25Index.from_tokens(tokens["ticket_id"].to_list(), tokens["tokens"].to_list())
+def _hybrid(tokens: pl.DataFrame, bm25: Bm25Index, fitted: ticket_index.Fitted) -> HybridIndex:
+    ids = tokens["ticket_id"].to_list()
+    return HybridIndex(bm25, ids, ticket_index.vectors(tokens), fitted.weights)
+
+
+def _matrix(tokens: pl.DataFrame, fitted: ticket_index.Fitted) -> HybridIndex:
+    bm25 = Bm25Index.from_tokens(tokens["ticket_id"].to_list(), tokens["tokens"].to_list())
+    return _hybrid(tokens, bm25, fitted)
 
 
 class StoredTicketIndexes:
@@ -147,11 +158,16 @@ class StoredTicketIndexes:
         rows_read = 0
         if origin != ARTIFACT:
             delta = ticket_index.apply_changes(
-                conn, copy.tokens, ticket_index.watermark(copy.tokens), tokenize
+                conn,
+                copy.tokens,
+                ticket_index.watermark(copy.tokens),
+                tokenize,
+                embedding,
+                copy.fitted,
             )
             rows_read = delta.rows_read
-            if delta.changed:
-                copy = _Copy(delta.tokens, _matrix(delta.tokens))
+            if delta.changed or delta.refitted:
+                copy = _Copy(delta.tokens, _matrix(delta.tokens, delta.fitted), delta.fitted)
         self._copies[tenant_id] = copy
         seconds = time.perf_counter() - started
         self._observe(IndexBuild(tenant_id, origin, rows_read, copy.tokens.height, seconds))
@@ -179,7 +195,16 @@ class StoredTicketIndexes:
                 self._root,
             )
             return self._empty(), FULL_NO_ARTIFACT
-        copy = _Copy(loaded.tokens, Bm25Index(loaded.ids, loaded.model, loaded.vocab))
+        if loaded.fitted is None:
+            log.info(
+                "tenant %s: the ticket-history index under %s has no embeddings yet; "
+                "reading every ticket",
+                tenant_id,
+                self._root,
+            )
+            return self._empty(), FULL_NO_ARTIFACT
+        bm25 = Bm25Index(loaded.ids, loaded.model, loaded.vocab)
+        copy = _Copy(loaded.tokens, _hybrid(loaded.tokens, bm25, loaded.fitted), loaded.fitted)
         # The Dagster sensor's test of freshness: nothing added, changed or removed since.
         manifest = loaded.manifest
         current = tickets.index_version(conn) == (manifest.rows, manifest.watermark)
@@ -187,9 +212,11 @@ class StoredTicketIndexes:
 
     @staticmethod
     def _empty() -> _Copy:
-        return _Copy(
-            pl.DataFrame(schema=ticket_index.TOKENS_SCHEMA), Bm25Index([], None, frozenset())
+        empty = Bm25Index([], None, frozenset())
+        no_vectors = HybridIndex(
+            empty, [], embedding.embed([], embedding.NO_WEIGHTS), embedding.NO_WEIGHTS
         )
+        return _Copy(pl.DataFrame(schema=ticket_index.TOKENS_SCHEMA), no_vectors, None)
 
     def _fetch(self, tenant_id: str, ticket_ids: Sequence[str]) -> dict[str, Ticket]:
         with self._db.tenant(tenant_id) as conn:

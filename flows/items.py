@@ -70,3 +70,6 @@ class Outcome:
     error: str | None = None
     error_kind: str | None = None
     timings: dict[str, float] = field(default_factory=dict)
+    skip_reason: str | None = None  # noise: why no note was made
+    incident_tickets: int = 0  # size of the ongoing incident it seems part of, if any
+    fields_written: tuple[str, ...] = ()  # triage fields set on the ticket

@@ -77,6 +77,33 @@ class FlowMetrics:
             "ticket_history rows read to build or bring up to date similar-ticket indexes.",
             registry=self.registry,
         )
+        self.noise = Counter(
+            "aiops_flow_noise_skipped",
+            "Tickets given no note because they are noise, by reason (auto_reply, "
+            "out_of_office, delivery_failure, newsletter, empty).",
+            ["reason"],
+            registry=self.registry,
+        )
+        self.incident_tickets = Counter(
+            "aiops_flow_incident_tickets",
+            "New tickets that resemble tickets the tenant opened in the last minutes (same "
+            "host, service or error): a burst means an ongoing incident.",
+            ["tenant_id"],
+            registry=self.registry,
+        )
+        self.fields_written = Counter(
+            "aiops_flow_triage_fields_written",
+            "Triage suggestions written to the ticket's own fields, by field.",
+            ["field"],
+            registry=self.registry,
+        )
+        self.fixes = Counter(
+            "aiops_flow_fix_lookups",
+            "Resolved tickets whose resolution only named a status, by what reading the "
+            "fix from the ITSM gave (found, none, failed, unsupported).",
+            ["outcome"],
+            registry=self.registry,
+        )
         self.in_flight = Gauge(
             "aiops_flow_in_flight",
             "Ticket events being processed right now.",
@@ -143,10 +170,19 @@ class FlowMetrics:
             rate = self._success.rate
             self.success_rate.labels(tenant_id).set_function(lambda: rate(tenant_id))
         self.events.labels(outcome.status).inc()
+        if outcome.skip_reason is not None:
+            self.noise.labels(outcome.skip_reason).inc()
+        if outcome.incident_tickets:
+            self.incident_tickets.labels(tenant_id).inc()
+        for name in outcome.fields_written:
+            self.fields_written.labels(name).inc()
         if outcome.error_kind is not None:
             self.failures.labels(outcome.error_kind).inc()
         for stage, ms in outcome.timings.items():
             self.stage_seconds.labels(stage).observe(ms / 1000)
+
+    def observe_fix(self, outcome: str) -> None:
+        self.fixes.labels(outcome).inc()
 
     def observe_index(self, build: IndexBuild) -> None:
         self.ticket_index_builds.labels(build.origin).inc()

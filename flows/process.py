@@ -1,10 +1,11 @@
 """One ticket event, start to finish: the orchestration, with every dependency injected.
 
-tenant config -> begin (idempotency) -> gather context -> synthesize -> write back ->
-finish. An event already handled is skipped unless it is a backfill. Transient failures
-are retried per stage; what still fails is recorded as failed and reported in the
-outcome (the flow dead-letters it). This function never raises, so one poison event
-cannot stop the others.
+tenant config -> begin (idempotency) -> noise check -> gather context -> triage ->
+synthesize -> write back (triage fields, then the note) -> finish. An event already
+handled is skipped unless it is a backfill; noise (flows.noise) is recorded as skipped,
+with no note. Transient failures are retried per stage; what still fails is recorded as
+failed and reported in the outcome (the flow dead-letters it). This function never
+raises, so one poison event cannot stop the others.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any, Protocol, TypeVar
 
 from aiops.errors import PermanentError, TransientError
@@ -22,13 +24,17 @@ from aiops.tracing import tracer
 from flows.context import Context
 from flows.items import Outcome, OutcomeStatus, Received
 from flows.masking import mask_context, mask_event, redactor_for
+from flows.noise import Noise, classify
 from flows.synthesis import Synthesis, Synthesizer
 from flows.synthesis.attempts import AttemptLog
 from flows.transactions import in_tenant
+from flows.triage_step import Triage, assess, take_model_answer, with_section
+from flows.triage_step import apply as apply_triage
 from flows.writeback import marker, post_once, render_note_html
 from itsm.base import ItsmClient
 from warehouse import enhancements
-from warehouse.db import Database
+from warehouse import triage as triage_store
+from warehouse.db import Database, TenantConnection
 from warehouse.enhancements import Prior, Result
 from warehouse.tenants import TenantConfig
 
@@ -52,6 +58,7 @@ class Services:
     synthesizer: Callable[[TenantConfig], Synthesizer]
     itsm: Callable[[TenantConfig], ItsmClient]
     retry: Retry
+    incident_window: timedelta = timedelta(minutes=15)
 
 
 def error_kind(exc: BaseException) -> str:
@@ -157,9 +164,15 @@ def process_event(received: Received, services: Services) -> Outcome:
         # A backfill re-enhances a handled event: its history row changes, and its note is
         # posted afresh only when the backfill asks to repost.
         repost = done and event.backfill and event.repost
+        # Decided on the ticket as it arrived: masking may hide the sender it looks at.
+        noise = classify(received.event.ticket)
+        if noise is not None:
+            return _skipped(received, services, noise, stages)
         with stages.stage("gather"):
             gathered = mask_context(services.gather(event, tenant), redactor)
         context = gathered.as_dict()
+        with stages.stage("triage"):
+            triage = assess(services.db, event, gathered, services.incident_window)
         with stages.stage("synthesize"):
             synthesis = services.retry(
                 lambda: llm_attempts.run(
@@ -167,23 +180,63 @@ def process_event(received: Received, services: Services) -> Outcome:
                 )
             )
         context = llm_attempts.into(context)
+        note_text = take_model_answer(triage, synthesis.text)
         note_id = None
         if tenant.writes_back:
+            # Fields first, so the note can say which it set.
+            with stages.stage("set_fields"):
+                apply_triage(triage, event, services.itsm(tenant), services.retry)
+        note_text = with_section(note_text, triage)
+        if tenant.writes_back:
             with stages.stage("write_back"):
-                note_id = _write_back(services, tenant, event, synthesis.text, prior, repost)
+                note_id = _write_back(services, tenant, event, note_text, prior, repost)
         status: OutcomeStatus = "succeeded" if tenant.writes_back else "stored"
         result = _result(status, synthesis, context)
-        result.note_id = note_id
+        result.output, result.note_id = note_text, note_id
         result.timings = stages.with_total()
-        services.retry(
-            lambda: in_tenant(
-                services.db, tid, lambda conn: enhancements.finish(conn, event.event_id, result)
-            )
+        services.retry(lambda: in_tenant(services.db, tid, _finish(event.event_id, result, triage)))
+        return Outcome(
+            received,
+            status,
+            note_id,
+            timings=result.timings,
+            incident_tickets=triage.incident.tickets if triage.incident else 0,
+            fields_written=tuple(triage.written),
         )
-        return Outcome(received, status, note_id, timings=result.timings)
     except Exception as exc:
         context = llm_attempts.into(context)
         return _failed(received, services, exc, stages, begun, context, synthesis)
+
+
+def _finish(event_id: str, result: Result, triage: Triage) -> Callable[[TenantConnection], None]:
+    def work(conn: TenantConnection) -> None:
+        enhancements.finish(conn, event_id, result)
+        triage_store.record_triage(conn, event_id, triage.as_dict())
+
+    return work
+
+
+def _skipped(received: Received, services: Services, noise: Noise, stages: _Stages) -> Outcome:
+    event = received.event
+    timings = stages.with_total()
+    context = {"noise": noise.as_dict()}
+    services.retry(
+        lambda: in_tenant(
+            services.db,
+            event.tenant_id,
+            lambda conn: triage_store.record_skipped(
+                conn, event.event_id, noise.reason, context, timings
+            ),
+        )
+    )
+    log.info(
+        "tenant %s ticket %s: no note, %s (%s)",
+        event.tenant_id,
+        event.ticket.id,
+        noise.reason,
+        noise.evidence,
+    )
+    return Outcome(received, "skipped", timings=timings, skip_reason=noise.reason)
 
 
 def _failed(

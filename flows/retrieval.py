@@ -62,7 +62,8 @@ class Bm25Index:
         if self._model is None or not terms or k <= 0:
             return []
         k = min(k, len(self._ids))
-        docs, scores = self._model.retrieve([terms], k=k, show_progress=False, n_threads=1)
+        # n_threads=0: in this thread (1 starts and joins a thread pool per search).
+        docs, scores = self._model.retrieve([terms], k=k, show_progress=False, n_threads=0)
         return [
             (self._ids[int(doc)], float(score))
             for doc, score in zip(np.asarray(docs)[0], np.asarray(scores)[0], strict=True)

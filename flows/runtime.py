@@ -18,6 +18,7 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import TypeVar
 
 import httpx
@@ -30,6 +31,7 @@ from aiops.settings import Settings
 from aiops.tracing import EVENT_ID, TENANT_ID, continued_span
 from flows import history
 from flows.budget import BudgetGate
+from flows.fixes import FixFinder
 from flows.gather import Gatherer
 from flows.indexes import FullBuild, StoredTicketIndexes, TenantIndexes
 from flows.items import DeadLetter, Received
@@ -64,6 +66,7 @@ class _Started:
     enhance_pool: ThreadPoolExecutor
     dead_letters: DeadLetterWriter
     services: Services
+    fixes: FixFinder
 
 
 class FlowRuntime:
@@ -97,7 +100,7 @@ class FlowRuntime:
 
     def store_resolved(self, batch: list[Received]) -> list[DeadLetter]:
         started = self._start()
-        dead = history.store_resolved(started.db, started.services.retry, batch)
+        dead = history.store_resolved(started.db, started.services.retry, batch, started.fixes)
         self.metrics.resolved.labels("stored").inc(len(batch) - len(dead))
         self.metrics.resolved.labels("failed").inc(len(dead))
         failed = set()
@@ -249,6 +252,7 @@ class FlowRuntime:
             http,
             gather_pool,
             similar_k=settings.similar_tickets_k,
+            min_relevance=settings.similar_tickets_min_relevance,
             kb_k=settings.kb_articles_k,
             timeout_seconds=settings.gather_timeout_seconds,
         )
@@ -280,7 +284,9 @@ class FlowRuntime:
             synthesizer=BudgetGate(db, settings, self.metrics.llm_budget_used).synthesizer,
             itsm=itsm_client,
             retry=self._retry,
+            incident_window=timedelta(minutes=settings.incident_window_minutes),
         )
         enhance_pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="enhance")
         dead_letters = DeadLetterWriter(settings, self.acks.finished)
-        return _Started(db, http, gather_pool, enhance_pool, dead_letters, services)
+        fixes = FixFinder(services.tenant, itsm_client, self._retry, self.metrics.observe_fix)
+        return _Started(db, http, gather_pool, enhance_pool, dead_letters, services, fixes)

@@ -14,6 +14,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialWithJitterBackoff
 from starlette.types import Receive, Scope, Send
 
+from aiops.collector import quiet_collector
 from aiops.embedded import embedded_redis
 from aiops.logs import configure_logging
 from aiops.offline_docs import add_offline_docs
@@ -74,6 +75,9 @@ class IngestApp(FastAPI):
 
 
 def create_app(settings: Settings | None = None) -> IngestApp:
+    if settings is None:
+        # Called by uvicorn (--factory): the process's entry point, after its imports.
+        quiet_collector()
     settings = settings or get_settings()
     plugins = list(registry.PLUGINS.values())
     if not logging.getLogger().handlers:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from opentelemetry import trace
@@ -57,13 +57,13 @@ def rate_limited(rate: int, retry_after: int, event_id: str) -> Rejection:
     )
 
 
-def refuse_repeated_tenant(request: Request) -> None:
+def refuse_repeated_tenant(queried: Sequence[str], request: Request) -> None:
     """`?tenant=a&tenant=b` (or two X-Tenant-Id headers) is refused: a proxy in front may
-    act on the first while we would read the last."""
-    if (
-        len(request.query_params.getlist("tenant")) > 1
-        or len(request.headers.getlist("x-tenant-id")) > 1
-    ):
+    act on the first while we would read the last. `queried` are the query's tenants."""
+    # ASGI servers give header names in lower case; Starlette's Headers would be built
+    # and scanned for this alone.
+    named = sum(1 for name, _ in request.scope["headers"] if name == b"x-tenant-id")
+    if len(queried) > 1 or named > 1:
         raise Rejection(
             400, "no_tenant", "name the tenant once: one ?tenant= parameter or X-Tenant-Id header"
         )

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 import httpx
 
@@ -61,6 +61,41 @@ class ItsmClient(Protocol):
 
     def add_note(self, ticket_id: str, body_html: str) -> str:
         """Posts an internal (technician-only) note; returns its id."""
+        ...
+
+
+# Optional capabilities: a client has them when it has the method; plugins without them
+# still pass the kit, and the flow goes without (no field written, the fix not looked up).
+
+TRIAGE_FIELDS = ("category", "priority", "type")
+# What a plugin lists in its optional `capabilities` attribute; the kit checks each one.
+SET_FIELDS = "set_fields"
+LAST_FIX = "last_fix"
+
+
+def capabilities(plugin: object) -> frozenset[str]:
+    """The optional capabilities a plugin declares (none, if it declares nothing)."""
+    return frozenset(getattr(plugin, "capabilities", ()))
+
+
+@runtime_checkable
+class FieldWriter(Protocol):
+    """Writes triage suggestions into the ticket's own fields."""
+
+    # Of TRIAGE_FIELDS, the ones this ITSM has a field for.
+    writable_fields: tuple[str, ...]
+
+    def set_fields(self, ticket_id: str, fields: Mapping[str, str]) -> None:
+        """Sets each field (a name from writable_fields) to the named value."""
+        ...
+
+
+@runtime_checkable
+class FixReader(Protocol):
+    """Reads what fixed a resolved ticket when its resolution field only names a status."""
+
+    def last_fix(self, ticket_id: str) -> str | None:
+        """Plain text of the ticket's last technician note or comment that is not ours."""
         ...
 
 

@@ -25,7 +25,7 @@ class Prior:
 
 @dataclass
 class Result:
-    status: str  # succeeded | stored | failed
+    status: str  # succeeded | stored | failed (skipped: warehouse.triage.record_skipped)
     context: dict[str, Any] = field(default_factory=dict)
     prompt: str | None = None
     output: str | None = None
@@ -123,7 +123,7 @@ def finish(conn: TenantConnection, event_id: str, result: Result) -> None:
 _COLUMNS = (
     "event_id, ticket_id, source, kind, backfill, status, attempts, synthesizer, model, "
     "note_id, note_posted_at, error, error_kind, timings, prompt_tokens, completion_tokens, "
-    "cost_usd, received_at, started_at, finished_at, created_at"
+    "cost_usd, received_at, started_at, finished_at, created_at, skip_reason"
 )
 
 
@@ -138,6 +138,7 @@ def recent(conn: TenantConnection, limit: int = 20, ticket_id: str | None = None
 
 def get(conn: TenantConnection, event_id: str) -> DictRow | None:
     return conn.execute(
-        f"SELECT {_COLUMNS}, context, prompt, output FROM enhancement_history WHERE event_id = %s",
+        f"SELECT {_COLUMNS}, context, prompt, output, triage FROM enhancement_history "
+        "WHERE event_id = %s",
         (event_id,),
     ).fetchone()

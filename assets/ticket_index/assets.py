@@ -5,6 +5,8 @@ from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, ass
 from assets.partitions import tenants
 from assets.resources import PostgresResource, WarehouseResource
 from assets.ticket_index import quality
+from flows import embedding
+from flows.hybrid import HybridIndex
 from flows.retrieval import Bm25Index, tokenize
 from warehouse.analytics import ticket_index
 
@@ -15,11 +17,12 @@ GROUP = "ticket_index"
 def ticket_history_index(
     context: AssetExecutionContext, postgres: PostgresResource, warehouse: WarehouseResource
 ) -> MaterializeResult:
-    """The tenant's BM25 index over ticket_history (subject + description), persisted under
-    the warehouse folder; only tickets changed since the last version are re-read."""
+    """The tenant's BM25 index and embeddings over ticket_history (subject, description,
+    resolution), persisted under the warehouse folder; only tickets changed since the last
+    version are re-read and embedded (all of them when the weights are refitted)."""
     tenant_id = context.partition_key
     with postgres.open() as db, db.tenant(tenant_id) as conn:
-        refresh = ticket_index.refresh(conn, warehouse.root, tenant_id, tokenize)
+        refresh = ticket_index.refresh(conn, warehouse.root, tenant_id, tokenize, embedding)
         labels = refresh.tokens.select("ticket_id", "category", "duplicates").to_dicts()
         indexed = {row["ticket_id"] for row in labels}
         duplicates = {
@@ -38,8 +41,13 @@ def ticket_history_index(
             )
         }
     loaded = ticket_index.load(warehouse.root, tenant_id)
-    assert loaded is not None
-    index = Bm25Index(loaded.ids, loaded.model, loaded.vocab)
+    assert loaded is not None and loaded.fitted is not None
+    index = HybridIndex(
+        Bm25Index(loaded.ids, loaded.model, loaded.vocab),
+        loaded.ids,
+        ticket_index.vectors(loaded.tokens),
+        loaded.fitted.weights,
+    )
     recall = quality.duplicate_recall(index, texts, duplicates)
     precision = quality.category_precision(index, texts, categories)
     context.log.info(
@@ -54,6 +62,8 @@ def ticket_history_index(
         "rows_removed": MetadataValue.int(refresh.removed),
         "rows_total": MetadataValue.int(refresh.manifest.rows),
         "rebuilt": MetadataValue.bool(refresh.rebuilt),
+        "embeddings_refitted": MetadataValue.bool(refresh.refitted),
+        "embedding_model": MetadataValue.text(embedding.MODEL),
         "version": MetadataValue.text(refresh.manifest.version),
         "duplicate_queries": MetadataValue.int(sum(tid in duplicates for tid in texts)),
         "category_queries": MetadataValue.int(sum(tid in categories for tid in texts)),

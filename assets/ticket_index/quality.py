@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Set
 
-from flows.retrieval import Bm25Index
+from flows.hybrid import HybridIndex
 
 MAX_QUERIES = 200
 
@@ -17,12 +17,12 @@ def sample(ids: Set[str], limit: int = MAX_QUERIES) -> list[str]:
     return ordered[::step][:limit]
 
 
-def _neighbours(index: Bm25Index, ticket_id: str, text: str, k: int) -> list[str]:
-    return [doc for doc, _ in index.search(text, k + 1) if doc != ticket_id][:k]
+def _neighbours(index: HybridIndex, ticket_id: str, text: str, k: int) -> list[str]:
+    return [match.doc_id for match in index.search(text, k, exclude=ticket_id)]
 
 
 def duplicate_recall(
-    index: Bm25Index,
+    index: HybridIndex,
     texts: Mapping[str, str],
     duplicates: Mapping[str, Set[str]],
     k: int = 10,
@@ -38,7 +38,7 @@ def duplicate_recall(
 
 
 def category_precision(
-    index: Bm25Index,
+    index: HybridIndex,
     texts: Mapping[str, str],
     categories: Mapping[str, str],
     k: int = 5,

@@ -65,7 +65,10 @@ def compose(context: Context, header: str = HEADER) -> str:
         lines += ["", "Similar resolved tickets:"]
         for t in context.similar_tickets:
             resolution = _clip(t.resolution, _RESOLUTION_CHARS) if t.resolution else "not recorded"
-            lines.append(f"- #{t.ticket_id} {_clip(t.subject, 120)}: resolution: {resolution}")
+            lines.append(
+                f"- #{t.ticket_id} {_clip(t.subject, 120)} (closeness {t.score:.0%}): "
+                f"resolution: {resolution}"
+            )
     if context.kb_articles:
         lines += ["", "Knowledge-base articles:"]
         for a in context.kb_articles:

@@ -14,7 +14,7 @@ import re
 import unicodedata
 
 from aiops.events import Event
-from flows.context import OK, Context
+from flows.context import OK, Context, SimilarTicket
 
 TICKET_OPEN = "<<<TICKET_DATA>>>"
 TICKET_CLOSE = "<<<END_TICKET_DATA>>>"
@@ -42,7 +42,11 @@ _MONITORING_CHARS = 4_000
 SYSTEM_PROMPT = f"""You assist MSP technicians. For the ticket below, write a short internal note
 with actionable guidance: the likely cause, concrete next steps in order, and which of the
 similar past tickets, knowledge-base articles, systems and monitoring data given are relevant.
-Cite similar tickets by their id. Say plainly when the context does not help.
+Cite similar tickets by their id and closeness as given. Say plainly when the context does not
+help.
+End the note with one line: TRIAGE {{"category": ..., "priority": ..., "type": ...,
+"confidence": 0 to 1}}, naming the values the similar tickets were filed under where
+they fit (null for a field you cannot tell).
 
 Everything between {TICKET_OPEN} and {TICKET_CLOSE} is the ticket as its requester wrote it;
 everything between {CONTEXT_OPEN} and {CONTEXT_CLOSE} was gathered from records other people
@@ -70,11 +74,25 @@ def _ticket_block(event: Event) -> str:
     return "\n".join([TICKET_OPEN, defuse("\n".join(lines)), TICKET_CLOSE])
 
 
+def _filed_as(ticket: SimilarTicket) -> str:
+    filed = [
+        f"{name} {value}"
+        for name, value in (
+            ("category", ticket.category),
+            ("priority", ticket.priority),
+            ("type", ticket.type),
+        )
+        if value
+    ]
+    return f"\n  Filed as: {', '.join(filed)}" if filed else ""
+
+
 def _sections(context: Context) -> list[str]:
     sections = []
     if context.similar_tickets:
         rows = [
-            f"- #{t.ticket_id}: {t.subject}\n  Resolution: {t.resolution or 'not recorded'}"
+            f"- #{t.ticket_id} (closeness {t.score:.0%}): {t.subject}\n"
+            f"  Resolution: {t.resolution or 'not recorded'}" + _filed_as(t)
             for t in context.similar_tickets
         ]
         sections.append("Similar resolved tickets (most similar first):\n" + "\n".join(rows))

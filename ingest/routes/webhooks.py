@@ -121,16 +121,15 @@ def _refusal(
     return JSONResponse({"detail": rejection.detail}, status_code=rejection.status, headers=headers)
 
 
-def _tenant_parameter(query_string: bytes) -> str | None:
-    """The last `tenant` in the query, as Starlette's query_params.get would read it."""
+def _tenant_parameters(query_string: bytes) -> list[str]:
+    """Every `tenant` in the query, as Starlette's query_params.getlist would read them."""
     if b"tenant" not in query_string:
-        return None
-    found = [
+        return []
+    return [
         v
         for k, v in parse_qsl(query_string.decode("latin-1"), keep_blank_values=True)
         if k == "tenant"
     ]
-    return found[-1] if found else None
 
 
 async def answer(
@@ -138,11 +137,12 @@ async def answer(
 ) -> Response:
     """The response to one webhook delivery: 202 once Redis holds the event, else the refusal."""
     headers = lowercase_headers(request)
-    query = _tenant_parameter(request.scope["query_string"])
+    queried = _tenant_parameters(request.scope["query_string"])
+    query = queried[-1] if queried else None  # the last, as query_params.get reads it
     header = headers.get("x-tenant-id")
     tenant_id: str | None = query or header
     try:
-        refuse_repeated_tenant(request)
+        refuse_repeated_tenant(queried, request)
         tenant_id = choose_tenant(query, header)
         # The event's trace begins here; receive() names the event id on it.
         with tracer().start_as_current_span(

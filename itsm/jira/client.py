@@ -1,4 +1,5 @@
-"""Jira Service Management REST client: fetch an issue, find and add internal comments.
+"""Jira Service Management REST client: fetch an issue, find and add internal comments, set
+its priority and issue type, read its last agent comment.
 
 Internal notes go through the Service Management API, `POST
 /rest/servicedeskapi/request/{key}/comment` with `"public": false`: a comment made through
@@ -35,6 +36,11 @@ T = TypeVar("T")
 _PAGE_SIZE = 100
 _MAX_COMMENT_PAGES = 20
 _MESSAGE_LIMIT = 300
+# Our triage field names -> Jira's. The normalized ticket's category is the issue type
+# (itsm.jira.normalize), so "category" is written there; Jira has no third such field.
+_FIELD_NAMES = {"category": "issuetype", "priority": "priority"}
+# Every note we post carries this marker (flows.writeback): it is never the fix.
+_OUR_MARKER = "[AI Ops ref "
 
 
 @dataclass(frozen=True)
@@ -164,17 +170,46 @@ class JiraClient:
 
         return self._retrying(attempt)
 
+    writable_fields = tuple(_FIELD_NAMES)
+
+    def set_fields(self, ticket_id: str, fields: Mapping[str, str]) -> None:
+        """PUT the issue (REST v3 Cloud, v2 Data Center) with each field by name; the same
+        values twice are the same edit, so a retry after a timeout is harmless."""
+        unknown = sorted(set(fields) - set(_FIELD_NAMES))
+        if unknown:
+            raise PermanentError(f"Jira has no triage field {', '.join(unknown)}")
+        body = {"fields": {_FIELD_NAMES[name]: {"name": value} for name, value in fields.items()}}
+        self._call("PUT", f"{self._flavor.issue_api}/{self._key(ticket_id)}", json=body)
+
+    def last_fix(self, ticket_id: str) -> str | None:
+        """The text of the request's last comment (internal or public) that is not ours."""
+        found: str | None = None
+
+        def keep(body: str) -> bool:
+            nonlocal found
+            text = comment_plain_text(body).strip()
+            if text and _OUR_MARKER not in text:
+                found = text
+            return False  # read every page: the last comment wins
+
+        self._find_comment(ticket_id, keep, self._call, internal_only=False)
+        return found
+
     def _find_comment(
         self,
         ticket_id: str,
         matches: Callable[[str], bool],
         call: Callable[..., Mapping[str, Any]],
+        *,
+        internal_only: bool = True,
     ) -> str | None:
-        """Internal comments only: a customer's public comment cannot pass for our note."""
+        """Internal comments only, unless told: a customer's public comment cannot pass for
+        our note."""
         path = self._comments_path(ticket_id)
         start = 0
+        public = "false" if internal_only else "true"
         for _ in range(_MAX_COMMENT_PAGES):
-            params = {"public": "false", "internal": "true", "start": start, "limit": _PAGE_SIZE}
+            params = {"public": public, "internal": "true", "start": start, "limit": _PAGE_SIZE}
             page = call("GET", path, params=params)
             values = page.get("values")
             values = values if isinstance(values, list) else []
@@ -238,6 +273,8 @@ class JiraClient:
             raise TransientError(f"Jira rate-limited {where} (429)", retry_after=retry_after)
         if status >= 500 or status == 408:
             raise _MaybeApplied(f"Jira answered {status} to {where}", retry_after=retry_after)
+        if status == 204:  # an edit answers with no body
+            return {}
         try:
             payload = response.json()
         except ValueError:

@@ -28,7 +28,7 @@ from typing import Any
 import httpx
 
 from aiops.events import EventKind, Ticket
-from itsm.base import ItsmConnection
+from itsm.base import LAST_FIX, SET_FIELDS, ItsmConnection
 from itsm.jira.client import JiraClient
 from itsm.jira.normalize import normalize_webhook
 from itsm.signing import matches_any_secret
@@ -86,6 +86,7 @@ WEBHOOK_SCHEMA: dict[str, Any] = {
 class JiraPlugin:
     name = "jira"
     webhook_schema = WEBHOOK_SCHEMA
+    capabilities = frozenset({SET_FIELDS, LAST_FIX})
 
     def __init__(
         self, *, attempts: int = 3, base_delay: float = 0.5, max_delay: float = 30.0

@@ -1,4 +1,5 @@
-"""ServiceDesk Plus v3 REST client: fetch a request, find and add internal notes.
+"""ServiceDesk Plus v3 REST client: fetch a request, find and add internal notes, set its
+category, priority and request type, read its last technician note.
 
 On-premises and Cloud speak the same v3 API with three differences: the auth header
 (`authtoken: <key>` vs `Authorization: Zoho-oauthtoken <key>`), the note wrapper key
@@ -33,6 +34,10 @@ _MESSAGE_LIMIT = 300
 # Read under either name: the flavor's own first, but editions are not consistent.
 _NOTE_KEYS = ("note", "request_note")
 _NOTES_KEYS = ("notes", "request_notes")
+# Our triage field names -> the v3 request attributes (each a lookup set by name).
+_FIELD_ATTRIBUTES = {"category": "category", "priority": "priority", "type": "request_type"}
+# Every note we post carries this marker (flows.writeback): it is never the fix.
+_OUR_MARKER = "[AI Ops ref "
 
 
 @dataclass(frozen=True)
@@ -180,6 +185,32 @@ class ServiceDeskClient:
             return note_id
 
         return self._retrying(attempt)
+
+    writable_fields = tuple(_FIELD_ATTRIBUTES)
+
+    def set_fields(self, ticket_id: str, fields: Mapping[str, str]) -> None:
+        """PUT /api/v3/requests/{id} with each lookup by name; the same values twice are
+        the same request, so a retry after a timeout is harmless."""
+        unknown = sorted(set(fields) - set(_FIELD_ATTRIBUTES))
+        if unknown:
+            raise PermanentError(f"ServiceDesk Plus has no triage field {', '.join(unknown)}")
+        request = {_FIELD_ATTRIBUTES[name]: {"name": value} for name, value in fields.items()}
+        form = {"input_data": json.dumps({"request": request})}
+        self._call("PUT", self._request_path(ticket_id), data=form)
+
+    def last_fix(self, ticket_id: str) -> str | None:
+        """The text of the request's last note that is not an AI Ops note."""
+        found: str | None = None
+
+        def keep(html: str) -> bool:
+            nonlocal found
+            text = html_to_text(html).strip()
+            if text and _OUR_MARKER not in text:
+                found = text
+            return False  # read every page: the last note wins
+
+        self._find_note(ticket_id, keep, self._call)
+        return found
 
     def _find_note(
         self,

@@ -15,7 +15,7 @@ from warehouse.db import Database, TenantConnection
 from warehouse.retention import Policy, set_policy
 from warehouse.tenants import TenantConfig, create_tenant
 
-STATUSES = ("succeeded", "succeeded", "succeeded", "stored", "failed", "processing")
+STATUSES = ("succeeded", "succeeded", "succeeded", "stored", "failed", "skipped", "processing")
 SOURCES = ("similar_tickets", "kb", "inventory", "monitoring")
 
 

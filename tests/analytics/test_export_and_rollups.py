@@ -21,14 +21,16 @@ SELECT
     count(*) FILTER (WHERE status = 'succeeded') AS succeeded,
     count(*) FILTER (WHERE status = 'stored') AS stored,
     count(*) FILTER (WHERE status = 'failed') AS failed,
+    count(*) FILTER (WHERE status = 'skipped') AS skipped,
     count(*) FILTER (WHERE status = 'processing') AS processing,
     count(*) FILTER (WHERE backfill) AS backfills,
     count(*) FILTER (WHERE status IN ('succeeded', 'stored'))::float8
-        / nullif(count(*) FILTER (WHERE status <> 'processing'), 0) AS success_rate,
+        / nullif(count(*) FILTER (WHERE status IN ('succeeded', 'stored', 'failed')), 0)
+        AS success_rate,
     percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM finished_at - started_at))
-        FILTER (WHERE status <> 'processing') AS p50_seconds,
+        FILTER (WHERE status NOT IN ('processing', 'skipped')) AS p50_seconds,
     percentile_cont(0.95) WITHIN GROUP (ORDER BY extract(epoch FROM finished_at - started_at))
-        FILTER (WHERE status <> 'processing') AS p95_seconds,
+        FILTER (WHERE status NOT IN ('processing', 'skipped')) AS p95_seconds,
     coalesce(sum(prompt_tokens), 0) AS prompt_tokens,
     coalesce(sum(completion_tokens), 0) AS completion_tokens,
     coalesce(sum(cost_usd), 0) AS cost_usd
@@ -164,3 +166,52 @@ def test_a_day_without_enhancements_rolls_up_to_zeroes(
     assert row["success_rate"] is None and row["p95_seconds"] is None
     assert row["cost_usd"] == Decimal(0)
     assert rollups.sources_frame(warehouse_dir, tenant_id, day).height == 0
+
+
+def test_noise_is_counted_as_skipped_by_reason_and_not_against_the_success_rate(
+    db: Database, box: SecretBox, tenant_id: str, warehouse_dir: Path
+) -> None:
+    seed.tenant(db, box, tenant_id)
+    day = seed.today() - timedelta(days=2)
+    with db.tenant(tenant_id) as conn:
+        seed.enhancement(conn, "ok-1", seed.at(day, 9), status="succeeded")
+        seed.enhancement(conn, "bad-1", seed.at(day, 10), status="failed")
+        for i, reason in enumerate(("auto_reply", "auto_reply", "newsletter")):
+            seed.enhancement(
+                conn, f"noise-{i}", seed.at(day, 11, i), status="skipped", seconds=0.01
+            )
+            conn.execute(
+                "UPDATE enhancement_history SET skip_reason = %s WHERE event_id = %s",
+                (reason, f"noise-{i}"),
+            )
+        export_partition(conn, warehouse_dir, ENHANCEMENTS, tenant_id, day)
+
+    _, row = rollups.write_daily(warehouse_dir, tenant_id, day)
+
+    assert row["skipped"] == 3 and row["enhancements"] == 5
+    assert row["success_rate"] == 0.5
+    assert row["p50_seconds"] == 2.5
+    frame = pl.read_parquet(partition_file(warehouse_dir, ENHANCEMENTS, tenant_id, day))
+    reasons = frame.filter(pl.col("status") == "skipped")["skip_reason"].sort().to_list()
+    assert reasons == ["auto_reply", "auto_reply", "newsletter"]
+
+
+def test_a_rollup_file_from_before_the_skipped_column_is_merged_into(
+    db: Database, box: SecretBox, tenant_id: str, warehouse_dir: Path
+) -> None:
+    seed.tenant(db, box, tenant_id)
+    old_day, day = seed.today() - timedelta(days=5), seed.today() - timedelta(days=4)
+    with db.tenant(tenant_id) as conn:
+        seed.enhancement(conn, "old-1", seed.at(old_day, 9))
+        seed.enhancement(conn, "new-1", seed.at(day, 9))
+        export_partition(conn, warehouse_dir, ENHANCEMENTS, tenant_id, old_day)
+        export_partition(conn, warehouse_dir, ENHANCEMENTS, tenant_id, day)
+    written, _ = rollups.write_daily(warehouse_dir, tenant_id, old_day)
+    # As an older release wrote it: no skipped column.
+    pl.read_parquet(written.path).drop("skipped").write_parquet(written.path)
+
+    rollups.write_daily(warehouse_dir, tenant_id, day)
+
+    merged = pl.read_parquet(written.path).sort("day")
+    assert merged["day"].to_list() == [old_day, day]
+    assert merged["skipped"].to_list() == [None, 0]

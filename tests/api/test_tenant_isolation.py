@@ -54,6 +54,8 @@ TENANT_ROUTES: dict[Route, Callable[[Party], Request]] = {
     ("DELETE", "/tenants/{tenant_id}/llm"): lambda p: {},
     ("GET", "/tenants/{tenant_id}/llm/budget"): lambda p: {},
     ("PUT", "/tenants/{tenant_id}/llm/budget"): lambda p: {"json": {"monthly_usd": 1}},
+    ("GET", "/tenants/{tenant_id}/triage"): lambda p: {},
+    ("PUT", "/tenants/{tenant_id}/triage"): lambda p: {"json": {"write_fields": True}},
     ("GET", "/tenants/{tenant_id}/webhook"): lambda p: {},
     ("PATCH", "/tenants/{tenant_id}/webhook"): lambda p: {"json": {"webhook_rate_per_minute": 7}},
     # In this order, so the tenant's own admin key starts a rotation, then finishes it.

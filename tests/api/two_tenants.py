@@ -92,6 +92,7 @@ _TABLES = {
     "api_keys": "key_id",
     "kb_articles": "article_id",
     "system_inventory": "hostname",
+    "triage_settings": "tenant_id",
 }
 
 

@@ -195,6 +195,23 @@ def _measure(wrk: str, url: str, args: argparse.Namespace, server: int, pool: Pa
     )
 
 
+@contextlib.contextmanager
+def _profiled(pid: int, path: str | None) -> Iterator[None]:
+    """py-spy (a dev tool: `pip install py-spy`) samples the server while the block runs."""
+    if path is None:
+        yield
+        return
+    spy = subprocess.Popen(
+        ["py-spy", "record", "--pid", str(pid), "-o", path, "--format", "raw", "-r", "200",
+         "--nonblocking", "--gil"]
+    )  # fmt: skip
+    try:
+        yield
+    finally:
+        spy.send_signal(2)
+        spy.wait(timeout=60)
+
+
 def _write_pool(path: Path, first: int, count: int) -> None:
     """`count` signed webhooks, each its own ticket and delivery id."""
     with path.open("w") as out:
@@ -223,6 +240,9 @@ def main() -> None:
         type=int,
         default=0,
         help="signed webhooks to pre-generate (default: enough for 8,000 req/s)",
+    )
+    parser.add_argument(
+        "--profile", metavar="FILE", help="py-spy profile of the ingest run (collapsed)"
     )
     args = parser.parse_args()
     wrk = _require_wrk()
@@ -280,7 +300,8 @@ def main() -> None:
             time.sleep(1)  # what was in flight when the warm-up stopped lands first
             direct.delete(stream)
             redis_before = _redis_cpu_seconds(direct)
-            run = _measure(wrk, base + WEBHOOK_PATH, args, ingest.pid, measured)
+            with _profiled(ingest.pid, args.profile):
+                run = _measure(wrk, base + WEBHOOK_PATH, args, ingest.pid, measured)
             time.sleep(1)
             redis_cpu = _redis_cpu_seconds(direct) - redis_before
         stored = int(direct.xlen(stream))

@@ -66,7 +66,7 @@ def test_every_command_has_help(aiops: Invoke) -> None:
         ["up"], ["demo"], ["migrate"], ["tenants", "create"], ["tenants", "list"],
         ["history", "import"], ["history", "show"], ["kb", "import"],
         ["inventory", "import"], ["dlq", "list"], ["dlq", "replay"], ["sql"],
-        ["retention", "show"], ["retention", "set"],
+        ["retention", "show"], ["retention", "set"], ["triage", "show"], ["triage", "set"],
     ):  # fmt: skip
         result = aiops(*command, "--help")
         assert result.exit_code == 0, (command, result.output)

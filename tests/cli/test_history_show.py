@@ -6,7 +6,7 @@ from typing import Any
 
 from aiops.events import Event, Ticket, utcnow
 from tests.cli.conftest import Invoke
-from warehouse import enhancements
+from warehouse import enhancements, triage
 from warehouse.db import Database
 
 
@@ -63,3 +63,16 @@ def test_other_tenants_events_are_not_found(aiops: Invoke, tenant_id: str, db: D
     assert "ev-theirs" not in mine.output
     assert theirs.exit_code == 1
     assert "secret plans" not in theirs.output
+
+
+def test_skipped_noise_says_why_it_got_no_note(aiops: Invoke, tenant_id: str, db: Database) -> None:
+    assert aiops("tenants", "create", tenant_id, "--name", "Noisy").exit_code == 0
+    _record(db, tenant_id, "ev-ooo", "4720", status="processing")
+    with db.tenant(tenant_id) as conn:
+        triage.record_skipped(conn, "ev-ooo", "out_of_office", {"noise": {}}, {"total": 3.0})
+
+    recent = aiops("history", "show", "--tenant", tenant_id)
+    one = aiops("history", "show", "--tenant", tenant_id, "--event", "ev-ooo")
+
+    assert "skipped" in recent.output and "no note: out_of_office" in recent.output
+    assert "no note      out_of_office" in one.output

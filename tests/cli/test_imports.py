@@ -87,16 +87,17 @@ def test_hadoop_jira_export_subset_is_imported_with_its_columns_mapped(
         ).fetchone()
     assert row is not None
     assert row["subject"] == first["Summary"]
-    assert (row["resolution"], row["priority"], row["status"]) == (
-        first["Resolution"],
-        first["Priority"],
-        first["Status"],
-    )
+    assert (row["priority"], row["status"]) == (first["Priority"], first["Status"])
+    # The export's Resolution column names a status ("Fixed"), not a fix.
+    assert row["resolution"] is None
     assert row["created_at"] == datetime.strptime(first["Created"], "%d/%b/%y %H:%M").replace(
         tzinfo=UTC
     )
     assert row["resolved_at"] is not None
-    assert row["extra"] == {"Affects Version/s": first["Affects Version/s"]}
+    assert row["extra"] == {
+        "Affects Version/s": first["Affects Version/s"],
+        "resolution_name": first["Resolution"],
+    }
 
 
 def test_missing_id_column_is_a_clear_error_and_writes_nothing(

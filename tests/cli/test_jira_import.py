@@ -45,5 +45,6 @@ def test_a_jira_export_is_imported_with_the_fix_text_as_resolution(
     assert vpn["created_at"].isoformat() == "2024-11-19T08:10:00+00:00"
     assert vpn["resolved_at"] is not None
     assert rows["HELP-43"]["resolution"].startswith("Replaced the network cable")
-    # No comment: nothing says what fixed it, so the name is all there is.
-    assert rows["HELP-51"]["resolution"] == "Won't Do"
+    # No comment: nothing says what fixed it; the name is kept as the name, not as a fix.
+    assert rows["HELP-51"]["resolution"] is None
+    assert rows["HELP-51"]["extra"]["resolution_name"] == "Won't Do"

@@ -71,3 +71,29 @@ def test_host_rows_keep_unmapped_columns_as_attributes() -> None:
         "10.1.2.3",
         {"Serial": "X1"},
     )
+
+
+def test_a_resolution_column_of_status_words_is_kept_as_the_name_not_the_fix() -> None:
+    # The shared Hadoop export's shape: Status and Resolution both name how it ended.
+    cmap = mapping.resolve(
+        mapping.TICKETS, ["Summary", "Issue id", "Status", "Resolution", "Description"], "h.csv"
+    )
+    named = mapping.to_ticket(
+        {"Summary": "NPE", "Issue id": "1", "Status": "Closed", "Resolution": "Won't Fix"}, cmap
+    )
+    assert named.resolution is None and named.extra["resolution_name"] == "Won't Fix"
+    assert named.status == "Closed"
+    real = mapping.to_ticket(
+        {"Summary": "VPN", "Issue id": "2", "Resolution": "Reinstalled the VPN client"}, cmap
+    )
+    assert real.resolution == "Reinstalled the VPN client" and "resolution_name" not in real.extra
+
+
+def test_a_status_word_gives_way_to_the_last_comment() -> None:
+    cmap = mapping.resolve(mapping.TICKETS, ["id", "subject", "resolution", "comments"], "x.csv")
+    ticket = mapping.to_ticket(
+        {"id": "7", "subject": "Printer", "resolution": "Fixed", "comments": "Swapped the fuser"},
+        cmap,
+    )
+    assert ticket.resolution == "Swapped the fuser"
+    assert ticket.extra["resolution_name"] == "Fixed"

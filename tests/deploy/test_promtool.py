@@ -42,3 +42,8 @@ def test_each_operator_alert_fires_on_its_series_and_not_before() -> None:
     for alert in ("EnhancementSuccessRateLow", "QueueDepthHigh", "WorkerDown", "HighLatency"):
         assert f"alertname: {alert}" in text, alert
     assert "SUCCESS" in _run("test", "rules", str(UNIT_TESTS))
+
+
+def test_a_burst_of_resembling_tickets_fires_the_incident_alert_for_its_tenant_only() -> None:
+    triage_tests = UNIT_TESTS.with_name("triage_alerts_test.yml")
+    assert "SUCCESS" in _run("test", "rules", str(triage_tests))

@@ -83,6 +83,22 @@ class JiraServer(LoopbackServer):
             if service_project:
                 self._service_projects.add(project)
 
+    def issue(self, key: str) -> dict[str, Any]:
+        with self._lock:
+            return copy.deepcopy(self._issues[key])
+
+    def add_agent_comment(self, key: str, body: str, *, public: bool = False) -> None:
+        """A comment as an agent writes it in the Jira web client (wiki markup)."""
+        with self._lock:
+            comment = {
+                "id": str(next(self._ids)),
+                "body": body,
+                "public": public,
+                "via": "web",
+                "created": time.time(),
+            }
+            self._comments.setdefault(key, []).append(comment)
+
     def comments(self, key: str) -> list[dict[str, Any]]:
         """Every comment on the issue, as stored: `body`, `public`, `via` (which API)."""
         with self._lock:
@@ -227,6 +243,30 @@ class JiraServer(LoopbackServer):
             time.sleep(self.comment_delay_seconds)
         return 201, answer, {}
 
+    def _edit_issue(self, key: str, raw_body: bytes) -> Reply:
+        """Edit issue: `{"fields": {"priority": {"name": ...}, ...}}`, answered 204."""
+        try:
+            given = json.loads(raw_body)
+            fields = given["fields"]
+        except (ValueError, KeyError, TypeError):
+            return 400, _platform_error("The request body must hold fields."), {}
+        if not isinstance(fields, dict):
+            return 400, _platform_error("fields must be an object."), {}
+        errors = {
+            name: f"Specify a valid '{name}' by name or id"
+            for name, value in fields.items()
+            if name in ("priority", "issuetype")
+            and not (isinstance(value, dict) and ("name" in value or "id" in value))
+        }
+        if errors:
+            return 400, {"errorMessages": [], "errors": errors}, {}
+        with self._lock:
+            issue = self._issues.get(key)
+            if issue is None:
+                return 404, _platform_error("Issue does not exist."), {}
+            issue.setdefault("fields", {}).update(copy.deepcopy(fields))
+        return 204, {}, {}
+
     def _handler_class(self) -> type[BaseHTTPRequestHandler]:
         server = self
 
@@ -238,7 +278,7 @@ class JiraServer(LoopbackServer):
                 """Quiet: tests read results, not access logs."""
 
             def _answer(self, status: int, body: dict[str, Any], headers: dict[str, str]) -> None:
-                data = json.dumps(body).encode()
+                data = b"" if status == 204 else json.dumps(body).encode()
                 try:
                     self.send_response(status)
                     self.send_header("Content-Type", "application/json;charset=UTF-8")
@@ -272,7 +312,12 @@ class JiraServer(LoopbackServer):
                     return server._post_comment(unquote(match[1]), raw_body, "servicedeskapi")
                 if method == "POST" and (match := _PLATFORM_COMMENT.match(path)):
                     return server._post_comment(unquote(match[2]), raw_body, f"api/{match[1]}")
+                if method == "PUT" and (match := _ISSUE.match(path)):
+                    return server._edit_issue(unquote(match[2]), raw_body)
                 return 404, _platform_error("No resource at this path."), {}
+
+            def do_PUT(self) -> None:
+                self._answer(*self._route("PUT"))
 
             def do_GET(self) -> None:
                 self._answer(*self._route("GET"))

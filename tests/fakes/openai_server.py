@@ -71,6 +71,8 @@ class OpenAiServer(LoopbackServer):
         self.delay_seconds = 0.0
         # Seconds to answer a request whose messages contain the key (one slow call).
         self.delays_by_text: dict[str, float] = {}
+        # Lines appended to every reply, as a model following the prompt's format adds them.
+        self.reply_suffix = ""
         self._lock = threading.Lock()
         self._requests: list[dict[str, Any]] = []
         self._authorizations: list[str] = []
@@ -134,7 +136,7 @@ class OpenAiServer(LoopbackServer):
             return 500, _error(
                 "The server had an error while processing your request.", "server_error"
             )
-        content = reply_for(messages)
+        content = reply_for(messages) + self.reply_suffix
         prompt_tokens = sum(
             len(_text(m.get("content")).split()) for m in messages if isinstance(m, dict)
         )

@@ -29,6 +29,8 @@ from tests.fakes.loopback import LoopbackServer
 ACCEPT = "application/vnd.manageengine.sdp.v3+json"
 _WRAPPER = {"onprem": "note", "cloud": "request_note"}
 _LIST_KEY = {"onprem": "notes", "cloud": "request_notes"}
+# Request attributes that are lookups (set by name or id), as the v3 request object has them.
+_LOOKUPS = ("category", "subcategory", "item", "priority", "request_type", "impact", "urgency")
 _REQUEST = re.compile(r"^/api/v3/requests/([^/]+)$")
 _NOTES = re.compile(r"^/api/v3/requests/([^/]+)/notes$")
 _NOTE = re.compile(r"^/api/v3/requests/([^/]+)/notes/([^/]+)$")
@@ -71,6 +73,21 @@ class SdpServer(LoopbackServer):
     def add_request(self, request: dict[str, Any]) -> None:
         with self._lock:
             self._requests[str(request["id"])] = copy.deepcopy(request)
+
+    def request(self, ticket_id: str) -> dict[str, Any]:
+        with self._lock:
+            return copy.deepcopy(self._requests[str(ticket_id)])
+
+    def add_technician_note(self, ticket_id: str, description: str) -> None:
+        """A note as a technician adds it in the web client."""
+        with self._lock:
+            serial = next(self._ids)
+            note = {
+                "id": serial if self.flavor == "onprem" else str(serial),
+                "description": description,
+                "show_to_requester": False,
+            }
+            self._notes.setdefault(str(ticket_id), []).append(note)
 
     def notes(self, ticket_id: str) -> list[dict[str, Any]]:
         with self._lock:
@@ -182,6 +199,28 @@ class SdpServer(LoopbackServer):
             time.sleep(self.note_delay_seconds)
         return 201, body, {}
 
+    def _update_request(self, ticket_id: str, content_type: str, raw_body: bytes) -> Reply:
+        """Edit Request: `input_data={"request": {...}}`; lookups are set by name or id."""
+        if not content_type.startswith("application/x-www-form-urlencoded"):
+            return 400, _failure(4001, "expected form-encoded input_data"), {}
+        try:
+            changes = json.loads(parse_qs(raw_body.decode())["input_data"][0])["request"]
+        except (KeyError, IndexError, ValueError, TypeError):
+            return 400, _failure(4001, "input_data must hold a 'request'"), {}
+        if not isinstance(changes, dict):
+            return 400, _failure(4001, "request must be an object"), {}
+        for key, value in changes.items():
+            named = isinstance(value, dict) and ("name" in value or "id" in value)
+            if key in _LOOKUPS and not named:
+                return 400, _failure(4014, f"{key} must be a lookup with name or id"), {}
+        with self._lock:
+            request = self._requests.get(ticket_id)
+            if request is None:
+                return 404, _failure(4007, "Invalid URL or resource not found"), {}
+            request.update(copy.deepcopy(changes))
+            body = {"request": copy.deepcopy(request), "response_status": _success()}
+        return 200, body, {}
+
     def _handler_class(self) -> type[BaseHTTPRequestHandler]:
         server = self
 
@@ -223,7 +262,13 @@ class SdpServer(LoopbackServer):
                 if method == "POST" and (match := _NOTES.match(path)):
                     content_type = self.headers.get("Content-Type") or ""
                     return server._post_note(unquote(match[1]), content_type, raw_body)
+                if method == "PUT" and (match := _REQUEST.match(path)):
+                    content_type = self.headers.get("Content-Type") or ""
+                    return server._update_request(unquote(match[1]), content_type, raw_body)
                 return 404, _failure(4007, "Invalid URL or resource not found"), {}
+
+            def do_PUT(self) -> None:
+                self._answer(*self._route("PUT"))
 
             def do_GET(self) -> None:
                 self._answer(*self._route("GET"))

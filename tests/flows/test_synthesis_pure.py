@@ -15,9 +15,9 @@ def _context() -> Context:
     return Context(
         similar_tickets=[
             SimilarTicket(
-                "88", "VPN drops every hour", "Raised the IKE lifetime to 8h.", None, 7.5
+                "88", "VPN drops every hour", "Raised the IKE lifetime to 8h.", None, 0.75
             ),
-            SimilarTicket("61", "VPN slow", None, "network", 2.0),
+            SimilarTicket("61", "VPN slow", None, "network", 0.5),
         ],
         kb_articles=[KbArticle("KB-7", "Reset the VPN client", "https://kb/7", "Steps...", 3.1)],
         mentions=Mentions(("srv-vpn01",), ()),
@@ -68,7 +68,7 @@ def test_offline_note_says_so_and_builds_steps_from_the_context() -> None:
     assert "KB-7" in steps
     assert "srv-vpn01 (10.0.0.9, FortiOS; owner: netops)" in steps
     assert "monitoring was unavailable" in steps
-    assert "#61 VPN slow: resolution: not recorded" in text
+    assert "#61 VPN slow (closeness 50%): resolution: not recorded" in text
 
 
 def test_offline_note_without_any_context_still_suggests_what_to_collect() -> None:

@@ -11,6 +11,7 @@ import pytest
 from aiops.crypto import SecretBox
 from aiops.events import Ticket
 from aiops.settings import Settings
+from flows import embedding
 from flows.indexes import (
     ARTIFACT,
     ARTIFACT_DELTA,
@@ -21,6 +22,7 @@ from flows.indexes import (
     IndexBuild,
     StoredTicketIndexes,
     TenantIndexes,
+    _TicketIndex,
 )
 from flows.retrieval import tokenize
 from tests.bench.corpus import load_issues
@@ -55,7 +57,7 @@ def _age(db: Database, tenant_id: str) -> None:
 def _build_artifact(db: Database, tenant_id: str, root: Path) -> ticket_index.Manifest:
     """What the ticket_history_index asset does for the tenant's partition."""
     with db.tenant(tenant_id) as conn:
-        return ticket_index.refresh(conn, root, tenant_id, tokenize).manifest
+        return ticket_index.refresh(conn, root, tenant_id, tokenize, embedding).manifest
 
 
 def _stored(
@@ -111,17 +113,35 @@ def test_artifact_and_delta_find_what_a_full_read_finds(
     assert build.origin == ARTIFACT_DELTA
     assert build.rows == 1500 - len(deleted)
     full = _full(db).get(tenant_id)
+    assert isinstance(stored, _TicketIndex)
+    hybrid = stored.index
 
     # Every fourth ticket, and every changed and deleted one: the rows the delta touched.
+    # BM25 matches a full read exactly; embeddings are those of each ticket's current text
+    # under the artifact's weights (kept until the history doubles), deleted ones gone.
     changed_ids = {t.id for t in changed}
     queries = [*_hadoop(0, 1500)[::4], *changed, *gone]
+    with db.tenant(tenant_id) as conn:
+        rows = conn.execute("SELECT * FROM ticket_history").fetchall()
+    current = {
+        r["ticket_id"]: (
+            r["subject"],
+            ticket_index.document_text(r["subject"], r["description"], r["resolution"]),
+        )
+        for r in rows
+    }
     for ticket in queries:
         query = f"{ticket.text}\n{REMOTE_FIX if ticket.id in changed_ids else ''}"
         expected = full.search(query, 10, exclude=ticket.id)
-        found = stored.search(query, 10, exclude=ticket.id)
-        assert _ids(found) == _ids(expected), ticket.id
+        found = [(d, s) for d, s in hybrid.bm25.search(query, 11) if d != ticket.id][:10]
+        assert [d for d, _ in found] == _ids(expected), ticket.id
         assert [s for _, s in found] == pytest.approx([s for _, s in expected], rel=1e-5)
-        assert not set(_ids(found)) & set(deleted)
+        assert not {d for d, _ in found} & set(deleted)
+        if ticket.id in deleted:
+            assert hybrid.vector(ticket.id) is None
+            continue
+        [vector] = embedding.embed([current[ticket.id]], hybrid.weights)
+        assert hybrid.vector(ticket.id) == pytest.approx(vector, abs=1e-5), ticket.id
     # The changed tickets are found by their new resolution, with it.
     hits = stored.search(REMOTE_FIX, 10)
     assert {t.id for t, _ in hits} <= {t.id for t in changed}
@@ -141,7 +161,7 @@ def test_a_current_artifact_is_used_as_is_and_later_only_changed_rows_are_read(
 
     first = indexes.get(tenant_id)
     assert (builds[-1].origin, builds[-1].rows_read, builds[-1].rows) == (ARTIFACT, 0, 300)
-    full = _full(db).get(tenant_id)
+    full = _stored(db, tmp_path / "none", [], Clock()).get(tenant_id)  # a full read
     for ticket in _hadoop(0, 300)[::15]:
         expected = _ids(full.search(ticket.text, 10, exclude=ticket.id))
         assert _ids(first.search(ticket.text, 10, exclude=ticket.id)) == expected
@@ -212,10 +232,14 @@ def test_without_a_readable_artifact_every_row_is_read_once_and_that_is_logged_o
     assert len([r for r in caplog.records if "no ticket-history index" in r.getMessage()]) == 1
 
     full = _full(db).get(tenant_id)
+    assert isinstance(missing, _TicketIndex) and isinstance(broken, _TicketIndex)
     for ticket in _hadoop(0, 201)[::10]:
         expected = _ids(full.search(ticket.text, 10, exclude=ticket.id))
-        assert _ids(missing.search(ticket.text, 10, exclude=ticket.id)) == expected
-        assert _ids(broken.search(ticket.text, 10, exclude=ticket.id)) == expected
+        for index in (missing, broken):
+            lexical = index.index.bm25.search(ticket.text, 11)
+            assert [d for d, _ in lexical if d != ticket.id][:10] == expected
+        fused = _ids(missing.search(ticket.text, 10, exclude=ticket.id))
+        assert _ids(broken.search(ticket.text, 10, exclude=ticket.id)) == fused
 
 
 def test_the_flow_finds_a_ticket_resolved_after_the_artifact_and_not_a_deleted_one(

@@ -19,6 +19,7 @@ TENANT_TABLES = {
     "enhancement_history",
     "api_keys",
     "llm_spend",
+    "triage_settings",
 }
 
 

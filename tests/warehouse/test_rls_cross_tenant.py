@@ -73,6 +73,7 @@ PLANTED = {
     "llm_spend": "INSERT INTO llm_spend (tenant_id, event_id, cost_usd) VALUES (%s, 'p', 1)",
     "system_inventory": "INSERT INTO system_inventory (tenant_id, hostname) VALUES (%s, 'p')",
     "ticket_history": "INSERT INTO ticket_history (tenant_id, ticket_id) VALUES (%s, 'planted')",
+    "triage_settings": "INSERT INTO triage_settings (tenant_id, write_fields) VALUES (%s, true)",
     "tenant_configs": (
         "INSERT INTO tenant_configs (tenant_id, display_name, webhook_secrets_enc) "
         "VALUES (%s, 'planted', '\\x00')"

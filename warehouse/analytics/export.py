@@ -58,6 +58,7 @@ ENHANCEMENT_SCHEMA: dict[str, Any] = {
     "note_posted_at": pl.Datetime("us", "UTC"),
     "error_kind": pl.String,
     "error": pl.String,
+    "skip_reason": pl.String,
     "context_sources": pl.List(SOURCE_OUTCOME),
     "timings": pl.String,
     "prompt_tokens": pl.Int32,

@@ -32,6 +32,7 @@ DAILY_SCHEMA: dict[str, Any] = {
     "succeeded": pl.Int64,
     "stored": pl.Int64,
     "failed": pl.Int64,
+    "skipped": pl.Int64,
     "processing": pl.Int64,
     "backfills": pl.Int64,
     "success_rate": pl.Float64,
@@ -56,8 +57,9 @@ _KEYS = {DAILY: ["day"], SOURCES: ["day", "source"]}
 _SCHEMAS = {DAILY: DAILY_SCHEMA, SOURCES: SOURCES_SCHEMA}
 
 # Success rate counts finished enhancements only; "stored" means the note was produced and
-# kept (no write-back configured). Processing time is finish minus start of the last attempt,
-# so rows still in progress are left out of the percentiles.
+# kept (no write-back configured); "skipped" is noise that got no note on purpose (neither
+# success nor failure). Processing time is finish minus start of the last attempt, so rows
+# still in progress, and skipped noise, are left out of the percentiles.
 _DAILY_SQL = """
 SELECT
     tenant_id,
@@ -66,13 +68,15 @@ SELECT
     count(*) FILTER (WHERE status = 'succeeded') AS succeeded,
     count(*) FILTER (WHERE status = 'stored') AS stored,
     count(*) FILTER (WHERE status = 'failed') AS failed,
+    count(*) FILTER (WHERE status = 'skipped') AS skipped,
     count(*) FILTER (WHERE status = 'processing') AS processing,
     count(*) FILTER (WHERE backfill) AS backfills,
     count(*) FILTER (WHERE status IN ('succeeded', 'stored'))::DOUBLE
-        / nullif(count(*) FILTER (WHERE status <> 'processing'), 0) AS success_rate,
-    quantile_cont(processing_seconds, 0.5) FILTER (WHERE status <> 'processing')
+        / nullif(count(*) FILTER (WHERE status IN ('succeeded', 'stored', 'failed')), 0)
+        AS success_rate,
+    quantile_cont(processing_seconds, 0.5) FILTER (WHERE status NOT IN ('processing', 'skipped'))
         AS p50_seconds,
-    quantile_cont(processing_seconds, 0.95) FILTER (WHERE status <> 'processing')
+    quantile_cont(processing_seconds, 0.95) FILTER (WHERE status NOT IN ('processing', 'skipped'))
         AS p95_seconds,
     coalesce(sum(prompt_tokens), 0) AS prompt_tokens,
     coalesce(sum(completion_tokens), 0) AS completion_tokens,
@@ -168,6 +172,14 @@ def _locked(path: Path) -> Iterator[None]:
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
+def _with_columns_of(frame: pl.DataFrame, schema: dict[str, Any]) -> pl.DataFrame:
+    """A rollup file written before a column existed (skipped: 0011_triage) gets it as null."""
+    missing = [
+        pl.lit(None, dtype=dtype).alias(n) for n, dtype in schema.items() if n not in frame.columns
+    ]
+    return frame.with_columns(missing).select(list(schema)) if missing else frame
+
+
 def merge_days(
     root: Path, table: str, tenant_id: str, days: Sequence[date], rows: pl.DataFrame
 ) -> Exported:
@@ -178,7 +190,9 @@ def merge_days(
     with _locked(target):
         kept = pl.DataFrame(schema=schema)
         if target.is_file():
-            kept = pl.read_parquet(target).filter(~pl.col("day").is_in(list(days)))
+            kept = _with_columns_of(
+                pl.read_parquet(target).filter(~pl.col("day").is_in(list(days))), schema
+            )
         merged = pl.concat([kept.cast(schema), rows.cast(schema)])  # type: ignore[arg-type]
         return write_partition(merged.sort(_KEYS[table]), target)
 

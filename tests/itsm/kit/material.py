@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, runtime_checkable
 
 from itsm.base import ItsmConnection
 from itsm.jira import DELIVERY_HEADER as JIRA_DELIVERY
@@ -49,6 +49,19 @@ class StandIn(Protocol):
 
     def fail_next(self, *status_codes: int) -> None:
         """The next note posts answer these HTTP codes (429 with Retry-After)."""
+        ...
+
+
+@runtime_checkable
+class TriageStandIn(StandIn, Protocol):
+    """What the kit needs of the stand-in of a plugin with optional capabilities."""
+
+    def ticket_fields(self, ticket_id: str) -> dict[str, str]:
+        """The ticket's triage fields (itsm.base.TRIAGE_FIELDS names) by value name."""
+        ...
+
+    def add_technician_note(self, ticket_id: str, text: str) -> None:
+        """A note or comment as a technician writes it in the ITSM's own web client."""
         ...
 
 
@@ -96,6 +109,18 @@ class _SdpStandIn:
     def fail_next(self, *status_codes: int) -> None:
         self._server.retry_after_seconds = 0
         self._server.fail_next(*status_codes)
+
+    def ticket_fields(self, ticket_id: str) -> dict[str, str]:
+        request = self._server.request(ticket_id)
+        names = {"category": "category", "priority": "priority", "type": "request_type"}
+        return {
+            ours: request[theirs]["name"]
+            for ours, theirs in names.items()
+            if isinstance(request.get(theirs), dict) and "name" in request[theirs]
+        }
+
+    def add_technician_note(self, ticket_id: str, text: str) -> None:
+        self._server.add_technician_note(ticket_id, f"<p>{text}</p>")
 
 
 @contextmanager
@@ -150,6 +175,18 @@ class _JiraStandIn:
     def fail_next(self, *status_codes: int) -> None:
         self._server.retry_after_seconds = 0
         self._server.fail_next(*status_codes)
+
+    def ticket_fields(self, ticket_id: str) -> dict[str, str]:
+        fields = self._server.issue(ticket_id)["fields"]
+        names = {"category": "issuetype", "priority": "priority"}
+        return {
+            ours: fields[theirs]["name"]
+            for ours, theirs in names.items()
+            if isinstance(fields.get(theirs), dict) and "name" in fields[theirs]
+        }
+
+    def add_technician_note(self, ticket_id: str, text: str) -> None:
+        self._server.add_agent_comment(ticket_id, text)
 
 
 @contextmanager

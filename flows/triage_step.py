@@ -1,0 +1,123 @@
+"""The triage part of one event: suggestions and the ongoing incident for its note, the
+ticket's own fields written where the tenant allows it.
+
+flows.process calls `assess` after gathering (one tenant transaction: the tenant's policy
+and its recent tickets) and `apply` after the note is posted. Writing a field is a
+courtesy to the dispatcher: when it fails, the event still succeeds and the history row
+says why.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from aiops.events import Event
+from flows.context import Context
+from flows.incidents import Incident, RecentTicket, Signature, find_incident, signature
+from flows.transactions import in_tenant
+from flows.triage import Suggestion, WritePolicy, note_lines, suggest, to_write
+from flows.triage_model import combine, model_suggestions, split_answer
+from itsm.base import FieldWriter, ItsmClient
+from warehouse import triage as store
+from warehouse.db import Database, TenantConnection
+
+log = logging.getLogger(__name__)
+
+_ERROR_CHARS = 500
+
+
+@dataclass
+class Triage:
+    suggestions: list[Suggestion]
+    policy: WritePolicy
+    incident: Incident | None = None
+    written: dict[str, str] = field(default_factory=dict)
+    write_error: str | None = None
+    signature: Signature = field(default_factory=Signature)
+
+    def note_section(self) -> str:
+        lines = note_lines(self.suggestions, self.written)
+        if self.incident is not None:
+            lines = [self.incident.note_line(), *([""] if lines else []), *lines]
+        return "\n".join(lines)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "suggestions": [s.as_dict() for s in self.suggestions],
+            "write_fields": self.policy.write_fields,
+            "threshold": self.policy.threshold,
+            "written": self.written,
+            "write_error": self.write_error,
+            "incident": self.incident.as_dict() if self.incident else None,
+            "signature": self.signature.as_dict(),
+        }
+
+
+def take_model_answer(triage: Triage, text: str) -> str:
+    """The note without the model's TRIAGE line; its suggestions joined to the history's."""
+    note, answer = split_answer(text)
+    triage.suggestions = combine(triage.suggestions, model_suggestions(answer))
+    return note
+
+
+def with_section(text: str, triage: Triage) -> str:
+    """The note: the model's (or offline) text, then the triage section."""
+    section = triage.note_section()
+    return f"{text.rstrip()}\n\n{section}" if section else text
+
+
+def assess(db: Database, event: Event, context: Context, window: timedelta) -> Triage:
+    """The history's suggestions and the ongoing incident; records the ticket's incident
+    signature for the tickets that come after it."""
+    mine = signature(event.ticket.text, context.mentions)
+
+    def read(conn: TenantConnection) -> tuple[store.TriageSettings, list[store.RecentRow]]:
+        store.record_signature(conn, event.event_id, mine.as_dict())
+        return (
+            store.get_settings(conn),
+            store.recent_tickets(conn, event.received_at, window, event.ticket.id),
+        )
+
+    settings, rows = in_tenant(db, event.tenant_id, read)
+    recent = [
+        RecentTicket(
+            r.ticket_id,
+            f"{r.subject}\n{r.description}",
+            r.received_at,
+            Signature.from_dict(r.signature),
+        )
+        for r in rows
+    ]
+    incident = find_incident(mine, event.received_at, recent)
+    policy = WritePolicy(settings.write_fields, settings.threshold, settings.fields)
+    return Triage(suggest(context.similar_tickets), policy, incident, signature=mine)
+
+
+def apply(
+    triage: Triage, event: Event, client: ItsmClient, retry: Callable[[Callable[[], None]], None]
+) -> None:
+    """Writes the sure suggestions to the ticket, if the tenant and the plugin allow it."""
+    if not triage.policy.write_fields:
+        return
+    if not isinstance(client, FieldWriter):
+        triage.write_error = f"the {event.source} plugin cannot set ticket fields"
+        return
+    chosen = to_write(triage.suggestions, event.ticket, triage.policy, client.writable_fields)
+    if not chosen:
+        return
+    try:
+        retry(lambda: client.set_fields(event.ticket.id, chosen))
+    except Exception as exc:
+        triage.write_error = f"{type(exc).__name__}: {exc}"[:_ERROR_CHARS]
+        log.warning(
+            "tenant %s ticket %s: triage fields not set: %s",
+            event.tenant_id,
+            event.ticket.id,
+            triage.write_error,
+        )
+        return
+    triage.written = chosen

@@ -1,0 +1,155 @@
+"""Triage storage: each tenant's write-back policy, noise skips, suggestions, recent tickets."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from psycopg.types.json import Jsonb
+
+from warehouse.db import TenantConnection
+
+FIELDS = ("category", "priority", "type")
+DEFAULT_THRESHOLD = 0.8
+_RECENT_LIMIT = 200
+_RECENT_TEXT_CHARS = 2_000
+
+
+@dataclass(frozen=True)
+class TriageSettings:
+    write_fields: bool = False
+    threshold: float = DEFAULT_THRESHOLD
+    fields: tuple[str, ...] = FIELDS
+
+
+@dataclass(frozen=True)
+class RecentRow:
+    ticket_id: str
+    subject: str
+    description: str
+    received_at: datetime
+    signature: Any  # triage.signature as stored on arrival, if it was
+
+
+def get_settings(conn: TenantConnection) -> TriageSettings:
+    """The tenant's policy; the defaults (write nothing) when it never set one."""
+    row = conn.execute("SELECT write_fields, threshold, fields FROM triage_settings").fetchone()
+    if row is None:
+        return TriageSettings()
+    return TriageSettings(row["write_fields"], row["threshold"], tuple(row["fields"]))
+
+
+def set_settings(
+    conn: TenantConnection,
+    *,
+    write_fields: bool | None = None,
+    threshold: float | None = None,
+    fields: Sequence[str] | None = None,
+) -> TriageSettings:
+    """Changes what is given, keeps the rest; returns the policy now in force."""
+    if threshold is not None and not 0 < threshold <= 1:
+        raise ValueError(f"the threshold is a confidence above 0 and at most 1, not {threshold}")
+    if fields is not None:
+        unknown = sorted(set(fields) - set(FIELDS))
+        if unknown:
+            raise ValueError(
+                f"unknown triage field {', '.join(unknown)}: choose from {', '.join(FIELDS)}"
+            )
+    now = get_settings(conn)
+    wanted = TriageSettings(
+        now.write_fields if write_fields is None else write_fields,
+        now.threshold if threshold is None else threshold,
+        now.fields if fields is None else tuple(dict.fromkeys(fields)),
+    )
+    conn.execute(
+        """
+        INSERT INTO triage_settings (tenant_id, write_fields, threshold, fields)
+        VALUES (current_setting('app.current_tenant_id', true), %s, %s, %s)
+        ON CONFLICT (tenant_id) DO UPDATE SET
+            write_fields = EXCLUDED.write_fields, threshold = EXCLUDED.threshold,
+            fields = EXCLUDED.fields, updated_at = now()
+        """,
+        (wanted.write_fields, wanted.threshold, list(wanted.fields)),
+    )
+    return wanted
+
+
+def recent_tickets(
+    conn: TenantConnection, before: datetime, window: timedelta, exclude_ticket: str
+) -> list[RecentRow]:
+    """Tickets opened for the tenant in `window` up to `before`, newest first (at most
+    _RECENT_LIMIT), one row per ticket at its first receipt, the given one left out."""
+    rows = conn.execute(
+        """
+        SELECT ticket_id, received_at,
+               coalesce(ticket ->> 'subject', '') AS subject,
+               left(coalesce(ticket ->> 'description', ''), %(chars)s) AS description,
+               triage -> 'signature' AS signature
+        FROM enhancement_history
+        WHERE received_at >= %(since)s AND received_at <= %(before)s
+          AND kind = 'created' AND ticket_id <> %(exclude)s
+          AND status IS DISTINCT FROM 'skipped'
+        ORDER BY received_at DESC
+        LIMIT %(limit)s
+        """,
+        {
+            "chars": _RECENT_TEXT_CHARS,
+            "since": before - window,
+            "before": before,
+            "exclude": exclude_ticket,
+            "limit": _RECENT_LIMIT,
+        },
+    ).fetchall()
+    first: dict[str, RecentRow] = {}
+    for r in rows:  # newest first: the last seen is the first receipt
+        first[r["ticket_id"]] = RecentRow(
+            r["ticket_id"], r["subject"], r["description"], r["received_at"], r["signature"]
+        )
+    return sorted(first.values(), key=lambda r: r.received_at, reverse=True)
+
+
+def record_skipped(
+    conn: TenantConnection,
+    event_id: str,
+    reason: str,
+    context: dict[str, Any],
+    timings: dict[str, float],
+) -> None:
+    """Noise: no note, the reason kept (status skipped)."""
+    conn.execute(
+        """
+        UPDATE enhancement_history SET status = 'skipped', skip_reason = %s, context = %s,
+            timings = %s, error = NULL, error_kind = NULL, finished_at = now(),
+            updated_at = now()
+        WHERE event_id = %s
+        """,
+        (reason, Jsonb(context), Jsonb(timings), event_id),
+    )
+
+
+def record_signature(conn: TenantConnection, event_id: str, signature: dict[str, Any]) -> None:
+    """Kept from the start, so tickets arriving meanwhile compare with it without
+    recomputing it."""
+    conn.execute(
+        "UPDATE enhancement_history SET triage = coalesce(triage, '{}') || %s WHERE event_id = %s",
+        (Jsonb({"signature": signature}), event_id),
+    )
+
+
+def record_triage(conn: TenantConnection, event_id: str, triage: dict[str, Any]) -> None:
+    conn.execute(
+        "UPDATE enhancement_history SET triage = %s, updated_at = now() WHERE event_id = %s",
+        (Jsonb(triage), event_id),
+    )
+
+
+def skipped_counts(conn: TenantConnection, since: datetime) -> dict[str, int]:
+    """Events skipped as noise since `since`, by reason."""
+    rows = conn.execute(
+        "SELECT skip_reason, count(*) AS n FROM enhancement_history "
+        "WHERE status = 'skipped' AND created_at >= %s GROUP BY skip_reason",
+        (since,),
+    ).fetchall()
+    return {r["skip_reason"] or "unknown": r["n"] for r in rows}
