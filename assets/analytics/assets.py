@@ -1,5 +1,6 @@
 """Per UTC day, for every tenant: PostgreSQL rows to Parquet, then rollups; and the DuckDB
-file. A run covers any number of days (a backfill is one run) and all tenants."""
+file. A run covers any number of days (a backfill is one run) and all tenants, or those
+its `aiops/tenants` tag names (assets.analytics.scope)."""
 
 from collections.abc import Sequence
 from datetime import date
@@ -15,16 +16,22 @@ from dagster import (
     asset,
 )
 
+from assets.analytics.scope import TENANTS_TAG, chosen_tenants
 from assets.partitions import daily, days_of
 from assets.resources import PostgresResource, WarehouseResource
 from warehouse.analytics import duck, rollups
 from warehouse.analytics.export import ENHANCEMENTS, TICKETS, TenantExport, export_days
 from warehouse.analytics.reconcile import Drift, compare_days
+from warehouse.db import Database
 from warehouse.tenants import list_tenant_ids
 
 GROUP = "analytics"
 MATCHES_POSTGRES = "matches_postgres"
 _LISTED = 50
+
+
+def _run_tenants(context: AssetExecutionContext, db: Database) -> list[str]:
+    return chosen_tenants(list_tenant_ids(db), context.run.tags.get(TENANTS_TAG))
 
 
 def _export(
@@ -37,7 +44,7 @@ def _export(
     with postgres.open() as db:
         # The platform listing of tenant ids; each tenant's rows are then read in a
         # transaction scoped to it, so row-level security decides what lands in its files.
-        tenant_ids = list_tenant_ids(db)
+        tenant_ids = _run_tenants(context, db)
 
         def progress(done: int, exported: TenantExport) -> None:
             context.log.info(
@@ -129,9 +136,9 @@ def ticket_history_parquet(
     return _export(context, postgres, warehouse, TICKETS)
 
 
-def _exported_tenants(postgres: PostgresResource) -> list[str]:
+def _exported_tenants(context: AssetExecutionContext, postgres: PostgresResource) -> list[str]:
     with postgres.open() as db:
-        return list_tenant_ids(db)
+        return _run_tenants(context, db)
 
 
 @asset(
@@ -147,7 +154,7 @@ def enhancement_daily_rollup(
     """Volume, success rate, p50/p95 processing time, tokens and cost per tenant and day:
     one DuckDB query for every tenant and day of the run."""
     days = days_of(context.partition_keys)
-    tenant_ids = _exported_tenants(postgres)
+    tenant_ids = _exported_tenants(context, postgres)
     frames, _ = rollups.write_daily_many(warehouse.root, tenant_ids, days)
     context.log.info("daily rollup: %d tenant/day rows", frames.height)
     return MaterializeResult(
@@ -171,7 +178,7 @@ def context_source_daily_rollup(
     """Per context source (similar tickets, KB, inventory, monitoring): how often it
     contributed, came back empty, or failed, per tenant and day."""
     days = days_of(context.partition_keys)
-    tenant_ids = _exported_tenants(postgres)
+    tenant_ids = _exported_tenants(context, postgres)
     frames, _ = rollups.write_sources_many(warehouse.root, tenant_ids, days)
     return MaterializeResult(metadata=_run_metadata(tenant_ids, days, frames.height))
 

@@ -21,6 +21,7 @@ from assets.analytics.checks import (
     ticket_history_is_current,
 )
 from assets.analytics.schedules import warehouse_catalog
+from assets.analytics.scope import TENANTS_TAG
 from assets.partitions import TENANTS
 from assets.ticket_index.assets import ticket_history_index
 from tests.analytics import seed
@@ -212,3 +213,73 @@ def test_a_range_of_days_for_every_tenant_is_one_run(
             warehouse_dir, "SELECT day, enhancements FROM daily_rollup ORDER BY day", tid
         ).rows
         assert rollup == [(day, 3 + i + n) for i, day in enumerate(days)]
+
+
+def _stamps(root: Path, tenant_id: str) -> dict[str, tuple[int, int]]:
+    """Inode and modification time of each of the tenant's files: a rewrite changes them
+    even when it writes the same bytes."""
+    folder = root / "parquet" / f"tenant_id={tenant_id}"
+    return {
+        str(p.relative_to(folder)): (p.stat().st_ino, p.stat().st_mtime_ns)
+        for p in sorted(folder.rglob("*.parquet"))
+    }
+
+
+def test_a_run_tagged_with_tenants_rewrites_only_their_files(
+    db: Database,
+    box: SecretBox,
+    tenant_id: str,
+    instance: DagsterInstance,
+    resources: dict[str, Any],
+    warehouse_dir: Path,
+) -> None:
+    """After fixing one tenant's data an operator re-runs its days alone."""
+    fixed, other = (seed.tenant(db, box, tenant_id + s) for s in ("-fixed", "-other"))
+    days = [seed.today() - timedelta(days=n) for n in (21, 20)]
+    for n, tid in enumerate((fixed, other)):
+        with db.tenant(tid) as conn:
+            for i, day in enumerate(days):
+                seed.random_day(conn, day, 4 + i, seed=30 + 10 * n + i, prefix=tid)
+    span = {
+        "dagster/asset_partition_range_start": days[0].isoformat(),
+        "dagster/asset_partition_range_end": days[-1].isoformat(),
+    }
+    assert materialize(DAILY_ASSETS, instance=instance, resources=resources, tags=span).success
+    untouched = _stamps(warehouse_dir, other)
+    before = _stamps(warehouse_dir, fixed)
+    with db.tenant(fixed) as conn:
+        seed.enhancement(conn, "late-fix", seed.at(days[1], 15))
+
+    result = materialize(
+        DAILY_ASSETS,
+        instance=instance,
+        resources=resources,
+        tags={**span, TENANTS_TAG: f" {fixed} "},
+    )
+
+    assert result.success
+    assert all(e.passed for e in result.get_asset_check_evaluations())
+    assert _stamps(warehouse_dir, other) == untouched
+    rewritten = _stamps(warehouse_dir, fixed)
+    assert rewritten.keys() == before.keys()
+    assert all(rewritten[name] != before[name] for name in before)
+    rollup = duck.run_query(
+        warehouse_dir, "SELECT day, enhancements FROM daily_rollup ORDER BY day", fixed
+    ).rows
+    assert rollup == [(days[0], 4), (days[1], 6)]
+
+    unknown = materialize(
+        DAILY_ASSETS,
+        instance=instance,
+        resources=resources,
+        tags={**span, TENANTS_TAG: f"{fixed},no-such-tenant"},
+        raise_on_error=False,
+    )
+    assert not unknown.success
+    failures = [e.step_failure_data.error for e in unknown.all_events if e.is_step_failure]
+    assert failures
+    for failure in failures:
+        # Dagster wraps the asset's exception: the operator reads it as the cause.
+        assert failure is not None and failure.cause is not None
+        assert "do not exist: no-such-tenant" in failure.cause.message
+    assert _stamps(warehouse_dir, fixed) == rewritten

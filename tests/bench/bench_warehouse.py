@@ -2,18 +2,24 @@
 
 Generates `--tenants` x `--days` x `--rows-per-day` rows in an embedded PostgreSQL with
 generate_series (default 100 x 100 x 1,000 = 10,000,000; `--small` for 10 x 10 x 100),
-then, in this one script:
+plus two later days holding the same number of rows in a tenth of the tenants and in
+all of them, then, in this one script:
 
   1. exports every tenant's days to Parquet as the Dagster assets do
      (export.export_days: per tenant one RLS-scoped transaction, COPY into Polars);
   2. rolls them up as the assets do (rollups.write_daily_many: one DuckDB query for
      every tenant and day, merged into each tenant's rollup file);
   3. runs the same aggregate as one `GROUP BY tenant_id, day` query on PostgreSQL;
+  4. runs one day's export and rollup for each of the two later days (few tenants,
+     many tenants: the daily schedule's run);
+  5. materializes the four daily assets over the whole range as one Dagster run, as a
+     single-run backfill from the UI does (`--no-backfill` skips it);
 
-and prints wall and CPU times, the ratio, export rows/s and whether every tenant/day
-partition of the two results is equal (floats to 1e-9 relative).
+and prints wall and CPU times (this process's, and the PostgreSQL server's), the ratio,
+export rows/s and whether every tenant/day partition of the two results is equal
+(floats to 1e-9 relative). Dagster's own log goes to stderr.
 
-    PYTHONPATH=. .venv/bin/python -m tests.bench.bench_warehouse [--small]
+    PYTHONPATH=. .venv/bin/python -m tests.bench.bench_warehouse [--small] 2>dagster.log
 """
 
 from __future__ import annotations
@@ -24,40 +30,56 @@ import os
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
 import psycopg
+from dagster import DagsterInstance, materialize
 from psycopg.rows import dict_row
 
-from aiops.embedded import services
+from aiops.crypto import SecretBox, generate_key, parse_key
+from aiops.embedded import ServiceUrls, services
 from aiops.settings import Settings
-from warehouse import migrate
+from assets.analytics.assets import (
+    context_source_daily_rollup,
+    enhancement_daily_rollup,
+    enhancement_history_parquet,
+    ticket_history_parquet,
+)
+from assets.resources import PostgresResource, WarehouseResource
+from warehouse import migrate, tenant_context
 from warehouse.analytics import rollups
 from warehouse.analytics.export import ENHANCEMENTS, export_days
 from warehouse.analytics.layout import day_bounds
 from warehouse.db import Database
+from warehouse.tenant_context import context_keys
 
 FIRST_DAY = date(2025, 3, 1)
 
 T = TypeVar("T")
 
-# Statuses, sources and timings vary with the row number, so every aggregate has work.
+# One tenant's rows per statement. Statuses, sources and timings vary with the row
+# number, so every aggregate has work; the four contexts are parsed once, not per row.
 _GENERATE = """
+WITH contexts AS (
+    SELECT array_agg(c ORDER BY n) AS c FROM unnest(ARRAY[
+        '{"sources": {"kb": "ok", "similar_tickets": "ok"}}',
+        '{"sources": {"kb": "empty", "monitoring": "failed: timed out after 5s"}}',
+        '{"sources": {}}',
+        '{"sources": {"inventory": "skipped: not configured", "kb": "ok"}}'
+    ]::jsonb[]) WITH ORDINALITY AS u(c, n)
+)
 INSERT INTO enhancement_history (
     tenant_id, event_id, ticket_id, source, kind, backfill, status, attempts, context,
     timings, prompt_tokens, completion_tokens, cost_usd, output, received_at, started_at,
     finished_at, created_at, updated_at)
-SELECT t.tenant_id, 'e' || x.i, 'T-' || (x.i / 3), 'servicedesk', 'created', x.i %% 50 = 0,
+SELECT %(tenant)s, %(prefix)s || x.i, 'T-' || (x.i / 3), 'servicedesk', 'created', x.i %% 50 = 0,
        (ARRAY['succeeded', 'succeeded', 'succeeded', 'stored', 'failed', 'processing'])
            [1 + x.i %% 6],
        1,
-       (ARRAY['{"sources": {"kb": "ok", "similar_tickets": "ok"}}',
-              '{"sources": {"kb": "empty", "monitoring": "failed: timed out after 5s"}}',
-              '{"sources": {}}',
-              '{"sources": {"inventory": "skipped: not configured", "kb": "ok"}}'])
-           [1 + x.i %% 4]::jsonb,
+       contexts.c[1 + x.i %% 4],
        '{"total": 1.5}',
        CASE WHEN x.i %% 7 = 0 THEN NULL ELSE 50 + x.i %% 3950 END,
        CASE WHEN x.i %% 11 = 0 THEN NULL ELSE 10 + x.i %% 790 END,
@@ -67,15 +89,30 @@ SELECT t.tenant_id, 'e' || x.i, 'T-' || (x.i / 3), 'servicedesk', 'created', x.i
             ELSE x.ts + (1.2 + (x.i * 7919) %% 39800 / 1000.0) * interval '1 second'
        END,
        x.ts, x.ts + interval '1 minute'
-FROM (SELECT tenant_id, row_number() OVER (ORDER BY tenant_id) - 1 AS n FROM tenants) AS t,
+FROM contexts,
      generate_series(0, %(days)s::int8 * %(per_day)s::int8 - 1) AS g(k),
      LATERAL (
-         SELECT t.n * %(days)s::int8 * %(per_day)s::int8 + g.k AS i,
+         SELECT %(n)s::int8 * %(days)s::int8 * %(per_day)s::int8 + g.k AS i,
                 %(first)s::timestamptz + (g.k / %(per_day)s::int8) * interval '1 day'
                     + ((g.k %% %(per_day)s::int8) * 86399 / %(per_day)s::int8) * interval '1 second'
                     + (g.k %% 997) * interval '1 microsecond' AS ts
      ) AS x
 """
+
+# Constraints and indexes are dropped while the rows go in and built once afterwards
+# (one sort per index instead of ten million insertions); definitions are read back from
+# the catalogue, so the table ends up exactly as the migrations made it.
+_CONSTRAINTS = """
+SELECT conname AS name, pg_get_constraintdef(oid) AS definition FROM pg_constraint
+WHERE conrelid = 'enhancement_history'::regclass AND contype IN ('p', 'u', 'f')
+ORDER BY contype DESC
+"""
+_INDEXES = """
+SELECT indexrelid::regclass::text AS name, pg_get_indexdef(indexrelid) AS definition
+FROM pg_index WHERE indrelid = 'enhancement_history'::regclass
+  AND indexrelid NOT IN (SELECT conindid FROM pg_constraint WHERE conrelid = indrelid)
+"""
+
 
 # The same daily rollup as rollups._DAILY_SQL, in PostgreSQL.
 _PG_DAILY = """
@@ -134,32 +171,79 @@ def _server_cpu(state: Path) -> float:
     return total
 
 
-def _generate(owner_url: str, tenants: int, days: int, per_day: int) -> None:
-    with psycopg.connect(owner_url, autocommit=True) as conn:
-        conn.execute(
-            "INSERT INTO tenants (tenant_id) SELECT format('bench-%%s', lpad(n::text, 4, '0')) "
-            "FROM generate_series(1, %s) AS n",
-            (tenants,),
-        )
-        start = day_bounds(FIRST_DAY)[0]
-        conn.execute(_GENERATE, {"days": days, "per_day": per_day, "first": start})
+@dataclass(frozen=True)
+class Block:
+    """`per_day` rows for each of `tenant_ids` on each of `days` days from `first`."""
+
+    tenant_ids: list[str]
+    first: date
+    days: int
+    per_day: int
+
+    @property
+    def rows(self) -> int:
+        return len(self.tenant_ids) * self.days * self.per_day
+
+
+def _generate(owner_url: str, blocks: list[Block]) -> None:
+    """The rows, as the table owner: no RLS check or index maintenance per row, and the
+    table UNLOGGED (this database is thrown away after the run; reads are unaffected)."""
+    tenant_ids = sorted({t for block in blocks for t in block.tenant_ids})
+    total = sum(block.rows for block in blocks)
+    with psycopg.connect(owner_url, autocommit=True, row_factory=dict_row) as conn:
+        conn.execute("INSERT INTO tenants (tenant_id) SELECT unnest(%s::text[])", (tenant_ids,))
+        conn.execute("ALTER TABLE enhancement_history SET UNLOGGED")
+        constraints = conn.execute(_CONSTRAINTS).fetchall()
+        indexes = conn.execute(_INDEXES).fetchall()
+        for index in indexes:
+            conn.execute(f"DROP INDEX {index['name']}")
+        for constraint in constraints:
+            conn.execute(f"ALTER TABLE enhancement_history DROP CONSTRAINT {constraint['name']}")
+        began, done, step = time.perf_counter(), 0, max(1, total // 10)
+        for b, block in enumerate(blocks):
+            for n, tenant_id in enumerate(block.tenant_ids):
+                conn.execute(
+                    _GENERATE,
+                    {
+                        "tenant": tenant_id,
+                        "prefix": f"e{b}-",
+                        "n": n,
+                        "days": block.days,
+                        "per_day": block.per_day,
+                        "first": day_bounds(block.first)[0],
+                    },
+                )
+                before, done = done, done + block.days * block.per_day
+                if done // step != before // step or done == total:
+                    rate = done / (time.perf_counter() - began)
+                    print(f"  generated {done:,}/{total:,} rows ({rate:,.0f} rows/s)", flush=True)
+        conn.execute("SET maintenance_work_mem = '1GB'")
+        for constraint in reversed(constraints):
+            conn.execute(
+                f"ALTER TABLE enhancement_history ADD CONSTRAINT {constraint['name']} "
+                f"{constraint['definition']}"
+            )
+        for index in indexes:
+            conn.execute(index["definition"])
+        print(f"  constraints and {len(indexes)} indexes rebuilt", flush=True)
         conn.execute("VACUUM ANALYZE enhancement_history")
 
 
 def _pg_rollup(
-    owner_url: str, days: list[date]
+    owner_url: str, state: Path, days: list[date]
 ) -> tuple[dict[tuple[str, date], Any], float, float]:
-    """The baseline as the table owner, who sees every tenant in one query."""
+    """The baseline as the table owner, who sees every tenant in one query. Its CPU is the
+    whole server's: PostgreSQL scans and sorts in parallel workers beside the backend."""
     with psycopg.connect(owner_url, row_factory=dict_row) as conn:
-        before = _backend_cpu(conn)
+        before, server_before = _backend_cpu(conn), _server_cpu(state)
         rows, wall, _ = _timed(
             "PostgreSQL: one GROUP BY tenant, day",
             lambda: conn.execute(
                 _PG_DAILY, (day_bounds(days[0])[0], day_bounds(days[-1])[1])
             ).fetchall(),
         )
-        cpu = _backend_cpu(conn) - before
-    print(f"{'  PostgreSQL backend CPU':<44} {cpu:9.2f} s")
+        backend, cpu = _backend_cpu(conn) - before, _server_cpu(state) - server_before
+    print(f"{'  PostgreSQL server CPU (with workers)':<44} {cpu:9.2f} s ({backend:.2f} s backend)")
     return {(r["tenant_id"], r["day"]): r for r in rows}, wall, cpu
 
 
@@ -187,12 +271,69 @@ def _mismatches(ours: list[dict[str, Any]], theirs: dict[tuple[str, date], Any])
     return found
 
 
+def _backfill(urls: ServiceUrls, key: str, state: Path, days: list[date]) -> None:
+    """What a single-run backfill of warehouse_daily launched from the UI runs: every
+    daily asset over the range, in one run, with its checks."""
+    resources = {
+        "postgres": PostgresResource(database_url=urls.database_url, encryption_key=key),
+        "warehouse": WarehouseResource(warehouse_dir=str(state / "warehouse")),
+    }
+    server_before = _server_cpu(state)
+    with DagsterInstance.ephemeral() as instance:
+        result, _, _ = _timed(
+            "backfill: one Dagster run, all daily assets",
+            lambda: materialize(
+                [
+                    enhancement_history_parquet,
+                    ticket_history_parquet,
+                    enhancement_daily_rollup,
+                    context_source_daily_rollup,
+                ],
+                instance=instance,
+                resources=resources,
+                tags={
+                    "dagster/asset_partition_range_start": days[0].isoformat(),
+                    "dagster/asset_partition_range_end": days[-1].isoformat(),
+                },
+            ),
+        )
+        checks = result.get_asset_check_evaluations()
+        progress = [
+            e for e in instance.all_logs(result.run_id) if "tenant" in (e.user_message or "")
+        ]
+    print(f"{'  PostgreSQL server CPU':<44} {_server_cpu(state) - server_before:9.2f} s")
+    print(
+        f"  run {'succeeded' if result.success else 'FAILED'}; "
+        f"{sum(c.passed for c in checks)}/{len(checks)} matches_postgres checks passed; "
+        f"{len(progress)} per-tenant progress lines in the run's log",
+        flush=True,
+    )
+
+
+def _schedule_scaling(db: Database, state: Path, wide: Block, narrow: Block) -> None:
+    """A daily run's export and rollup (the functions the assets call) for one day of the
+    same number of rows held by few tenants and by many."""
+    root = state / "warehouse"
+    for block in (wide, narrow):
+
+        def daily_run(block: Block = block) -> None:
+            export_days(db, root, ENHANCEMENTS, block.tenant_ids, [block.first])
+            rollups.write_daily_many(root, block.tenant_ids, [block.first])
+
+        server_before = _server_cpu(state)
+        _timed(f"daily run, {len(block.tenant_ids)} tenants x {block.per_day:,} rows", daily_run)
+        print(f"{'  PostgreSQL server CPU':<44} {_server_cpu(state) - server_before:9.2f} s")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--tenants", type=int, default=100)
     parser.add_argument("--days", type=int, default=100)
     parser.add_argument("--rows-per-day", type=int, default=1_000, help="per tenant")
     parser.add_argument("--small", action="store_true", help="10 tenants x 10 days x 100 rows")
+    parser.add_argument(
+        "--no-backfill", action="store_true", help="skip the Dagster run over the range"
+    )
     args = parser.parse_args()
     if args.small:
         args.tenants, args.days, args.rows_per_day = 10, 10, 100
@@ -202,51 +343,65 @@ def main() -> None:
         f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} (shared machine)",
         flush=True,
     )
+    tenant_ids = [f"bench-{n:04d}" for n in range(1, args.tenants + 1)]
+    days = [FIRST_DAY + timedelta(days=i) for i in range(args.days)]
+    main_block = Block(tenant_ids, FIRST_DAY, args.days, args.rows_per_day)
+    # After the range: one day's rows in a tenth of the tenants, then in all of them.
+    few = tenant_ids[: max(1, args.tenants // 10)]
+    per_day = args.rows_per_day * args.tenants // len(few)
+    wide = Block(few, days[-1] + timedelta(days=2), 1, per_day)
+    narrow = Block(tenant_ids, days[-1] + timedelta(days=3), 1, args.rows_per_day)
+    key = generate_key()
     with tempfile.TemporaryDirectory(prefix="aiops-bw-", dir="/tmp") as tmp:
         state = Path(tmp)
         with services(Settings(state_dir=state / "state")) as urls:
             migrate.upgrade(urls.migration_database_url)
             migrate.allow_app_login(urls.migration_database_url)
+            keys = context_keys(SecretBox(parse_key(key)))
+            tenant_context.install(urls.migration_database_url, keys)
             _timed(
-                "generate (generate_series, VACUUM ANALYZE)",
-                lambda: _generate(
-                    urls.migration_database_url, args.tenants, args.days, args.rows_per_day
-                ),
+                "generate (generate_series, indexes after)",
+                lambda: _generate(urls.migration_database_url, [main_block, wide, narrow]),
             )
-            days = [FIRST_DAY + timedelta(days=i) for i in range(args.days)]
             root = state / "warehouse"
-            with Database(urls.database_url, min_size=1, max_size=2) as db:
-                tenant_ids = [f"bench-{n:04d}" for n in range(1, args.tenants + 1)]
+            with Database(urls.database_url, keys.signing, min_size=1, max_size=2) as db:
                 server_before = _server_cpu(state)
                 exports, export_wall, export_cpu = _timed(
                     "export: export_days (per tenant under RLS)",
                     lambda: export_days(db, root, ENHANCEMENTS, tenant_ids, days),
                 )
                 server_cpu = _server_cpu(state) - server_before
-            exported = sum(e.rows for e in exports)
-            print(f"{'  PostgreSQL server CPU during the export':<44} {server_cpu:9.2f} s")
-            print(
-                f"{'  exported':<44} {exported:,} rows, {args.tenants * args.days:,} "
-                f"partitions, {exported / export_wall:,.0f} rows/s (wall), "
-                f"{exported / (export_cpu + server_cpu):,.0f} rows per CPU second"
-            )
-            (frames, _), rollup_wall, rollup_cpu = _timed(
-                "rollup: write_daily_many (one DuckDB query)",
-                lambda: rollups.write_daily_many(root, tenant_ids, days),
-            )
-            _timed(
-                "  (the source rollup beside it)",
-                lambda: rollups.write_sources_many(root, tenant_ids, days),
-            )
-            theirs, pg_wall, pg_cpu = _pg_rollup(urls.migration_database_url, days)
-    print(f"ratio (wall): PostgreSQL / warehouse rollup = {pg_wall / rollup_wall:.1f}x")
-    print(f"ratio (CPU):  PostgreSQL / warehouse rollup = {pg_cpu / rollup_cpu:.1f}x")
-    bad = _mismatches(frames.to_dicts(), theirs)
-    partitions = frames.height
-    print(
-        f"equality: {partitions - len({b.split(' ')[0] for b in bad}):,}/{partitions:,} "
-        f"tenant/day partitions equal" + ("" if not bad else f"; first differences: {bad[:5]}")
-    )
+                exported = sum(e.rows for e in exports)
+                print(f"{'  PostgreSQL server CPU during the export':<44} {server_cpu:9.2f} s")
+                print(
+                    f"{'  exported':<44} {exported:,} rows, {args.tenants * args.days:,} "
+                    f"partitions, {exported / export_wall:,.0f} rows/s (wall), "
+                    f"{exported / (export_cpu + server_cpu):,.0f} rows per CPU second "
+                    "(this process + server)",
+                    flush=True,
+                )
+                (frames, _), rollup_wall, rollup_cpu = _timed(
+                    "rollup: write_daily_many (one DuckDB query)",
+                    lambda: rollups.write_daily_many(root, tenant_ids, days),
+                )
+                _timed(
+                    "  (the source rollup beside it)",
+                    lambda: rollups.write_sources_many(root, tenant_ids, days),
+                )
+                theirs, pg_wall, pg_cpu = _pg_rollup(urls.migration_database_url, state, days)
+                print(f"ratio (wall): PostgreSQL / warehouse rollup = {pg_wall / rollup_wall:.1f}x")
+                print(f"ratio (CPU):  PostgreSQL / warehouse rollup = {pg_cpu / rollup_cpu:.1f}x")
+                bad = _mismatches(frames.to_dicts(), theirs)
+                partitions = frames.height
+                print(
+                    f"equality: {partitions - len({b.split(' ')[0] for b in bad}):,}/"
+                    f"{partitions:,} tenant/day partitions equal"
+                    + ("" if not bad else f"; first differences: {bad[:5]}"),
+                    flush=True,
+                )
+                _schedule_scaling(db, state, wide, narrow)
+            if not args.no_backfill:
+                _backfill(urls, key, state, days)
 
 
 if __name__ == "__main__":

@@ -1,10 +1,16 @@
 """PostgreSQL -> Parquet, one file per (table, tenant, UTC day), written with Polars.
 
-Rows leave PostgreSQL through `COPY ... TO STDOUT (FORMAT csv)` parsed by Polars: one
-query per tenant and run of consecutive days, not one per partition, and no Python loop
-per row. Each tenant is read in its own transaction scoped by `Database.tenant`, so
-PostgreSQL's row-level security, not this module, decides which rows come back; a frame
-that still held another tenant's row would be refused before anything is written.
+Rows leave PostgreSQL through `COPY ... TO STDOUT (FORMAT csv)` of the raw columns,
+parsed by Polars: one query per tenant and run of consecutive days, not one per
+partition. PostgreSQL does no per-row JSON work (the context's sources go out as their
+JSON text and are decoded once per distinct value), and rows come in day order from the
+(tenant, day) index, so each day's file is a slice of the tenant's frame. Two tenants
+are read at once, one per connection, so the server renders one tenant's rows while
+this process parses and writes the other's.
+
+Each tenant is read in its own transaction scoped by `Database.tenant`, so PostgreSQL's
+row-level security, not this module, decides which rows come back; a frame that still
+held another tenant's row would be refused before anything is written.
 
 A partition is exported whole and swapped in atomically, so re-running it replaces
 exactly that file. The prompt and the full context stay in PostgreSQL; the warehouse
@@ -14,14 +20,18 @@ keeps what analysis needs, with the context reduced to which sources contributed
 from __future__ import annotations
 
 import io
+import json
+import select
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
 import polars as pl
-from psycopg import sql
+import psycopg
+from psycopg import pq, sql
 
 from warehouse.analytics.layout import day_bounds, partition_file, replacing
 from warehouse.db import Database, TenantConnection
@@ -87,20 +97,28 @@ SCHEMAS: dict[str, dict[str, Any]] = {ENHANCEMENTS: ENHANCEMENT_SCHEMA, TICKETS:
 TICKET_DAY = "coalesce(created_at, updated_at)"
 DAY_EXPR = {ENHANCEMENTS: "created_at", TICKETS: TICKET_DAY}
 
-# The flow records context["sources"] as {name: "ok" | "empty" | "failed: why"}; only the
-# kind of outcome is kept, sorted by name (C collation: as Python sorts).
-_CONTEXT_SOURCES = """
-CASE WHEN jsonb_typeof(context -> 'sources') = 'object' THEN coalesce((
-    SELECT json_agg(json_build_object(
-               'source', s.key, 'outcome', btrim(split_part(s.value, ':', 1), E' \\t\\r\\n'))
-           ORDER BY s.key COLLATE "C")
-    FROM jsonb_each_text(context -> 'sources') AS s), '[]') ELSE '[]' END
-"""
+# The flow records context["sources"] as {name: "ok" | "empty" | "failed: why"}; it leaves
+# PostgreSQL as JSON text ('null' when absent) and source_outcomes_json keeps the kind.
+_CONTEXT_SOURCES = "coalesce((context -> 'sources')::text, 'null')"
+
+
+def _epoch(schema: dict[str, Any]) -> dict[str, str]:
+    """Timestamps leave as float8 seconds since 1970 rather than text: cheaper for the
+    server to render and for Polars to read. It is exact: µs / 1e6 is correctly rounded
+    to a double whose spacing (2.4e-7 s before 2038, 4.8e-7 s before 2106) is under half
+    a microsecond, so rounding seconds x 1e6 gives the microseconds back."""
+    return {
+        name: f"date_part('epoch', {name})"
+        for name, dtype in schema.items()
+        if isinstance(dtype, pl.Datetime)
+    }
+
 
 # Column expressions in schema order; PostgreSQL renders them as CSV text, Polars parses.
 _SELECTS: dict[str, dict[str, str]] = {
     ENHANCEMENTS: {
         **{name: name for name in ENHANCEMENT_SCHEMA},
+        **_epoch(ENHANCEMENT_SCHEMA),
         "day": "(created_at AT TIME ZONE 'UTC')::date",
         "context_sources": _CONTEXT_SOURCES,
         "timings": "timings::text",
@@ -108,6 +126,7 @@ _SELECTS: dict[str, dict[str, str]] = {
     },
     TICKETS: {
         **{name: name for name in TICKET_SCHEMA},
+        **_epoch(TICKET_SCHEMA),
         "day": f"({TICKET_DAY} AT TIME ZONE 'UTC')::date",
         "tags": "array_to_json(tags)::text",
     },
@@ -115,6 +134,9 @@ _SELECTS: dict[str, dict[str, str]] = {
 
 # Never more days in one query than this: bounds the memory one tenant's frame takes.
 MAX_DAYS_PER_QUERY = 31
+# Tenants exported at once, each on its own connection: the server renders one tenant's
+# rows while this process parses and writes another's.
+EXPORT_WORKERS = 2
 
 
 class CrossTenantRowError(RuntimeError):
@@ -127,19 +149,75 @@ class Exported:
     rows: int
 
 
-def source_outcomes(context: dict[str, Any]) -> list[dict[str, str]]:
-    """The kind of each source's outcome, as the export computes it in SQL."""
-    sources = context.get("sources") or {}
-    return [
-        {"source": name, "outcome": str(value).split(":", 1)[0].strip()}
-        for name, value in sorted(sources.items())
-    ]
+class _Number(str):
+    """A JSON number as PostgreSQL spelled it (jsonb_each_text returns that spelling)."""
+
+
+def _json_text(value: object) -> str:
+    """`value` as jsonb's text output writes it: ", " and ": " separators, keys in the
+    order given, non-ASCII characters as they are."""
+    if isinstance(value, dict):
+        items = (f"{json.dumps(k, ensure_ascii=False)}: {_json_text(v)}" for k, v in value.items())
+        return "{" + ", ".join(items) + "}"
+    if isinstance(value, list):
+        return "[" + ", ".join(_json_text(v) for v in value) + "]"
+    if isinstance(value, _Number):
+        return str(value)
+    return json.dumps(value, ensure_ascii=False)
+
+
+def _outcome(value: object) -> str | None:
+    """The kind of one source's outcome: the text before the first colon, trimmed, as
+    PostgreSQL's jsonb_each_text + split_part would read it."""
+    if value is None:
+        return None
+    plain = isinstance(value, str) and not isinstance(value, _Number)
+    text = str(value) if plain else _json_text(value)
+    return text.split(":", 1)[0].strip(" \t\r\n")
+
+
+def source_outcomes(context: dict[str, Any]) -> list[dict[str, str | None]]:
+    """The kind of each source's outcome, sorted by source name."""
+    sources = context.get("sources")
+    if not isinstance(sources, dict):
+        return []
+    return [{"source": name, "outcome": _outcome(sources[name])} for name in sorted(sources)]
+
+
+def source_outcomes_json(text: str) -> list[dict[str, str | None]]:
+    """source_outcomes of a context whose "sources" value is the JSON `text`."""
+    # Numbers keep their literal text, as jsonb_each_text renders them.
+    return source_outcomes({"sources": json.loads(text, parse_float=_Number, parse_int=_Number)})
 
 
 def _copy_sql(table: str) -> str:
     columns = ", ".join(f"{expr} AS {name}" for name, expr in _SELECTS[table].items())
-    where = f"{DAY_EXPR[table]} >= {{start}} AND {DAY_EXPR[table]} < {{end}}"
-    return f"COPY (SELECT {columns} FROM {table} WHERE {where} ORDER BY id) TO STDOUT (FORMAT csv)"
+    day = DAY_EXPR[table]
+    # Day order is the (tenant, day) index's order; id makes each file's order stable.
+    return (
+        f"COPY (SELECT {columns} FROM {table} WHERE {day} >= {{start}} AND {day} < {{end}} "
+        f"ORDER BY {day}, id) TO STDOUT (FORMAT csv)"
+    )
+
+
+def _decode_sources(raw: pl.DataFrame) -> pl.DataFrame:
+    """Replaces the JSON text of context_sources by its decoded list, decoding each
+    distinct text once: a day's rows share a handful of them."""
+    distinct = raw["context_sources"].unique().to_list()
+    decoded = pl.DataFrame(
+        {
+            "context_sources": distinct,
+            "decoded": pl.Series(
+                [source_outcomes_json(text) for text in distinct], dtype=pl.List(SOURCE_OUTCOME)
+            ),
+        },
+        schema={"context_sources": pl.String, "decoded": pl.List(SOURCE_OUTCOME)},
+    )
+    return (
+        raw.join(decoded, on="context_sources", how="left", maintain_order="left")
+        .drop("context_sources")
+        .rename({"decoded": "context_sources"})
+    )
 
 
 def _parse(table: str, data: bytes) -> pl.DataFrame:
@@ -152,23 +230,28 @@ def _parse(table: str, data: bytes) -> pl.DataFrame:
         has_header=False,
         new_columns=list(schema),
         schema_overrides={
-            name: dtype if dtype in (pl.Int64, pl.Int32, pl.Float64) else pl.String
+            name: pl.Float64
+            if isinstance(dtype, pl.Datetime)
+            else dtype
+            if dtype in (pl.Int64, pl.Int32, pl.Float64)
+            else pl.String
             for name, dtype in schema.items()
         },
     )
+    if table == ENHANCEMENTS:
+        raw = _decode_sources(raw)
     converted = []
     for name, dtype in schema.items():
         column = pl.col(name)
-        if dtype in (pl.Int64, pl.Int32, pl.Float64, pl.String):
+        if dtype in (pl.Int64, pl.Int32, pl.Float64, pl.String) or name == "context_sources":
             converted.append(column)
         elif dtype == pl.Boolean:
             converted.append(column == "t")
         elif dtype == pl.Date:
             converted.append(column.str.to_date("%Y-%m-%d"))
         elif isinstance(dtype, pl.Datetime):
-            converted.append(
-                column.str.to_datetime("%Y-%m-%d %H:%M:%S%.f%#z", time_unit="us", time_zone="UTC")
-            )
+            micros = (column * 1_000_000).round().cast(pl.Int64)
+            converted.append(pl.from_epoch(micros, time_unit="us").dt.replace_time_zone("UTC"))
         elif isinstance(dtype, pl.Decimal):
             converted.append(column.cast(dtype))
         else:
@@ -181,14 +264,61 @@ def read_days(conn: TenantConnection, table: str, start: date, end: date) -> pl.
     tenant (RLS), in one COPY."""
     lower, _ = day_bounds(start)
     _, upper = day_bounds(end)
-    # Timestamps as UTC text, whatever the role's or the server's default time zone.
+    # Days as UTC dates, whatever the role's or the server's default time zone.
     conn.execute("SET LOCAL TimeZone = 'UTC'")
     statement = sql.SQL(_copy_sql(table)).format(start=sql.Literal(lower), end=sql.Literal(upper))
-    buffer = bytearray()
-    with conn.cursor().copy(statement) as copy:
-        for chunk in copy:
-            buffer += chunk
-    return _parse(table, bytes(buffer))
+    return _parse(table, copy_out(conn, statement.as_bytes(conn)))
+
+
+def copy_out(conn: TenantConnection, statement: bytes) -> bytes:
+    """Everything a `COPY ... TO STDOUT` sends, in the connection's open transaction.
+
+    libpq hands over one row per call; psycopg's Copy iterator wraps each call in a
+    Python generator and a wait loop, which cost more CPU than parsing the rows. Here each
+    row is one non-blocking libpq call, and the wait for more data is a select(), which
+    lets the other export thread run (libpq's blocking calls keep the GIL)."""
+    pgconn = conn.pgconn
+    pgconn.send_query(statement)
+    started = _next_result(pgconn)
+    if started is None or started.status != pq.ExecStatus.COPY_OUT:
+        _drain(pgconn)
+        if started is not None and started.status == pq.ExecStatus.FATAL_ERROR:
+            raise psycopg.errors.error_from_result(started)
+        raise psycopg.ProgrammingError(f"not a COPY TO STDOUT statement: {statement[:80]!r}")
+    chunks = []
+    while True:
+        size, data = pgconn.get_copy_data(1)
+        if size > 0:
+            chunks.append(bytes(data))
+        elif size == 0:
+            _wait_readable(pgconn)
+        else:
+            break
+    finished = _next_result(pgconn)
+    _drain(pgconn)
+    if size == -2 or finished is None or finished.status != pq.ExecStatus.COMMAND_OK:
+        if finished is not None and finished.status == pq.ExecStatus.FATAL_ERROR:
+            raise psycopg.errors.error_from_result(finished)
+        raise psycopg.OperationalError(f"COPY failed: {pgconn.get_error_message()!r}")
+    return b"".join(chunks)
+
+
+def _wait_readable(pgconn: pq.abc.PGconn) -> None:
+    select.select([pgconn.socket], [], [])
+    pgconn.consume_input()
+
+
+def _next_result(pgconn: pq.abc.PGconn) -> pq.abc.PGresult | None:
+    pgconn.consume_input()
+    while pgconn.is_busy():
+        _wait_readable(pgconn)
+    return pgconn.get_result()
+
+
+def _drain(pgconn: pq.abc.PGconn) -> None:
+    """Reads the results left of a statement, so the connection is ready for the next."""
+    while _next_result(pgconn) is not None:
+        pass
 
 
 def write_partition(frame: pl.DataFrame, target: Path) -> Exported:
@@ -219,7 +349,15 @@ def _write_days(
             f"{strangers} rows of another tenant came back under {tenant_id!r}'s context: "
             "the role bypasses row-level security; nothing was written"
         )
-    by_day = {key[0]: part for key, part in frame.partition_by("day", as_dict=True).items()}
+    # Rows arrive in day order: each day is a slice of the frame, not a copy.
+    runs = frame.select(pl.col("day").rle()).unnest("day")
+    by_day: dict[date, pl.DataFrame] = {}
+    offset = 0
+    for length, day in runs.iter_rows():
+        by_day[day] = frame.slice(offset, length)
+        offset += length
+    if len(by_day) != runs.height:
+        raise RuntimeError(f"{table} rows of {tenant_id!r} did not come in day order")
     empty = frame.clear()
     return {
         day: write_partition(by_day.get(day, empty), partition_file(root, table, tenant_id, day))
@@ -263,18 +401,22 @@ def export_days(
     tenant_ids: Sequence[str],
     days: Iterable[date],
     on_tenant: Callable[[int, TenantExport], None] | None = None,
+    workers: int = EXPORT_WORKERS,
 ) -> list[TenantExport]:
     """Every listed tenant's partitions of `days`: per tenant one transaction under its
-    own RLS context, per run of consecutive days one COPY. `on_tenant(done, export)`
-    reports progress after each tenant."""
+    own RLS context, per run of consecutive days one COPY; `workers` tenants at a time
+    (the pool must allow as many connections). `on_tenant(done, export)` reports progress
+    after each tenant, in the order of `tenant_ids`."""
     wanted = sorted(set(days))
-    exports = []
-    for done, tenant_id in enumerate(tenant_ids, start=1):
+
+    def one(tenant_id: str) -> TenantExport:
         with db.tenant(tenant_id) as conn:
-            exported = TenantExport(
-                tenant_id, export_tenant_days(conn, root, table, tenant_id, wanted)
-            )
-        exports.append(exported)
-        if on_tenant is not None:
-            on_tenant(done, exported)
+            return TenantExport(tenant_id, export_tenant_days(conn, root, table, tenant_id, wanted))
+
+    exports = []
+    with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="export") as pool:
+        for done, exported in enumerate(pool.map(one, tenant_ids), start=1):
+            exports.append(exported)
+            if on_tenant is not None:
+                on_tenant(done, exported)
     return exports
