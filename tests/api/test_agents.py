@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+import psycopg
 import pytest
 from fastapi.testclient import TestClient
 
@@ -97,7 +98,7 @@ def test_sandbox_answers_the_full_trace_and_touches_nothing(
     assert "hunter2" not in str(stages["mask"]["output"])
     kb = stages["kb_articles"]
     assert kb["input"]["k"] == 2 and "VPN" in kb["input"]["query"]
-    assert [a["article_id"] for a in kb["output"]["kept"]][0] == "KB-101"
+    assert kb["output"]["kept"][0]["article_id"] == "KB-101"
     assert all("score" in a for a in kb["output"]["kept"])
     system = stages["prompt"]["output"]["messages"][0]["content"]
     assert "<<<TENANT_INSTRUCTIONS>>>\nAlways name the affected host first." in system
@@ -164,7 +165,9 @@ def test_a_failing_test_case_blocks_activation_until_overridden(
 
     refused = client.post(f"/tenants/{tenant}/agents/vpn/versions/1/activate", headers=auth)
     assert refused.status_code == 409 and "KB-999" in refused.json()["detail"]
-    assert client.get(f"/tenants/{tenant}/agents/vpn", headers=auth).json()["active_version"] is None
+    assert (
+        client.get(f"/tenants/{tenant}/agents/vpn", headers=auth).json()["active_version"] is None
+    )
 
     forced = client.post(
         f"/tenants/{tenant}/agents/vpn/versions/1/activate",
@@ -189,21 +192,30 @@ def test_activate_and_roll_back_in_one_call(
     )
     assert second.status_code == 201 and second.json()["version"] == 2
     for version in (1, 2):
-        done = client.post(f"/tenants/{tenant}/agents/vpn/versions/{version}/activate", headers=auth)
+        done = client.post(
+            f"/tenants/{tenant}/agents/vpn/versions/{version}/activate", headers=auth
+        )
         assert done.status_code == 200, done.text
     agent = client.get(f"/tenants/{tenant}/agents/vpn", headers=auth).json()
     assert (agent["active_version"], agent["previous_version"]) == (2, 1)
-    back = client.post(f"/tenants/{tenant}/agents/vpn/rollback", json={"reason": "worse"}, headers=auth)
+    back = client.post(
+        f"/tenants/{tenant}/agents/vpn/rollback", json={"reason": "worse"}, headers=auth
+    )
     assert back.status_code == 200 and back.json()["version"] == 1
     agent = client.get(f"/tenants/{tenant}/agents/vpn", headers=auth).json()
     assert (agent["active_version"], agent["previous_version"]) == (1, 2)
-    actions = [d["action"] for d in client.get(f"/tenants/{tenant}/agents/vpn/deployments", headers=auth).json()]
+    actions = [
+        d["action"]
+        for d in client.get(f"/tenants/{tenant}/agents/vpn/deployments", headers=auth).json()
+    ]
     assert actions == ["rollback", "activate", "activate"]
 
 
-def test_versions_are_immutable(db: Database, client: TestClient, auth: dict[str, str], tenant: str) -> None:
+def test_versions_are_immutable(
+    db: Database, client: TestClient, auth: dict[str, str], tenant: str
+) -> None:
     _agent(client, auth, tenant, SPEC)
-    with pytest.raises(Exception, match="immutable|permission denied"), db.tenant(tenant) as conn:
+    with pytest.raises(psycopg.errors.InsufficientPrivilege), db.tenant(tenant) as conn:
         conn.execute("UPDATE agent_versions SET comment = 'changed'")
 
 
@@ -236,9 +248,7 @@ def test_rating_link_needs_no_key_and_rates_only_its_note(
     ]
 
 
-def test_a_read_key_cannot_change_agents(
-    client: TestClient, db: Database, tenant: str
-) -> None:
+def test_a_read_key_cannot_change_agents(client: TestClient, db: Database, tenant: str) -> None:
     with db.tenant(tenant) as conn:
         made = api_keys.create_key(conn, "reader", "read")
     reader = {"Authorization": f"Bearer {made.token}"}
