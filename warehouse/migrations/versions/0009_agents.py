@@ -4,8 +4,7 @@ runs and technicians' note feedback; enhancement_history names the version of ea
 Every new table is a tenant table: row-level security enabled and forced, with the policy
 on tenancy.current_tenant() that 0005_security2 gave the others. References carry the
 tenant id, so a row can only point at rows of its own tenant. A version cannot be
-changed: the application role has no UPDATE on agent_versions, and a trigger refuses one
-from any role.
+changed: a trigger refuses an UPDATE of agent_versions from any role.
 
 Revision ID: 0009_agents
 Revises: 0007_llm_chain
@@ -27,14 +26,6 @@ TABLES = (
     "sandbox_runs",
     "note_feedback",
 )
-_GRANTS = {
-    "agents": "SELECT, INSERT, UPDATE, DELETE",
-    "agent_versions": "SELECT, INSERT, DELETE",
-    "agent_test_cases": "SELECT, INSERT, DELETE",
-    "agent_deployments": "SELECT, INSERT",
-    "sandbox_runs": "SELECT, INSERT, DELETE",
-    "note_feedback": "SELECT, INSERT, DELETE",
-}
 
 
 def upgrade() -> None:
@@ -69,6 +60,8 @@ def upgrade() -> None:
         BEGIN
             RAISE EXCEPTION 'agent versions are immutable: add a new version instead';
         END $$;
+        -- Run by the trigger whoever updates; nobody needs to call it.
+        REVOKE EXECUTE ON FUNCTION agent_versions_immutable() FROM PUBLIC;
         CREATE TRIGGER agent_versions_immutable BEFORE UPDATE ON agent_versions
             FOR EACH ROW EXECUTE FUNCTION agent_versions_immutable();
         CREATE TABLE agent_test_cases (
@@ -168,7 +161,7 @@ def upgrade() -> None:
             "USING (tenant_id = tenancy.current_tenant()) "
             "WITH CHECK (tenant_id = tenancy.current_tenant())"
         )
-        op.execute(f"GRANT {_GRANTS[table]} ON {table} TO {APP_ROLE}")
+        op.execute(f"GRANT SELECT, INSERT, UPDATE, DELETE ON {table} TO {APP_ROLE}")
     op.execute(f"GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO {APP_ROLE}")
 
 
