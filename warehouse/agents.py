@@ -172,6 +172,7 @@ def delete_agent(conn: TenantConnection, agent_id: str) -> None:
             f"agent {agent_id!r} still runs (active or shadow versions); deactivate it and "
             "stop its shadows first"
         )
+    conn.execute("DELETE FROM sandbox_runs WHERE agent_id = %s", (agent_id,))
     conn.execute("DELETE FROM agents WHERE agent_id = %s", (agent_id,))
 
 

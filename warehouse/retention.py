@@ -20,12 +20,15 @@ from warehouse.db import Database, TenantConnection
 
 DEFAULT_ENHANCEMENT_DAYS = 90
 SANDBOX_RUNS = "sandbox_runs"
+NOTE_FEEDBACK = "note_feedback"
 
 _EXPIRES_BY = {
     "enhancement_history": "created_at",
     "ticket_history": TICKET_DAY,
-    # Sandbox, test-case and shadow runs are kept as long as the enhancement history.
+    # Sandbox, test-case and shadow runs, and notes' ratings, are kept as long as the
+    # enhancement history.
     SANDBOX_RUNS: "created_at",
+    NOTE_FEEDBACK: "created_at",
 }
 # The column that names one row, where it is not `id`.
 _ROW_KEY = {SANDBOX_RUNS: "run_id"}

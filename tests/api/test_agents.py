@@ -215,7 +215,7 @@ def test_versions_are_immutable(
     db: Database, client: TestClient, auth: dict[str, str], tenant: str
 ) -> None:
     _agent(client, auth, tenant, SPEC)
-    refused = pytest.raises(psycopg.errors.RaiseException, match=r"immutable")
+    refused = pytest.raises(psycopg.errors.InsufficientPrivilege, match=r"immutable")
     with refused, db.tenant(tenant) as conn:
         conn.execute("UPDATE agent_versions SET comment = 'changed'")
 
