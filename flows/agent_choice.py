@@ -11,6 +11,7 @@ import dataclasses
 import html
 import logging
 
+from aiops.agent_spec import DEFAULT_AGENT
 from aiops.crypto import SecretBox
 from aiops.events import Event
 from aiops.feedback_token import feedback_url, make_token
@@ -44,13 +45,31 @@ def shaped(synthesis: Synthesis, choice: Choice) -> Synthesis:
     return dataclasses.replace(synthesis, text=clip_note(synthesis.text, choice.spec))
 
 
-def begin_for(conn: TenantConnection, event: Event, choice: Choice) -> Prior | None:
-    """enhancements.begin, and the version that will produce the row (a handled event that
-    is only skipped keeps the version that produced it)."""
+def begin_for(
+    conn: TenantConnection, event: Event, choice: Choice
+) -> tuple[Prior | None, Choice]:
+    """enhancements.begin, and the version that produces the row. A new attempt at an
+    unfinished event (the flow stopped midway) finishes on the version it started with,
+    whatever was deployed since; a handled event that is only skipped keeps its version."""
     prior = enhancements.begin(conn, event)
+    if prior is not None and prior.status not in _DONE and not event.backfill:
+        choice = _started_on(conn, event.event_id) or choice
     if prior is None or prior.status not in _DONE or event.backfill:
         agents.record_version(conn, event.event_id, choice.agent_id, choice.version)
-    return prior
+    return prior, choice
+
+
+def _started_on(conn: TenantConnection, event_id: str) -> Choice | None:
+    row = conn.execute(
+        "SELECT agent_id, agent_version FROM enhancement_history WHERE event_id = %s",
+        (event_id,),
+    ).fetchone()
+    if row is None or row["agent_id"] in (None, DEFAULT_AGENT):
+        return None
+    running = agents.running_version(conn, row["agent_id"], row["agent_version"])
+    if running is None:  # the agent was deleted meanwhile
+        return None
+    return Choice(running.agent_id, running.version, running.spec, "the version it started on")
 
 
 class NoteLinks:

@@ -10,6 +10,7 @@ made once, when the event starts: an event in flight finishes on that version.
 from __future__ import annotations
 
 import dataclasses
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -100,8 +101,9 @@ class AgentDirectory:
         load: Callable[[str], Deployed],
         default: AgentSpec,
         ttl_seconds: float,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self._cache: TenantCache[Deployed] = TenantCache(load, ttl_seconds)
+        self._cache: TenantCache[Deployed] = TenantCache(load, ttl_seconds, clock)
         self._default = default
 
     def choice(self, tenant_id: str, ticket: Ticket) -> Choice:

@@ -158,7 +158,7 @@ def process_event(received: Received, services: Services) -> Outcome:
         with stages.stage("agent"):
             choice = services.agent(tid, event.ticket)
         with stages.stage("begin"):
-            prior = services.retry(
+            prior, choice = services.retry(
                 lambda: in_tenant(services.db, tid, lambda conn: begin_for(conn, event, choice))
             )
         begun = True

@@ -17,7 +17,7 @@ from tests.fakes.openai_server import OpenAiServer
 from tests.fakes.sdp_server import SdpServer
 from tests.flows.conftest import recorded, run_flow, sdp_tenant, seed
 from tests.flows.events import entry, event
-from warehouse import agents
+from warehouse import agents, enhancements
 from warehouse.db import Database
 from warehouse.knowledge import Article
 
@@ -160,3 +160,29 @@ def test_instructions_cannot_bring_another_tenants_data_into_the_prompt(
     fenced = system.rsplit("<<<TENANT_INSTRUCTIONS>>>\n", 1)[1]
     assert fenced.count("<<<") == 1 and fenced.endswith("\n<<<END_TENANT_INSTRUCTIONS>>>")
     assert fenced.count("[fence removed]") == 2
+
+
+def test_an_unfinished_event_finishes_on_the_version_it_started_with(
+    flow_settings: Settings,
+    db: Database,
+    box: SecretBox,
+    sdp: SdpServer,
+    llm: OpenAiServer,
+    tenant_id: str,
+) -> None:
+    sdp_tenant(db, box, tenant_id, sdp, **_llm(llm))
+    sdp.add_request({"id": "40"})
+    _deploy(db, tenant_id, AgentSpec(instructions="Started on one."))
+    started = event(tenant_id, "40", "Disk full")
+    # The flow stopped after beginning the event on version 1 ...
+    with db.tenant(tenant_id) as conn:
+        enhancements.begin(conn, started)
+        agents.record_version(conn, started.event_id, "main", 1)
+        # ... and version 2 went live before it ran again.
+        two = agents.add_version(conn, "main", AgentSpec(instructions="Deployed later."), "", "t")
+        agents.activate(conn, "main", two.version, "t", overridden=False, reason="", tests=(0, 0))
+    run_flow(flow_settings, [entry(started)])
+    row = recorded(db, tenant_id, started.event_id)
+    assert (row["status"], row["agent_version"]) == ("succeeded", 1)
+    assert "Started on one." in llm.requests[-1]["messages"][0]["content"]
+    assert len(sdp.notes("40")) == 1
