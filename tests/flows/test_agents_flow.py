@@ -9,10 +9,12 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from fastapi.testclient import TestClient
 
 from aiops.agent_spec import AgentSpec, AppliesTo
 from aiops.crypto import SecretBox
 from aiops.settings import Settings
+from api.app import create_app
 from tests.fakes.openai_server import OpenAiServer
 from tests.fakes.sdp_server import SdpServer
 from tests.flows.conftest import recorded, run_flow, sdp_tenant, seed
@@ -186,3 +188,54 @@ def test_an_unfinished_event_finishes_on_the_version_it_started_with(
     assert (row["status"], row["agent_version"]) == ("succeeded", 1)
     assert "Started on one." in llm.requests[-1]["messages"][0]["content"]
     assert len(sdp.notes("40")) == 1
+
+
+def test_metrics_feedback_and_shadow_comparison_per_version(
+    flow_settings: Settings, db: Database, box: SecretBox, sdp: SdpServer, tenant_id: str
+) -> None:
+    sdp_tenant(db, box, tenant_id, sdp)
+    _deploy(db, tenant_id, AgentSpec())
+    with db.tenant(tenant_id) as conn:
+        two = agents.add_version(conn, "main", AgentSpec(note={"max_chars": 300}), "", "t")  # type: ignore[arg-type]
+        agents.shadow(conn, "main", two.version, True, "t")
+    live = [event(tenant_id, str(n), f"Printer {n} offline") for n in (50, 51, 52)]
+    for item in live:
+        sdp.add_request({"id": item.ticket.id})
+    run_flow(flow_settings, [entry(e) for e in live])
+
+    assert flow_settings.admin_token is not None
+    admin = {"Authorization": f"Bearer {flow_settings.admin_token.get_secret_value()}"}
+    with TestClient(create_app(flow_settings)) as client:
+        link = client.get(
+            f"/tenants/{tenant_id}/enhancements/{live[0].event_id}/feedback-link", headers=admin
+        ).json()["url"]
+        token = link.rsplit("/", 1)[1]
+        assert client.post(f"/feedback/{token}", json={"helpful": True}).status_code == 201
+        rated = client.post(
+            f"/tenants/{tenant_id}/enhancements/{live[1].event_id}/feedback",
+            json={"helpful": False, "comment": "wrong printer"},
+            headers=admin,
+        )
+        assert rated.status_code == 201
+        figures = client.get(f"/tenants/{tenant_id}/agents/main/metrics", headers=admin).json()
+        compared = client.get(
+            f"/tenants/{tenant_id}/agents/main/shadow-comparison", headers=admin
+        ).json()
+
+    assert figures["source"] == "postgres"
+    by_version = {v["version"]: v for v in figures["versions"]}
+    one, shadow = by_version[1], by_version[2]
+    assert (one["state"], one["volume"], one["succeeded"], one["success_rate"]) == (
+        "active",
+        3,
+        3,
+        1.0,
+    )
+    assert (one["helpful"], one["not_helpful"]) == (1, 1)
+    assert one["p50_ms"] is not None and one["p95_ms"] >= one["p50_ms"]
+    assert (shadow["state"], shadow["volume"], shadow["succeeded"]) == ("shadow", 3, 3)
+    assert sorted(c["event_id"] for c in compared) == sorted(e.event_id for e in live)
+    for row in compared:
+        assert row["active_version"] == 1 and [s["version"] for s in row["shadows"]] == [2]
+        assert len(row["shadows"][0]["note"]) <= 300
+    assert [len(sdp.notes(e.ticket.id)) for e in live] == [1, 1, 1]
