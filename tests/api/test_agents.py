@@ -13,9 +13,11 @@ from fastapi.testclient import TestClient
 
 from aiops.crypto import SecretBox
 from aiops.feedback_token import make_token
+from tests.fakes.openai_server import OpenAiServer
 from tests.fakes.sdp_server import SdpServer
 from tests.flows.conftest import SDP_KEY, add_tenant, seed
-from warehouse import api_keys
+from warehouse import agent_runs, api_keys
+from warehouse.agent_runs import RunRecord
 from warehouse.db import Database
 from warehouse.knowledge import Article
 
@@ -258,3 +260,37 @@ def test_a_read_key_cannot_change_agents(client: TestClient, db: Database, tenan
     )
     assert refused.status_code == 403
     assert client.get(f"/tenants/{tenant}/agents", headers=reader).json() == []
+
+
+def test_sandbox_spend_counts_against_the_budget_and_an_exhausted_one_is_respected(
+    client: TestClient, auth: dict[str, str], db: Database, box: SecretBox, tenant_id: str
+) -> None:
+    with OpenAiServer("sk-sandbox") as llm:
+        add_tenant(
+            db,
+            box,
+            tenant_id,
+            llm_model="openai/primary",
+            llm_api_base=llm.base_url,
+            llm_api_key="sk-sandbox",
+        )
+        _agent(client, auth, tenant_id, SPEC)
+        with db.tenant(tenant_id) as conn:
+            agent_runs.store(
+                conn,
+                RunRecord("paid", "vpn", 1, "sandbox", "T", "succeeded", 1.0, cost_usd=0.75),
+            )
+        budget = client.get(f"/tenants/{tenant_id}/llm/budget", headers=auth).json()
+        assert budget["spent_this_month_usd"] == 0.75
+
+        url = f"/tenants/{tenant_id}/agents/vpn/versions/1/sandbox"
+        asked = client.post(url, json={"ticket": VPN_TICKET}, headers=auth).json()
+        assert asked["synthesizer"] == "litellm" and len(llm.requests) == 1
+
+        limited = client.put(
+            f"/tenants/{tenant_id}/llm/budget", json={"monthly_usd": 0.5}, headers=auth
+        )
+        assert limited.status_code == 200 and limited.json()["state"] == "exhausted"
+        offline = client.post(url, json={"ticket": VPN_TICKET}, headers=auth).json()
+    assert offline["synthesizer"] == "offline" and "budget is used up" in offline["note"]
+    assert len(llm.requests) == 1
