@@ -45,9 +45,7 @@ def shaped(synthesis: Synthesis, choice: Choice) -> Synthesis:
     return dataclasses.replace(synthesis, text=clip_note(synthesis.text, choice.spec))
 
 
-def begin_for(
-    conn: TenantConnection, event: Event, choice: Choice
-) -> tuple[Prior | None, Choice]:
+def begin_for(conn: TenantConnection, event: Event, choice: Choice) -> tuple[Prior | None, Choice]:
     """enhancements.begin, and the version that produces the row. A new attempt at an
     unfinished event (the flow stopped midway) finishes on the version it started with,
     whatever was deployed since; a handled event that is only skipped keeps its version."""
@@ -80,10 +78,11 @@ class NoteLinks:
         self._base = settings.api_base_url
 
     def footer(self, event: Event) -> str:
+        """The URL is the link's text too: ticketing systems that take plain text (Jira's
+        service desk comments) keep it."""
         url = feedback_url(self._base, make_token(self._box, event.tenant_id, event.event_id))
-        return (
-            f'<p><small>Was this note helpful? <a href="{html.escape(url)}">Rate it</a></small></p>'
-        )
+        link = html.escape(url)
+        return f'<p><small>Was this note helpful? Rate it: <a href="{link}">{link}</a></small></p>'
 
 
 class ShadowRunner:

@@ -53,6 +53,10 @@ class UnknownTicketError(LookupError):
     pass
 
 
+class _NotApplicable(Exception):
+    """Ends a shadow run whose version's rules do not take the ticket."""
+
+
 @dataclass(frozen=True)
 class Parts:
     """The flow's stages, as a run uses them."""
@@ -176,6 +180,11 @@ def trace_run(
         with trace.stage("applies_to", spec.applies_to.model_dump()) as stage:
             selected, why = applies(spec.applies_to, event.ticket)
             stage["output"] = {"applies": selected, "why": why}
+        # Asked for, a sandbox or test run goes on regardless; a shadow version only runs
+        # on the live tickets its own rules take.
+        if kind == "shadow" and not selected:
+            record.status = "not_applicable"
+            raise _NotApplicable()
         plan = plan_for(spec)
         started = time.perf_counter()
         try:
@@ -226,6 +235,8 @@ def trace_run(
         record.completion_tokens = synthesis.completion_tokens
         record.cost_usd = synthesis.cost_usd
         category = event.ticket.category
+    except _NotApplicable:
+        pass
     except Exception as exc:
         record.error = _reason(exc)
     record.stages = trace.stages

@@ -239,3 +239,24 @@ def test_metrics_feedback_and_shadow_comparison_per_version(
         assert row["active_version"] == 1 and [s["version"] for s in row["shadows"]] == [2]
         assert len(row["shadows"][0]["note"]) <= 300
     assert [len(sdp.notes(e.ticket.id)) for e in live] == [1, 1, 1]
+
+
+def test_a_shadow_version_runs_only_on_tickets_its_rules_take(
+    flow_settings: Settings, db: Database, box: SecretBox, sdp: SdpServer, tenant_id: str
+) -> None:
+    sdp_tenant(db, box, tenant_id, sdp)
+    _deploy(db, tenant_id, AgentSpec())
+    with db.tenant(tenant_id) as conn:
+        vpn_only = AgentSpec(applies_to=AppliesTo(keywords=["vpn"]))
+        two = agents.add_version(conn, "main", vpn_only, "", "t")
+        agents.shadow(conn, "main", two.version, True, "t")
+    printer, vpn = event(tenant_id, "60", "Printer jam"), event(tenant_id, "61", "VPN down")
+    for item in (printer, vpn):
+        sdp.add_request({"id": item.ticket.id})
+    run_flow(flow_settings, [entry(printer), entry(vpn)])
+    with db.tenant(tenant_id) as conn:
+        runs = conn.execute("SELECT event_id, status, stages FROM sandbox_runs").fetchall()
+    by_event = {r["event_id"]: r for r in runs}
+    assert by_event[printer.event_id]["status"] == "not_applicable"
+    assert [s["name"] for s in by_event[printer.event_id]["stages"]] == ["mask", "applies_to"]
+    assert by_event[vpn.event_id]["status"] == "succeeded"
