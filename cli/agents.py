@@ -294,20 +294,23 @@ def add_test(
     heading(f"Test case {case.case_id} added to version {version}.")
 
 
+def _print_case(run: RunRecord) -> None:
+    """Each case as it ends: a version's tests may take a while (a model call each)."""
+    mark = "pass" if run.passed else "FAIL"
+    typer.echo(f"{mark}  case {run.case_id}  run {run.run_id}  {'; '.join(run.failures)}")
+
+
 @app.command("test")
 def test(tenant_id: TenantArg, agent_id: AgentArg, version: VersionArg) -> None:
     """Run every test case of a version; exits 1 if any fails."""
     with _tenant(tenant_id) as rt:
         runner = Sandbox(rt.db, rt.settings, rt.box)
         try:
-            outcome = agent_deploy.run_test_cases(runner, tenant_id, agent_id, version)
+            outcome = agent_deploy.run_test_cases(runner, tenant_id, agent_id, version, _print_case)
         except agents.AgentStateError as exc:
             fail(str(exc))
         finally:
             runner.close()
-    for run in outcome.runs:
-        mark = "pass" if run.passed else "FAIL"
-        typer.echo(f"{mark}  case {run.case_id}  run {run.run_id}  {'; '.join(run.failures)}")
     typer.echo(f"{len(outcome.runs) - outcome.failed} of {len(outcome.runs)} cases pass.")
     if not outcome.passed:
         raise typer.Exit(1)
@@ -328,7 +331,9 @@ def activate(
         runner = Sandbox(rt.db, rt.settings, rt.box)
         try:
             typer.echo("Running the version's test cases…")
-            made = agent_deploy.activate(runner, tenant_id, agent_id, version, _actor(), override)
+            made = agent_deploy.activate(
+                runner, tenant_id, agent_id, version, _actor(), override, _print_case
+            )
         except (agent_deploy.TestsFailedError, agents.AgentStateError) as exc:
             fail(str(exc))
         finally:

@@ -4,6 +4,7 @@ transaction that also records who did it."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from flows.agent_sandbox import Sandbox
@@ -33,16 +34,24 @@ class TestOutcome:
         return self.failed == 0
 
 
-def run_test_cases(sandbox: Sandbox, tenant_id: str, agent_id: str, version: int) -> TestOutcome:
-    """Every test case of the version, each in the sandbox, each run stored with its trace."""
+def run_test_cases(
+    sandbox: Sandbox,
+    tenant_id: str,
+    agent_id: str,
+    version: int,
+    progress: Callable[[RunRecord], None] = lambda _: None,
+) -> TestOutcome:
+    """Every test case of the version, each in the sandbox, each run stored with its trace;
+    `progress` hears of each as it ends."""
     db = sandbox.db
     with db.tenant(tenant_id) as conn:
         found = agents.get_version(conn, agent_id, version)
         if found is None:
             raise AgentStateError(f"agent {agent_id!r} has no version {version}")
         cases = agents.list_test_cases(conn, agent_id, version)
-    runs = [
-        sandbox.run(
+    runs = []
+    for case in cases:
+        run = sandbox.run(
             tenant_id,
             agent_id,
             version,
@@ -52,8 +61,8 @@ def run_test_cases(sandbox: Sandbox, tenant_id: str, agent_id: str, version: int
             case_id=case.case_id,
             expectations=case.expectations,
         )
-        for case in cases
-    ]
+        progress(run)
+        runs.append(run)
     return TestOutcome(runs)
 
 
@@ -64,10 +73,11 @@ def activate(
     version: int,
     actor: str,
     override_reason: str | None,
+    progress: Callable[[RunRecord], None] = lambda _: None,
 ) -> Deployment:
     """Raises TestsFailedError (naming the failing cases) unless all pass or
     `override_reason` is given; AgentStateError when the version cannot be activated."""
-    outcome = run_test_cases(sandbox, tenant_id, agent_id, version)
+    outcome = run_test_cases(sandbox, tenant_id, agent_id, version, progress)
     if not outcome.passed and override_reason is None:
         failing = "; ".join(
             f"case {r.case_id}: {', '.join(r.failures)} (run {r.run_id})"
