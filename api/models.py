@@ -326,6 +326,8 @@ class EnhancementSummary(BaseModel):
     skip_reason: str | None = Field(
         default=None, description="Why no note was made (status skipped: noise)."
     )
+    agent_id: str | None = Field(default=None, description="The agent that produced it.")
+    agent_version: int | None = Field(default=None, description="Its version ('default': 0).")
 
 
 class EnhancementDetail(EnhancementSummary):

@@ -7,7 +7,16 @@ from typing import Annotated
 import typer
 
 from aiops.embedded import services
-from cli import api_keys, dlq, history, knowledge, retention_commands, tenants, triage_commands
+from cli import (
+    agents,
+    api_keys,
+    dlq,
+    history,
+    knowledge,
+    retention_commands,
+    tenants,
+    triage_commands,
+)
 from cli.demo import demo
 from cli.keys import app as keys_app
 from cli.runtime import explained_errors, is_embedded, load_settings, migrate_database
@@ -35,6 +44,7 @@ app.add_typer(dlq.app, name="dlq")
 app.add_typer(retention_commands.app, name="retention")
 app.add_typer(triage_commands.app, name="triage")
 app.add_typer(keys_app, name="keys")
+app.add_typer(agents.app, name="agents")
 app.command()(sql)
 
 

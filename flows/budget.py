@@ -24,7 +24,9 @@ from aiops.settings import Settings
 from flows.context import Context
 from flows.synthesis import Synthesis, Synthesizer
 from flows.synthesis.choose import llm_route, synthesizer_for
+from flows.synthesis.instructions import Messages
 from flows.synthesis.offline import OfflineSynthesizer
+from flows.synthesis.prompt import build_messages
 from flows.transactions import in_tenant
 from warehouse import budgets
 from warehouse.budgets import BudgetState, budget_state
@@ -77,12 +79,12 @@ class BudgetGate:
         self._read: dict[str, tuple[float, Budget | None]] = {}
         self._warned: set[tuple[str, str, str]] = set()  # (tenant, month, state) logged
 
-    def synthesizer(self, tenant: TenantConfig) -> Synthesizer:
+    def synthesizer(self, tenant: TenantConfig, messages: Messages = build_messages) -> Synthesizer:
         if llm_route(tenant, self._settings) is None:
             return OfflineSynthesizer()  # no model anywhere: nothing to spend
         budget = self._budget(tenant.tenant_id)
         if budget is None:
-            return synthesizer_for(tenant, self._settings)
+            return synthesizer_for(tenant, self._settings, messages)
         self._used_ratio.labels(tenant.tenant_id).set(
             budget.spent_usd / budget.limit_usd if budget.limit_usd else 1.0
         )
@@ -91,7 +93,7 @@ class BudgetGate:
             self._warn_once(tenant.tenant_id, budget)
         if state == "exhausted":
             return OfflineSynthesizer(header=budget_header(budget.spent_usd, budget.limit_usd))
-        return _Counted(synthesizer_for(tenant, self._settings), self, tenant.tenant_id)
+        return _Counted(synthesizer_for(tenant, self._settings, messages), self, tenant.tenant_id)
 
     def spent(self, tenant_id: str, cost_usd: float) -> None:
         """Adds one synthesis's cost to the tenant's spend as last read."""

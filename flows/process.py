@@ -10,6 +10,7 @@ raises, so one poison event cannot stop the others.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections.abc import Callable, Iterator
@@ -19,14 +20,17 @@ from datetime import timedelta
 from typing import Any, Protocol, TypeVar
 
 from aiops.errors import PermanentError, TransientError
-from aiops.events import Event
+from aiops.events import Event, Ticket
 from aiops.tracing import tracer
+from flows.agent_choice import begin_for, plan_of, prompt_of, shaped
+from flows.agents import Choice, GatherPlan, tenant_for, writes_back
 from flows.context import Context
 from flows.items import Outcome, OutcomeStatus, Received
 from flows.masking import mask_context, mask_event, redactor_for
 from flows.noise import Noise, classify
 from flows.synthesis import Synthesis, Synthesizer
 from flows.synthesis.attempts import AttemptLog
+from flows.synthesis.instructions import Messages
 from flows.transactions import in_tenant
 from flows.triage_step import Triage, assess, take_model_answer, with_section
 from flows.triage_step import apply as apply_triage
@@ -54,10 +58,14 @@ class Retry(Protocol):
 class Services:
     db: Database
     tenant: Callable[[str], TenantConfig | None]
-    gather: Callable[[Event, TenantConfig], Context]
-    synthesizer: Callable[[TenantConfig], Synthesizer]
+    gather: Callable[[Event, TenantConfig, GatherPlan | None], Context]
+    synthesizer: Callable[[TenantConfig, Messages], Synthesizer]
     itsm: Callable[[TenantConfig], ItsmClient]
     retry: Retry
+    # The agent version for an event (flows.agents), and what runs its shadow versions.
+    agent: Callable[[str, Ticket], Choice]
+    shadows: Callable[[TenantConfig, Event, Choice], None]
+    note_footer: Callable[[Event], str]
     incident_window: timedelta = timedelta(minutes=15)
 
 
@@ -106,7 +114,7 @@ def _write_back(
     repost: bool,
 ) -> str:
     note_marker = marker(event.event_id, prior.attempts + 1 if repost and prior else None)
-    body = render_note_html(text, note_marker)
+    body = render_note_html(text, note_marker, services.note_footer(event))
     known = prior.note_id if prior is not None and not repost else None
 
     def record(note_id: str) -> None:
@@ -153,9 +161,13 @@ def process_event(received: Received, services: Services) -> Outcome:
         with stages.stage("mask"):
             redactor = redactor_for(tenant, event)
             event = mask_event(event, redactor)
+        # Chosen once: an event finishes on the version it started with, whatever a deploy
+        # does meanwhile.
+        with stages.stage("agent"):
+            choice = services.agent(tid, event.ticket)
         with stages.stage("begin"):
-            prior = services.retry(
-                lambda: in_tenant(services.db, tid, lambda conn: enhancements.begin(conn, event))
+            prior, choice = services.retry(
+                lambda: in_tenant(services.db, tid, lambda conn: begin_for(conn, event, choice))
             )
         begun = True
         done = prior is not None and prior.status in DONE
@@ -169,32 +181,36 @@ def process_event(received: Received, services: Services) -> Outcome:
         if noise is not None:
             return _skipped(received, services, noise, stages)
         with stages.stage("gather"):
-            gathered = mask_context(services.gather(event, tenant), redactor)
+            gathered = mask_context(services.gather(event, tenant, plan_of(choice)), redactor)
         context = gathered.as_dict()
         with stages.stage("triage"):
             triage = assess(services.db, event, gathered, services.incident_window)
+        synthesizer = services.synthesizer(tenant_for(choice.spec, tenant), prompt_of(choice))
         with stages.stage("synthesize"):
             synthesis = services.retry(
-                lambda: llm_attempts.run(
-                    lambda: services.synthesizer(tenant).synthesize(event, gathered)
-                )
+                lambda: llm_attempts.run(lambda: synthesizer.synthesize(event, gathered))
             )
         context = llm_attempts.into(context)
-        note_text = take_model_answer(triage, synthesis.text)
+        # The model's TRIAGE line goes before the version's length limit could cut it.
+        answered = take_model_answer(triage, synthesis.text)
+        synthesis = shaped(dataclasses.replace(synthesis, text=answered), choice)
         note_id = None
-        if tenant.writes_back:
+        posts = writes_back(choice.spec, tenant)
+        if posts:
             # Fields first, so the note can say which it set.
             with stages.stage("set_fields"):
                 apply_triage(triage, event, services.itsm(tenant), services.retry)
-        note_text = with_section(note_text, triage)
-        if tenant.writes_back:
+        note_text = with_section(synthesis.text, triage)
+        if posts:
             with stages.stage("write_back"):
                 note_id = _write_back(services, tenant, event, note_text, prior, repost)
-        status: OutcomeStatus = "succeeded" if tenant.writes_back else "stored"
+        status: OutcomeStatus = "succeeded" if posts else "stored"
         result = _result(status, synthesis, context)
         result.output, result.note_id = note_text, note_id
         result.timings = stages.with_total()
         services.retry(lambda: in_tenant(services.db, tid, _finish(event.event_id, result, triage)))
+        if choice.shadows and not event.backfill:
+            services.shadows(tenant, event, choice)
         return Outcome(
             received,
             status,

@@ -3,6 +3,8 @@
 Spend is what each synthesis was priced at (litellm's price list; 0 for models missing
 from it), one llm_spend row per synthesis that cost something, summed over the month: a
 backfill or a retry of an event adds to the month it ran in and replaces nothing.
+Agent sandbox, test-case and shadow runs are in the ledger too: trying a version
+spends the same money.
 """
 
 from __future__ import annotations

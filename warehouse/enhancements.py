@@ -123,7 +123,8 @@ def finish(conn: TenantConnection, event_id: str, result: Result) -> None:
 _COLUMNS = (
     "event_id, ticket_id, source, kind, backfill, status, attempts, synthesizer, model, "
     "note_id, note_posted_at, error, error_kind, timings, prompt_tokens, completion_tokens, "
-    "cost_usd, received_at, started_at, finished_at, created_at, skip_reason"
+    "cost_usd, received_at, started_at, finished_at, created_at, skip_reason, agent_id, "
+    "agent_version"
 )
 
 

@@ -23,6 +23,8 @@ from warehouse.analytics.rollups import DAILY, SOURCES
 from warehouse.budgets import SPEND_TABLE
 from warehouse.retention import (
     DEFAULT_ENHANCEMENT_DAYS,
+    NOTE_FEEDBACK,
+    SANDBOX_RUNS,
     Policy,
     cutoff_day,
     drop_partitions,
@@ -110,6 +112,8 @@ def purge_postgres(
             for table, days in (
                 (ENHANCEMENTS, policy.enhancement_days),
                 (SPEND_TABLE, policy.enhancement_days),
+                (SANDBOX_RUNS, policy.enhancement_days),
+                (NOTE_FEEDBACK, policy.enhancement_days),
                 (TICKETS, policy.ticket_days),
             ):
                 if days is None:

@@ -20,6 +20,12 @@ TENANT_TABLES = {
     "api_keys",
     "llm_spend",
     "triage_settings",
+    "agents",
+    "agent_versions",
+    "agent_test_cases",
+    "agent_deployments",
+    "sandbox_runs",
+    "note_feedback",
 }
 
 
