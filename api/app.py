@@ -18,6 +18,7 @@ from aiops.offline_docs import add_offline_docs
 from aiops.secrets import admin_token, secret_box
 from aiops.settings import Settings, get_settings
 from aiops.tracing import configure_tracing
+from api.console import add_console
 from api.deps import ApiState, get_principal
 from api.metrics import ApiMetrics, MetricsMiddleware
 from api.routers import (
@@ -28,6 +29,7 @@ from api.routers import (
     health,
     llm,
     metrics,
+    system,
     tenants,
     tickets,
     webhooks,
@@ -103,6 +105,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redoc_url=None,
     )
     add_offline_docs(app)
+    add_console(app)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(psycopg.DataError, _unstorable_text)
     app.state.metrics = ApiMetrics()
@@ -120,4 +123,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(budget.router, dependencies=authenticated)
     app.include_router(llm.router, dependencies=authenticated)
     app.include_router(webhooks.router, dependencies=authenticated)
+    app.include_router(system.router, dependencies=authenticated)
     return app
