@@ -18,7 +18,6 @@ from flows.items import Received
 from flows.metrics import FlowMetrics
 from tests.analytics import seed
 from tests.fakes.loopback import free_port
-from warehouse import api_keys
 from warehouse.db import Database
 
 
@@ -181,33 +180,6 @@ def test_a_dead_letter_without_an_event_stays_and_says_why(
     assert response.status_code == 409 and "holds no event" in response.json()["detail"]
     assert redis_client.xlen(settings.dead_letter_stream) == 1
     assert client.post("/dead-letters/not-an-id/replay", headers=auth).status_code == 422
-
-
-@pytest.mark.parametrize("scope", ["read", "admin"])
-def test_tenant_keys_reach_no_operator_route(
-    client: TestClient,
-    redis_client: redis.Redis,
-    settings: Settings,
-    db: Database,
-    tenant_id: str,
-    auth: dict[str, str],
-    scope: api_keys.Scope,
-) -> None:
-    _register(client, auth, tenant_id)
-    with db.tenant(tenant_id) as conn:
-        key = api_keys.create_key(conn, "console user", scope)
-    entry = dead_letter(redis_client, settings, tenant_id, "ev-own")
-    headers = {"Authorization": f"Bearer {key.token}"}
-
-    answers = [
-        client.get("/system/health", headers=headers),
-        client.get("/dead-letters", headers=headers),
-        client.post(f"/dead-letters/{entry}/replay", headers=headers),
-    ]
-
-    assert [a.status_code for a in answers] == [403, 403, 403]
-    assert all(tenant_id not in a.text for a in answers)
-    assert redis_client.xlen(settings.dead_letter_stream) == 1
 
 
 def test_history_filters_by_status_time_and_ticket(

@@ -11,7 +11,9 @@ import base64
 import contextlib
 import itertools
 import json
+import os
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -69,6 +71,8 @@ class Page:
             self.problems.append(f"uncaught: {text}")
         elif method == "Log.entryAdded" and params.get("entry", {}).get("level") == "error":
             entry = params["entry"]
+            if entry.get("source") == "network":
+                return  # an API answer of 4xx the page handles (a tenant key asking 403)
             self.problems.append(f"{entry.get('source')}: {entry.get('text')} {entry.get('url', '')}")
 
     def evaluate(self, expression: str) -> Any:
@@ -106,13 +110,13 @@ class Page:
         return found
 
     def text(self, selector: str) -> str:
-        self.wait_for(f"document.querySelector({json.dumps(selector)})")
+        self.wait_for(f"!!document.querySelector({json.dumps(selector)})")
         found: str = self.evaluate(f"document.querySelector({json.dumps(selector)}).innerText")
         return found
 
     def fill(self, selector: str, value: str) -> None:
         """Types the value the way a person's input ends: value set, input and change fired."""
-        self.wait_for(f"document.querySelector({json.dumps(selector)})")
+        self.wait_for(f"!!document.querySelector({json.dumps(selector)})")
         self.evaluate(
             f"(() => {{ const e = document.querySelector({json.dumps(selector)}); e.focus(); "
             f"e.value = {json.dumps(value)}; "
@@ -140,7 +144,7 @@ class Page:
 @contextlib.contextmanager
 def chromium(width: int = 1280, height: int = 900) -> Iterator[Page]:
     """One headless Chromium with one page, closed afterwards."""
-    with tempfile.TemporaryDirectory(prefix="aiops-chromium-") as profile:
+    with tempfile.TemporaryDirectory(prefix="aiops-chromium-", ignore_cleanup_errors=True) as profile:
         process = subprocess.Popen(
             [
                 browser_binary(),
@@ -159,6 +163,8 @@ def chromium(width: int = 1280, height: int = 900) -> Iterator[Page]:
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
+            # Its own process group, so its renderer and helper processes end with it.
+            start_new_session=True,
         )
         try:
             port_file = Path(profile) / "DevToolsActivePort"
@@ -184,9 +190,9 @@ def chromium(width: int = 1280, height: int = 900) -> Iterator[Page]:
                 )
                 yield page
         finally:
-            process.terminate()
+            os.killpg(process.pid, signal.SIGTERM)
             try:
                 process.wait(timeout=10)
             except subprocess.TimeoutExpired:
-                process.kill()
+                os.killpg(process.pid, signal.SIGKILL)
                 process.wait()

@@ -77,8 +77,8 @@ export async function healthView(root) {
   timer = setInterval(() => refresh().catch(failed), 5000);
 }
 
-function shownOnce(title, secret) {
-  return h("div", { class: "secret", id: "secret-once" },
+function shownOnce(title, secret, id = "secret-once") {
+  return h("div", { class: "secret", id },
     h("strong", {}, title), h("p", {}, "Copy it now: the API never shows it again."),
     h("pre", { class: "mono" }, secret));
 }
@@ -95,7 +95,7 @@ function tenantDetail(tenant, box, reload) {
         const secret = newSecret();
         await post(`/tenants/${enc(tenant.tenant_id)}/webhook-secrets`, { secret });
         await showWebhook();
-        rotation.prepend(shownOnce("New signing secret (the old one still verifies until you finish)", secret));
+        rotation.prepend(shownOnce("New signing secret (the old one still verifies until you finish)", secret, "rotated-secret"));
       }, { id: "rotate-secret" }),
       " ",
       action("Finish rotation: drop the previous secret", async () => {
@@ -149,7 +149,7 @@ export async function tenantsView(root) {
     await reload();
     tenantDetail(tenant, one, reload);
   }) },
-  field("Tenant id", h("input", { name: "tenant_id", required: true, pattern: "[a-z0-9][a-z0-9_-]{0,62}", placeholder: "acme" })),
+  field("Tenant id", h("input", { name: "tenant_id", required: true, pattern: "[a-z0-9][a-z0-9_\\-]{0,62}", placeholder: "acme" })),
   field("Name", h("input", { name: "display_name", required: true, placeholder: "Acme Corp" })),
   field("ITSM", h("select", { name: "itsm_source" }, h("option", { value: "servicedesk" }, "ServiceDesk Plus"), h("option", { value: "jira" }, "Jira Service Management"))),
   field("ITSM URL (optional)", h("input", { name: "itsm_base_url", type: "url", placeholder: "https://sdp.acme.example" })),

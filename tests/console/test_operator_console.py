@@ -1,0 +1,163 @@
+"""The operator's journeys through the web console in a real headless Chromium: sign in
+with the admin token, read system health, register a tenant and rotate its secret, filter
+the enhancement history, replay a dead letter. Everything goes through the real API."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+import redis
+from fastapi.testclient import TestClient
+
+from aiops.events import REPLAYED_FROM_FIELD, shard_for
+from aiops.settings import Settings
+from api.app import create_app
+from tests.api.test_system_routes import dead_letter
+from tests.api.two_tenants import Party, make_party
+from tests.console.browser import Page
+from warehouse.db import Database
+from warehouse.tenants import tenant_summary
+
+ADMIN = "test-admin-token"
+
+
+def sign_in(page: Page, api_url: str, token: str) -> None:
+    page.goto(f"{api_url}/console/")
+    page.fill("#signin input[name=token]", token)
+    page.click("#signin button")
+    page.wait_for("document.querySelector('#sign-out') && !document.querySelector('#sign-out').hidden")
+
+
+def _party(settings: Settings, db: Database, tenant_id: str) -> Party:
+    with TestClient(create_app(settings)) as client:
+        return make_party(
+            client, {"Authorization": f"Bearer {ADMIN}"}, db, settings, tenant_id
+        )
+
+
+def test_the_console_is_served_offline_with_a_strict_policy(api_url: str) -> None:
+    page = httpx.get(f"{api_url}/console/", timeout=10)
+    script = httpx.get(f"{api_url}/console/js/app.js", timeout=10)
+
+    assert page.status_code == 200 and 'src="js/app.js"' in page.text
+    assert "https://" not in page.text and "http://" not in page.text
+    assert "script-src 'self'" in page.headers["content-security-policy"]
+    assert script.headers["content-type"].startswith("text/javascript")
+    assert httpx.get(f"{api_url}/console", timeout=10).headers["location"] == "/console/"
+
+
+def test_a_wrong_token_is_refused_and_the_admin_token_signs_in(
+    page: Page, api_url: str, redis_client: redis.Redis
+) -> None:
+    page.goto(f"{api_url}/console/")
+    page.fill("#signin input[name=token]", "not-the-token")
+    page.click("#signin button")
+    page.wait_text("#signin-error", "not valid")
+    assert page.evaluate("sessionStorage.length") == 0
+
+    sign_in(page, api_url, ADMIN)
+
+    assert page.text("#who") == "operator (admin token)"
+    nav = page.text("#nav")
+    for section in ("Health", "Tenants", "History", "Dead letters"):
+        assert section in nav
+    page.wait_text("#system-status", "ready")
+    assert "postgres" in page.text("#checks") and "redis" in page.text("#checks")
+    # The token lives in this tab's sessionStorage only, and a reload keeps the session.
+    assert page.evaluate("sessionStorage.getItem('aiops.console.token')") == ADMIN
+    assert page.evaluate("localStorage.length") == 0
+    page.goto(f"{api_url}/console/#/health")
+    page.wait_text("#who", "operator")
+
+
+def test_registering_a_tenant_shows_its_urls_and_rotates_its_secret(
+    page: Page, api_url: str, tenant_id: str, db: Database, redis_client: redis.Redis
+) -> None:
+    sign_in(page, api_url, ADMIN)
+    page.goto(f"{api_url}/console/#/tenants")
+    page.fill("#create-tenant input[name=tenant_id]", tenant_id)
+    page.fill("#create-tenant input[name=display_name]", "Acme Corp")
+    page.click("#create-tenant button")
+
+    secret = page.wait_text("#secret-once", "whsec_")
+    page.wait_text("#tenants-table", tenant_id)
+    urls = page.wait_text("#webhook-urls", f"tenant={tenant_id}")
+    page.wait_text("#signing-secrets", "1 signing secret")
+    page.click("#rotate-secret")
+    page.wait_text("#signing-secrets", "2 signing secret")
+    rotated = page.text("#rotated-secret")
+    page.click("#finish-rotation")
+    page.wait_text("#signing-secrets", "1 signing secret")
+
+    assert "/webhook/servicedesk" in urls
+    assert secret.split()[-1] != rotated.split()[-1]
+    summary = tenant_summary(db, tenant_id)
+    assert summary is not None and summary.display_name == "Acme Corp"
+    page.fill("#edit-tenant input[name=display_name]", "Acme Corporation")
+    page.click("#edit-tenant button")
+    page.wait_text("#tenants-table", "Acme Corporation")
+
+
+def test_history_filters_and_shows_an_events_note_and_charts(
+    page: Page,
+    api_url: str,
+    settings: Settings,
+    db: Database,
+    tenant_id: str,
+    redis_client: redis.Redis,
+) -> None:
+    party = _party(settings, db, tenant_id)
+    with db.tenant(tenant_id) as conn:
+        conn.execute(
+            "UPDATE enhancement_history SET output = 'Restart the spooler on PRN-2' "
+            "WHERE event_id = %s",
+            (party.event_id,),
+        )
+    sign_in(page, api_url, ADMIN)
+    page.goto(f"{api_url}/console/#/history")
+    page.wait_for("!!document.querySelector('#history-tenant')")
+    page.evaluate(
+        f"document.querySelector('#history-tenant').value = '{tenant_id}'"
+    )
+    page.fill("#history-filters select[name=status]", "failed")
+    page.click("#history-filters button")
+    page.wait_text("#history-results", "No enhancement matches")
+
+    page.fill("#history-filters select[name=status]", "succeeded")
+    page.fill("#history-filters input[name=ticket_id]", party.ticket_id)
+    page.click("#history-filters button")
+    page.wait_text("#history-table", party.event_id)
+    page.click("#history-table tbody tr")
+
+    assert "Restart the spooler on PRN-2" in page.wait_text("#event-note", "spooler")
+    charts = page.wait_text("#daily-charts", "Success rate")
+    assert "Enhancements per day" in charts and "Processing time" in charts
+    assert page.evaluate("document.querySelectorAll('#daily-charts rect.bar').length") == 1
+
+
+def test_a_dead_letter_is_replayed_from_the_console(
+    page: Page,
+    api_url: str,
+    settings: Settings,
+    redis_client: redis.Redis,
+    tenant_id: str,
+    screenshots: Path,
+) -> None:
+    entry = dead_letter(redis_client, settings, tenant_id, "ev-dead", ticket="T-77")
+    sign_in(page, api_url, ADMIN)
+    page.wait_text("#dead-letter-count", "1 waiting")
+    page.screenshot(screenshots / "console-health.png")
+    page.goto(f"{api_url}/console/#/dead-letters")
+    listed = page.wait_text("#dead-letters", entry)
+    assert "T-77" in listed and "401 Unauthorized" in listed
+    page.screenshot(screenshots / "console-dead-letters.png")
+
+    page.click(f"button.replay[data-entry='{entry}']")
+
+    page.wait_text("#flash", f"Replayed {entry}")
+    page.wait_text("#dead-letter-total", "0 dead letter")
+    stream = settings.stream_name(shard_for(tenant_id, settings.stream_shards))
+    [(_, fields)] = redis_client.xrange(stream)
+    assert fields[REPLAYED_FROM_FIELD.encode()].decode() == entry
+    assert redis_client.xlen(settings.dead_letter_stream) == 0
