@@ -89,6 +89,11 @@ class Settings(BaseSettings):
     public_base_url: str | None = Field(
         default=None, description="How ITSMs reach ingest; defaults to http://host:ingest_port."
     )
+    api_public_url: str | None = Field(
+        default=None,
+        description="How technicians reach the management API (notes' rating links); "
+        "defaults to http://host:api_port.",
+    )
 
     # Flow.
     flow_concurrency: int = Field(
@@ -198,6 +203,10 @@ class Settings(BaseSettings):
     @property
     def ingest_base_url(self) -> str:
         return self.public_base_url or f"http://{self.host}:{self.ingest_port}"
+
+    @property
+    def api_base_url(self) -> str:
+        return self.api_public_url or f"http://{self.host}:{self.api_port}"
 
     def webhook_urls(self, source: str, tenant_id: str) -> dict[str, str]:
         """Where a tenant's ITSM sends new tickets and resolved ones (ingest's two routes)."""

@@ -22,10 +22,13 @@ from api.console import add_console
 from api.deps import ApiState, get_principal
 from api.metrics import ApiMetrics, MetricsMiddleware
 from api.routers import (
+    agent_runs,
+    agents,
     analytics,
     api_keys,
     budget,
     enhancements,
+    feedback,
     health,
     llm,
     metrics,
@@ -34,6 +37,7 @@ from api.routers import (
     tickets,
     webhooks,
 )
+from flows.agent_sandbox import Sandbox
 from warehouse.db import Database
 from warehouse.tenant_context import context_keys
 
@@ -85,6 +89,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 socket_connect_timeout=settings.redis_timeout_seconds,
             )
             stack.callback(client.close)
+            app.state.sandbox = Sandbox(db, settings, box)
+            stack.callback(app.state.sandbox.close)
             app.state.api = ApiState(
                 settings=settings,
                 db=db,
@@ -124,4 +130,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(llm.router, dependencies=authenticated)
     app.include_router(webhooks.router, dependencies=authenticated)
     app.include_router(system.router, dependencies=authenticated)
+    app.include_router(agents.router, dependencies=authenticated)
+    app.include_router(agent_runs.router, dependencies=authenticated)
+    app.include_router(feedback.router, dependencies=authenticated)
+    # A note's rating link: its signed token is the credential (aiops.feedback_token).
+    app.include_router(feedback.public)
     return app

@@ -20,7 +20,9 @@ from prometheus_client import Gauge
 from aiops.settings import Settings
 from flows.synthesis import Synthesizer
 from flows.synthesis.choose import llm_route, synthesizer_for
+from flows.synthesis.instructions import Messages
 from flows.synthesis.offline import OfflineSynthesizer
+from flows.synthesis.prompt import build_messages
 from flows.transactions import in_tenant
 from warehouse import budgets
 from warehouse.budgets import BudgetState, budget_state
@@ -73,12 +75,12 @@ class BudgetGate:
         self._read: dict[str, tuple[float, Budget | None]] = {}
         self._warned: set[tuple[str, str, str]] = set()  # (tenant, month, state) logged
 
-    def synthesizer(self, tenant: TenantConfig) -> Synthesizer:
+    def synthesizer(self, tenant: TenantConfig, messages: Messages = build_messages) -> Synthesizer:
         if llm_route(tenant, self._settings) is None:
             return OfflineSynthesizer()  # no model anywhere: nothing to spend
         budget = self._budget(tenant.tenant_id)
         if budget is None:
-            return synthesizer_for(tenant, self._settings)
+            return synthesizer_for(tenant, self._settings, messages)
         self._used_ratio.labels(tenant.tenant_id).set(
             budget.spent_usd / budget.limit_usd if budget.limit_usd else 1.0
         )
@@ -87,7 +89,7 @@ class BudgetGate:
             self._warn_once(tenant.tenant_id, budget)
         if state == "exhausted":
             return OfflineSynthesizer(header=budget_header(budget.spent_usd, budget.limit_usd))
-        return synthesizer_for(tenant, self._settings)
+        return synthesizer_for(tenant, self._settings, messages)
 
     def _budget(self, tenant_id: str) -> Budget | None:
         at = self._clock()

@@ -44,6 +44,8 @@ class Context:
     # Per source: "ok", "empty", or "failed: <why>"; a failed source never fails the event.
     sources: dict[str, str] = field(default_factory=dict)
     timings_ms: dict[str, float] = field(default_factory=dict)
+    # Per source: items found but left out (below the agent's min_relevance), with why.
+    dropped: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready, for enhancement_history.context."""

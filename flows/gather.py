@@ -12,11 +12,13 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor, Future
-from typing import Any
+from dataclasses import asdict
+from typing import Any, TypeVar
 
 import httpx
 
 from aiops.events import Event, Ticket
+from flows.agents import GatherPlan
 from flows.context import EMPTY, OK, Context, KbArticle, SimilarTicket, failed
 from flows.extract import Mentions, find_mentions
 from flows.indexes import TenantIndexes
@@ -26,7 +28,10 @@ from warehouse.tenants import TenantConfig
 
 log = logging.getLogger(__name__)
 
+Scored = TypeVar("Scored", SimilarTicket, KbArticle)
+
 NOT_CONFIGURED = "skipped: not configured"
+NOT_USED = "skipped: not used by the agent"
 MONITORING_MAX_BYTES = 64 * 1024
 _QUERY_CHARS = 4_000
 _RESOLUTION_CHARS = 1_500
@@ -43,6 +48,24 @@ def describe_failure(exc: BaseException) -> str:
     if isinstance(exc, httpx.HTTPError):
         return type(exc).__name__
     return f"{type(exc).__name__}: {str(exc)[:_REASON_CHARS]}".rstrip(": ")
+
+
+def search_query(ticket: Ticket) -> str:
+    """What similar tickets and KB articles are searched with."""
+    return ticket.text[:_QUERY_CHARS]
+
+
+def above_floor(items: list[Scored], floor: float) -> tuple[list[Scored], list[dict[str, Any]]]:
+    """Items scoring at least `floor`, and the others with their score and why they went."""
+    if floor <= 0:
+        return items, []
+    kept = [i for i in items if i.score >= floor]
+    dropped = [
+        {**asdict(i), "reason": f"score {i.score:g} below min_relevance {floor:g}"}
+        for i in items
+        if i.score < floor
+    ]
+    return kept, dropped
 
 
 def _timed(job: Callable[[], Any]) -> tuple[Any, float]:
@@ -93,9 +116,11 @@ class Gatherer:
         self._timeout = timeout_seconds
         self._clock = clock
 
-    def gather(self, event: Event, tenant: TenantConfig) -> Context:
+    def gather(self, event: Event, tenant: TenantConfig, plan: GatherPlan | None = None) -> Context:
+        """`plan`: an agent version's sources and relevance floor; None: the settings'."""
+        plan = plan or GatherPlan(self._similar_k, self._kb_k)
         ticket = event.ticket
-        query = ticket.text[:_QUERY_CHARS]
+        query = search_query(ticket)
         mentions = find_mentions(ticket.text)
         sources: dict[str, str] = {}
         # Similar tickets and KB articles are searched here, in memory: a hop to another
@@ -103,17 +128,28 @@ class Gatherer:
         # made sources miss the deadline. Inventory and monitoring wait on I/O: in parallel.
         found: dict[str, Any] = {}
         timings: dict[str, float] = {}
-        local: dict[str, Callable[[], Any]] = {
-            "similar_tickets": lambda: self._similar(tenant.tenant_id, query, ticket.id),
-            "kb_articles": lambda: self._kb(tenant.tenant_id, query),
-        }
+        local: dict[str, Callable[[], Any]] = {}
+        if plan.similar_k:
+            local["similar_tickets"] = lambda: self._similar(
+                tenant.tenant_id, query, ticket.id, plan.similar_k
+            )
+        if plan.kb_k:
+            local["kb_articles"] = lambda: self._kb(tenant.tenant_id, query, plan.kb_k)
         jobs: dict[str, Callable[[], Any]] = {}
-        # A ticket that names no host needs no inventory query: nothing to wait for.
-        (jobs if mentions else local)["inventory"] = lambda: self._inventory(
-            tenant.tenant_id, mentions
-        )
+        if plan.inventory:
+            # A ticket that names no host needs no inventory query: nothing to wait for.
+            (jobs if mentions else local)["inventory"] = lambda: self._inventory(
+                tenant.tenant_id, mentions
+            )
+        for name, used in (("similar_tickets", plan.similar_k), ("kb_articles", plan.kb_k)):
+            if not used:
+                sources[name] = NOT_USED
+        if not plan.inventory:
+            sources["inventory"] = NOT_USED
         monitoring_url = tenant.monitoring_url
-        if monitoring_url:
+        if not plan.monitoring:
+            sources["monitoring"] = NOT_USED
+        elif monitoring_url:
             jobs["monitoring"] = lambda: read_monitoring(
                 self._http, monitoring_url, mentions, self._timeout
             )
@@ -147,9 +183,13 @@ class Gatherer:
                 sources[name] = failed(reason)
             else:
                 sources[name] = OK if found[name] else EMPTY
+        similar, dropped_tickets = above_floor(found.get("similar_tickets", []), plan.min_relevance)
+        articles, dropped_articles = above_floor(found.get("kb_articles", []), plan.min_relevance)
+        dropped = {"similar_tickets": dropped_tickets, "kb_articles": dropped_articles}
         return Context(
-            similar_tickets=found.get("similar_tickets", []),
-            kb_articles=found.get("kb_articles", []),
+            similar_tickets=similar,
+            kb_articles=articles,
+            dropped={name: items for name, items in dropped.items() if items},
             mentions=mentions,
             hosts=found.get("inventory", []),
             monitoring=found.get("monitoring"),
@@ -157,8 +197,8 @@ class Gatherer:
             timings_ms=timings,
         )
 
-    def _similar(self, tenant_id: str, query: str, ticket_id: str) -> list[SimilarTicket]:
-        hits = self._tickets.get(tenant_id).search(query, self._similar_k, exclude=ticket_id)
+    def _similar(self, tenant_id: str, query: str, ticket_id: str, k: int) -> list[SimilarTicket]:
+        hits = self._tickets.get(tenant_id).search(query, k, exclude=ticket_id)
         return [
             SimilarTicket(
                 ticket_id=t.id,
@@ -170,8 +210,8 @@ class Gatherer:
             for t, score in hits
         ]
 
-    def _kb(self, tenant_id: str, query: str) -> list[KbArticle]:
-        hits = self._articles.get(tenant_id).search(query, self._kb_k)
+    def _kb(self, tenant_id: str, query: str, k: int) -> list[KbArticle]:
+        hits = self._articles.get(tenant_id).search(query, k)
         return [
             KbArticle(a.article_id, a.title, a.url, a.body[:_EXCERPT_CHARS], round(score, 3))
             for a, score in hits

@@ -53,4 +53,5 @@ def mask_context(context: Context, redactor: Redactor) -> Context:
         monitoring=redactor.value(context.monitoring),
         sources={name: redactor.text(status) for name, status in context.sources.items()},
         timings_ms=context.timings_ms,
+        dropped=redactor.value(context.dropped),
     )

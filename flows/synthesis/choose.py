@@ -5,8 +5,10 @@ from __future__ import annotations
 from aiops.llm import LlmTarget
 from aiops.settings import LlmFallback, Settings
 from flows.synthesis import Synthesizer
+from flows.synthesis.instructions import Messages
 from flows.synthesis.llm import LlmRoute, LlmSynthesizer
 from flows.synthesis.offline import OfflineSynthesizer
+from flows.synthesis.prompt import build_messages
 from warehouse.tenants import TenantConfig
 
 NO_KEY = "no-key"
@@ -63,6 +65,8 @@ def llm_route(tenant: TenantConfig, settings: Settings) -> LlmRoute | None:
     return LlmRoute(targets=tuple(unique.values()), timeout_seconds=settings.llm_timeout_seconds)
 
 
-def synthesizer_for(tenant: TenantConfig, settings: Settings) -> Synthesizer:
+def synthesizer_for(
+    tenant: TenantConfig, settings: Settings, messages: Messages = build_messages
+) -> Synthesizer:
     route = llm_route(tenant, settings)
-    return OfflineSynthesizer() if route is None else LlmSynthesizer(route)
+    return OfflineSynthesizer() if route is None else LlmSynthesizer(route, messages)

@@ -28,6 +28,7 @@ from flows.synthesis import (
     Synthesis,
     openai_compat,
 )
+from flows.synthesis.instructions import Messages
 from flows.synthesis.openai_compat import Completion
 from flows.synthesis.prompt import build_messages, render
 
@@ -92,13 +93,15 @@ def _complete(
 class LlmSynthesizer:
     name = "litellm"
 
-    def __init__(self, route: LlmRoute) -> None:
+    def __init__(self, route: LlmRoute, messages: Messages = build_messages) -> None:
+        """`messages`: the prompt builder (an agent version's: flows.synthesis.instructions)."""
         if not route.targets:
             raise ValueError("an LLM route needs at least one model")
         self._route = route
+        self._messages = messages
 
     def synthesize(self, event: Event, context: Context) -> Synthesis:
-        messages = build_messages(event, context)
+        messages = self._messages(event, context)
         attempts: list[Attempt] = []
         transient = False
         for target in self._route.targets:
