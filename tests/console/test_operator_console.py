@@ -29,7 +29,7 @@ def sign_in(page: Page, api_url: str, token: str) -> None:
     page.wait_for("document.querySelector('#sign-out') && !document.querySelector('#sign-out').hidden")
 
 
-def _party(settings: Settings, db: Database, tenant_id: str) -> Party:
+def party(settings: Settings, db: Database, tenant_id: str) -> Party:
     with TestClient(create_app(settings)) as client:
         return make_party(
             client, {"Authorization": f"Bearer {ADMIN}"}, db, settings, tenant_id
@@ -107,7 +107,7 @@ def test_history_filters_and_shows_an_events_note_and_charts(
     tenant_id: str,
     redis_client: redis.Redis,
 ) -> None:
-    party = _party(settings, db, tenant_id)
+    party = party(settings, db, tenant_id)
     with db.tenant(tenant_id) as conn:
         conn.execute(
             "UPDATE enhancement_history SET output = 'Restart the spooler on PRN-2' "

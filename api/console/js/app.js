@@ -9,15 +9,15 @@ import { agentsView } from "./tenant.js";
 let who = null;
 
 const OPERATOR = [
-  ["#/health", "Health", () => healthView(main())],
-  ["#/tenants", "Tenants", () => tenantsView(main())],
-  ["#/history", "History", async () => historyView(main(), { tenants: who.tenants })],
-  ["#/dead-letters", "Dead letters", () => deadLettersView(main())],
+  ["#/health", "Health", (root) => healthView(root)],
+  ["#/tenants", "Tenants", (root) => tenantsView(root)],
+  ["#/history", "History", (root) => historyView(root, { tenants: who.tenants })],
+  ["#/dead-letters", "Dead letters", (root) => deadLettersView(root)],
 ];
 
 const TENANT = [
-  ["#/agents", "Agents", () => agentsView(main(), who.tenant.tenant_id)],
-  ["#/history", "History", () => historyView(main(), { fixedTenant: who.tenant.tenant_id })],
+  ["#/agents", "Agents", (root) => agentsView(root, who.tenant.tenant_id)],
+  ["#/history", "History", (root) => historyView(root, { fixedTenant: who.tenant.tenant_id })],
 ];
 
 function sections() {
@@ -28,13 +28,21 @@ async function route() {
   stopPolling();
   const all = sections();
   const hash = window.location.hash.split("?")[0];
-  const current = all.find(([path]) => hash === path || hash.startsWith(`${path}/`)) || all[0];
+  const current = all.find(([path]) => hash === path || hash.startsWith(`${path}/`));
+  if (!current) {
+    // Not a section of this credential (a tenant key on an operator page): its first one.
+    window.location.replace(all[0][0]);
+    return;
+  }
   for (const link of document.querySelectorAll("#nav a")) {
     link.classList.toggle("current", link.getAttribute("href") === current[0]);
   }
-  replace(main(), h("p", { class: "muted" }, "Loading…"));
+  // Each visit renders into its own container: a slow page that finishes after the
+  // person moved on fills a container no longer shown, not the new page.
+  const root = h("div", { "data-section": current[0] }, h("p", { class: "muted" }, "Loading…"));
+  replace(main(), root);
   try {
-    await current[2]();
+    await current[2](root);
   } catch (error) {
     failed(error);
   }

@@ -92,10 +92,8 @@ export function barChart(title, labels, values, { format = (v) => String(Math.ro
 function wrap(title, svg, series) {
   const box = document.createElement("figure");
   box.className = "chart";
-  box.style.margin = "0";
   const caption = document.createElement("figcaption");
   caption.textContent = title;
-  caption.style.fontWeight = "600";
   box.append(caption, svg);
   if (series.length > 1) box.append(legend(series));
   return box;
