@@ -46,8 +46,7 @@ class SystemHealthOut(BaseModel):
     )
     dead_letters: int | None = Field(description="Entries in the dead-letter stream.")
     recent_failures: list[FailureOut] | None = Field(
-        description="The newest failed enhancements over every tenant; null if PostgreSQL "
-        "is down."
+        description="The newest failed enhancements over every tenant; null if PostgreSQL is down."
     )
 
 

@@ -47,9 +47,7 @@ def system_health_(
     recent: list[FailureOut] | None = None
     try:
         db.ping()
-        recent = [
-            FailureOut(**vars(f)) for f in system_health.recent_failures(db, failures)
-        ]
+        recent = [FailureOut(**vars(f)) for f in system_health.recent_failures(db, failures)]
         checks["postgres"] = "ok"
     except psycopg.Error as exc:
         log.warning("system health: postgres unreachable: %s", exc)

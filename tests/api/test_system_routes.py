@@ -21,8 +21,17 @@ from tests.fakes.loopback import free_port
 from warehouse.db import Database
 
 
-def _text(value: bytes | str) -> str:
+def _text(value: bytes | str | None) -> str:
+    assert value is not None
     return value.decode() if isinstance(value, bytes) else value
+
+
+def entries(client: redis.Redis, stream: str) -> list[tuple[str, dict[str, str]]]:
+    """A stream's entries as text: (entry id, fields)."""
+    return [
+        (_text(eid), {_text(k): _text(v) for k, v in (fields or {}).items()})
+        for eid, fields in client.xrange(stream) or []
+    ]
 
 
 def dead_letter(
@@ -160,10 +169,10 @@ def test_dead_letters_are_listed_and_replayed_onto_their_stream(
     stream = settings.stream_name(shard_for(tenant_id, settings.stream_shards))
     assert replayed.status_code == 200, replayed.text
     assert replayed.json() == {"entry_id": entry, "event_id": "ev-dead", "stream": stream}
-    [(_, fields)] = redis_client.xrange(stream)
-    assert _text(fields[REPLAYED_FROM_FIELD.encode()]) == entry
-    assert '"ev-dead"' in _text(fields[EVENT_FIELD.encode()])
-    remaining = [_text(eid) for eid, _ in redis_client.xrange(settings.dead_letter_stream)]
+    [(_, fields)] = entries(redis_client, stream)
+    assert fields[REPLAYED_FROM_FIELD] == entry
+    assert '"ev-dead"' in fields[EVENT_FIELD]
+    remaining = [eid for eid, _ in entries(redis_client, settings.dead_letter_stream)]
     assert remaining == [kept]
     assert again.status_code == 404 and "GET /dead-letters" in again.json()["detail"]
 

@@ -73,7 +73,9 @@ class Page:
             entry = params["entry"]
             if entry.get("source") == "network":
                 return  # an API answer of 4xx the page handles (a tenant key asking 403)
-            self.problems.append(f"{entry.get('source')}: {entry.get('text')} {entry.get('url', '')}")
+            self.problems.append(
+                f"{entry.get('source')}: {entry.get('text')} {entry.get('url', '')}"
+            )
 
     def evaluate(self, expression: str) -> Any:
         """The value of a JavaScript expression (promises awaited)."""
@@ -136,15 +138,17 @@ class Page:
         for kind in ("mousePressed", "mouseReleased"):
             self.send("Input.dispatchMouseEvent", type=kind, x=x, y=y, button="left", clickCount=1)
 
-    def screenshot(self, path: Path) -> None:
-        shot = self.send("Page.captureScreenshot", format="png", captureBeyondViewport=True)
+    def screenshot(self, path: Path, whole_page: bool = True) -> None:
+        shot = self.send("Page.captureScreenshot", format="png", captureBeyondViewport=whole_page)
         path.write_bytes(base64.b64decode(shot["data"]))
 
 
 @contextlib.contextmanager
 def chromium(width: int = 1280, height: int = 900) -> Iterator[Page]:
     """One headless Chromium with one page, closed afterwards."""
-    with tempfile.TemporaryDirectory(prefix="aiops-chromium-", ignore_cleanup_errors=True) as profile:
+    with tempfile.TemporaryDirectory(
+        prefix="aiops-chromium-", ignore_cleanup_errors=True
+    ) as profile:
         process = subprocess.Popen(
             [
                 browser_binary(),

@@ -26,9 +26,7 @@ SCREENSHOTS_ENV = "AIOPS_CONSOLE_SCREENSHOTS"
 @contextlib.contextmanager
 def serving(settings: Settings) -> Iterator[str]:
     port = free_port()
-    config = uvicorn.Config(
-        create_app(settings), host="127.0.0.1", port=port, log_level="warning"
-    )
+    config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

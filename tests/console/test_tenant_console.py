@@ -21,7 +21,6 @@ from tests.fakes.openai_server import OpenAiServer
 from warehouse import agents
 from warehouse.db import Database
 
-
 LLM_KEY = "sk-console-test"
 
 
@@ -127,7 +126,8 @@ def test_create_an_agent_sandbox_it_test_deploy_and_roll_back(
     page.click("#trace li[data-stage=prompt] summary")
     prompt = page.wait_text("#trace li[data-stage=prompt] .body", "Always name the affected host.")
     assert "Outlook cannot reach SQL01" in prompt
-    page.screenshot(screenshots / "console-sandbox-trace.png")
+    page.evaluate("document.querySelector('#trace').scrollIntoView()")
+    page.screenshot(screenshots / "console-sandbox-trace.png", whole_page=False)
     assert _history_rows(db, tenant_id) == history_before  # the sandbox wrote no history
     assert redis_client.keys(f"{settings.stream_prefix}:events:*") == []
 

@@ -25,7 +25,8 @@ function frame(title, labels, max, format) {
   const step = Math.max(1, Math.ceil(labels.length / 6));
   labels.forEach((label, i) => {
     if (i % step !== 0 && i !== labels.length - 1) return;
-    svg.append(el("text", { x: xAt(i, labels.length), y: H - 8, "text-anchor": "middle" }, label));
+    const anchor = labels.length > 1 && i === labels.length - 1 ? "end" : i === 0 && labels.length > 1 ? "start" : "middle";
+    svg.append(el("text", { x: xAt(i, labels.length), y: H - 8, "text-anchor": anchor }, label));
   });
   return svg;
 }
@@ -40,9 +41,29 @@ function yAt(value, max) {
   return PAD.top + plotH * (1 - (max > 0 ? value / max : 0));
 }
 
+const present = (values) => values.filter((v) => v !== null && v !== undefined);
+
+// The top of the axis: the largest value rounded up to 1, 2 or 5 times a power of ten,
+// so the three gridlines read as round numbers.
 function niceMax(values, floor) {
-  const max = Math.max(floor, ...values.filter((v) => v !== null && v !== undefined));
-  return max > 0 ? max : 1;
+  const max = Math.max(floor, ...present(values));
+  if (!(max > 0)) return 1;
+  const power = 10 ** Math.floor(Math.log10(max));
+  return [1, 2, 5, 10].map((m) => m * power).find((top) => top >= max);
+}
+
+const plain = (v) => (Number.isInteger(v) ? String(v) : v.toFixed(1));
+
+function nothing(title, message) {
+  const box = document.createElement("figure");
+  box.className = "chart empty";
+  const caption = document.createElement("figcaption");
+  caption.textContent = title;
+  const note = document.createElement("p");
+  note.className = "muted";
+  note.textContent = message;
+  box.append(caption, note);
+  return box;
 }
 
 function legend(series) {
@@ -58,7 +79,8 @@ function legend(series) {
 }
 
 // series: [{name, values: [number|null, ...]}], one value per label; null leaves a gap.
-export function lineChart(title, labels, series, { format = (v) => String(Math.round(v)), max } = {}) {
+export function lineChart(title, labels, series, { format = plain, max, empty = "No data yet." } = {}) {
+  if (!present(series.flatMap((s) => s.values)).length) return nothing(title, empty);
   const top = max ?? niceMax(series.flatMap((s) => s.values), 0);
   const svg = frame(title, labels, top, format);
   series.forEach((s, index) => {
@@ -76,7 +98,8 @@ export function lineChart(title, labels, series, { format = (v) => String(Math.r
   return wrap(title, svg, series);
 }
 
-export function barChart(title, labels, values, { format = (v) => String(Math.round(v)) } = {}) {
+export function barChart(title, labels, values, { format = plain, empty = "No data yet." } = {}) {
+  if (!present(values).some((v) => v !== 0)) return nothing(title, empty);
   const top = niceMax(values, 1);
   const svg = frame(title, labels, top, format);
   const plotW = W - PAD.left - PAD.right;

@@ -21,7 +21,7 @@ export async function dailyCharts(tenantId) {
   const labels = days.map((d) => String(d.day).slice(5));
   return h(
     "div",
-    { class: "grid", id: "daily-charts" },
+    { class: "charts", id: "daily-charts" },
     barChart("Enhancements per day", labels, days.map((d) => d.enhancements)),
     lineChart("Success rate", labels, [{ name: "success rate", values: days.map((d) => d.success_rate) }],
       { format: percent, max: 1 }),

@@ -59,7 +59,7 @@ function metricsCharts(metrics) {
   const rows = metrics.versions;
   if (!rows.length) return h("p", { class: "muted", id: "version-charts" }, "No live or shadow events for this agent yet.");
   const labels = rows.map((m) => `v${m.version}`);
-  return h("div", { class: "grid", id: "version-charts" },
+  return h("div", { class: "charts", id: "version-charts" },
     barChart("Volume (events)", labels, rows.map((m) => m.volume)),
     barChart("Success rate", labels, rows.map((m) => m.success_rate ?? 0), { format: (v) => `${Math.round(v * 100)}%` }),
     barChart("p95 time", labels, rows.map((m) => (m.p95_ms ?? 0) / 1000), { format: (v) => `${v.toFixed(1)}s` }),
