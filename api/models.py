@@ -284,6 +284,8 @@ class EnhancementSummary(BaseModel):
     started_at: datetime | None
     finished_at: datetime | None
     created_at: datetime
+    agent_id: str | None = Field(default=None, description="The agent that produced it.")
+    agent_version: int | None = Field(default=None, description="Its version ('default': 0).")
 
 
 class EnhancementDetail(EnhancementSummary):

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from aiops.embedded import services
-from cli import api_keys, dlq, history, knowledge, retention_commands, tenants
+from cli import agents, api_keys, dlq, history, knowledge, retention_commands, tenants
 from cli.demo import demo
 from cli.keys import app as keys_app
 from cli.runtime import explained_errors, is_embedded, load_settings, migrate_database
@@ -34,6 +34,7 @@ app.add_typer(knowledge.inventory_app, name="inventory")
 app.add_typer(dlq.app, name="dlq")
 app.add_typer(retention_commands.app, name="retention")
 app.add_typer(keys_app, name="keys")
+app.add_typer(agents.app, name="agents")
 app.command()(sql)
 
 

@@ -3,7 +3,8 @@
 The stages are the flow's own (masking, the gatherer, the synthesizer and prompt builder,
 the note renderer), run once each with no retries so the trace shows exactly what
 happened. Nothing is posted, no enhancement_history row is written and no production
-metric moves; the run itself is stored in sandbox_runs. The flow uses the same
+metric moves; the run itself is stored in sandbox_runs (its cost counts against the
+tenant's monthly LLM budget, which it respects). The flow uses the same
 `trace_run` for shadow versions.
 """
 
@@ -21,18 +22,20 @@ from datetime import UTC, datetime
 from typing import Any
 
 import httpx
+from prometheus_client import Gauge
 
 from aiops.agent_spec import AgentSpec, Expectation, RunFacts, applies, failures
 from aiops.crypto import SecretBox
 from aiops.events import Event, Ticket
 from aiops.settings import Settings
 from flows.agents import GatherPlan, clip_note, plan_for, tenant_for
+from flows.budget import BudgetGate
 from flows.context import Context
 from flows.gather import Gatherer, search_query
 from flows.indexes import FullBuild, StoredTicketIndexes, TenantIndexes
 from flows.masking import mask_context, mask_event, redactor_for
 from flows.synthesis import EveryModelFailed, Synthesis, Synthesizer
-from flows.synthesis.choose import llm_route, synthesizer_for
+from flows.synthesis.choose import llm_route
 from flows.synthesis.instructions import Messages, messages_for
 from flows.writeback import render_note_html
 from warehouse import agent_runs, knowledge, tickets
@@ -48,6 +51,10 @@ _ERROR_CHARS = 2_000
 
 class UnknownTicketError(LookupError):
     pass
+
+
+class _NotApplicable(Exception):
+    """Ends a shadow run whose version's rules do not take the ticket."""
 
 
 @dataclass(frozen=True)
@@ -173,6 +180,11 @@ def trace_run(
         with trace.stage("applies_to", spec.applies_to.model_dump()) as stage:
             selected, why = applies(spec.applies_to, event.ticket)
             stage["output"] = {"applies": selected, "why": why}
+        # Asked for, a sandbox or test run goes on regardless; a shadow version only runs
+        # on the live tickets its own rules take.
+        if kind == "shadow" and not selected:
+            record.status = "not_applicable"
+            raise _NotApplicable()
         plan = plan_for(spec)
         started = time.perf_counter()
         try:
@@ -223,6 +235,8 @@ def trace_run(
         record.completion_tokens = synthesis.completion_tokens
         record.cost_usd = synthesis.cost_usd
         category = event.ticket.category
+    except _NotApplicable:
+        pass
     except Exception as exc:
         record.error = _reason(exc)
     record.stages = trace.stages
@@ -286,10 +300,11 @@ class Sandbox:
             kb_k=settings.kb_articles_k,
             timeout_seconds=settings.gather_timeout_seconds,
         )
+        # The tenant's budget holds here too (an exhausted one gets offline notes), with a
+        # gauge of its own: the production one is the flow's.
+        gauge = Gauge("sandbox_llm_budget_used_ratio", "unexported", ["tenant_id"], registry=None)
         return Parts(
-            gather=gatherer.gather,
-            # No budget gate: it would move the production budget gauge.
-            synthesizer=lambda tenant, messages: synthesizer_for(tenant, settings, messages),
+            gather=gatherer.gather, synthesizer=BudgetGate(db, settings, gauge).synthesizer
         )
 
     @property

@@ -10,13 +10,17 @@ made once, when the event starts: an event in flight finishes on that version.
 from __future__ import annotations
 
 import dataclasses
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from aiops.agent_spec import DEFAULT_AGENT, DEFAULT_VERSION, AgentSpec, applies
+from aiops.agent_spec import DEFAULT_AGENT, DEFAULT_VERSION, AgentSpec, applies, default_spec
 from aiops.events import Ticket
+from aiops.settings import Settings
 from flows.tenant_cache import TenantCache
-from warehouse.agents import Deployed, Running
+from flows.transactions import classified_database_errors
+from warehouse.agents import Deployed, Running, deployed
+from warehouse.db import Database
 from warehouse.tenants import TenantConfig
 
 
@@ -97,9 +101,19 @@ class AgentDirectory:
         load: Callable[[str], Deployed],
         default: AgentSpec,
         ttl_seconds: float,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self._cache: TenantCache[Deployed] = TenantCache(load, ttl_seconds)
+        self._cache: TenantCache[Deployed] = TenantCache(load, ttl_seconds, clock)
         self._default = default
 
     def choice(self, tenant_id: str, ticket: Ticket) -> Choice:
         return choose(self._cache.get(tenant_id) or Deployed(), ticket, self._default)
+
+
+def agent_directory(db: Database, settings: Settings) -> AgentDirectory:
+    def load(tenant_id: str) -> Deployed:
+        with classified_database_errors(), db.tenant(tenant_id) as conn:
+            return deployed(conn)
+
+    default = default_spec(settings.similar_tickets_k, settings.kb_articles_k)
+    return AgentDirectory(load, default, settings.tenant_cache_seconds)

@@ -17,13 +17,16 @@ from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
 from aiops.errors import PermanentError, TransientError
-from aiops.events import Event
+from aiops.events import Event, Ticket
 from aiops.tracing import tracer
+from flows.agent_choice import begin_for, plan_of, prompt_of, shaped
+from flows.agents import Choice, GatherPlan, tenant_for, writes_back
 from flows.context import Context
 from flows.items import Outcome, OutcomeStatus, Received
 from flows.masking import mask_context, mask_event, redactor_for
 from flows.synthesis import Synthesis, Synthesizer
 from flows.synthesis.attempts import AttemptLog
+from flows.synthesis.instructions import Messages
 from flows.transactions import in_tenant
 from flows.writeback import marker, post_once, render_note_html
 from itsm.base import ItsmClient
@@ -48,10 +51,14 @@ class Retry(Protocol):
 class Services:
     db: Database
     tenant: Callable[[str], TenantConfig | None]
-    gather: Callable[[Event, TenantConfig], Context]
-    synthesizer: Callable[[TenantConfig], Synthesizer]
+    gather: Callable[[Event, TenantConfig, GatherPlan | None], Context]
+    synthesizer: Callable[[TenantConfig, Messages], Synthesizer]
     itsm: Callable[[TenantConfig], ItsmClient]
     retry: Retry
+    # The agent version for an event (flows.agents), and what runs its shadow versions.
+    agent: Callable[[str, Ticket], Choice]
+    shadows: Callable[[TenantConfig, Event, Choice], None]
+    note_footer: Callable[[Event], str]
 
 
 def error_kind(exc: BaseException) -> str:
@@ -99,7 +106,7 @@ def _write_back(
     repost: bool,
 ) -> str:
     note_marker = marker(event.event_id, prior.attempts + 1 if repost and prior else None)
-    body = render_note_html(text, note_marker)
+    body = render_note_html(text, note_marker) + services.note_footer(event)
     known = prior.note_id if prior is not None and not repost else None
 
     def record(note_id: str) -> None:
@@ -146,9 +153,13 @@ def process_event(received: Received, services: Services) -> Outcome:
         with stages.stage("mask"):
             redactor = redactor_for(tenant, event)
             event = mask_event(event, redactor)
+        # Chosen once: an event finishes on the version it started with, whatever a deploy
+        # does meanwhile.
+        with stages.stage("agent"):
+            choice = services.agent(tid, event.ticket)
         with stages.stage("begin"):
-            prior = services.retry(
-                lambda: in_tenant(services.db, tid, lambda conn: enhancements.begin(conn, event))
+            prior, choice = services.retry(
+                lambda: in_tenant(services.db, tid, lambda conn: begin_for(conn, event, choice))
             )
         begun = True
         done = prior is not None and prior.status in DONE
@@ -158,20 +169,21 @@ def process_event(received: Received, services: Services) -> Outcome:
         # posted afresh only when the backfill asks to repost.
         repost = done and event.backfill and event.repost
         with stages.stage("gather"):
-            gathered = mask_context(services.gather(event, tenant), redactor)
+            gathered = mask_context(services.gather(event, tenant, plan_of(choice)), redactor)
         context = gathered.as_dict()
+        synthesizer = services.synthesizer(tenant_for(choice.spec, tenant), prompt_of(choice))
         with stages.stage("synthesize"):
             synthesis = services.retry(
-                lambda: llm_attempts.run(
-                    lambda: services.synthesizer(tenant).synthesize(event, gathered)
-                )
+                lambda: llm_attempts.run(lambda: synthesizer.synthesize(event, gathered))
             )
         context = llm_attempts.into(context)
+        synthesis = shaped(synthesis, choice)
         note_id = None
-        if tenant.writes_back:
+        posts = writes_back(choice.spec, tenant)
+        if posts:
             with stages.stage("write_back"):
                 note_id = _write_back(services, tenant, event, synthesis.text, prior, repost)
-        status: OutcomeStatus = "succeeded" if tenant.writes_back else "stored"
+        status: OutcomeStatus = "succeeded" if posts else "stored"
         result = _result(status, synthesis, context)
         result.note_id = note_id
         result.timings = stages.with_total()
@@ -180,6 +192,8 @@ def process_event(received: Received, services: Services) -> Outcome:
                 services.db, tid, lambda conn: enhancements.finish(conn, event.event_id, result)
             )
         )
+        if choice.shadows and not event.backfill:
+            services.shadows(tenant, event, choice)
         return Outcome(received, status, note_id, timings=result.timings)
     except Exception as exc:
         context = llm_attempts.into(context)

@@ -29,6 +29,9 @@ from aiops.secrets import secret_box
 from aiops.settings import Settings
 from aiops.tracing import EVENT_ID, TENANT_ID, continued_span
 from flows import history
+from flows.agent_choice import NoteLinks, ShadowRunner
+from flows.agent_sandbox import Parts
+from flows.agents import agent_directory
 from flows.budget import BudgetGate
 from flows.gather import Gatherer
 from flows.indexes import FullBuild, StoredTicketIndexes, TenantIndexes
@@ -272,14 +275,18 @@ class FlowRuntime:
             )
             return plugin.client(connection, self._thread_http())
 
+        # The tenant's model chain, or offline once its monthly LLM budget is spent.
+        budget = BudgetGate(db, settings, self.metrics.llm_budget_used)
         services = Services(
             db=db,
             tenant=TenantCache(load_tenant, ttl).get,
             gather=gatherer.gather,
-            # The tenant's model chain, or offline once its monthly LLM budget is spent.
-            synthesizer=BudgetGate(db, settings, self.metrics.llm_budget_used).synthesizer,
+            synthesizer=budget.synthesizer,
             itsm=itsm_client,
             retry=self._retry,
+            agent=agent_directory(db, settings).choice,
+            shadows=ShadowRunner(db, settings, Parts(gatherer.gather, budget.synthesizer)).run,
+            note_footer=NoteLinks(box, settings).footer,
         )
         enhance_pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="enhance")
         dead_letters = DeadLetterWriter(settings, self.acks.finished)

@@ -43,6 +43,7 @@ WITH live AS (
            completion_tokens, cost_usd
     FROM sandbox_runs
     WHERE agent_id = %(agent)s AND kind = 'shadow' AND created_at >= %(since)s
+      AND status <> 'not_applicable'
 ), figures AS (
     SELECT version, count(*) AS volume, count(*) FILTER (WHERE ok) AS succeeded,
            count(*) FILTER (WHERE bad) AS failed,

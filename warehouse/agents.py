@@ -172,6 +172,7 @@ def delete_agent(conn: TenantConnection, agent_id: str) -> None:
             f"agent {agent_id!r} still runs (active or shadow versions); deactivate it and "
             "stop its shadows first"
         )
+    conn.execute("DELETE FROM sandbox_runs WHERE agent_id = %s", (agent_id,))
     conn.execute("DELETE FROM agents WHERE agent_id = %s", (agent_id,))
 
 
@@ -496,3 +497,11 @@ def running_version(conn: TenantConnection, agent_id: str, version: int) -> Runn
     if row is None:
         return None
     return Running(agent_id, row["priority"], version, AgentSpec.model_validate(row["spec"]))
+
+
+def record_version(conn: TenantConnection, event_id: str, agent_id: str, version: int) -> None:
+    """The agent version that produces the event's enhancement_history row."""
+    conn.execute(
+        "UPDATE enhancement_history SET agent_id = %s, agent_version = %s WHERE event_id = %s",
+        (agent_id, version, event_id),
+    )

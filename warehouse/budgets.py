@@ -2,7 +2,8 @@
 
 Spend is what litellm priced each enhancement at (enhancement_history.cost_usd, from
 litellm's completion_cost; 0 for models missing from its price list), summed over the
-events finished since the month began.
+events finished since the month began, plus what agent sandbox, test-case and shadow runs
+cost (sandbox_runs.cost_usd): trying a version spends the same money.
 """
 
 from __future__ import annotations
@@ -26,8 +27,13 @@ def budget_state(spent_usd: float, limit_usd: float) -> BudgetState:
 def month_spend_usd(conn: TenantConnection) -> float:
     row = conn.execute(
         """
-        SELECT coalesce(sum(cost_usd), 0) AS spent FROM enhancement_history
-        WHERE finished_at >= date_trunc('month', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'
+        WITH month AS (
+            SELECT date_trunc('month', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' AS start
+        )
+        SELECT (SELECT coalesce(sum(cost_usd), 0) FROM enhancement_history, month
+                WHERE finished_at >= month.start)
+             + (SELECT coalesce(sum(cost_usd), 0) FROM sandbox_runs, month
+                WHERE created_at >= month.start) AS spent
         """
     ).fetchone()
     assert row is not None

@@ -120,7 +120,7 @@ def finish(conn: TenantConnection, event_id: str, result: Result) -> None:
 _COLUMNS = (
     "event_id, ticket_id, source, kind, backfill, status, attempts, synthesizer, model, "
     "note_id, note_posted_at, error, error_kind, timings, prompt_tokens, completion_tokens, "
-    "cost_usd, received_at, started_at, finished_at, created_at"
+    "cost_usd, received_at, started_at, finished_at, created_at, agent_id, agent_version"
 )
 
 

@@ -19,8 +19,19 @@ from warehouse.analytics.layout import ROLLUP_TABLES, partition_days, partition_
 from warehouse.db import Database, TenantConnection
 
 DEFAULT_ENHANCEMENT_DAYS = 90
+SANDBOX_RUNS = "sandbox_runs"
+NOTE_FEEDBACK = "note_feedback"
 
-_EXPIRES_BY = {"enhancement_history": "created_at", "ticket_history": TICKET_DAY}
+_EXPIRES_BY = {
+    "enhancement_history": "created_at",
+    "ticket_history": TICKET_DAY,
+    # Sandbox, test-case and shadow runs, and notes' ratings, are kept as long as the
+    # enhancement history.
+    SANDBOX_RUNS: "created_at",
+    NOTE_FEEDBACK: "created_at",
+}
+# The column that names one row, where it is not `id`.
+_ROW_KEY = {SANDBOX_RUNS: "run_id"}
 
 
 @dataclass(frozen=True)
@@ -85,6 +96,7 @@ def purge(
 ) -> int:
     """Deletes (or, dry, counts) the tenant's rows of `table` from days before `before`."""
     expr = _EXPIRES_BY[table]
+    key = _ROW_KEY.get(table, "id")
     limit = _midnight(before)
     if dry_run:
         with db.tenant(tenant_id) as conn:
@@ -99,9 +111,9 @@ def purge(
             deleted = conn.execute(
                 f"""
                 WITH doomed AS (
-                    SELECT id FROM {table} WHERE {expr} < %s
+                    SELECT {key} FROM {table} WHERE {expr} < %s
                     ORDER BY {expr} LIMIT %s FOR UPDATE SKIP LOCKED)
-                DELETE FROM {table} AS t USING doomed WHERE t.id = doomed.id
+                DELETE FROM {table} AS t USING doomed WHERE t.{key} = doomed.{key}
                 """,
                 (limit, batch_size),
             ).rowcount

@@ -22,6 +22,8 @@ from warehouse.analytics.export import ENHANCEMENTS, TICKETS
 from warehouse.analytics.rollups import DAILY, SOURCES
 from warehouse.retention import (
     DEFAULT_ENHANCEMENT_DAYS,
+    NOTE_FEEDBACK,
+    SANDBOX_RUNS,
     Policy,
     cutoff_day,
     drop_partitions,
@@ -108,6 +110,8 @@ def purge_postgres(
             counts = {}
             for table, days in (
                 (ENHANCEMENTS, policy.enhancement_days),
+                (SANDBOX_RUNS, policy.enhancement_days),
+                (NOTE_FEEDBACK, policy.enhancement_days),
                 (TICKETS, policy.ticket_days),
             ):
                 if days is None:

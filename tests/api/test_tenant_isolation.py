@@ -62,6 +62,87 @@ TENANT_ROUTES: dict[Route, Callable[[Party], Request]] = {
         "json": {"secret": "whsec_" + base64.b64encode(b"planted" * 5).decode()}
     },
     ("DELETE", "/tenants/{tenant_id}/webhook-secrets/previous"): lambda p: {},
+    # Agents, in this order: by now DELETE …/llm has made the tenant's notes offline ones,
+    # so sandbox and test runs reach no provider.
+    ("GET", "/tenants/{tenant_id}/agents"): lambda p: {},
+    ("GET", "/tenants/{tenant_id}/agents/default-spec"): lambda p: {},
+    ("POST", "/tenants/{tenant_id}/agents"): lambda p: {
+        "json": {"agent_id": "planted", "name": "planted"}
+    },
+    ("GET", "/tenants/{tenant_id}/agents/{agent_id}"): lambda p: {"agent_id": "helper"},
+    ("PATCH", "/tenants/{tenant_id}/agents/{agent_id}"): lambda p: {
+        "agent_id": "helper",
+        "json": {"name": "renamed"},
+    },
+    ("GET", "/tenants/{tenant_id}/agents/{agent_id}/versions"): lambda p: {"agent_id": "helper"},
+    ("POST", "/tenants/{tenant_id}/agents/{agent_id}/versions"): lambda p: {
+        "agent_id": "helper",
+        "json": {"spec": {"instructions": "planted"}},
+    },
+    ("GET", "/tenants/{tenant_id}/agents/{agent_id}/versions/{version}"): lambda p: {
+        "agent_id": "helper",
+        "version": 1,
+    },
+    ("POST", "/tenants/{tenant_id}/agents/{agent_id}/versions/{version}/sandbox"): lambda p: {
+        "agent_id": "helper",
+        "version": 1,
+        "json": {"ticket_id": p.ticket_id},
+    },
+    ("GET", "/tenants/{tenant_id}/agents/{agent_id}/runs"): lambda p: {"agent_id": "helper"},
+    ("GET", "/tenants/{tenant_id}/agents/{agent_id}/runs/{run_id}"): lambda p: {
+        "agent_id": "helper",
+        "run_id": p.run_id,
+    },
+    ("GET", "/tenants/{tenant_id}/agents/{agent_id}/versions/{version}/test-cases"): lambda p: {
+        "agent_id": "helper",
+        "version": 2,
+    },
+    ("POST", "/tenants/{tenant_id}/agents/{agent_id}/versions/{version}/test-cases"): lambda p: {
+        "agent_id": "helper",
+        "version": 2,
+        "json": {
+            "name": "planted",
+            "ticket_id": p.ticket_id,
+            "expectations": [{"kind": "succeeds"}],
+        },
+    },
+    ("DELETE", "/tenants/{tenant_id}/agents/{agent_id}/versions/{version}/test-cases/{case_id}"): (
+        lambda p: {"agent_id": "helper", "version": 1, "case_id": p.case_id}
+    ),
+    ("POST", "/tenants/{tenant_id}/agents/{agent_id}/versions/{version}/test-runs"): lambda p: {
+        "agent_id": "helper",
+        "version": 2,
+    },
+    ("POST", "/tenants/{tenant_id}/agents/{agent_id}/versions/{version}/activate"): lambda p: {
+        "agent_id": "helper",
+        "version": 2,
+    },
+    ("POST", "/tenants/{tenant_id}/agents/{agent_id}/rollback"): lambda p: {"agent_id": "helper"},
+    ("POST", "/tenants/{tenant_id}/agents/{agent_id}/versions/{version}/shadow"): lambda p: {
+        "agent_id": "helper",
+        "version": 2,
+    },
+    ("DELETE", "/tenants/{tenant_id}/agents/{agent_id}/versions/{version}/shadow"): lambda p: {
+        "agent_id": "helper",
+        "version": 2,
+    },
+    ("POST", "/tenants/{tenant_id}/agents/{agent_id}/deactivate"): lambda p: {"agent_id": "helper"},
+    ("GET", "/tenants/{tenant_id}/agents/{agent_id}/deployments"): lambda p: {"agent_id": "helper"},
+    ("GET", "/tenants/{tenant_id}/agents/{agent_id}/metrics"): lambda p: {"agent_id": "helper"},
+    ("GET", "/tenants/{tenant_id}/agents/{agent_id}/shadow-comparison"): lambda p: {
+        "agent_id": "helper"
+    },
+    ("DELETE", "/tenants/{tenant_id}/agents/{agent_id}"): lambda p: {"agent_id": "planted"},
+    ("GET", "/tenants/{tenant_id}/enhancements/{event_id}/feedback"): lambda p: {
+        "event_id": p.event_id
+    },
+    ("POST", "/tenants/{tenant_id}/enhancements/{event_id}/feedback"): lambda p: {
+        "event_id": p.event_id,
+        "json": {"helpful": True, "comment": "planted"},
+    },
+    ("GET", "/tenants/{tenant_id}/enhancements/{event_id}/feedback-link"): lambda p: {
+        "event_id": p.event_id
+    },
 }
 # Not about one tenant: registering is for the admin token only; a key lists its own tenant.
 # DELETE /tenants/{id} refuses tenant keys: tests/api/test_tenant_removal.py.
@@ -75,7 +156,14 @@ PLATFORM_ROUTES: set[Route] = {
     ("GET", "/dead-letters"),
     ("POST", "/dead-letters/{entry_id}/replay"),
 }
-PUBLIC_ROUTES: set[Route] = {("GET", "/health"), ("GET", "/health/ready"), ("GET", "/metrics")}
+PUBLIC_ROUTES: set[Route] = {
+    ("GET", "/health"),
+    ("GET", "/health/ready"),
+    ("GET", "/metrics"),
+    # A note's rating link: its signed token names one note (tests/api/test_agents.py).
+    ("GET", "/feedback/{token}"),
+    ("POST", "/feedback/{token}"),
+}
 # POSTs that change nothing, and GETs that still need admin scope.
 READ_ONLY_POSTS: set[Route] = {("POST", "/tenants/{tenant_id}/analytics/sql")}
 ADMIN_ONLY_GETS: set[Route] = {("GET", "/tenants/{tenant_id}/api-keys")}
@@ -90,6 +178,12 @@ SUCCESS = {
     # The budget guards the platform's spending: only the admin token sets it, even for a
     # tenant's own admin key.
     "PUT /tenants/{tenant_id}/llm/budget": 403,
+    "POST /tenants/{tenant_id}/agents": 201,
+    "POST /tenants/{tenant_id}/agents/{agent_id}/versions": 201,
+    "POST /tenants/{tenant_id}/agents/{agent_id}/versions/{version}/test-cases": 201,
+    "DELETE /tenants/{tenant_id}/agents/{agent_id}/versions/{version}/test-cases/{case_id}": 204,
+    "DELETE /tenants/{tenant_id}/agents/{agent_id}": 204,
+    "POST /tenants/{tenant_id}/enhancements/{event_id}/feedback": 201,
 }
 NOBODY = "no-such-tenant"
 

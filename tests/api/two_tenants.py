@@ -4,6 +4,7 @@ whether anything of a tenant changed."""
 from __future__ import annotations
 
 import hashlib
+import uuid
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
@@ -11,9 +12,12 @@ from typing import Any
 import redis
 from fastapi.testclient import TestClient
 
+from aiops.agent_spec import AgentSpec, Succeeds
+from aiops.events import Ticket
 from aiops.settings import Settings
 from tests.analytics import seed
-from warehouse import api_keys
+from warehouse import agent_runs, agents, api_keys
+from warehouse.agent_runs import RunRecord
 from warehouse.analytics import rollups
 from warehouse.analytics.export import ENHANCEMENTS, TICKETS, export_partition
 from warehouse.analytics.layout import tenant_dir
@@ -33,6 +37,9 @@ class Party:
     read_token: str
     spare_key_id: str
     markers: tuple[str, ...]
+    # Agent "helper": version 1 active, version 2 with a passing test case, one run.
+    case_id: int = 0
+    run_id: str = ""
 
     def auth(self, scope: api_keys.Scope) -> dict[str, str]:
         token = self.admin_token if scope == "admin" else self.read_token
@@ -65,7 +72,10 @@ def make_party(
         spare = api_keys.create_key(conn, f"spare key of {tenant_id}", "read")
     rollups.write_daily(root, tenant_id, DAY)
     rollups.write_sources(root, tenant_id, DAY)
+    case_id, run_id = _agent(db, tenant_id, ticket_id)
     return Party(
+        case_id=case_id,
+        run_id=run_id,
         tenant_id=tenant_id,
         event_id=event_id,
         ticket_id=ticket_id,
@@ -85,6 +95,22 @@ def make_party(
     )
 
 
+def _agent(db: Database, tenant_id: str, ticket_id: str) -> tuple[int, str]:
+    """Agent "helper" with version 1 active and version 2 ready (its test case passes
+    offline); a stored run; the id of a test case of version 1."""
+    ticket = Ticket(id=ticket_id, subject=f"agent ticket of {tenant_id}")
+    with db.tenant(tenant_id) as conn:
+        agents.create_agent(conn, "helper", f"helper of {tenant_id}", "", 100)
+        agents.add_version(conn, "helper", AgentSpec(), "", "seed")
+        agents.add_version(conn, "helper", AgentSpec(), "", "seed")
+        agents.activate(conn, "helper", 1, "seed", overridden=False, reason="", tests=(0, 0))
+        agents.add_test_case(conn, "helper", 2, "runs", ticket, [Succeeds()])
+        case = agents.add_test_case(conn, "helper", 1, "spare", ticket, [Succeeds()])
+        run = RunRecord(uuid.uuid4().hex, "helper", 1, "sandbox", ticket_id, "succeeded", 1.0)
+        agent_runs.store(conn, run)
+    return case.case_id, run.run_id
+
+
 _TABLES = {
     "tenant_configs": "tenant_id",
     "ticket_history": "ticket_id",
@@ -92,6 +118,12 @@ _TABLES = {
     "api_keys": "key_id",
     "kb_articles": "article_id",
     "system_inventory": "hostname",
+    "agents": "agent_id",
+    "agent_versions": "agent_id, version",
+    "agent_test_cases": "id",
+    "agent_deployments": "id",
+    "sandbox_runs": "run_id",
+    "note_feedback": "id",
 }
 
 

@@ -18,6 +18,12 @@ TENANT_TABLES = {
     "system_inventory",
     "enhancement_history",
     "api_keys",
+    "agents",
+    "agent_versions",
+    "agent_test_cases",
+    "agent_deployments",
+    "sandbox_runs",
+    "note_feedback",
 }
 
 

@@ -76,6 +76,28 @@ PLANTED = {
         "INSERT INTO tenant_configs (tenant_id, display_name, webhook_secrets_enc) "
         "VALUES (%s, 'planted', '\\x00')"
     ),
+    "agents": "INSERT INTO agents (tenant_id, agent_id, name) VALUES (%s, 'planted', 'p')",
+    # Pointing at the other tenant's agent "helper" (tests/warehouse/conftest.py).
+    "agent_versions": (
+        "INSERT INTO agent_versions (tenant_id, agent_id, version, spec, created_by) "
+        "VALUES (%s, 'helper', 9, '{}', 'planted')"
+    ),
+    "agent_test_cases": (
+        "INSERT INTO agent_test_cases (tenant_id, agent_id, version, name, ticket, expectations)"
+        " VALUES (%s, 'helper', 1, 'planted', '{}', '[]')"
+    ),
+    "agent_deployments": (
+        "INSERT INTO agent_deployments (tenant_id, agent_id, action, version, actor) "
+        "VALUES (%s, 'helper', 'activate', 1, 'planted')"
+    ),
+    "sandbox_runs": (
+        "INSERT INTO sandbox_runs (tenant_id, run_id, agent_id, version, kind, ticket_id, "
+        "status, ms, stages) VALUES (%s, 'planted', 'helper', 1, 'sandbox', '1', 'ok', 1, '[]')"
+    ),
+    "note_feedback": (
+        "INSERT INTO note_feedback (tenant_id, event_id, helpful, via) "
+        "VALUES (%s, 'planted', true, 'api')"
+    ),
 }
 
 

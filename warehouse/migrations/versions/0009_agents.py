@@ -4,8 +4,11 @@ runs and technicians' note feedback; enhancement_history names the version of ea
 Every new table is a tenant table: row-level security enabled and forced, with the policy
 on tenancy.current_tenant() that 0005_security2 gave the others. References carry the
 tenant id, so a row can only point at rows of its own tenant. A version cannot be
-changed: the application role has no UPDATE on agent_versions, and a trigger refuses one
-from any role.
+changed: a trigger refuses an UPDATE of agent_versions from any role.
+
+sandbox_runs and note_feedback have no foreign key to versions or history rows: they
+are removed by the same retention (warehouse.retention), by agent deletion, and by
+tenant removal in their own batches, so that each removal counts its own rows.
 
 Revision ID: 0009_agents
 Revises: 0007_llm_chain
@@ -27,14 +30,6 @@ TABLES = (
     "sandbox_runs",
     "note_feedback",
 )
-_GRANTS = {
-    "agents": "SELECT, INSERT, UPDATE, DELETE",
-    "agent_versions": "SELECT, INSERT, DELETE",
-    "agent_test_cases": "SELECT, INSERT, DELETE",
-    "agent_deployments": "SELECT, INSERT",
-    "sandbox_runs": "SELECT, INSERT, DELETE",
-    "note_feedback": "SELECT, INSERT, DELETE",
-}
 
 
 def upgrade() -> None:
@@ -67,8 +62,11 @@ def upgrade() -> None:
         CREATE FUNCTION agent_versions_immutable() RETURNS trigger
             LANGUAGE plpgsql AS $$
         BEGIN
-            RAISE EXCEPTION 'agent versions are immutable: add a new version instead';
+            RAISE EXCEPTION 'agent versions are immutable: add a new version instead'
+                USING ERRCODE = 'insufficient_privilege';
         END $$;
+        -- Run by the trigger whoever updates; nobody needs to call it.
+        REVOKE EXECUTE ON FUNCTION agent_versions_immutable() FROM PUBLIC;
         CREATE TRIGGER agent_versions_immutable BEFORE UPDATE ON agent_versions
             FOR EACH ROW EXECUTE FUNCTION agent_versions_immutable();
         CREATE TABLE agent_test_cases (
@@ -124,9 +122,7 @@ def upgrade() -> None:
             ms                double precision NOT NULL,
             stages            jsonb NOT NULL,
             created_at        timestamptz NOT NULL DEFAULT now(),
-            PRIMARY KEY (tenant_id, run_id),
-            FOREIGN KEY (tenant_id, agent_id, version) REFERENCES agent_versions
-                ON DELETE CASCADE
+            PRIMARY KEY (tenant_id, run_id)
         );
         CREATE INDEX sandbox_runs_agent ON sandbox_runs (tenant_id, agent_id, created_at);
         CREATE INDEX sandbox_runs_created ON sandbox_runs (tenant_id, created_at);
@@ -152,9 +148,7 @@ def upgrade() -> None:
             comment       text NOT NULL DEFAULT '',
             technician    text NOT NULL DEFAULT '',
             via           text NOT NULL CHECK (via IN ('api', 'link')),
-            created_at    timestamptz NOT NULL DEFAULT now(),
-            FOREIGN KEY (tenant_id, event_id) REFERENCES enhancement_history (tenant_id, event_id)
-                ON DELETE CASCADE
+            created_at    timestamptz NOT NULL DEFAULT now()
         );
         CREATE INDEX note_feedback_agent ON note_feedback (tenant_id, agent_id, agent_version);
         CREATE INDEX note_feedback_event ON note_feedback (tenant_id, event_id);
@@ -168,7 +162,7 @@ def upgrade() -> None:
             "USING (tenant_id = tenancy.current_tenant()) "
             "WITH CHECK (tenant_id = tenancy.current_tenant())"
         )
-        op.execute(f"GRANT {_GRANTS[table]} ON {table} TO {APP_ROLE}")
+        op.execute(f"GRANT SELECT, INSERT, UPDATE, DELETE ON {table} TO {APP_ROLE}")
     op.execute(f"GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO {APP_ROLE}")
 
 

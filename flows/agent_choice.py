@@ -1,0 +1,121 @@
+"""What the chosen agent version changes in one event's processing (flows.process).
+
+The default agent is today's behaviour exactly: the settings' sources, the platform's
+prompt, the note as the model wrote it. Any other version brings its own plan, prompt and
+note length. The history row names the version as the event begins.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import html
+import logging
+
+from aiops.agent_spec import DEFAULT_AGENT
+from aiops.crypto import SecretBox
+from aiops.events import Event
+from aiops.feedback_token import feedback_url, make_token
+from aiops.settings import Settings
+from flows.agent_sandbox import Parts, trace_run
+from flows.agents import Choice, GatherPlan, clip_note, plan_for
+from flows.synthesis import Synthesis
+from flows.synthesis.instructions import Messages, messages_for
+from flows.synthesis.prompt import build_messages
+from warehouse import agent_runs, agents, enhancements
+from warehouse.db import Database, TenantConnection
+from warehouse.enhancements import Prior
+from warehouse.tenants import TenantConfig
+
+log = logging.getLogger(__name__)
+
+_DONE = ("succeeded", "stored")
+
+
+def plan_of(choice: Choice) -> GatherPlan | None:
+    return None if choice.is_default else plan_for(choice.spec)
+
+
+def prompt_of(choice: Choice) -> Messages:
+    return build_messages if choice.is_default else messages_for(choice.spec)
+
+
+def shaped(synthesis: Synthesis, choice: Choice) -> Synthesis:
+    if choice.is_default:
+        return synthesis
+    return dataclasses.replace(synthesis, text=clip_note(synthesis.text, choice.spec))
+
+
+def begin_for(conn: TenantConnection, event: Event, choice: Choice) -> tuple[Prior | None, Choice]:
+    """enhancements.begin, and the version that produces the row. A new attempt at an
+    unfinished event (the flow stopped midway) finishes on the version it started with,
+    whatever was deployed since; a handled event that is only skipped keeps its version."""
+    prior = enhancements.begin(conn, event)
+    if prior is not None and prior.status not in _DONE and not event.backfill:
+        choice = _started_on(conn, event.event_id) or choice
+    if prior is None or prior.status not in _DONE or event.backfill:
+        agents.record_version(conn, event.event_id, choice.agent_id, choice.version)
+    return prior, choice
+
+
+def _started_on(conn: TenantConnection, event_id: str) -> Choice | None:
+    row = conn.execute(
+        "SELECT agent_id, agent_version FROM enhancement_history WHERE event_id = %s",
+        (event_id,),
+    ).fetchone()
+    if row is None or row["agent_id"] in (None, DEFAULT_AGENT):
+        return None
+    running = agents.running_version(conn, row["agent_id"], row["agent_version"])
+    if running is None:  # the agent was deleted meanwhile
+        return None
+    return Choice(running.agent_id, running.version, running.spec, "the version it started on")
+
+
+class NoteLinks:
+    """The rating link every posted note ends with (aiops.feedback_token)."""
+
+    def __init__(self, box: SecretBox, settings: Settings) -> None:
+        self._box = box
+        self._base = settings.api_base_url
+
+    def footer(self, event: Event) -> str:
+        """The URL is the link's text too: ticketing systems that take plain text (Jira's
+        service desk comments) keep it."""
+        url = feedback_url(self._base, make_token(self._box, event.tenant_id, event.event_id))
+        link = html.escape(url)
+        return f'<p><small>Was this note helpful? Rate it: <a href="{link}">{link}</a></small></p>'
+
+
+class ShadowRunner:
+    """Runs an event's shadow versions after its active one, storing each result as a run
+    of kind "shadow". Never posts; a failure is recorded in the run, never raised."""
+
+    def __init__(self, db: Database, settings: Settings, parts: Parts) -> None:
+        self._db = db
+        self._settings = settings
+        self._parts = parts
+
+    def run(self, tenant: TenantConfig, event: Event, choice: Choice) -> None:
+        for shadow in choice.shadows:
+            try:
+                record = trace_run(
+                    self._parts,
+                    self._settings,
+                    tenant,
+                    event,
+                    shadow.spec,
+                    agent_id=shadow.agent_id,
+                    version=shadow.version,
+                    kind="shadow",
+                    live_event_id=event.event_id,
+                )
+                with self._db.tenant(tenant.tenant_id) as conn:
+                    agent_runs.store(conn, record)
+            except Exception as exc:
+                log.warning(
+                    "tenant %s event %s: shadow version %s/%s not stored: %s",
+                    tenant.tenant_id,
+                    event.event_id,
+                    shadow.agent_id,
+                    shadow.version,
+                    exc,
+                )
