@@ -172,6 +172,13 @@ def test_history_filters_and_shows_an_events_note_and_charts(
             "WHERE event_id = %s",
             (target.event_id,),
         )
+    with TestClient(create_app(settings)) as client:
+        rated = client.post(
+            f"/tenants/{tenant_id}/enhancements/{target.event_id}/feedback",
+            json={"helpful": False, "comment": "wrong printer", "technician": "sam"},
+            headers={"Authorization": f"Bearer {ADMIN}"},
+        )
+    assert rated.status_code == 201, rated.text
     sign_in(page, api_url, ADMIN)
     page.goto(f"{api_url}/console/#/history")
     page.wait_for("!!document.querySelector('#history-tenant')")
@@ -187,6 +194,8 @@ def test_history_filters_and_shows_an_events_note_and_charts(
     page.click("#history-table tbody tr")
 
     assert "Restart the spooler on PRN-2" in page.wait_text("#event-note", "spooler")
+    ratings = page.wait_text("#event-ratings", "wrong printer")
+    assert "not helpful" in ratings and "sam" in ratings
     charts = page.wait_text("#daily-charts", "Success rate")
     assert "Enhancements per day" in charts and "Processing time" in charts
     assert page.evaluate("document.querySelectorAll('#daily-charts rect.bar').length") == 1

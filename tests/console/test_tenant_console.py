@@ -92,7 +92,7 @@ def test_create_an_agent_sandbox_it_test_deploy_and_roll_back(
     assert response.status_code == 200, response.text
     history_before = _history_rows(db, tenant_id)
     sign_in(page, api_url, user.admin_token)
-    page.wait_text("#main", "No agent yet")
+    page.wait_text("#create-agent", "Create")
 
     # Create an agent: version 1 from the default spec with the tenant's own instructions.
     page.fill("#create-agent input[name=agent_id]", "email")
@@ -177,3 +177,11 @@ def test_create_an_agent_sandbox_it_test_deploy_and_roll_back(
     assert "known gap, tracked in ticket OPS-9" in deployments
     assert _active(db, tenant_id, "email") == (1, 2)
     page.screenshot(screenshots / "console-agent.png")
+
+    # v2, now previous, shadows the live one: the comparison waits for live tickets.
+    page.click("#versions-table a")
+    _version_state(page, "previous")
+    page.click("#shadow")
+    _version_state(page, "shadow")
+    page.goto(f"{api_url}/console/#/agents/email")
+    page.wait_text("#shadow-comparison", "No live ticket has reached a shadow version yet")

@@ -34,6 +34,15 @@ export async function dailyCharts(tenantId) {
 
 function detail(tenantId, row, box) {
   replace(box, h("p", { class: "muted" }, "Loading…"));
+  const ratings = h("div", { id: "event-ratings" });
+  get(`/tenants/${enc(tenantId)}/enhancements/${enc(row.event_id)}/feedback`)
+    .then((given) => replace(ratings, table([
+      ["when", (f) => when(f.created_at)],
+      ["rating", (f) => badge(f.helpful ? "helpful" : "not helpful")],
+      ["by", (f) => f.technician || ""],
+      ["comment", (f) => f.comment, "wrap"],
+    ], given, { empty: "Not rated yet." })))
+    .catch(failed);
   get(`/tenants/${enc(tenantId)}/enhancements/${enc(row.event_id)}`)
     .then((one) =>
       replace(
@@ -42,6 +51,7 @@ function detail(tenantId, row, box) {
         h("p", {}, badge(one.status), " ", one.synthesizer || "", " ", one.model || "",
           one.error ? ` — ${one.error_kind}: ${one.error}` : ""),
         h("h2", {}, "Note"), h("pre", { id: "event-note" }, one.output || "(none)"),
+        h("h2", {}, "Technician ratings"), ratings,
         h("h2", {}, "Prompt"), h("pre", {}, one.prompt || "(none)"),
         h("h2", {}, "Context"), h("pre", {}, JSON.stringify(one.context, null, 2)),
       ),

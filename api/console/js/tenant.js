@@ -75,6 +75,16 @@ async function agentView(root, tenantId, agentId) {
   ]);
   const charts = h("div", {}, h("p", { class: "muted" }, "Loading figures…"));
   get(`${path}/metrics`, { days: 30 }).then((m) => replace(charts, metricsCharts(m))).catch(failed);
+  const comparison = h("div", { id: "shadow-comparison" });
+  if (agent.shadow_versions.length) {
+    get(`${path}/shadow-comparison`, { limit: 20 }).then((rows) => replace(comparison,
+      h("h2", {}, "Shadow versions beside the active one, on the same live tickets"),
+      table([
+        ["ticket", (r) => r.ticket_id],
+        ["active", (r) => h("div", {}, `v${r.active_version ?? "?"} `, badge(r.active_status), h("pre", {}, r.active_note || ""))],
+        ["shadow", (r) => r.shadows.map((x) => h("div", {}, `v${x.version} `, badge(x.status), h("pre", {}, x.note || "")))],
+      ], rows, { empty: "No live ticket has reached a shadow version yet." }))).catch(failed);
+  }
   const latest = versions[0];
   const newVersion = h("form", { id: "new-version", onsubmit: submitting(async (v) => {
     let spec;
@@ -114,7 +124,7 @@ async function agentView(root, tenantId, agentId) {
         flash("Deactivated: its tickets get the next agent that applies, or the default.");
         await agentView(root, tenantId, agentId);
       }, { class: "secondary", id: "deactivate", disabled: agent.active_version === null })),
-    h("section", { class: "card" }, h("h2", {}, "Per version, last 30 days"), charts),
+    h("section", { class: "card" }, h("h2", {}, "Per version, last 30 days"), charts, comparison),
     h("section", { class: "card" }, h("h2", {}, "Versions"),
       table([
         ["version", (v) => h("a", { href: `#/agents/${enc(agentId)}/v/${v.version}` }, `v${v.version}`)],
