@@ -224,3 +224,13 @@ def test_a_dead_letter_is_replayed_from_the_console(
     [(_, fields)] = entries(redis_client, stream)
     assert fields[REPLAYED_FROM_FIELD] == entry
     assert redis_client.xlen(settings.dead_letter_stream) == 0
+
+    for n in range(3):
+        dead_letter(redis_client, settings, tenant_id, f"ev-more-{n}")
+    page.goto(f"{api_url}/console/#/health")
+    page.wait_text("#dead-letter-count", "3 waiting")
+    page.goto(f"{api_url}/console/#/dead-letters")
+    page.click("#replay-all")
+    page.wait_text("#flash", "Replayed 3 dead letters")
+    page.wait_text("#dead-letter-total", "0 dead letter")
+    assert len(entries(redis_client, stream)) == 4

@@ -166,7 +166,19 @@ export async function deadLettersView(root) {
   const box = h("div", {});
   async function reload() {
     const page = await get("/dead-letters", { limit: 200 });
+    const replayable = page.letters.filter((l) => l.replayable);
     replace(box,
+      replayable.length > 1
+        ? h("p", {}, action(`Replay all ${replayable.length} shown`, async () => {
+          let done = 0;
+          for (const letter of replayable) {
+            await post(`/dead-letters/${enc(letter.entry_id)}/replay`);
+            done += 1;
+          }
+          flash(`Replayed ${done} dead letters.`);
+          await reload();
+        }, { id: "replay-all" }))
+        : null,
       h("p", { id: "dead-letter-total" }, `${page.total} dead letter(s); the oldest ${page.letters.length} shown. `,
         "Fix the cause first (credentials, the ITSM being down, a bug): a letter that fails again lands here again."),
       table([
