@@ -8,7 +8,6 @@ note length. The history row names the version as the event begins.
 from __future__ import annotations
 
 import dataclasses
-import html
 import logging
 
 from aiops.agent_spec import DEFAULT_AGENT
@@ -78,11 +77,10 @@ class NoteLinks:
         self._base = settings.api_base_url
 
     def footer(self, event: Event) -> str:
-        """The URL is the link's text too: ticketing systems that take plain text (Jira's
-        service desk comments) keep it."""
+        """Plain text: notes carry no links with attributes (flows.writeback), and
+        ticketing systems make a bare URL clickable themselves."""
         url = feedback_url(self._base, make_token(self._box, event.tenant_id, event.event_id))
-        link = html.escape(url)
-        return f'<p><small>Was this note helpful? Rate it: <a href="{link}">{link}</a></small></p>'
+        return f"Was this note helpful? Rate it: {url}"
 
 
 class ShadowRunner:

@@ -80,6 +80,10 @@ def activate(
             "override_reason"
         )
     with sandbox.db.tenant(tenant_id) as conn:
+        if agents.count_test_cases(conn, agent_id, version) != len(outcome.runs):
+            raise AgentStateError(
+                f"the test cases of version {version} changed while they ran; activate again"
+            )
         return agents.activate(
             conn,
             agent_id,

@@ -49,7 +49,7 @@ _SOURCES = ("similar_tickets", "kb_articles", "inventory", "monitoring")
 _ERROR_CHARS = 2_000
 
 
-class UnknownTicketError(LookupError):
+class UnknownTenantError(LookupError):
     pass
 
 
@@ -331,7 +331,7 @@ class Sandbox:
     ) -> RunRecord:
         tenant = get_tenant(self._db, self._box, tenant_id)
         if tenant is None:
-            raise UnknownTicketError(f"no tenant {tenant_id!r}")
+            raise UnknownTenantError(f"no tenant {tenant_id!r}")
         record = trace_run(
             self.parts(),
             self._settings,

@@ -106,7 +106,7 @@ def _write_back(
     repost: bool,
 ) -> str:
     note_marker = marker(event.event_id, prior.attempts + 1 if repost and prior else None)
-    body = render_note_html(text, note_marker) + services.note_footer(event)
+    body = render_note_html(text, note_marker, services.note_footer(event))
     known = prior.note_id if prior is not None and not repost else None
 
     def record(note_id: str) -> None:

@@ -29,15 +29,17 @@ def marker(event_id: str, repost: int | None = None) -> str:
     return f"[AI Ops ref {event_id}{suffix}]"
 
 
-def render_note_html(text: str, note_marker: str) -> str:
-    """Plain text as HTML paragraphs, with the marker as the footer."""
+def render_note_html(text: str, note_marker: str, footer: str = "") -> str:
+    """Plain text as HTML paragraphs, then `footer` (plain text, e.g. the rating link), with
+    the marker last."""
     text = _MARKER_LIKE.sub("[AI Ops marker removed]", text)
     paragraphs = [p for p in text.replace("\r\n", "\n").split("\n\n") if p.strip()]
     body = "".join(
         "<p>" + "<br>".join(html.escape(line) for line in p.strip().split("\n")) + "</p>"
         for p in paragraphs
     )
-    return f"{body}<p><small>{html.escape(note_marker)}</small></p>"
+    small = f"<p><small>{html.escape(footer)}</small></p>" if footer else ""
+    return f"{body}{small}<p><small>{html.escape(note_marker)}</small></p>"
 
 
 def post_once(

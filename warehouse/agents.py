@@ -18,6 +18,7 @@ from pydantic import TypeAdapter
 
 from aiops.agent_spec import AgentSpec, Expectation
 from aiops.events import Ticket
+from aiops.ticket_masking import mask_ticket
 from warehouse.db import TenantConnection
 
 MAX_SHADOWS = 3
@@ -264,7 +265,8 @@ def add_test_case(
             agent_id,
             version,
             name,
-            Jsonb(ticket.model_dump(mode="json")),
+            # Credentials pasted into a ticket are never stored in the clear.
+            Jsonb(mask_ticket(ticket).model_dump(mode="json")),
             Jsonb(_EXPECTATIONS.dump_python(list(expectations), mode="json")),
         ),
     ).fetchone()

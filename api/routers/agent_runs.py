@@ -12,11 +12,10 @@ from fastapi import APIRouter, HTTPException, Query, Response, status
 
 from aiops.events import Ticket
 from api.agent_models import RunOut, RunSummary, SandboxIn, TestCaseIn, TestCaseOut, TestRunOut
-from api.agent_runtime import SandboxDep
+from api.agent_runtime import SandboxDep, agent_or_404, version_or_404
 from api.deps import AdminScopeDep, ReadScopeDep, TenantScope, errors
-from api.routers.agents import _agent, _version
 from flows import agent_deploy
-from flows.agent_sandbox import UnknownTicketError
+from flows.agent_sandbox import UnknownTenantError
 from warehouse import agent_runs, agents
 
 router = APIRouter(prefix="/tenants/{tenant_id}/agents/{agent_id}", tags=["agent sandbox"])
@@ -48,11 +47,11 @@ def sandbox(
     with input, output and ms. Nothing is posted and no production row is written; the
     run is stored (GET …/runs/{run_id})."""
     with scope.connection() as conn:
-        spec = _version(conn, agent_id, version).spec
+        spec = version_or_404(conn, agent_id, version).spec
     ticket = _ticket(scope, body.ticket, body.ticket_id)
     try:
         run = runner.run(scope.tenant_id, agent_id, version, spec, ticket, kind="sandbox")
-    except UnknownTicketError as exc:
+    except UnknownTenantError as exc:
         raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from None
     return RunOut.model_validate(run.as_dict())
 
@@ -67,7 +66,7 @@ def list_runs(
 ) -> list[RunSummary]:
     """Newest first, without their traces."""
     with scope.connection() as conn:
-        _agent(conn, agent_id)
+        agent_or_404(conn, agent_id)
         rows = agent_runs.list_runs(conn, agent_id, version=version, kind=kind, limit=limit)
     return [RunSummary.model_validate(r) for r in rows]
 
@@ -89,7 +88,7 @@ def get_run(scope: ReadScopeDep, agent_id: str, run_id: str) -> RunOut:
 )
 def list_test_cases(scope: ReadScopeDep, agent_id: str, version: int) -> list[TestCaseOut]:
     with scope.connection() as conn:
-        _version(conn, agent_id, version)
+        version_or_404(conn, agent_id, version)
         cases = agents.list_test_cases(conn, agent_id, version)
     return [TestCaseOut.model_validate(c, from_attributes=True) for c in cases]
 
@@ -106,7 +105,7 @@ def add_test_case(
     """A ticket and the expectations its note must meet. A ticket id is copied from the
     history now, so the case stays the same when the history changes."""
     with scope.connection() as conn:
-        _version(conn, agent_id, version)
+        version_or_404(conn, agent_id, version)
     ticket = _ticket(scope, body.ticket, body.ticket_id)
     with scope.connection() as conn:
         case = agents.add_test_case(conn, agent_id, version, body.name, ticket, body.expectations)
@@ -120,7 +119,7 @@ def add_test_case(
 )
 def delete_test_case(scope: AdminScopeDep, agent_id: str, version: int, case_id: int) -> Response:
     with scope.connection() as conn:
-        _version(conn, agent_id, version)
+        version_or_404(conn, agent_id, version)
         if not agents.delete_test_case(conn, agent_id, version, case_id):
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"no test case {case_id}")
     return Response(status_code=status.HTTP_204_NO_CONTENT)
@@ -137,7 +136,7 @@ def run_test_cases(
     """Runs every test case of the version in the sandbox: pass/fail per case, each with
     its trace."""
     with scope.connection() as conn:
-        _version(conn, agent_id, version)
+        version_or_404(conn, agent_id, version)
     outcome = agent_deploy.run_test_cases(runner, scope.tenant_id, agent_id, version)
     return TestRunOut(
         agent_id=agent_id,

@@ -28,30 +28,13 @@ from api.agent_models import (
     VersionMetrics,
     VersionOut,
 )
-from api.agent_runtime import SandboxDep, actor
+from api.agent_runtime import SandboxDep, actor, agent_or_404, version_or_404
 from api.deps import AdminScopeDep, ReadScopeDep, SettingsDep, TenantScope, errors
 from flows import agent_deploy
 from warehouse import agent_metrics, agents
 from warehouse.db import TenantConnection
 
 router = APIRouter(prefix="/tenants/{tenant_id}/agents", tags=["agents"])
-
-
-def _agent(conn: TenantConnection, agent_id: str) -> agents.Agent:
-    agent = agents.get_agent(conn, agent_id)
-    if agent is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no agent {agent_id!r} for this tenant")
-    return agent
-
-
-def _version(conn: TenantConnection, agent_id: str, version: int) -> agents.Version:
-    _agent(conn, agent_id)
-    found = agents.get_version(conn, agent_id, version)
-    if found is None:
-        raise HTTPException(
-            status.HTTP_404_NOT_FOUND, f"agent {agent_id!r} has no version {version}"
-        )
-    return found
 
 
 def _conflict(exc: agents.AgentStateError) -> HTTPException:
@@ -87,22 +70,22 @@ def create_agent(scope: AdminScopeDep, body: AgentCreate) -> AgentOut:
             raise _conflict(exc) from None
         if body.spec is not None:
             agents.add_version(conn, body.agent_id, body.spec, "", actor(scope.principal))
-        return AgentOut.model_validate(_agent(conn, body.agent_id), from_attributes=True)
+        return AgentOut.model_validate(agent_or_404(conn, body.agent_id), from_attributes=True)
 
 
 @router.get("/{agent_id}", response_model=AgentOut, responses=errors(401, 404))
 def get_agent(scope: ReadScopeDep, agent_id: str) -> AgentOut:
     with scope.connection() as conn:
-        return AgentOut.model_validate(_agent(conn, agent_id), from_attributes=True)
+        return AgentOut.model_validate(agent_or_404(conn, agent_id), from_attributes=True)
 
 
 @router.patch("/{agent_id}", response_model=AgentOut, responses=errors(401, 403, 404, 422))
 def update_agent(scope: AdminScopeDep, agent_id: str, body: AgentUpdate) -> AgentOut:
     """Name, description, priority. What the agent does lives in its versions."""
     with scope.connection() as conn:
-        _agent(conn, agent_id)
+        agent_or_404(conn, agent_id)
         agents.update_agent(conn, agent_id, body.name, body.description, body.priority)
-        return AgentOut.model_validate(_agent(conn, agent_id), from_attributes=True)
+        return AgentOut.model_validate(agent_or_404(conn, agent_id), from_attributes=True)
 
 
 @router.delete(
@@ -112,7 +95,7 @@ def delete_agent(scope: AdminScopeDep, agent_id: str) -> Response:
     """Only an agent with no active or shadow version (deactivate it first). Its versions,
     test cases and runs go with it; history rows keep the version number they name."""
     with scope.connection() as conn:
-        _agent(conn, agent_id)
+        agent_or_404(conn, agent_id)
         try:
             agents.delete_agent(conn, agent_id)
         except agents.AgentStateError as exc:
@@ -137,7 +120,7 @@ def _version_out(conn: TenantConnection, agent: agents.Agent, v: agents.Version)
 def list_versions(scope: ReadScopeDep, agent_id: str) -> list[VersionOut]:
     """Newest first."""
     with scope.connection() as conn:
-        agent = _agent(conn, agent_id)
+        agent = agent_or_404(conn, agent_id)
         return [_version_out(conn, agent, v) for v in agents.list_versions(conn, agent_id)]
 
 
@@ -150,9 +133,9 @@ def list_versions(scope: ReadScopeDep, agent_id: str) -> list[VersionOut]:
 def create_version(scope: AdminScopeDep, agent_id: str, body: VersionCreate) -> VersionOut:
     """The next version number; inactive until activated."""
     with scope.connection() as conn:
-        agent = _agent(conn, agent_id)
+        agent = agent_or_404(conn, agent_id)
         if body.copy_test_cases_from is not None:
-            _version(conn, agent_id, body.copy_test_cases_from)
+            version_or_404(conn, agent_id, body.copy_test_cases_from)
         made = agents.add_version(
             conn,
             agent_id,
@@ -167,7 +150,9 @@ def create_version(scope: AdminScopeDep, agent_id: str, body: VersionCreate) -> 
 @router.get("/{agent_id}/versions/{version}", response_model=VersionOut, responses=errors(401, 404))
 def get_version(scope: ReadScopeDep, agent_id: str, version: int) -> VersionOut:
     with scope.connection() as conn:
-        return _version_out(conn, _agent(conn, agent_id), _version(conn, agent_id, version))
+        return _version_out(
+            conn, agent_or_404(conn, agent_id), version_or_404(conn, agent_id, version)
+        )
 
 
 # Deploy -----------------------------------------------------------------------------------
@@ -193,7 +178,7 @@ def activate(
     `override_reason` (recorded with who). 409 names the failing cases. The version
     that was active becomes the one a rollback returns to."""
     with scope.connection() as conn:
-        _version(conn, agent_id, version)
+        version_or_404(conn, agent_id, version)
     reason = body.override_reason if body is not None else None
     try:
         made = agent_deploy.activate(
@@ -213,7 +198,7 @@ def rollback(scope: AdminScopeDep, agent_id: str, body: ReasonIn | None = None) 
     """The previously active version is active again, at once (no tests are run: it was
     live before). 409 when there is nothing to go back to."""
     with scope.connection() as conn:
-        _agent(conn, agent_id)
+        agent_or_404(conn, agent_id)
         try:
             made = agents.rollback(
                 conn, agent_id, actor(scope.principal), body.reason if body else ""
@@ -230,7 +215,7 @@ def deactivate(scope: AdminScopeDep, agent_id: str, body: ReasonIn | None = None
     """The agent handles no ticket any more (another agent, or the default, takes over);
     a rollback re-activates the version it had."""
     with scope.connection() as conn:
-        _agent(conn, agent_id)
+        agent_or_404(conn, agent_id)
         try:
             made = agents.deactivate(
                 conn, agent_id, actor(scope.principal), body.reason if body else ""
@@ -249,7 +234,7 @@ def shadow_on(scope: AdminScopeDep, agent_id: str, version: int) -> DeploymentOu
     """Run this version beside the active one on the same live tickets, storing its result
     without posting (compare them under /shadow-comparison). At most 3 per agent."""
     with scope.connection() as conn:
-        _version(conn, agent_id, version)
+        version_or_404(conn, agent_id, version)
         try:
             made = agents.shadow(conn, agent_id, version, True, actor(scope.principal))
         except agents.AgentStateError as exc:
@@ -264,7 +249,7 @@ def shadow_on(scope: AdminScopeDep, agent_id: str, version: int) -> DeploymentOu
 )
 def shadow_off(scope: AdminScopeDep, agent_id: str, version: int) -> DeploymentOut:
     with scope.connection() as conn:
-        _version(conn, agent_id, version)
+        version_or_404(conn, agent_id, version)
         try:
             made = agents.shadow(conn, agent_id, version, False, actor(scope.principal))
         except agents.AgentStateError as exc:
@@ -280,7 +265,7 @@ def deployments(
 ) -> list[DeploymentOut]:
     """Every activation, rollback and shadow change, newest first, with who and why."""
     with scope.connection() as conn:
-        _agent(conn, agent_id)
+        agent_or_404(conn, agent_id)
         return [_deployment(d) for d in agents.list_deployments(conn, agent_id, limit)]
 
 
@@ -290,7 +275,7 @@ def deployments(
 def _metrics(scope: TenantScope, agent_id: str, days: int) -> AgentMetricsOut:
     since = datetime.now(UTC) - timedelta(days=days)
     with scope.connection() as conn:
-        agent = _agent(conn, agent_id)
+        agent = agent_or_404(conn, agent_id)
         rows = agent_metrics.version_metrics(conn, agent_id, since)
     return AgentMetricsOut(
         agent_id=agent_id,
@@ -321,7 +306,7 @@ def shadow_comparison(
     """Live events that shadow versions ran on, newest first: the active version's result
     beside each shadow's."""
     with scope.connection() as conn:
-        _agent(conn, agent_id)
+        agent_or_404(conn, agent_id)
         return [
             ShadowComparison.model_validate(row)
             for row in agent_metrics.shadow_comparison(conn, agent_id, limit)

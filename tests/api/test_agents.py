@@ -149,6 +149,7 @@ def _case(
         headers=auth,
     )
     assert made.status_code == 201, made.text
+    assert "hunter2" not in made.text  # a pasted credential is masked before it is stored
     return dict(made.json())
 
 

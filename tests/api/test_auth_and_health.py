@@ -8,7 +8,14 @@ from fastapi.testclient import TestClient
 
 # Open like ingest's: Prometheus scrapes them; /metrics holds route templates and status
 # codes, never a tenant id or any data.
-HEALTH = {("GET", "/health"), ("GET", "/health/ready"), ("GET", "/metrics")}
+HEALTH = {
+    ("GET", "/health"),
+    ("GET", "/health/ready"),
+    ("GET", "/metrics"),
+    # A note's rating link: its signed token is the credential (tests/api/test_agents.py).
+    ("GET", "/feedback/{token}"),
+    ("POST", "/feedback/{token}"),
+}
 
 
 def _protected(client: TestClient) -> list[tuple[str, str]]:

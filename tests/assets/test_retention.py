@@ -16,7 +16,7 @@ from warehouse.analytics import rollups
 from warehouse.analytics.export import ENHANCEMENTS, TICKETS, export_partition
 from warehouse.analytics.layout import partition_days
 from warehouse.db import Database
-from warehouse.retention import Policy
+from warehouse.retention import NOTE_FEEDBACK, SANDBOX_RUNS, Policy
 
 ENHANCEMENT_AGES = {"a": (0, 30, 31, 45, 100), "b": (0, 90, 91, 120)}
 TICKET_AGES = {"a": (10, 60, 61, 200, None), "b": (10, 500)}
@@ -105,8 +105,8 @@ def test_retention_removes_exactly_what_each_tenants_policy_expires(
     dry = _run(instance, resources, dry_run=True, batch_size=2)
     assert _state(db, redis_client, warehouse_dir, tenants) == before
     expected_rows = {
-        tenants["a"]: {ENHANCEMENTS: 3, TICKETS: 2},
-        tenants["b"]: {ENHANCEMENTS: 2},
+        tenants["a"]: {ENHANCEMENTS: 3, SANDBOX_RUNS: 0, NOTE_FEEDBACK: 0, TICKETS: 2},
+        tenants["b"]: {ENHANCEMENTS: 2, SANDBOX_RUNS: 0, NOTE_FEEDBACK: 0},
     }
     dry_rows = dry.output_for_node("purge_postgres")
     assert {t: dry_rows[t] for t in tenants.values()} == expected_rows
@@ -148,7 +148,7 @@ def test_retention_removes_exactly_what_each_tenants_policy_expires(
 
     rerun = _run(instance, resources)
     assert {t: rerun.output_for_node("purge_postgres")[t] for t in tenants.values()} == {
-        tenants["a"]: {ENHANCEMENTS: 0, TICKETS: 0},
-        tenants["b"]: {ENHANCEMENTS: 0},
+        tenants["a"]: {ENHANCEMENTS: 0, SANDBOX_RUNS: 0, NOTE_FEEDBACK: 0, TICKETS: 0},
+        tenants["b"]: {ENHANCEMENTS: 0, SANDBOX_RUNS: 0, NOTE_FEEDBACK: 0},
     }
     assert _state(db, redis_client, warehouse_dir, tenants) == after
