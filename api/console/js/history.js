@@ -86,6 +86,7 @@ export async function historyView(root, { tenants, fixedTenant }) {
       ["ticket", (r) => r.ticket_id],
       ["event", (r) => h("code", {}, r.event_id)],
       ["status", (r) => badge(r.status)],
+      ["agent", (r) => (r.agent_id ? `${r.agent_id} v${r.agent_version}` : "")],
       ["synthesizer", (r) => r.synthesizer || ""],
       ["time", (r) => (r.timings && r.timings.total ? `${(r.timings.total / 1000).toFixed(2)}s` : "")],
       ["cost", (r) => (r.cost_usd === null ? "" : `$${r.cost_usd.toFixed(4)}`)],
