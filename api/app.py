@@ -18,7 +18,6 @@ from aiops.offline_docs import add_offline_docs
 from aiops.secrets import admin_token, secret_box
 from aiops.settings import Settings, get_settings
 from aiops.tracing import configure_tracing
-from api.console import add_console
 from api.deps import ApiState, get_principal
 from api.metrics import ApiMetrics, MetricsMiddleware
 from api.routers import (
@@ -37,6 +36,7 @@ from api.routers import (
     tickets,
     webhooks,
 )
+from api.web_console import add_console
 from flows.agent_sandbox import Sandbox
 from warehouse.db import Database
 from warehouse.tenant_context import context_keys
