@@ -300,12 +300,13 @@ class Sandbox:
             kb_k=settings.kb_articles_k,
             timeout_seconds=settings.gather_timeout_seconds,
         )
-        # The tenant's budget holds here too (an exhausted one gets offline notes), with a
-        # gauge of its own: the production one is the flow's.
+        # The tenant's budget holds here too (an exhausted one gets offline notes), read
+        # afresh for every run (one query; a person waits on it), with a gauge of its own:
+        # the production one is the flow's.
         gauge = Gauge("sandbox_llm_budget_used_ratio", "unexported", ["tenant_id"], registry=None)
-        return Parts(
-            gather=gatherer.gather, synthesizer=BudgetGate(db, settings, gauge).synthesizer
-        )
+        fresh = settings.model_copy(update={"tenant_cache_seconds": 0.0})
+        gate = BudgetGate(db, fresh, gauge)
+        return Parts(gather=gatherer.gather, synthesizer=gate.synthesizer)
 
     @property
     def db(self) -> Database:

@@ -13,6 +13,7 @@ from psycopg.rows import DictRow
 from psycopg.types.json import Jsonb
 
 from aiops.events import Ticket
+from warehouse import budgets
 from warehouse.db import TenantConnection
 
 
@@ -76,6 +77,8 @@ def store(conn: TenantConnection, run: RunRecord) -> DictRow:
         ),
     ).fetchone()
     assert row is not None
+    # What the run's model calls cost counts against the tenant's monthly budget.
+    budgets.record_spend(conn, run.event_id or f"{run.kind}:{run.run_id}", run.cost_usd)
     return row
 
 

@@ -24,6 +24,7 @@ NOTE_FEEDBACK = "note_feedback"
 
 _EXPIRES_BY = {
     "enhancement_history": "created_at",
+    "llm_spend": "spent_at",  # kept as long as the enhancements it paid for
     "ticket_history": TICKET_DAY,
     # Sandbox, test-case and shadow runs, and notes' ratings, are kept as long as the
     # enhancement history.

@@ -10,7 +10,7 @@ from psycopg.types.json import Jsonb
 from aiops.agent_spec import AgentSpec, Succeeds
 from aiops.crypto import SecretBox
 from aiops.events import Ticket
-from warehouse import agent_runs, agents, api_keys, knowledge, note_feedback
+from warehouse import agent_runs, agents, api_keys, budgets, knowledge, note_feedback
 from warehouse.agent_runs import RunRecord
 from warehouse.db import Database, TenantConnection
 from warehouse.tenants import TenantConfig, create_tenant
@@ -45,5 +45,6 @@ def pair(db: Database, box: SecretBox, tenant_id: str) -> Iterator[tuple[str, st
                 (f"{tid}-ev", Jsonb({"id": "1"})),
             )
             api_keys.create_key(conn, f"key of {tid}", "admin")
+            budgets.record_spend(conn, f"{tid}-ev", 0.01)
             _one_of_each_agent_row(conn, tid)
     yield ids

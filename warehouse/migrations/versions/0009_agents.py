@@ -11,13 +11,13 @@ are removed by the same retention (warehouse.retention), by agent deletion, and 
 tenant removal in their own batches, so that each removal counts its own rows.
 
 Revision ID: 0009_agents
-Revises: 0007_llm_chain
+Revises: 0015_endpoint_owner
 """
 
 from alembic import op
 
 revision = "0009_agents"
-down_revision = "0007_llm_chain"
+down_revision = "0015_endpoint_owner"
 branch_labels = None
 depends_on = None
 
@@ -159,8 +159,9 @@ def upgrade() -> None:
         op.execute(f"ALTER TABLE {table} FORCE ROW LEVEL SECURITY")
         op.execute(
             f"CREATE POLICY tenant_isolation ON {table} "
-            "USING (tenant_id = tenancy.current_tenant()) "
-            "WITH CHECK (tenant_id = tenancy.current_tenant())"
+            # A sub-select, as in 0005_security2: evaluated once per statement, not per row.
+            "USING (tenant_id = (SELECT tenancy.current_tenant())) "
+            "WITH CHECK (tenant_id = (SELECT tenancy.current_tenant()))"
         )
         op.execute(f"GRANT SELECT, INSERT, UPDATE, DELETE ON {table} TO {APP_ROLE}")
     op.execute(f"GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO {APP_ROLE}")
