@@ -11,6 +11,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 SCHEMA_VERSION = 1
 EVENT_FIELD = "event"
+# Set by a replay from the dead letters, so the flow's duplicate filter lets the copy through.
+REPLAYED_FROM_FIELD = "replayed_from"
 
 EventKind = Literal["created", "updated", "resolved"]
 

@@ -32,11 +32,13 @@ from api.routers import (
     itsm_plugins,
     llm,
     metrics,
+    system,
     tenants,
     tickets,
     triage,
     webhooks,
 )
+from api.web_console import add_console
 from flows.agent_sandbox import Sandbox
 from warehouse.db import Database
 from warehouse.tenant_context import context_keys
@@ -111,6 +113,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redoc_url=None,
     )
     add_offline_docs(app)
+    add_console(app)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(psycopg.DataError, _unstorable_text)
     app.state.metrics = ApiMetrics()
@@ -130,6 +133,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(triage.router, dependencies=authenticated)
     app.include_router(llm.router, dependencies=authenticated)
     app.include_router(webhooks.router, dependencies=authenticated)
+    app.include_router(system.router, dependencies=authenticated)
     app.include_router(agents.router, dependencies=authenticated)
     app.include_router(agent_runs.router, dependencies=authenticated)
     app.include_router(feedback.router, dependencies=authenticated)

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from cli import dead_letters
+from aiops import dead_letters
 from cli.console import fail, print_table, table
 from cli.runtime import connect, load_settings
 

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-from aiops.events import EVENT_FIELD, UnknownEventError, decode_event
+from aiops.events import EVENT_FIELD, REPLAYED_FROM_FIELD, UnknownEventError, decode_event
 from aiops.tracing import TRACEPARENT
 from flows.items import DeadLetter, Entry, RawFields, Received
-
-# Set by a replay from the dead letters, so the flow's duplicate filter lets the copy through.
-REPLAYED_FROM_FIELD = "replayed_from"
 
 
 def _field(fields: RawFields, name: str) -> bytes | str | None:

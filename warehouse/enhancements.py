@@ -128,12 +128,24 @@ _COLUMNS = (
 )
 
 
-def recent(conn: TenantConnection, limit: int = 20, ticket_id: str | None = None) -> list[DictRow]:
+def recent(
+    conn: TenantConnection,
+    limit: int = 20,
+    ticket_id: str | None = None,
+    status: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> list[DictRow]:
+    """Newest first; each filter left as None matches every row. `since` and `until` bound
+    created_at (since inclusive, until exclusive)."""
     return conn.execute(
         f"SELECT {_COLUMNS} FROM enhancement_history "
         "WHERE (%(ticket)s::text IS NULL OR ticket_id = %(ticket)s) "
+        "AND (%(status)s::text IS NULL OR status = %(status)s) "
+        "AND (%(since)s::timestamptz IS NULL OR created_at >= %(since)s) "
+        "AND (%(until)s::timestamptz IS NULL OR created_at < %(until)s) "
         "ORDER BY created_at DESC, id DESC LIMIT %(limit)s",
-        {"ticket": ticket_id, "limit": limit},
+        {"ticket": ticket_id, "status": status, "since": since, "until": until, "limit": limit},
     ).fetchall()
 
 

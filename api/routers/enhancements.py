@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from datetime import datetime
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, HTTPException, Query, status
 
@@ -17,11 +18,23 @@ router = APIRouter(prefix="/tenants/{tenant_id}/enhancements", tags=["enhancemen
 def recent(
     scope: ReadScopeDep,
     ticket_id: Annotated[str | None, Query(description="Only this ticket's events.")] = None,
+    status: Annotated[
+        Literal["processing", "succeeded", "stored", "failed"] | None,
+        Query(description="Only events in this state."),
+    ] = None,
+    since: Annotated[
+        datetime | None, Query(description="Only events recorded at or after this time.")
+    ] = None,
+    until: Annotated[
+        datetime | None, Query(description="Only events recorded before this time.")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> list[EnhancementSummary]:
     """Newest first."""
     with scope.connection() as conn:
-        rows = enhancements.recent(conn, limit=limit, ticket_id=ticket_id)
+        rows = enhancements.recent(
+            conn, limit=limit, ticket_id=ticket_id, status=status, since=since, until=until
+        )
     return [EnhancementSummary.model_validate(row) for row in rows]
 
 

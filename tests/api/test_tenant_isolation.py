@@ -16,6 +16,7 @@ from fastapi.testclient import TestClient
 from httpx import Response
 
 from aiops.settings import Settings
+from tests.api.test_system_routes import dead_letter
 from tests.api.two_tenants import DAY, Party, make_party, snapshot
 from warehouse import api_keys
 from warehouse.db import Database
@@ -148,11 +149,16 @@ TENANT_ROUTES: dict[Route, Callable[[Party], Request]] = {
 # Not about one tenant: registering is for the admin token only; a key lists its own tenant.
 # DELETE /tenants/{id} refuses tenant keys: tests/api/test_tenant_removal.py. The ITSM
 # plugins and their settings are the same for every caller (no tenant data).
+# The operator routes of the web console refuse tenant keys, even on their own tenant's
+# dead letters: test_tenant_keys_reach_no_operator_route.
 PLATFORM_ROUTES: set[Route] = {
     ("POST", "/tenants"),
     ("GET", "/tenants"),
     ("DELETE", "/tenants/{tenant_id}"),
     ("GET", "/itsm-plugins"),
+    ("GET", "/system/health"),
+    ("GET", "/dead-letters"),
+    ("POST", "/dead-letters/{entry_id}/replay"),
 }
 PUBLIC_ROUTES: set[Route] = {
     ("GET", "/health"),
@@ -349,3 +355,30 @@ def test_revoked_and_forged_tokens_are_unauthorized_everywhere(
                 problems.append(f"{what} on {method} {path}")
     assert problems == []
     assert [snapshot(db, redis_client, settings, p.tenant_id) for p in parties] == before
+
+
+@pytest.mark.parametrize("scope", ["read", "admin"])
+def test_tenant_keys_reach_no_operator_route(
+    client: TestClient,
+    parties: tuple[Party, Party],
+    redis_client: redis.Redis,
+    settings: Settings,
+    scope: api_keys.Scope,
+) -> None:
+    a, b = parties
+    own = dead_letter(redis_client, settings, a.tenant_id, a.event_id)
+    theirs = dead_letter(redis_client, settings, b.tenant_id, b.event_id)
+    headers = a.auth(scope)
+
+    answers = [
+        client.get("/system/health", headers=headers),
+        client.get("/dead-letters", headers=headers),
+        client.post(f"/dead-letters/{own}/replay", headers=headers),
+        client.post(f"/dead-letters/{theirs}/replay", headers=headers),
+    ]
+
+    assert [r.status_code for r in answers] == [403] * 4
+    for response in answers:
+        assert "platform admin token" in response.json()["detail"]
+        assert not [m for m in (*a.markers, *b.markers) if m in response.text]
+    assert redis_client.xlen(settings.dead_letter_stream) == 2

@@ -1,4 +1,8 @@
-"""Reading the dead-letter stream and putting its events back on their shard streams."""
+"""Reading the dead-letter stream and putting its events back on their shard streams.
+
+One implementation for both front ends: `aiops dlq` and the management API (and so the
+web console).
+"""
 
 from __future__ import annotations
 
@@ -8,9 +12,8 @@ from dataclasses import dataclass
 
 import redis
 
-from aiops.events import EVENT_FIELD, shard_for
+from aiops.events import EVENT_FIELD, REPLAYED_FROM_FIELD, shard_for
 from aiops.settings import Settings
-from flows.decode import REPLAYED_FROM_FIELD
 
 
 @dataclass(frozen=True)
