@@ -17,24 +17,21 @@ import base64
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 from urllib.parse import quote
 
 import httpx
 
-from aiops.errors import PermanentError, TransientError
+from aiops.errors import PermanentError
 from aiops.events import Ticket
-from aiops.retry import call_with_retries, parse_retry_after
 from itsm.base import ItsmConnection, NormalizationError
 from itsm.html_text import html_to_text
+from itsm.http import MESSAGE_LIMIT, ItsmHttp, RateLimitHeaders, RetryPolicy, Vendor
 from itsm.jira.normalize import ticket_from_issue
 from itsm.jira.text import escape_wiki, unescape_wiki
 
-T = TypeVar("T")
-
 _PAGE_SIZE = 100
 _MAX_COMMENT_PAGES = 20
-_MESSAGE_LIMIT = 300
 
 
 @dataclass(frozen=True)
@@ -49,10 +46,6 @@ FLAVORS: dict[str, Flavor] = {
 }
 
 
-class _MaybeApplied(TransientError):
-    """Failed after the request was sent (read timeout, reset, 5xx): it may have taken effect."""
-
-
 def _jira_message(payload: Any) -> str:
     """Jira's error text: `errorMessages`/`errors` (platform) or `errorMessage` (servicedeskapi)."""
     if not isinstance(payload, Mapping):
@@ -64,7 +57,7 @@ def _jira_message(payload: Any) -> str:
     single = payload.get("errorMessage")
     if isinstance(single, str):
         messages.append(single)
-    return ("; ".join(messages) or "no error message")[:_MESSAGE_LIMIT]
+    return ("; ".join(messages) or "no error message")[:MESSAGE_LIMIT]
 
 
 def render_comment(body_html: str) -> str:
@@ -82,6 +75,33 @@ def _comment_id(comment: Any) -> str | None:
         if isinstance(value, str | int) and not isinstance(value, bool) and str(value):
             return str(value)
     return None
+
+
+def _refusal(cloud: bool) -> Callable[[int, str, str], str]:
+    """What an operator should do about a 4xx."""
+
+    def refusal(status: int, where: str, message: str) -> str:
+        if status == 401:
+            what = "the account e-mail and API token" if cloud else "the personal access token"
+            return f"Jira refused the credentials (401) for {where}: {message}; check {what}"
+        if status == 403:
+            return (
+                f"Jira denied {where} (403): {message}; the account must be an agent on the "
+                "service project, allowed to browse it and add internal comments"
+            )
+        if status == 404:
+            return (
+                f"Jira found nothing at {where} (404): {message}; check the issue key, that "
+                "its project is a Jira Service Management service project (internal comments "
+                "exist only there), and that the account can see it"
+            )
+        return f"Jira answered {status} to {where}: {message}"
+
+    return refusal
+
+
+# Jira Cloud's documented rate-limit headers; Data Center sends none (its 429 still counts).
+RATE_LIMIT = RateLimitHeaders(remaining=("x-ratelimit-remaining",), reset=("x-ratelimit-reset",))
 
 
 class JiraClient:
@@ -110,22 +130,34 @@ class JiraClient:
                 "Jira e-mail (aiops tenants create ... --jira-email)"
             )
         self._flavor = flavor
-        self._base_url = connection.base_url.rstrip("/")
-        self._timeout = connection.timeout_seconds
-        self._http = http
         if flavor.name == "cloud":
             pair = f"{connection.username}:{connection.api_key}".encode()
             authorization = "Basic " + base64.b64encode(pair).decode()
         else:
             authorization = f"Bearer {connection.api_key}"
-        self._headers = {"Accept": "application/json", "Authorization": authorization}
-        self._attempts = attempts
-        self._base_delay = base_delay
-        self._max_delay = max_delay
-        self._sleep = sleep
+        vendor = Vendor(
+            "Jira",
+            error_message=_jira_message,
+            refusal=_refusal(flavor.name == "cloud"),
+            not_json_hint="check the base URL (e.g. https://acme.atlassian.net, or the Data "
+            "Center base URL)",
+            rate_limit=RATE_LIMIT,
+        )
+        self._api = ItsmHttp(
+            vendor,
+            connection.base_url,
+            {"Accept": "application/json", "Authorization": authorization},
+            http,
+            timeout_seconds=connection.timeout_seconds,
+            retry=RetryPolicy(attempts, base_delay, max_delay, sleep),
+        )
+
+    def check_credentials(self) -> None:
+        """`GET /rest/api/{3,2}/myself`: the cheapest authenticated read Jira documents."""
+        self._api.call("GET", self._flavor.issue_api.removesuffix("/issue") + "/myself")
 
     def fetch_ticket(self, ticket_id: str) -> Ticket:
-        payload = self._call("GET", f"{self._flavor.issue_api}/{self._key(ticket_id)}")
+        payload = self._api.call("GET", f"{self._flavor.issue_api}/{self._key(ticket_id)}")
         try:
             return ticket_from_issue(payload, ())
         except NormalizationError as exc:
@@ -133,7 +165,9 @@ class JiraClient:
 
     def find_note(self, ticket_id: str, marker: str) -> str | None:
         return self._find_comment(
-            ticket_id, lambda body: marker in body or marker in comment_plain_text(body), self._call
+            ticket_id,
+            lambda body: marker in body or marker in comment_plain_text(body),
+            self._api.call,
         )
 
     def add_note(self, ticket_id: str, body_html: str) -> str:
@@ -144,25 +178,17 @@ class JiraClient:
         """
         body = render_comment(body_html)
         path = self._comments_path(ticket_id)
-        maybe_posted = False
 
-        def attempt() -> str:
-            nonlocal maybe_posted
-            if maybe_posted:
-                existing = self._find_comment(ticket_id, lambda found: found == body, self._send)
-                if existing is not None:
-                    return existing
-            try:
-                payload = self._send("POST", path, json={"body": body, "public": False})
-            except _MaybeApplied:
-                maybe_posted = True
-                raise
+        def post() -> str:
+            payload = self._api.send("POST", path, json={"body": body, "public": False})
             comment_id = _comment_id(payload)
             if comment_id is None:
                 raise PermanentError(f"Jira gave no comment id for request {ticket_id}")
             return comment_id
 
-        return self._retrying(attempt)
+        return self._api.post_once(
+            post, lambda: self._find_comment(ticket_id, lambda found: found == body, self._api.send)
+        )
 
     def _find_comment(
         self,
@@ -195,80 +221,3 @@ class JiraClient:
 
     def _comments_path(self, ticket_id: str) -> str:
         return f"/rest/servicedeskapi/request/{self._key(ticket_id)}/comment"
-
-    def _retrying(self, fn: Callable[[], T]) -> T:
-        return call_with_retries(
-            fn,
-            attempts=self._attempts,
-            base_delay=self._base_delay,
-            max_delay=self._max_delay,
-            sleep=self._sleep,
-        )
-
-    def _call(self, method: str, path: str, **kwargs: Any) -> Mapping[str, Any]:
-        return self._retrying(lambda: self._send(method, path, **kwargs))
-
-    def _send(
-        self,
-        method: str,
-        path: str,
-        *,
-        params: Mapping[str, str | int] | None = None,
-        json: Mapping[str, Any] | None = None,
-    ) -> Mapping[str, Any]:
-        where = f"{method} {path}"
-        try:
-            response = self._http.request(
-                method,
-                self._base_url + path,
-                params=params,
-                json=json,
-                headers=self._headers,
-                timeout=self._timeout,
-            )
-        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
-            raise TransientError(f"Jira unreachable for {where}: {type(exc).__name__}") from exc
-        except httpx.TransportError as exc:
-            failure = type(exc).__name__
-            raise _MaybeApplied(f"Jira failed during {where}: {failure}") from exc
-
-        status = response.status_code
-        retry_after = parse_retry_after(response.headers.get("retry-after"))
-        if status == 429:
-            raise TransientError(f"Jira rate-limited {where} (429)", retry_after=retry_after)
-        if status >= 500 or status == 408:
-            raise _MaybeApplied(f"Jira answered {status} to {where}", retry_after=retry_after)
-        try:
-            payload = response.json()
-        except ValueError:
-            payload = None
-        if not 200 <= status < 300:
-            raise PermanentError(self._refusal(status, where, _jira_message(payload)))
-        if not isinstance(payload, Mapping):
-            raise PermanentError(
-                f"Jira answered {where} with something other than JSON; check the base URL "
-                "(e.g. https://acme.atlassian.net, or the Data Center base URL)"
-            )
-        return payload
-
-    def _refusal(self, status: int, where: str, message: str) -> str:
-        """What an operator should do about a 4xx."""
-        if status == 401:
-            what = (
-                "the account e-mail and API token"
-                if self._flavor.name == "cloud"
-                else "the personal access token"
-            )
-            return f"Jira refused the credentials (401) for {where}: {message}; check {what}"
-        if status == 403:
-            return (
-                f"Jira denied {where} (403): {message}; the account must be an agent on the "
-                "service project, allowed to browse it and add internal comments"
-            )
-        if status == 404:
-            return (
-                f"Jira found nothing at {where} (404): {message}; check the issue key, that "
-                "its project is a Jira Service Management service project (internal comments "
-                "exist only there), and that the account can see it"
-            )
-        return f"Jira answered {status} to {where}: {message}"

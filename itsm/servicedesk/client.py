@@ -12,24 +12,21 @@ import json
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 from urllib.parse import quote
 
 import httpx
 
-from aiops.errors import PermanentError, TransientError
+from aiops.errors import PermanentError
 from aiops.events import Ticket
-from aiops.retry import call_with_retries, parse_retry_after
 from itsm.base import ItsmConnection, NormalizationError
 from itsm.html_text import html_to_text
+from itsm.http import MESSAGE_LIMIT, ItsmHttp, RetryPolicy, Vendor
 from itsm.servicedesk.normalize import ticket_from_request
-
-T = TypeVar("T")
 
 ACCEPT = "application/vnd.manageengine.sdp.v3+json"
 _PAGE_SIZE = 100  # the v3 maximum row_count
 _MAX_NOTE_PAGES = 20
-_MESSAGE_LIMIT = 300
 # Read under either name: the flavor's own first, but editions are not consistent.
 _NOTE_KEYS = ("note", "request_note")
 _NOTES_KEYS = ("notes", "request_notes")
@@ -49,10 +46,6 @@ FLAVORS: dict[str, Flavor] = {
 }
 
 
-class _MaybeApplied(TransientError):
-    """Failed after the request was sent (read timeout, reset, 5xx): it may have taken effect."""
-
-
 def _sdp_message(payload: Any) -> str:
     """The first message in an SDP v3 `response_status` (an object, or a list for lists)."""
     if not isinstance(payload, Mapping):
@@ -64,7 +57,7 @@ def _sdp_message(payload: Any) -> str:
         for message in status.get("messages") or []:
             if isinstance(message, Mapping) and message.get("message"):
                 code = message.get("status_code")
-                return f"{message['message']} (status_code {code})"[:_MESSAGE_LIMIT]
+                return f"{message['message']} (status_code {code})"[:MESSAGE_LIMIT]
         if status.get("status"):
             return f"status {status['status']} (status_code {status.get('status_code')})"
     return "no response_status"
@@ -92,6 +85,23 @@ def _note_id(note: Any) -> str | None:
     return None
 
 
+def _refusal(status: int, where: str, message: str) -> str:
+    if status == 401:
+        return (
+            f"ServiceDesk Plus refused the credentials (401) for {where}: {message}; "
+            "check the tenant's API key and flavor"
+        )
+    return f"ServiceDesk Plus answered {status} to {where}: {message}"
+
+
+VENDOR = Vendor(
+    "ServiceDesk Plus",
+    error_message=_sdp_message,
+    refusal=_refusal,
+    not_json_hint="check the base URL (the v3 API answers JSON)",
+)
+
+
 class ServiceDeskClient:
     """One tenant's ServiceDesk Plus. Transient failures are retried here (backoff + jitter);
     what is left surfaces as TransientError or PermanentError. Messages never carry the key."""
@@ -113,17 +123,20 @@ class ServiceDeskClient:
                 f"not {connection.flavor!r}"
             )
         self._flavor = flavor
-        self._base_url = connection.base_url.rstrip("/")
-        self._timeout = connection.timeout_seconds
-        self._http = http
-        self._headers = {
-            "Accept": ACCEPT,
-            flavor.auth_header: f"{flavor.auth_scheme}{connection.api_key}",
-        }
-        self._attempts = attempts
-        self._base_delay = base_delay
-        self._max_delay = max_delay
-        self._sleep = sleep
+        self._api = ItsmHttp(
+            VENDOR,
+            connection.base_url,
+            {"Accept": ACCEPT, flavor.auth_header: f"{flavor.auth_scheme}{connection.api_key}"},
+            http,
+            timeout_seconds=connection.timeout_seconds,
+            retry=RetryPolicy(attempts, base_delay, max_delay, sleep),
+        )
+
+    def check_credentials(self) -> None:
+        """One page of one request (`GET /api/v3/requests`): the cheapest authenticated read
+        v3 documents, and one every technician may make."""
+        list_info = {"list_info": {"row_count": 1, "start_index": 1}}
+        self._call("GET", "/api/v3/requests", params={"input_data": json.dumps(list_info)})
 
     def fetch_ticket(self, ticket_id: str) -> Ticket:
         payload = self._call("GET", self._request_path(ticket_id))
@@ -159,27 +172,19 @@ class ServiceDeskClient:
             )
         }
         wanted = html_to_text(body_html)
-        maybe_posted = False
 
-        def attempt() -> str:
-            nonlocal maybe_posted
-            if maybe_posted:
-                existing = self._find_note(
-                    ticket_id, lambda html: html_to_text(html) == wanted, self._send
-                )
-                if existing is not None:
-                    return existing
-            try:
-                payload = self._send("POST", path, data=form)
-            except _MaybeApplied:
-                maybe_posted = True
-                raise
-            note_id = _note_id(_first_of(payload, _NOTE_KEYS))
+        def post() -> str:
+            note_id = _note_id(_first_of(self._send("POST", path, data=form), _NOTE_KEYS))
             if note_id is None:
                 raise PermanentError(f"ServiceDesk Plus gave no note id for request {ticket_id}")
             return note_id
 
-        return self._retrying(attempt)
+        return self._api.post_once(
+            post,
+            lambda: self._find_note(
+                ticket_id, lambda html: html_to_text(html) == wanted, self._send
+            ),
+        )
 
     def _find_note(
         self,
@@ -213,69 +218,13 @@ class ServiceDeskClient:
             raise PermanentError("a ServiceDesk Plus request id is required")
         return f"/api/v3/requests/{quote(ticket_id, safe='')}"
 
-    def _retrying(self, fn: Callable[[], T]) -> T:
-        return call_with_retries(
-            fn,
-            attempts=self._attempts,
-            base_delay=self._base_delay,
-            max_delay=self._max_delay,
-            sleep=self._sleep,
-        )
-
     def _call(self, method: str, path: str, **kwargs: Any) -> Mapping[str, Any]:
-        return self._retrying(lambda: self._send(method, path, **kwargs))
+        return self._api.retrying(lambda: self._send(method, path, **kwargs))
 
-    def _send(
-        self,
-        method: str,
-        path: str,
-        *,
-        params: Mapping[str, str] | None = None,
-        data: Mapping[str, str] | None = None,
-    ) -> Mapping[str, Any]:
-        where = f"{method} {path}"
-        try:
-            response = self._http.request(
-                method,
-                self._base_url + path,
-                params=params,
-                data=data,
-                headers=self._headers,
-                timeout=self._timeout,
-            )
-        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
-            failure = type(exc).__name__
-            raise TransientError(f"ServiceDesk Plus unreachable for {where}: {failure}") from exc
-        except httpx.TransportError as exc:
-            failure = type(exc).__name__
-            raise _MaybeApplied(f"ServiceDesk Plus failed during {where}: {failure}") from exc
-
-        status = response.status_code
-        retry_after = parse_retry_after(response.headers.get("retry-after"))
-        if status == 429:
-            message = f"ServiceDesk Plus rate-limited {where} (429)"
-            raise TransientError(message, retry_after=retry_after)
-        if status >= 500 or status == 408:
-            message = f"ServiceDesk Plus answered {status} to {where}"
-            raise _MaybeApplied(message, retry_after=retry_after)
-        try:
-            payload = response.json()
-        except ValueError:
-            payload = None
-        if status == 401:
-            raise PermanentError(
-                f"ServiceDesk Plus refused the credentials (401) for {where}: "
-                f"{_sdp_message(payload)}; check the tenant's API key and flavor"
-            )
-        if not 200 <= status < 300:
-            raise PermanentError(
-                f"ServiceDesk Plus answered {status} to {where}: {_sdp_message(payload)}"
-            )
-        if not isinstance(payload, Mapping):
-            raise PermanentError(
-                f"ServiceDesk Plus answered {where} with something other than v3 JSON; "
-                "check the base URL"
-            )
+    def _send(self, method: str, path: str, **kwargs: Any) -> Mapping[str, Any]:
+        """A v3 answer can be HTTP 200 and still a failure in its response_status."""
+        payload = self._api.send(method, path, **kwargs)
         if _sdp_failed(payload):
+            where = f"{method} {path}"
             raise PermanentError(f"ServiceDesk Plus failed {where}: {_sdp_message(payload)}")
         return payload
