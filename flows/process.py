@@ -22,6 +22,7 @@ from aiops.tracing import tracer
 from flows.context import Context
 from flows.items import Outcome, OutcomeStatus, Received
 from flows.masking import mask_context, mask_event, redactor_for
+from flows.pointers import read_pointed
 from flows.synthesis import Synthesis, Synthesizer
 from flows.synthesis.attempts import AttemptLog
 from flows.transactions import in_tenant
@@ -90,6 +91,11 @@ def _tenant(services: Services, tenant_id: str) -> TenantConfig:
     return tenant
 
 
+def _read_pointed(services: Services, tenant: TenantConfig, event: Event) -> Event:
+    client = services.itsm(tenant)
+    return services.retry(lambda: read_pointed(event, client))
+
+
 def _write_back(
     services: Services,
     tenant: TenantConfig,
@@ -142,6 +148,9 @@ def process_event(received: Received, services: Services) -> Outcome:
     try:
         with stages.stage("tenant"):
             tenant = _tenant(services, tid)
+        if event.fetch:  # the webhook only named the ticket: read it from the ITSM
+            with stages.stage("fetch"):
+                event = _read_pointed(services, tenant, event)
         # From here on only the masked ticket is used: stored, searched with, prompted with.
         with stages.stage("mask"):
             redactor = redactor_for(tenant, event)

@@ -26,3 +26,16 @@ def matches_any_secret(signature: str | None, body: bytes, secrets: Sequence[str
         if secret and hmac.compare_digest(hex_hmac_sha256(secret, body).encode(), given_bytes):
             found = True
     return found
+
+
+def matches_any_token(token: str | None, secrets: Sequence[str], *, limit: int = 1_000) -> bool:
+    """True if `token` is one of `secrets` (a bearer secret, for senders that cannot sign).
+    Every secret is compared, matched or not, so timing does not tell which one is in use."""
+    if not token or len(token) > limit:
+        return False
+    given = token.strip().encode("utf-8", errors="replace")
+    found = False
+    for secret in secrets:
+        if secret and hmac.compare_digest(secret.encode(), given):
+            found = True
+    return found

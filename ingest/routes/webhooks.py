@@ -29,6 +29,7 @@ from ingest.context import IngestContext
 from ingest.receive import choose_tenant, lowercase_headers, receive, refuse_repeated_tenant
 from ingest.rejection import Rejection
 from itsm.base import IgnoredEvent, ItsmPlugin
+from itsm.url_token import with_url_token
 
 log = logging.getLogger(__name__)
 
@@ -137,7 +138,8 @@ async def answer(
     context: IngestContext, plugin: ItsmPlugin, kind: EventKind | None, request: Request
 ) -> Response:
     """The response to one webhook delivery: 202 once Redis holds the event, else the refusal."""
-    headers = lowercase_headers(request)
+    # A URL's ?token= reaches verify() as a header: ConnectWise callbacks can send no other.
+    headers = with_url_token(lowercase_headers(request), request.scope["query_string"])
     query = _tenant_parameter(request.scope["query_string"])
     header = headers.get("x-tenant-id")
     tenant_id: str | None = query or header

@@ -10,7 +10,8 @@ often disable (glide.ui.security.allow_codetag), so the note is posted as text.
 Authentication: basic (an integration user's name and password), or OAuth 2.0 with the
 password grant against `/oauth_token.do` (client id and secret of an OAuth API endpoint in
 System OAuth > Application Registry, plus that user); the token is kept until it expires
-or is refused, then fetched once more.
+or is refused, then fetched once more. Tokens are kept per instance, client and user in
+the plugin's TokenCache, so events share one instead of each asking /oauth_token.do.
 
 Rate limits: a rate limit rule answers 429 with `Retry-After` (and `X-RateLimit-Reset`,
 epoch seconds); both are honoured, the first one that is present.
@@ -19,30 +20,32 @@ epoch seconds); both are honoured, the first one that is present.
 from __future__ import annotations
 
 import base64
+import hashlib
+import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal, TypeVar
-from urllib.parse import quote
+from typing import Any, Literal
 
 import httpx
 
-from aiops.errors import PermanentError, TransientError
+from aiops.errors import PermanentError
 from aiops.events import Ticket
-from aiops.retry import call_with_retries, parse_retry_after
 from itsm.base import NormalizationError
 from itsm.html_text import html_to_text
+from itsm.http import MESSAGE_LIMIT, ItsmHttp, RateLimitHeaders, Refused, RetryPolicy, Vendor
 from itsm.servicenow.normalize import TABLES, ticket_from_record
 
-T = TypeVar("T")
 AuthMode = Literal["basic", "oauth"]
 AUTH_MODES: tuple[AuthMode, ...] = ("basic", "oauth")
 
 _JOURNAL = "/api/now/table/sys_journal_field"
 _PAGE_SIZE = 100
 _MAX_NOTE_PAGES = 20
-_MESSAGE_LIMIT = 300
 _TOKEN_MARGIN_SECONDS = 30.0
+_DEFAULT_TOKEN_SECONDS = 1800.0  # ServiceNow's default access token lifespan
+# A rate limit rule's answers: the reset as epoch seconds (the 429 also has Retry-After).
+RATE_LIMIT = RateLimitHeaders(remaining=("x-ratelimit-remaining",), reset=("x-ratelimit-reset",))
 
 
 @dataclass(frozen=True)
@@ -56,13 +59,34 @@ class ServiceNowSettings:
     client_secret: str | None = field(default=None, repr=False)
     timeout_seconds: float = 15.0
 
+    def token_key(self) -> str:
+        """Which token these settings may share: same instance, client, user and secrets."""
+        parts = (self.base_url, self.client_id, self.client_secret, self.username, self.password)
+        return hashlib.sha256("\x1f".join(p or "" for p in parts).encode()).hexdigest()
 
-class _MaybeApplied(TransientError):
-    """Failed after the request was sent (read timeout, reset, 5xx): it may have taken effect."""
 
+class TokenCache:
+    """OAuth access tokens by TokenKey, until they expire (less a margin) or are refused."""
 
-class _TokenRefused(Exception):
-    """The bearer token was refused (401): fetch a new one once."""
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._tokens: dict[str, tuple[str, float]] = {}
+
+    def get(self, key: str) -> str | None:
+        with self._lock:
+            found = self._tokens.get(key)
+            return found[0] if found is not None and self._clock() < found[1] else None
+
+    def put(self, key: str, token: str, lifetime: float) -> None:
+        with self._lock:
+            expires = self._clock() + max(0.0, lifetime - _TOKEN_MARGIN_SECONDS)
+            self._tokens[key] = (token, expires)
+
+    def drop(self, key: str, token: str) -> None:
+        with self._lock:
+            if self._tokens.get(key, ("", 0.0))[0] == token:
+                del self._tokens[key]
 
 
 def _sn_message(payload: Any) -> str:
@@ -72,18 +96,39 @@ def _sn_message(payload: Any) -> str:
         if isinstance(error, Mapping):
             parts = [str(error[k]) for k in ("message", "detail") if error.get(k)]
             if parts:
-                return ": ".join(parts)[:_MESSAGE_LIMIT]
+                return ": ".join(parts)[:MESSAGE_LIMIT]
         if isinstance(error, str):  # the OAuth endpoint: {"error": "access_denied", ...}
-            return f"{error} {payload.get('error_description') or ''}".strip()[:_MESSAGE_LIMIT]
+            return f"{error} {payload.get('error_description') or ''}".strip()[:MESSAGE_LIMIT]
     return "no ServiceNow error body"
 
 
-def _retry_after(response: httpx.Response) -> float | None:
-    waited = parse_retry_after(response.headers.get("retry-after"))
-    if waited is not None:
-        return waited
-    reset = response.headers.get("x-ratelimit-reset", "").strip()
-    return max(0.0, int(reset) - time.time()) if reset.isdigit() else None
+def _vendor(table: str) -> Vendor:
+    def refusal(status: int, where: str, message: str) -> str:
+        if status == 401:
+            return (
+                f"ServiceNow refused the credentials (401) for {where}: {message}; check the "
+                "integration user's name and password (and, for OAuth, the client id and secret)"
+            )
+        if status == 403:
+            return (
+                f"ServiceNow answered 403 to {where}: {message}; give the integration user "
+                f"the roles to read and write {table} work notes and to read sys_journal_field "
+                "(e.g. itil)"
+            )
+        if status == 404:
+            return (
+                f"ServiceNow answered 404 to {where}: {message}; check the record's sys_id "
+                "and the tenant's table"
+            )
+        return f"ServiceNow answered {status} to {where}: {message}"
+
+    return Vendor(
+        "ServiceNow",
+        error_message=_sn_message,
+        refusal=refusal,
+        not_json_hint="check the instance URL (https://<instance>.service-now.com)",
+        rate_limit=RATE_LIMIT,
+    )
 
 
 class ServiceNowClient:
@@ -95,6 +140,7 @@ class ServiceNowClient:
         settings: ServiceNowSettings,
         http: httpx.Client,
         *,
+        tokens: TokenCache | None = None,
         attempts: int = 3,
         base_delay: float = 0.5,
         max_delay: float = 30.0,
@@ -114,14 +160,13 @@ class ServiceNowClient:
         if not settings.username:
             raise PermanentError("ServiceNow needs the integration user's name")
         self._settings = settings
-        self._base_url = settings.base_url.rstrip("/")
+        self._vendor = _vendor(settings.table)
         self._http = http
-        self._attempts = attempts
-        self._base_delay = base_delay
-        self._max_delay = max_delay
-        self._sleep = sleep
-        self._token: str | None = None
-        self._token_expires = 0.0
+        self._retry = RetryPolicy(attempts, base_delay, max_delay, sleep)
+        self._tokens = tokens if tokens is not None else TokenCache()
+        self._token_key = settings.token_key()
+        # Without auth headers: the token endpoint, and the retry loop of every call.
+        self._plain = self._api({})
 
     # ItsmClient ---------------------------------------------------------------------------
 
@@ -138,7 +183,7 @@ class ServiceNowClient:
             raise PermanentError(f"ServiceNow {table} {ticket_id} is unreadable: {exc}") from exc
 
     def check_credentials(self) -> None:
-        """One cheap authenticated read of the configured table; raises like every call."""
+        """One sys_id of the configured table: proves the credentials and the read role."""
         self._call(
             "GET",
             f"/api/now/table/{self._settings.table}",
@@ -155,27 +200,17 @@ class ServiceNowClient:
         with the same text, so a slow instance never gets the note twice.
         """
         text = html_to_text(body_html)
-        maybe_posted = False
 
         def same(found: str) -> bool:
             return found.strip() == text.strip()
 
-        def attempt() -> str:
-            nonlocal maybe_posted
-            if maybe_posted:
-                existing = self._find_note(ticket_id, same, self._send, like=None)
-                if existing is not None:
-                    return existing
-            try:
-                self._send(
-                    "PATCH",
-                    self._record_path(ticket_id),
-                    params={"sysparm_fields": "sys_id,sys_updated_on"},
-                    json={"work_notes": text},
-                )
-            except _MaybeApplied:
-                maybe_posted = True
-                raise
+        def post() -> str:
+            self._send(
+                "PATCH",
+                self._record_path(ticket_id),
+                params={"sysparm_fields": "sys_id,sys_updated_on"},
+                json={"work_notes": text},
+            )
             note_id = self._find_note(ticket_id, same, self._send, like=None)
             if note_id is None:
                 raise PermanentError(
@@ -185,7 +220,9 @@ class ServiceNowClient:
                 )
             return note_id
 
-        return self._retrying(attempt)
+        return self._plain.post_once(
+            post, lambda: self._find_note(ticket_id, same, self._send, like=None)
+        )
 
     # Internals ----------------------------------------------------------------------------
 
@@ -198,7 +235,7 @@ class ServiceNowClient:
         like: str | None,
     ) -> str | None:
         query = f"element_id={ticket_id}^element=work_notes"
-        if like is not None and "^" not in like:
+        if like is not None and "^" not in like:  # "^" would end the encoded query
             query += f"^valueLIKE{like}"
         for page in range(_MAX_NOTE_PAGES):
             listing = call(
@@ -225,33 +262,44 @@ class ServiceNowClient:
         return None
 
     def _record_path(self, ticket_id: str) -> str:
-        if not ticket_id:
-            raise PermanentError("a ServiceNow sys_id is required")
-        return f"/api/now/table/{self._settings.table}/{quote(ticket_id, safe='')}"
+        if not ticket_id or not ticket_id.isalnum():
+            raise PermanentError(f"a ServiceNow sys_id is 32 hex characters, not {ticket_id!r}")
+        return f"/api/now/table/{self._settings.table}/{ticket_id}"
 
-    def _retrying(self, fn: Callable[[], T]) -> T:
-        return call_with_retries(
-            fn,
-            attempts=self._attempts,
-            base_delay=self._base_delay,
-            max_delay=self._max_delay,
-            sleep=self._sleep,
+    def _api(self, headers: Mapping[str, str]) -> ItsmHttp:
+        return ItsmHttp(
+            self._vendor,
+            self._settings.base_url,
+            {"Accept": "application/json", **headers},
+            self._http,
+            timeout_seconds=self._settings.timeout_seconds,
+            retry=self._retry,
         )
 
     def _call(self, method: str, path: str, **kwargs: Any) -> Mapping[str, Any]:
-        return self._retrying(lambda: self._send(method, path, **kwargs))
+        return self._plain.retrying(lambda: self._send(method, path, **kwargs))
 
-    def _authorization(self) -> str:
+    def _send(self, method: str, path: str, **kwargs: Any) -> Mapping[str, Any]:
         settings = self._settings
         if settings.auth == "basic":
             pair = f"{settings.username}:{settings.password}".encode()
-            return "Basic " + base64.b64encode(pair).decode()
-        if self._token is None or time.monotonic() >= self._token_expires:
-            self._token, lifetime = self._fetch_token()
-            self._token_expires = time.monotonic() + max(0.0, lifetime - _TOKEN_MARGIN_SECONDS)
-        return f"Bearer {self._token}"
+            return self._api({"Authorization": "Basic " + base64.b64encode(pair).decode()}).send(
+                method, path, **kwargs
+            )
+        token = self._token()
+        try:
+            return self._api({"Authorization": f"Bearer {token}"}).send(method, path, **kwargs)
+        except Refused as exc:
+            if exc.status != 401:
+                raise
+        # Revoked or expired early: one fresh token, then the 401 stands.
+        self._tokens.drop(self._token_key, token)
+        return self._api({"Authorization": f"Bearer {self._token()}"}).send(method, path, **kwargs)
 
-    def _fetch_token(self) -> tuple[str, float]:
+    def _token(self) -> str:
+        cached = self._tokens.get(self._token_key)
+        if cached is not None:
+            return cached
         settings = self._settings
         form = {
             "grant_type": "password",
@@ -260,99 +308,17 @@ class ServiceNowClient:
             "username": settings.username,
             "password": settings.password,
         }
-        response = self._request("POST", "/oauth_token.do", data=form, headers={})
-        payload = _json(response)
-        if response.status_code in (400, 401):
+        try:
+            payload = self._plain.send("POST", "/oauth_token.do", data=form)
+        except Refused as exc:
             raise PermanentError(
-                f"ServiceNow refused the OAuth credentials ({response.status_code}) at "
-                f"/oauth_token.do: {_sn_message(payload)}; check the client id and secret "
-                "and the integration user's name and password"
-            )
-        self._raise_for_status(response, "POST /oauth_token.do", payload)
-        token = payload.get("access_token") if isinstance(payload, Mapping) else None
+                f"ServiceNow refused the OAuth credentials ({exc.status}) at /oauth_token.do; "
+                "check the client id and secret and the integration user's name and password"
+            ) from exc
+        token = payload.get("access_token")
         if not isinstance(token, str) or not token:
             raise PermanentError("ServiceNow's /oauth_token.do answered without an access_token")
-        lifetime = payload.get("expires_in") if isinstance(payload, Mapping) else None
-        return token, float(lifetime) if isinstance(lifetime, int | float) else 1800.0
-
-    def _send(
-        self,
-        method: str,
-        path: str,
-        *,
-        params: Mapping[str, str] | None = None,
-        json: Any = None,
-    ) -> Mapping[str, Any]:
-        try:
-            return self._send_once(method, path, params=params, json=json)
-        except _TokenRefused:
-            self._token = None  # revoked or expired early: one fresh token, then give up
-            try:
-                return self._send_once(method, path, params=params, json=json)
-            except _TokenRefused:
-                raise PermanentError(
-                    f"ServiceNow refused a fresh OAuth token (401) for {method} {path}; "
-                    "check the OAuth endpoint's scope and the user's roles"
-                ) from None
-
-    def _send_once(
-        self, method: str, path: str, *, params: Mapping[str, str] | None, json: Any
-    ) -> Mapping[str, Any]:
-        headers = {"Accept": "application/json", "Authorization": self._authorization()}
-        response = self._request(method, path, params=params, json=json, headers=headers)
-        payload = _json(response)
-        where = f"{method} {path}"
-        if response.status_code == 401:
-            if self._settings.auth == "oauth":
-                raise _TokenRefused()
-            raise PermanentError(
-                f"ServiceNow refused the credentials (401) for {where}: {_sn_message(payload)}; "
-                "check the integration user's name and password"
-            )
-        self._raise_for_status(response, where, payload)
-        if not isinstance(payload, Mapping):
-            raise PermanentError(
-                f"ServiceNow answered {where} with something other than JSON; check the "
-                "instance URL (https://<instance>.service-now.com)"
-            )
-        return payload
-
-    def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        where = f"{method} {path}"
-        try:
-            return self._http.request(
-                method, self._base_url + path, timeout=self._settings.timeout_seconds, **kwargs
-            )
-        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
-            raise TransientError(f"ServiceNow unreachable for {where}: {type(exc).__name__}") from exc
-        except httpx.TransportError as exc:
-            raise _MaybeApplied(f"ServiceNow failed during {where}: {type(exc).__name__}") from exc
-
-    def _raise_for_status(self, response: httpx.Response, where: str, payload: Any) -> None:
-        status = response.status_code
-        if status == 429:
-            message = f"ServiceNow rate-limited {where} (429)"
-            raise TransientError(message, retry_after=_retry_after(response))
-        if status >= 500 or status == 408:
-            message = f"ServiceNow answered {status} to {where}"
-            raise _MaybeApplied(message, retry_after=_retry_after(response))
-        if status == 403:
-            raise PermanentError(
-                f"ServiceNow answered 403 to {where}: {_sn_message(payload)}; give the "
-                f"integration user the roles to read and write {self._settings.table} work "
-                "notes and to read sys_journal_field (e.g. itil)"
-            )
-        if status == 404:
-            raise PermanentError(
-                f"ServiceNow answered 404 to {where}: {_sn_message(payload)}; check the "
-                "record's sys_id and the tenant's table"
-            )
-        if not 200 <= status < 300:
-            raise PermanentError(f"ServiceNow answered {status} to {where}: {_sn_message(payload)}")
-
-
-def _json(response: httpx.Response) -> Any:
-    try:
-        return response.json()
-    except ValueError:
-        return None
+        lifetime = payload.get("expires_in")
+        seconds = float(lifetime) if isinstance(lifetime, int | float) else _DEFAULT_TOKEN_SECONDS
+        self._tokens.put(self._token_key, token, seconds)
+        return token

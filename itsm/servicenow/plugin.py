@@ -30,7 +30,8 @@ serializes the record once, signs exactly those bytes and sends them with RESTMe
                 GlideStringUtil.base64Encode(secret), 'HmacSHA256',
                 stamp + '.' + delivery + '.' + body);
             var rest = new sn_ws.RESTMessageV2();
-            rest.setEndpoint(gs.getProperty('x_aiops.webhook_url'));  // .../webhook/servicenow?tenant=<id>
+            // x_aiops.webhook_url: https://<ingest host>/webhook/servicenow?tenant=<id>
+            rest.setEndpoint(gs.getProperty('x_aiops.webhook_url'));
             rest.setHttpMethod('post');
             rest.setRequestHeader('Content-Type', 'application/json');
             rest.setRequestHeader('X-AIOps-Timestamp', stamp);
@@ -86,7 +87,7 @@ import httpx
 from aiops.events import EventKind, Ticket
 from itsm.base import ItsmConnection
 from itsm.servicenow import signing
-from itsm.servicenow.client import ServiceNowClient, ServiceNowSettings
+from itsm.servicenow.client import ServiceNowClient, ServiceNowSettings, TokenCache
 from itsm.servicenow.normalize import normalize_webhook
 
 _FIELD = {
@@ -101,7 +102,7 @@ _FIELD = {
 WEBHOOK_SCHEMA: dict[str, Any] = {
     "type": "object",
     "description": "The body of the AIOpsWebhook script include (README, ServiceNow): the "
-    "record's fields as {value, display_value}. A Table API body {\"result\": {...}} is "
+    'record\'s fields as {value, display_value}. A Table API body {"result": {...}} is '
     "read too.",
     "properties": {
         "event": {"enum": ["created", "updated", "resolved"]},
@@ -139,6 +140,7 @@ class ServiceNowPlugin:
         self._attempts = attempts
         self._base_delay = base_delay
         self._max_delay = max_delay
+        self._tokens = TokenCache()  # OAuth tokens shared by this process's clients
 
     def verify(self, headers: Mapping[str, str], body: bytes, secrets: Sequence[str]) -> bool:
         return signing.verify(headers, body, secrets, now=time.time())
@@ -154,6 +156,7 @@ class ServiceNowPlugin:
         return ServiceNowClient(
             settings_from(connection),
             http,
+            tokens=self._tokens,
             attempts=self._attempts,
             base_delay=self._base_delay,
             max_delay=self._max_delay,

@@ -129,8 +129,14 @@ class ServiceNowServer(LoopbackServer):
         with self._lock:
             record = self._records.get((table, sys_id))
             if record is None:
-                return 404, _error("No Record found", "Record doesn't exist or ACL restricts "
-                                   "the record retrieval"), {}
+                return (
+                    404,
+                    _error(
+                        "No Record found",
+                        "Record doesn't exist or ACL restricts the record retrieval",
+                    ),
+                    {},
+                )
             return 200, {"result": copy.deepcopy(record)}, {}
 
     def _list(self, table: str, query: dict[str, list[str]]) -> Reply:
@@ -240,8 +246,11 @@ class ServiceNowServer(LoopbackServer):
                 if method == "POST" and url.path == "/oauth_token.do":
                     return server._token(raw_body)
                 if not server._authorized(self.headers.get("Authorization") or ""):
-                    return 401, _error("User Not Authenticated",
-                                       "Required to provide Auth information"), {}
+                    return (
+                        401,
+                        _error("User Not Authenticated", "Required to provide Auth information"),
+                        {},
+                    )
                 parts = url.path.split("/")
                 if parts[:4] != ["", "api", "now", "table"] or len(parts) not in (5, 6):
                     return 400, _error("Requested URI does not represent any resource", ""), {}
