@@ -23,20 +23,16 @@ import copy
 import itertools
 import json
 import re
-import threading
 import time
-from collections import deque
-from http.server import BaseHTTPRequestHandler
 from typing import Any
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import parse_qs, unquote
 
-from tests.fakes.loopback import LoopbackServer
+from tests.fakes.vendor_server import Received, Reply, StoredButDropped, VendorServer
 
 _ISSUE = re.compile(r"^/rest/api/([23])/issue/([^/]+)$")
 _PLATFORM_COMMENT = re.compile(r"^/rest/api/([23])/issue/([^/]+)/comment$")
+_MYSELF = re.compile(r"^/rest/api/([23])/myself$")
 _SD_COMMENT = re.compile(r"^/rest/servicedeskapi/request/([^/]+)/comment$")
-
-Reply = tuple[int, dict[str, Any], dict[str, str]]  # status, JSON body, extra headers
 
 
 def _sd_error(message: str) -> dict[str, Any]:
@@ -47,7 +43,7 @@ def _platform_error(message: str) -> dict[str, Any]:
     return {"errorMessages": [message], "errors": {}}
 
 
-class JiraServer(LoopbackServer):
+class JiraServer(VendorServer):
     def __init__(
         self,
         flavor: str = "cloud",
@@ -61,13 +57,10 @@ class JiraServer(LoopbackServer):
         self.email = email
         self.token = token
         self.comment_delay_seconds = 0.0
-        self.retry_after_seconds = 1
         self.crash_after_post = False
-        self._lock = threading.Lock()
         self._issues: dict[str, dict[str, Any]] = {}
         self._service_projects: set[str] = set()
         self._comments: dict[str, list[dict[str, Any]]] = {}
-        self._fail_next: deque[int] = deque()
         self._comment_posts = 0
         self._ids = itertools.count(10_000)
 
@@ -88,28 +81,19 @@ class JiraServer(LoopbackServer):
         with self._lock:
             return copy.deepcopy(self._comments.get(key, []))
 
-    def fail_next(self, *status_codes: int) -> None:
-        """The next comment POSTs answer these codes, in order, without creating a comment."""
-        with self._lock:
-            self._fail_next.extend(status_codes)
-
     @property
     def comment_posts(self) -> int:
         with self._lock:
             return self._comment_posts
 
-    @property
-    def base_url(self) -> str:
-        return self._root_url()
-
     # Behaviour ----------------------------------------------------------------------------
 
-    def _authorized(self, headers: Any) -> bool:
-        given = headers.get("Authorization") or ""
+    def _authorized(self, headers: dict[str, str]) -> bool:
+        given = headers.get("authorization") or ""
         if self.flavor == "datacenter":
-            return bool(given == f"Bearer {self.token}")
+            return given == f"Bearer {self.token}"
         pair = base64.b64encode(f"{self.email}:{self.token}".encode()).decode()
-        return bool(given == f"Basic {pair}")
+        return given == f"Basic {pair}"
 
     def _get_issue(self, version: str, key: str) -> Reply:
         with self._lock:
@@ -170,12 +154,8 @@ class JiraServer(LoopbackServer):
         }
         return 200, body, {}
 
-    def _failure(self) -> Reply | None:
-        if not self._fail_next:
-            return None
-        code = self._fail_next.popleft()
-        headers = {"Retry-After": str(self.retry_after_seconds)} if code == 429 else {}
-        return code, _sd_error(f"simulated {code}"), headers
+    def error_body(self, status: int, message: str) -> dict[str, Any]:
+        return _sd_error(message)
 
     def _post_comment(self, key: str, raw_body: bytes, via: str) -> Reply:
         try:
@@ -184,7 +164,7 @@ class JiraServer(LoopbackServer):
             return 400, _sd_error("The request body is not valid JSON."), {}
         body = given.get("body") if isinstance(given, dict) else None
         with self._lock:
-            failure = self._failure()
+            failure = self.take_failure()
             if failure is not None:
                 return failure
             if via == "servicedeskapi":
@@ -221,72 +201,30 @@ class JiraServer(LoopbackServer):
             self._comment_posts += 1
             answer = _comment_dto(self.base_url, key, comment)
         if self.crash_after_post:
-            raise ConnectionAbortedError("stand-in crashed after storing the comment")
+            raise StoredButDropped("stand-in crashed after storing the comment")
         # Stored first, answered late: a client that times out cannot know it succeeded.
         if self.comment_delay_seconds:
             time.sleep(self.comment_delay_seconds)
         return 201, answer, {}
 
-    def _handler_class(self) -> type[BaseHTTPRequestHandler]:
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-            disable_nagle_algorithm = True
-
-            def log_message(self, format: str, *args: Any) -> None:
-                """Quiet: tests read results, not access logs."""
-
-            def _answer(self, status: int, body: dict[str, Any], headers: dict[str, str]) -> None:
-                data = json.dumps(body).encode()
-                try:
-                    self.send_response(status)
-                    self.send_header("Content-Type", "application/json;charset=UTF-8")
-                    self.send_header("Content-Length", str(len(data)))
-                    for name, value in headers.items():
-                        self.send_header(name, value)
-                    self.end_headers()
-                    self.wfile.write(data)
-                except (BrokenPipeError, ConnectionResetError):
-                    self.close_connection = True
-
-            def _route(self, method: str) -> Reply:
-                length = int(self.headers.get("Content-Length") or 0)
-                raw_body = self.rfile.read(length) if length else b""
-                if not server._authorized(self.headers):
-                    return (
-                        401,
-                        _platform_error(
-                            "You are not authenticated. "
-                            "Authentication required to perform this operation."
-                        ),
-                        {},
-                    )
-                url = urlsplit(self.path)
-                path = url.path
-                if method == "GET" and (match := _ISSUE.match(path)):
-                    return server._get_issue(match[1], unquote(match[2]))
-                if method == "GET" and (match := _SD_COMMENT.match(path)):
-                    return server._list_comments(unquote(match[1]), url.query)
-                if method == "POST" and (match := _SD_COMMENT.match(path)):
-                    return server._post_comment(unquote(match[1]), raw_body, "servicedeskapi")
-                if method == "POST" and (match := _PLATFORM_COMMENT.match(path)):
-                    return server._post_comment(unquote(match[2]), raw_body, f"api/{match[1]}")
-                return 404, _platform_error("No resource at this path."), {}
-
-            def do_GET(self) -> None:
-                self._answer(*self._route("GET"))
-
-            def do_POST(self) -> None:
-                try:
-                    reply = self._route("POST")
-                except ConnectionAbortedError:
-                    # The comment is stored; the connection drops before any answer.
-                    self.close_connection = True
-                    return
-                self._answer(*reply)
-
-        return Handler
+    def route(self, request: Received) -> Reply:
+        if not self._authorized(request.headers):
+            message = (
+                "You are not authenticated. Authentication required to perform this operation."
+            )
+            return 401, _platform_error(message), {}
+        method, path = request.method, request.path
+        if method == "GET" and (match := _MYSELF.match(path)):
+            return 200, {"accountId": "712020:aa11bb22", "emailAddress": self.email}, {}
+        if method == "GET" and (match := _ISSUE.match(path)):
+            return self._get_issue(match[1], unquote(match[2]))
+        if method == "GET" and (match := _SD_COMMENT.match(path)):
+            return self._list_comments(unquote(match[1]), request.query)
+        if method == "POST" and (match := _SD_COMMENT.match(path)):
+            return self._post_comment(unquote(match[1]), request.body, "servicedeskapi")
+        if method == "POST" and (match := _PLATFORM_COMMENT.match(path)):
+            return self._post_comment(unquote(match[2]), request.body, f"api/{match[1]}")
+        return 404, _platform_error("No resource at this path."), {}
 
 
 def _adf(text: str) -> dict[str, Any]:

@@ -17,14 +17,11 @@ import copy
 import itertools
 import json
 import re
-import threading
 import time
-from collections import deque
-from http.server import BaseHTTPRequestHandler
 from typing import Any
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import parse_qs, unquote
 
-from tests.fakes.loopback import LoopbackServer
+from tests.fakes.vendor_server import Received, Reply, VendorServer
 
 ACCEPT = "application/vnd.manageengine.sdp.v3+json"
 _WRAPPER = {"onprem": "note", "cloud": "request_note"}
@@ -32,8 +29,6 @@ _LIST_KEY = {"onprem": "notes", "cloud": "request_notes"}
 _REQUEST = re.compile(r"^/api/v3/requests/([^/]+)$")
 _NOTES = re.compile(r"^/api/v3/requests/([^/]+)/notes$")
 _NOTE = re.compile(r"^/api/v3/requests/([^/]+)/notes/([^/]+)$")
-
-Reply = tuple[int, dict[str, Any], dict[str, str]]  # status, JSON body, extra headers
 
 
 def _success() -> dict[str, Any]:
@@ -50,7 +45,7 @@ def _failure(code: int, message: str) -> dict[str, Any]:
     }
 
 
-class SdpServer(LoopbackServer):
+class SdpServer(VendorServer):
     def __init__(self, flavor: str = "onprem", api_key: str = "sdp-test-key") -> None:
         super().__init__()
         if flavor not in _WRAPPER:
@@ -58,11 +53,8 @@ class SdpServer(LoopbackServer):
         self.flavor = flavor
         self.api_key = api_key
         self.note_delay_seconds = 0.0
-        self.retry_after_seconds = 1
-        self._lock = threading.Lock()
         self._requests: dict[str, dict[str, Any]] = {}
         self._notes: dict[str, list[dict[str, Any]]] = {}
-        self._fail_next: deque[int] = deque()
         self._note_posts = 0
         self._ids = itertools.count(234759602834500)
 
@@ -76,27 +68,28 @@ class SdpServer(LoopbackServer):
         with self._lock:
             return copy.deepcopy(self._notes.get(str(ticket_id), []))
 
-    def fail_next(self, *status_codes: int) -> None:
-        """The next note POSTs answer these codes, in order, without creating a note."""
-        with self._lock:
-            self._fail_next.extend(status_codes)
-
     @property
     def note_posts(self) -> int:
         """Notes created successfully."""
         with self._lock:
             return self._note_posts
 
-    @property
-    def base_url(self) -> str:
-        return self._root_url()
-
     # Behaviour ----------------------------------------------------------------------------
 
-    def _authorized(self, headers: Any) -> bool:
+    def _authorized(self, headers: dict[str, str]) -> bool:
         if self.flavor == "onprem":
-            return bool(headers.get("authtoken") == self.api_key)
-        return bool(headers.get("Authorization") == f"Zoho-oauthtoken {self.api_key}")
+            return headers.get("authtoken") == self.api_key
+        return headers.get("authorization") == f"Zoho-oauthtoken {self.api_key}"
+
+    def _list_requests(self) -> Reply:
+        with self._lock:
+            page = [copy.deepcopy(r) for r in list(self._requests.values())[:1]]
+        body = {
+            "requests": page,
+            "list_info": {"row_count": len(page), "start_index": 1, "has_more_rows": False},
+            "response_status": [_success()],
+        }
+        return 200, body, {}
 
     def _get_request(self, ticket_id: str) -> Reply:
         with self._lock:
@@ -142,10 +135,8 @@ class SdpServer(LoopbackServer):
 
     def _post_note(self, ticket_id: str, content_type: str, raw_body: bytes) -> Reply:
         with self._lock:
-            if self._fail_next:
-                code = self._fail_next.popleft()
-                headers = {"Retry-After": str(self.retry_after_seconds)} if code == 429 else {}
-                return code, _failure(4000 if code < 500 else 5000, f"simulated {code}"), headers
+            if (failure := self.take_failure()) is not None:
+                return failure
             if ticket_id not in self._requests:
                 return 404, _failure(4007, "Invalid URL or resource not found"), {}
         if not content_type.startswith("application/x-www-form-urlencoded"):
@@ -182,53 +173,24 @@ class SdpServer(LoopbackServer):
             time.sleep(self.note_delay_seconds)
         return 201, body, {}
 
-    def _handler_class(self) -> type[BaseHTTPRequestHandler]:
-        server = self
+    def error_body(self, status: int, message: str) -> dict[str, Any]:
+        return _failure(4000 if status < 500 else 5000, message)
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-            disable_nagle_algorithm = True  # headers and body go out in separate writes
-
-            def log_message(self, format: str, *args: Any) -> None:
-                """Quiet: tests read results, not access logs."""
-
-            def _answer(self, status: int, body: dict[str, Any], headers: dict[str, str]) -> None:
-                data = json.dumps(body).encode()
-                try:
-                    self.send_response(status)
-                    self.send_header("Content-Type", "application/json;charset=UTF-8")
-                    self.send_header("Content-Length", str(len(data)))
-                    for name, value in headers.items():
-                        self.send_header(name, value)
-                    self.end_headers()
-                    self.wfile.write(data)
-                except (BrokenPipeError, ConnectionResetError):
-                    self.close_connection = True  # the client gave up waiting
-
-            def _route(self, method: str) -> Reply:
-                length = int(self.headers.get("Content-Length") or 0)
-                raw_body = self.rfile.read(length) if length else b""
-                if not server._authorized(self.headers):
-                    return 401, _failure(4001, "AUTHENTICATION_FAILURE: invalid credentials"), {}
-                if ACCEPT not in (self.headers.get("Accept") or ""):
-                    return 400, _failure(4000, f"Accept must be {ACCEPT}"), {}
-                url = urlsplit(self.path)
-                path = url.path
-                if method == "GET" and (match := _REQUEST.match(path)):
-                    return server._get_request(unquote(match[1]))
-                if method == "GET" and (match := _NOTES.match(path)):
-                    return server._list_notes(unquote(match[1]), url.query)
-                if method == "GET" and (match := _NOTE.match(path)):
-                    return server._get_note(unquote(match[1]), unquote(match[2]))
-                if method == "POST" and (match := _NOTES.match(path)):
-                    content_type = self.headers.get("Content-Type") or ""
-                    return server._post_note(unquote(match[1]), content_type, raw_body)
-                return 404, _failure(4007, "Invalid URL or resource not found"), {}
-
-            def do_GET(self) -> None:
-                self._answer(*self._route("GET"))
-
-            def do_POST(self) -> None:
-                self._answer(*self._route("POST"))
-
-        return Handler
+    def route(self, request: Received) -> Reply:
+        if not self._authorized(request.headers):
+            return 401, _failure(4001, "AUTHENTICATION_FAILURE: invalid credentials"), {}
+        if ACCEPT not in (request.headers.get("accept") or ""):
+            return 400, _failure(4000, f"Accept must be {ACCEPT}"), {}
+        method, path = request.method, request.path
+        if method == "GET" and path == "/api/v3/requests":
+            return self._list_requests()
+        if method == "GET" and (match := _REQUEST.match(path)):
+            return self._get_request(unquote(match[1]))
+        if method == "GET" and (match := _NOTES.match(path)):
+            return self._list_notes(unquote(match[1]), request.query)
+        if method == "GET" and (match := _NOTE.match(path)):
+            return self._get_note(unquote(match[1]), unquote(match[2]))
+        if method == "POST" and (match := _NOTES.match(path)):
+            content_type = request.headers.get("content-type") or ""
+            return self._post_note(unquote(match[1]), content_type, request.body)
+        return 404, _failure(4007, "Invalid URL or resource not found"), {}
