@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from itsm.base import ItsmPlugin
+from itsm.connectwise import ConnectWisePlugin
 from itsm.jira import JiraPlugin
 from itsm.servicedesk import ServiceDeskPlugin
+from itsm.servicenow import ServiceNowPlugin
 
 PLUGINS: dict[str, ItsmPlugin] = {
-    plugin.name: plugin for plugin in (ServiceDeskPlugin(), JiraPlugin())
+    plugin.name: plugin
+    for plugin in (ServiceDeskPlugin(), JiraPlugin(), ServiceNowPlugin(), ConnectWisePlugin())
 }
 
 

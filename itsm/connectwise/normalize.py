@@ -143,7 +143,8 @@ def ticket_from_service_ticket(
     description = _notes_text(readable, "detailDescriptionFlag")
     if not subject and not description:
         errors.append(FieldError((*loc, "summary"), "summary or a description note is required"))
-    info = ticket.get("_info") if isinstance(ticket.get("_info"), Mapping) else {}
+    raw_info = ticket.get("_info")
+    info: Mapping[str, Any] = raw_info if isinstance(raw_info, Mapping) else {}
     closed = ticket.get("closedFlag") is True
     contact = _name(ticket.get("contact")) or _name(ticket.get("contactName"))
     fields: dict[str, Any] = {

@@ -21,21 +21,17 @@ import itertools
 import json
 import re
 import secrets
-import threading
 import time
-from collections import deque
-from http.server import BaseHTTPRequestHandler
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs
 
-from tests.fakes.loopback import LoopbackServer
+from tests.fakes.vendor_server import Received, Reply, VendorServer
 
 ROOT = "/v4_6_release/apis/3.0"
 _TICKET = re.compile(rf"^{ROOT}/service/tickets/(\d+)$")
 _NOTES = re.compile(rf"^{ROOT}/service/tickets/(\d+)/notes$")
+SEEDED = "portal"  # createdBy of the notes a test seeds, as if typed in ConnectWise
 _CONDITION = re.compile(r"^(\w+)\s*=\s*(true|false|\d+)$")
-
-Reply = tuple[int, Any, dict[str, str]]  # status, JSON body, extra headers
 
 
 def _error(code: str, message: str) -> dict[str, Any]:
@@ -46,7 +42,7 @@ def _now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
 
-class ConnectWiseServer(LoopbackServer):
+class ConnectWiseServer(VendorServer):
     def __init__(
         self,
         *,
@@ -61,12 +57,9 @@ class ConnectWiseServer(LoopbackServer):
         self.private_key = private_key
         self.client_id = client_id
         self.note_delay_seconds = 0.0
-        self.retry_after_seconds = 1
-        self._lock = threading.Lock()
         self._tickets: dict[str, dict[str, Any]] = {}
         self._notes: dict[str, list[dict[str, Any]]] = {}
         self._callbacks: list[dict[str, Any]] = []
-        self._fail_next: deque[int] = deque()
         self._ids = itertools.count(9001)
         self.ticket_reads = 0
 
@@ -80,7 +73,7 @@ class ConnectWiseServer(LoopbackServer):
             self._tickets[ticket_id] = copy.deepcopy(stored)
             self._notes.setdefault(ticket_id, [])
         if description is not None:
-            self._store_note(ticket_id, description, detail=True)
+            self._store_note(ticket_id, description, detail=True, created_by=SEEDED)
 
     def update_ticket(self, ticket_id: str, **changes: Any) -> None:
         with self._lock:
@@ -88,7 +81,7 @@ class ConnectWiseServer(LoopbackServer):
             self._tickets[ticket_id]["_info"]["lastUpdated"] = _now()
 
     def add_resolution(self, ticket_id: str, text: str) -> None:
-        self._store_note(ticket_id, text, resolution=True)
+        self._store_note(ticket_id, text, resolution=True, created_by=SEEDED)
 
     def notes(self, ticket_id: str) -> list[dict[str, Any]]:
         with self._lock:
@@ -97,11 +90,6 @@ class ConnectWiseServer(LoopbackServer):
     def callbacks(self) -> list[dict[str, Any]]:
         with self._lock:
             return copy.deepcopy(self._callbacks)
-
-    def fail_next(self, *status_codes: int) -> None:
-        """The next note POSTs answer these codes, in order, without creating a note."""
-        with self._lock:
-            self._fail_next.extend(status_codes)
 
     @property
     def base_url(self) -> str:
@@ -112,8 +100,8 @@ class ConnectWiseServer(LoopbackServer):
     def _authorized(self, headers: Any) -> bool:
         pair = f"{self.company}+{self.public_key}:{self.private_key}".encode()
         expected = "Basic " + base64.b64encode(pair).decode()
-        given = headers.get("Authorization") or ""
-        return secrets.compare_digest(given, expected) and headers.get("clientId") == self.client_id
+        given = headers.get("authorization") or ""
+        return secrets.compare_digest(given, expected) and headers.get("clientid") == self.client_id
 
     def _store_note(
         self,
@@ -123,6 +111,7 @@ class ConnectWiseServer(LoopbackServer):
         detail: bool = False,
         internal: bool = False,
         resolution: bool = False,
+        created_by: str | None = None,
     ) -> dict[str, Any]:
         with self._lock:
             note = {
@@ -134,7 +123,7 @@ class ConnectWiseServer(LoopbackServer):
                 "resolutionFlag": resolution,
                 "customerUpdatedFlag": False,
                 "dateCreated": _now(),
-                "createdBy": self.public_key,
+                "createdBy": created_by or self.public_key,
                 "internalFlag": internal,
                 "externalFlag": detail or resolution,
                 "_info": {"lastUpdated": _now(), "updatedBy": self.public_key},
@@ -175,10 +164,9 @@ class ConnectWiseServer(LoopbackServer):
 
     def _post_note(self, ticket_id: str, raw_body: bytes) -> Reply:
         with self._lock:
-            if self._fail_next:
-                code = self._fail_next.popleft()
-                headers = {"Retry-After": str(self.retry_after_seconds)} if code == 429 else {}
-                return code, _error("Simulated", f"simulated {code}"), headers
+            failure = self.take_failure()
+            if failure is not None:
+                return failure
             if ticket_id not in self._tickets:
                 return 404, _error("NotFound", f"Ticket ID {ticket_id} not found"), {}
         try:
@@ -199,7 +187,14 @@ class ConnectWiseServer(LoopbackServer):
             time.sleep(self.note_delay_seconds)
         return 201, stored, {}
 
-    def _route(self, method: str, path: str, query: dict[str, list[str]], raw: bytes) -> Reply:
+    def error_body(self, status: int, message: str) -> dict[str, Any]:
+        return _error("Simulated", message)
+
+    def route(self, request: Received) -> Reply:
+        if not self._authorized(request.headers):
+            return 401, _error("Unauthorized", "invalid credentials"), {}
+        method, path, raw = request.method, request.path, request.body
+        query = parse_qs(request.query)
         if method == "GET" and (match := _TICKET.match(path)):
             return self._get_ticket(match[1])
         if method == "GET" and path == f"{ROOT}/service/tickets":
@@ -219,42 +214,3 @@ class ConnectWiseServer(LoopbackServer):
                 self._callbacks.append(callback)
             return 201, callback, {}
         return 404, _error("NotFound", f"no route for {method} {path}"), {}
-
-    def _handler_class(self) -> type[BaseHTTPRequestHandler]:
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-            disable_nagle_algorithm = True
-
-            def log_message(self, format: str, *args: Any) -> None:
-                """Quiet: tests read results, not access logs."""
-
-            def _serve(self, method: str) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                raw = self.rfile.read(length) if length else b""
-                if not server._authorized(self.headers):
-                    reply: Reply = (401, _error("Unauthorized", "invalid credentials"), {})
-                else:
-                    url = urlsplit(self.path)
-                    reply = server._route(method, url.path, parse_qs(url.query), raw)
-                status, body, headers = reply
-                data = json.dumps(body).encode()
-                try:
-                    self.send_response(status)
-                    self.send_header("Content-Type", "application/json; charset=utf-8")
-                    self.send_header("Content-Length", str(len(data)))
-                    for name, value in headers.items():
-                        self.send_header(name, value)
-                    self.end_headers()
-                    self.wfile.write(data)
-                except (BrokenPipeError, ConnectionResetError):
-                    self.close_connection = True
-
-            def do_GET(self) -> None:
-                self._serve("GET")
-
-            def do_POST(self) -> None:
-                self._serve("POST")
-
-        return Handler

@@ -18,17 +18,13 @@ import base64
 import copy
 import json
 import secrets
-import threading
 import time
 import uuid
-from collections import deque
-from http.server import BaseHTTPRequestHandler
 from typing import Any
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import parse_qs, unquote
 
-from tests.fakes.loopback import LoopbackServer
+from tests.fakes.vendor_server import Received, Reply, StoredButDropped, VendorServer
 
-Reply = tuple[int, dict[str, Any], dict[str, str]]  # status, JSON body, extra headers
 _JOURNAL_FIELDS = ("work_notes", "comments")
 
 
@@ -40,7 +36,7 @@ def _now() -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime())
 
 
-class ServiceNowServer(LoopbackServer):
+class ServiceNowServer(VendorServer):
     def __init__(
         self,
         *,
@@ -57,13 +53,10 @@ class ServiceNowServer(LoopbackServer):
         self.client_secret = client_secret
         self.token_lifetime = token_lifetime
         self.note_delay_seconds = 0.0
-        self.retry_after_seconds = 1
         self.drop_after_store = False
-        self._lock = threading.Lock()
         self._records: dict[tuple[str, str], dict[str, Any]] = {}
         self._journal: list[dict[str, Any]] = []
         self._tokens: set[str] = set()
-        self._fail_next: deque[int] = deque()
         self.token_requests = 0
 
     # Test hooks ---------------------------------------------------------------------------
@@ -77,18 +70,9 @@ class ServiceNowServer(LoopbackServer):
         with self._lock:
             return [copy.deepcopy(e) for e in self._journal if e["element_id"] == sys_id]
 
-    def fail_next(self, *status_codes: int) -> None:
-        """The next record PATCHes answer these codes, in order, without writing."""
-        with self._lock:
-            self._fail_next.extend(status_codes)
-
     def revoke_tokens(self) -> None:
         with self._lock:
             self._tokens.clear()
-
-    @property
-    def base_url(self) -> str:
-        return self._root_url()
 
     # Behaviour ----------------------------------------------------------------------------
 
@@ -167,17 +151,17 @@ class ServiceNowServer(LoopbackServer):
 
     def _patch(self, table: str, sys_id: str, raw_body: bytes) -> Reply:
         with self._lock:
-            if self._fail_next:
-                code = self._fail_next.popleft()
-                headers = {}
-                if code == 429:
+            failure = self.take_failure()
+            if failure is not None:
+                code, body, headers = failure
+                if code == 429:  # a rate limit rule's answer
                     reset = int(time.time()) + self.retry_after_seconds
                     headers = {
-                        "Retry-After": str(self.retry_after_seconds),
+                        **headers,
                         "X-RateLimit-Limit": "100",
                         "X-RateLimit-Reset": str(reset),
                     }
-                return code, _error(f"simulated {code}", "test"), headers
+                return code, body, headers
             record = self._records.get((table, sys_id))
             if record is None:
                 return 404, _error("No Record found", "Record doesn't exist"), {}
@@ -208,70 +192,31 @@ class ServiceNowServer(LoopbackServer):
             record["sys_mod_count"] = str(int(record.get("sys_mod_count") or 0) + 1)
             # Journal fields read back empty, as the Table API answers them.
             body = {"result": {**copy.deepcopy(record), "work_notes": "", "comments": ""}}
+        if self.drop_after_store:
+            self.drop_after_store = False
+            raise StoredButDropped()
         if self.note_delay_seconds:
             time.sleep(self.note_delay_seconds)
         return 200, body, {}
 
-    def _handler_class(self) -> type[BaseHTTPRequestHandler]:
-        server = self
+    def error_body(self, status: int, message: str) -> dict[str, Any]:
+        return _error(message, f"HTTP {status}")
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-            disable_nagle_algorithm = True
-
-            def log_message(self, format: str, *args: Any) -> None:
-                """Quiet: tests read results, not access logs."""
-
-            def _answer(self, status: int, body: dict[str, Any], headers: dict[str, str]) -> None:
-                if server.drop_after_store and self.command == "PATCH" and status == 200:
-                    server.drop_after_store = False
-                    self.close_connection = True  # stored, never answered
-                    return
-                data = json.dumps(body).encode()
-                try:
-                    self.send_response(status)
-                    self.send_header("Content-Type", "application/json;charset=UTF-8")
-                    self.send_header("Content-Length", str(len(data)))
-                    for name, value in headers.items():
-                        self.send_header(name, value)
-                    self.end_headers()
-                    self.wfile.write(data)
-                except (BrokenPipeError, ConnectionResetError):
-                    self.close_connection = True
-
-            def _route(self, method: str) -> Reply:
-                length = int(self.headers.get("Content-Length") or 0)
-                raw_body = self.rfile.read(length) if length else b""
-                url = urlsplit(self.path)
-                if method == "POST" and url.path == "/oauth_token.do":
-                    return server._token(raw_body)
-                if not server._authorized(self.headers.get("Authorization") or ""):
-                    return (
-                        401,
-                        _error("User Not Authenticated", "Required to provide Auth information"),
-                        {},
-                    )
-                parts = url.path.split("/")
-                if parts[:4] != ["", "api", "now", "table"] or len(parts) not in (5, 6):
-                    return 400, _error("Requested URI does not represent any resource", ""), {}
-                table = unquote(parts[4])
-                query = parse_qs(url.query)
-                if len(parts) == 5 and method == "GET":
-                    return server._list(table, query)
-                sys_id = unquote(parts[5]) if len(parts) == 6 else ""
-                if method == "GET":
-                    return server._get(table, sys_id)
-                if method in ("PATCH", "PUT"):
-                    return server._patch(table, sys_id, raw_body)
-                return 405, _error("Method not Supported", method), {}
-
-            def do_GET(self) -> None:
-                self._answer(*self._route("GET"))
-
-            def do_POST(self) -> None:
-                self._answer(*self._route("POST"))
-
-            def do_PATCH(self) -> None:
-                self._answer(*self._route("PATCH"))
-
-        return Handler
+    def route(self, request: Received) -> Reply:
+        if request.method == "POST" and request.path == "/oauth_token.do":
+            return self._token(request.body)
+        if not self._authorized(request.headers.get("authorization") or ""):
+            return 401, _error("User Not Authenticated", "Required to provide Auth information"), {}
+        parts = request.path.split("/")
+        if parts[:4] != ["", "api", "now", "table"] or len(parts) not in (5, 6):
+            return 400, _error("Requested URI does not represent any resource", ""), {}
+        table = unquote(parts[4])
+        query = parse_qs(request.query)
+        if len(parts) == 5 and request.method == "GET":
+            return self._list(table, query)
+        sys_id = unquote(parts[5]) if len(parts) == 6 else ""
+        if request.method == "GET":
+            return self._get(table, sys_id)
+        if request.method in ("PATCH", "PUT"):
+            return self._patch(table, sys_id, request.body)
+        return 405, _error("Method not Supported", request.method), {}
