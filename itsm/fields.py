@@ -9,6 +9,7 @@ from annotated_types import MaxLen
 
 from aiops.events import Ticket
 
+_MAX_DELIVERY_ID = 200  # Event.event_id's limit
 # Extra fields are a level or two deep; far deeper would not serialize into an event.
 _MAX_EXTRA_DEPTH = 32
 
@@ -53,3 +54,10 @@ def unstorable(value: Any) -> str | None:
         elif not (item is None or isinstance(item, bool | int | float)):
             return f"unsupported value of type {type(item).__name__}"
     return None
+
+
+def header_delivery_id(headers: Mapping[str, str], name: str) -> str | None:
+    """The ITSM's delivery id from header `name`; None when absent or too long to be an event
+    id (the derived id, stable too, is used instead)."""
+    value = (headers.get(name) or "").strip()
+    return value if 0 < len(value) <= _MAX_DELIVERY_ID else None

@@ -14,7 +14,6 @@ personal access token as a bearer token.
 from __future__ import annotations
 
 import base64
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -113,11 +112,7 @@ class JiraClient:
         self,
         connection: ItsmConnection,
         http: httpx.Client,
-        *,
-        attempts: int = 3,
-        base_delay: float = 0.5,
-        max_delay: float = 30.0,
-        sleep: Callable[[float], None] = time.sleep,
+        retry: RetryPolicy | None = None,
     ) -> None:
         flavor = FLAVORS.get(connection.flavor or "")
         if flavor is None:
@@ -149,7 +144,7 @@ class JiraClient:
             {"Accept": "application/json", "Authorization": authorization},
             http,
             timeout_seconds=connection.timeout_seconds,
-            retry=RetryPolicy(attempts, base_delay, max_delay, sleep),
+            retry=retry,
         )
 
     def check_credentials(self) -> None:

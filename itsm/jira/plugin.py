@@ -29,6 +29,8 @@ import httpx
 
 from aiops.events import EventKind, Ticket
 from itsm.base import ItsmConnection
+from itsm.fields import header_delivery_id
+from itsm.http import RetryPolicy
 from itsm.jira.client import JiraClient
 from itsm.jira.normalize import normalize_webhook
 from itsm.signing import matches_any_secret
@@ -36,7 +38,6 @@ from itsm.signing import matches_any_secret
 SIGNATURE_HEADER = "x-hub-signature"
 DELIVERY_HEADER = "x-atlassian-webhook-identifier"
 TOKEN_HEADER = "x-aiops-webhook-token"
-_MAX_DELIVERY_ID = 200  # Event.event_id's limit
 _MAX_TOKEN = 1_000
 
 _TEXT = {"type": ["string", "null"]}
@@ -87,12 +88,8 @@ class JiraPlugin:
     name = "jira"
     webhook_schema = WEBHOOK_SCHEMA
 
-    def __init__(
-        self, *, attempts: int = 3, base_delay: float = 0.5, max_delay: float = 30.0
-    ) -> None:
-        self._attempts = attempts
-        self._base_delay = base_delay
-        self._max_delay = max_delay
+    def __init__(self, retry: RetryPolicy | None = None) -> None:
+        self._retry = retry
 
     def verify(self, headers: Mapping[str, str], body: bytes, secrets: Sequence[str]) -> bool:
         signature = headers.get(SIGNATURE_HEADER)
@@ -101,21 +98,13 @@ class JiraPlugin:
         return _matches_token(headers.get(TOKEN_HEADER), secrets)
 
     def delivery_id(self, headers: Mapping[str, str]) -> str | None:
-        value = (headers.get(DELIVERY_HEADER) or "").strip()
-        # Too long to be an event id: the derived id (stable too) is used instead.
-        return value if 0 < len(value) <= _MAX_DELIVERY_ID else None
+        return header_delivery_id(headers, DELIVERY_HEADER)
 
     def normalize(self, payload: Any, kind: EventKind | None = None) -> tuple[EventKind, Ticket]:
         return normalize_webhook(payload, kind)
 
     def client(self, connection: ItsmConnection, http: httpx.Client) -> JiraClient:
-        return JiraClient(
-            connection,
-            http,
-            attempts=self._attempts,
-            base_delay=self._base_delay,
-            max_delay=self._max_delay,
-        )
+        return JiraClient(connection, http, self._retry)
 
 
 def _matches_token(token: str | None, secrets: Sequence[str]) -> bool:

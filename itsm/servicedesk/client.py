@@ -9,7 +9,6 @@ form-encoded `input_data=<json>` and want the v3 Accept header.
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -110,11 +109,7 @@ class ServiceDeskClient:
         self,
         connection: ItsmConnection,
         http: httpx.Client,
-        *,
-        attempts: int = 3,
-        base_delay: float = 0.5,
-        max_delay: float = 30.0,
-        sleep: Callable[[float], None] = time.sleep,
+        retry: RetryPolicy | None = None,
     ) -> None:
         flavor = FLAVORS.get(connection.flavor or "")
         if flavor is None:
@@ -129,7 +124,7 @@ class ServiceDeskClient:
             {"Accept": ACCEPT, flavor.auth_header: f"{flavor.auth_scheme}{connection.api_key}"},
             http,
             timeout_seconds=connection.timeout_seconds,
-            retry=RetryPolicy(attempts, base_delay, max_delay, sleep),
+            retry=retry,
         )
 
     def check_credentials(self) -> None:

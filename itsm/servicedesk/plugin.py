@@ -17,13 +17,14 @@ import httpx
 
 from aiops.events import EventKind, Ticket
 from itsm.base import ItsmConnection
+from itsm.fields import header_delivery_id
+from itsm.http import RetryPolicy
 from itsm.servicedesk.client import ServiceDeskClient
 from itsm.servicedesk.normalize import normalize_webhook
 from itsm.signing import matches_any_secret
 
 SIGNATURE_HEADER = "x-servicedesk-signature"
 DELIVERY_HEADER = "x-servicedesk-delivery-id"
-_MAX_DELIVERY_ID = 200  # Event.event_id's limit
 
 _TEXT = {"type": ["string", "null"]}
 _LOOKUP = {
@@ -75,29 +76,17 @@ class ServiceDeskPlugin:
     name = "servicedesk"
     webhook_schema = WEBHOOK_SCHEMA
 
-    def __init__(
-        self, *, attempts: int = 3, base_delay: float = 0.5, max_delay: float = 30.0
-    ) -> None:
-        self._attempts = attempts
-        self._base_delay = base_delay
-        self._max_delay = max_delay
+    def __init__(self, retry: RetryPolicy | None = None) -> None:
+        self._retry = retry
 
     def verify(self, headers: Mapping[str, str], body: bytes, secrets: Sequence[str]) -> bool:
         return matches_any_secret(headers.get(SIGNATURE_HEADER), body, secrets)
 
     def delivery_id(self, headers: Mapping[str, str]) -> str | None:
-        value = (headers.get(DELIVERY_HEADER) or "").strip()
-        # Too long to be an event id: the derived id (stable too) is used instead.
-        return value if 0 < len(value) <= _MAX_DELIVERY_ID else None
+        return header_delivery_id(headers, DELIVERY_HEADER)
 
     def normalize(self, payload: Any, kind: EventKind | None = None) -> tuple[EventKind, Ticket]:
         return normalize_webhook(payload, kind)
 
     def client(self, connection: ItsmConnection, http: httpx.Client) -> ServiceDeskClient:
-        return ServiceDeskClient(
-            connection,
-            http,
-            attempts=self._attempts,
-            base_delay=self._base_delay,
-            max_delay=self._max_delay,
-        )
+        return ServiceDeskClient(connection, http, self._retry)

@@ -10,6 +10,7 @@ import pytest
 
 from aiops.errors import PermanentError, TransientError
 from itsm.base import ItsmConnection
+from itsm.http import RetryPolicy
 from itsm.jira import JiraClient, render_comment
 from tests.fakes.jira_server import JiraServer
 from tests.fakes.loopback import free_port
@@ -55,7 +56,7 @@ def make_client(
         username=EMAIL,
         timeout_seconds=timeout,
     )
-    return JiraClient(connection, http, attempts=attempts, base_delay=0.01, sleep=sleeps.append)
+    return JiraClient(connection, http, RetryPolicy(attempts, 0.01, sleep=sleeps.append))
 
 
 def _authorization(jira: JiraServer) -> str:
@@ -190,7 +191,7 @@ def test_cloud_without_an_email_is_refused_up_front(http: httpx.Client) -> None:
 
 def test_unreachable_jira_is_transient(http: httpx.Client, sleeps: list[float]) -> None:
     connection = ItsmConnection(f"http://127.0.0.1:{free_port()}", TOKEN, "datacenter")
-    client = JiraClient(connection, http, attempts=2, base_delay=0.01, sleep=sleeps.append)
+    client = JiraClient(connection, http, RetryPolicy(2, 0.01, sleep=sleeps.append))
     with pytest.raises(TransientError, match="unreachable"):
         client.fetch_ticket(KEY)
     assert len(sleeps) == 1

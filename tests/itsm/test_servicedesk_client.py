@@ -12,6 +12,7 @@ import pytest
 
 from aiops.errors import PermanentError, TransientError
 from itsm.base import ItsmConnection
+from itsm.http import RetryPolicy
 from itsm.registry import plugin
 from itsm.servicedesk import ServiceDeskClient
 from tests.conftest import FIXTURES
@@ -54,9 +55,7 @@ def make_client(
     connection = ItsmConnection(
         base_url=sdp.base_url + "/", api_key=api_key, flavor=sdp.flavor, timeout_seconds=timeout
     )
-    return ServiceDeskClient(
-        connection, http, attempts=attempts, base_delay=0.01, sleep=sleeps.append
-    )
+    return ServiceDeskClient(connection, http, RetryPolicy(attempts, 0.01, sleep=sleeps.append))
 
 
 def test_add_note_posts_an_internal_note_with_the_flavors_wrapper(
@@ -184,7 +183,7 @@ def test_a_client_of_the_other_flavor_is_refused(
 ) -> None:
     other = "cloud" if sdp.flavor == "onprem" else "onprem"
     connection = ItsmConnection(base_url=sdp.base_url, api_key=KEY, flavor=other)
-    client = ServiceDeskClient(connection, http, sleep=sleeps.append)
+    client = ServiceDeskClient(connection, http, RetryPolicy(sleep=sleeps.append))
     with pytest.raises(PermanentError, match="401"):
         client.fetch_ticket(TICKET)
 
@@ -194,7 +193,7 @@ def test_an_unreachable_server_is_transient(http: httpx.Client, sleeps: list[flo
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     connection = ItsmConnection(base_url=f"http://127.0.0.1:{port}", api_key=KEY, flavor="cloud")
-    client = ServiceDeskClient(connection, http, attempts=2, base_delay=0.01, sleep=sleeps.append)
+    client = ServiceDeskClient(connection, http, RetryPolicy(2, 0.01, sleep=sleeps.append))
     with pytest.raises(TransientError, match="unreachable"):
         client.fetch_ticket(TICKET)
     assert len(sleeps) == 1
