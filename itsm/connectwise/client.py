@@ -19,7 +19,6 @@ Rate limits: ConnectWise Cloud throttles per API member and answers 429, sometim
 from __future__ import annotations
 
 import base64
-import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -102,11 +101,7 @@ class ConnectWiseClient:
         self,
         settings: ConnectWiseSettings,
         http: httpx.Client,
-        *,
-        attempts: int = 3,
-        base_delay: float = 0.5,
-        max_delay: float = 30.0,
-        sleep: Callable[[float], None] = time.sleep,
+        retry: RetryPolicy | None = None,
     ) -> None:
         missing = [
             name
@@ -131,7 +126,7 @@ class ConnectWiseClient:
             },
             http,
             timeout_seconds=settings.timeout_seconds,
-            retry=RetryPolicy(attempts, base_delay, max_delay, sleep),
+            retry=retry,
         )
 
     def check_credentials(self) -> None:

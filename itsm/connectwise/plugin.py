@@ -46,6 +46,7 @@ from aiops.events import EventKind, Ticket
 from itsm.base import ItsmConnection
 from itsm.connectwise.client import ConnectWiseClient, ConnectWiseSettings
 from itsm.connectwise.normalize import normalize_callback
+from itsm.http import RetryPolicy
 from itsm.signing import matches_any_token
 from itsm.url_token import URL_TOKEN_HEADER
 
@@ -72,12 +73,8 @@ class ConnectWisePlugin:
     # The callback body is a pointer: the flow reads the ticket (itsm.base.fetches_tickets).
     fetches_tickets: Literal[True] = True
 
-    def __init__(
-        self, *, attempts: int = 3, base_delay: float = 0.5, max_delay: float = 30.0
-    ) -> None:
-        self._attempts = attempts
-        self._base_delay = base_delay
-        self._max_delay = max_delay
+    def __init__(self, retry: RetryPolicy | None = None) -> None:
+        self._retry = retry
 
     def verify(self, headers: Mapping[str, str], body: bytes, secrets: Sequence[str]) -> bool:
         return matches_any_token(headers.get(URL_TOKEN_HEADER), secrets)
@@ -92,9 +89,7 @@ class ConnectWisePlugin:
         return ConnectWiseClient(
             settings_from(connection),
             http,
-            attempts=self._attempts,
-            base_delay=self._base_delay,
-            max_delay=self._max_delay,
+            self._retry,
         )
 
 

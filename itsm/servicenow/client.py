@@ -139,12 +139,9 @@ class ServiceNowClient:
         self,
         settings: ServiceNowSettings,
         http: httpx.Client,
+        retry: RetryPolicy | None = None,
         *,
         tokens: TokenCache | None = None,
-        attempts: int = 3,
-        base_delay: float = 0.5,
-        max_delay: float = 30.0,
-        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         if settings.table not in TABLES:
             raise PermanentError(
@@ -162,7 +159,7 @@ class ServiceNowClient:
         self._settings = settings
         self._vendor = _vendor(settings.table)
         self._http = http
-        self._retry = RetryPolicy(attempts, base_delay, max_delay, sleep)
+        self._retry = retry or RetryPolicy()
         self._tokens = tokens if tokens is not None else TokenCache()
         self._token_key = settings.token_key()
         # Without auth headers: the token endpoint, and the retry loop of every call.

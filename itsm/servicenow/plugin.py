@@ -86,6 +86,8 @@ import httpx
 
 from aiops.events import EventKind, Ticket
 from itsm.base import ItsmConnection
+from itsm.fields import header_delivery_id
+from itsm.http import RetryPolicy
 from itsm.servicenow import signing
 from itsm.servicenow.client import ServiceNowClient, ServiceNowSettings, TokenCache
 from itsm.servicenow.normalize import normalize_webhook
@@ -134,33 +136,21 @@ class ServiceNowPlugin:
     name = "servicenow"
     webhook_schema = WEBHOOK_SCHEMA
 
-    def __init__(
-        self, *, attempts: int = 3, base_delay: float = 0.5, max_delay: float = 30.0
-    ) -> None:
-        self._attempts = attempts
-        self._base_delay = base_delay
-        self._max_delay = max_delay
+    def __init__(self, retry: RetryPolicy | None = None) -> None:
+        self._retry = retry
         self._tokens = TokenCache()  # OAuth tokens shared by this process's clients
 
     def verify(self, headers: Mapping[str, str], body: bytes, secrets: Sequence[str]) -> bool:
         return signing.verify(headers, body, secrets, now=time.time())
 
     def delivery_id(self, headers: Mapping[str, str]) -> str | None:
-        value = (headers.get(signing.DELIVERY_HEADER) or "").strip()
-        return value or None  # verify() has bounded it
+        return header_delivery_id(headers, signing.DELIVERY_HEADER)
 
     def normalize(self, payload: Any, kind: EventKind | None = None) -> tuple[EventKind, Ticket]:
         return normalize_webhook(payload, kind)
 
     def client(self, connection: ItsmConnection, http: httpx.Client) -> ServiceNowClient:
-        return ServiceNowClient(
-            settings_from(connection),
-            http,
-            tokens=self._tokens,
-            attempts=self._attempts,
-            base_delay=self._base_delay,
-            max_delay=self._max_delay,
-        )
+        return ServiceNowClient(settings_from(connection), http, self._retry, tokens=self._tokens)
 
 
 def settings_from(connection: ItsmConnection) -> ServiceNowSettings:
