@@ -105,7 +105,7 @@ def test_every_call_sends_the_key_pair_and_the_client_id(
 def test_wrong_credentials_fail_fast_and_say_what_to_check(
     cw: ConnectWiseServer, http: httpx.Client, sleeps: list[float], wrong: dict[str, str]
 ) -> None:
-    with pytest.raises(PermanentError, match="401.*client id") as caught:
+    with pytest.raises(PermanentError, match=r"401.*client id") as caught:
         make_client(cw, http, sleeps, **wrong).check_credentials()
     assert PRIVATE not in str(caught.value)
     assert sleeps == []

@@ -118,7 +118,7 @@ def test_a_revoked_token_is_replaced_once(
 def test_bad_oauth_credentials_fail_fast_without_the_secret(
     sn: ServiceNowServer, http: httpx.Client, sleeps: list[float]
 ) -> None:
-    with pytest.raises(PermanentError, match="oauth_token.do") as caught:
+    with pytest.raises(PermanentError, match=r"oauth_token\.do") as caught:
         make_client(
             sn, http, sleeps, auth="oauth", password="wrong-" + PASSWORD
         ).check_credentials()
