@@ -71,16 +71,28 @@ TICKETS = Schema(
                 "issue id",
                 "key",
                 "request id",
+                "sys_id",  # ServiceNow: webhooks name a record by it, so history does too
                 "number",
+                "ticket #",  # ConnectWise PSA
                 "incident id",
                 "workorderid",
             ),
         ),
-        Column("subject", ("subject", "summary", "title", "short_description")),
+        Column(
+            "subject",
+            ("subject", "summary", "title", "short_description", "summary description"),
+        ),
         Column("description", ("description", "body", "details", "detailed description")),
         Column(
             "resolution",
-            ("resolution", "resolution notes", "resolution_text", "solution", "close_notes"),
+            (
+                "resolution",
+                "resolution notes",
+                "resolution_text",
+                "solution",
+                "close_notes",
+                "fix_notes",
+            ),
         ),
         Column("category", ("category", "issue type", "type")),
         Column("comments", ("comment", "comments")),
@@ -89,7 +101,10 @@ TICKETS = Schema(
         Column("tags", ("tags", "labels")),
         Column(
             "created_at",
-            ("created", "created_at", "created time", "created date", "opened_at", "created on"),
+            (
+                *("created", "created_at", "created time", "created date", "opened_at"),
+                *("created on", "sys_created_on", "date entered"),
+            ),
         ),
         Column(
             "resolved_at",
@@ -100,6 +115,7 @@ TICKETS = Schema(
                 "resolved date",
                 "closed",
                 "closed_at",
+                "closed date",
                 "completed time",
             ),
         ),
