@@ -23,6 +23,7 @@ from pydantic import (
 
 from aiops.events import Ticket
 from aiops.llm import is_known_model
+from itsm import registry
 from warehouse.tenants import FallbackSummary, TenantSummary
 
 TenantId = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")]
@@ -30,28 +31,66 @@ _HEADER_TOKEN = re.compile(r"[!-~]{1,1000}")
 HttpUrlText = Annotated[str, StringConstraints(pattern=r"^https?://\S+$", max_length=2_000)]
 
 
-class TenantCreate(BaseModel):
+class ItsmConnectionIn(BaseModel):
+    """A tenant's ITSM connection: the fields each plugin declares (GET /itsm-plugins
+    lists them), checked against the plugin and tried against the ITSM before saving."""
+
     model_config = ConfigDict(extra="forbid")
 
-    tenant_id: TenantId
-    display_name: str = Field(min_length=1, max_length=200)
-    itsm_source: Literal["servicedesk", "jira"] = "servicedesk"
     itsm_base_url: HttpUrlText | None = Field(
         default=None, description="Without it (and a key) notes are stored, not posted."
     )
-    itsm_flavor: Literal["onprem", "cloud", "datacenter"] | None = Field(
+    itsm_flavor: str | None = Field(
         default=None,
+        max_length=40,
         description="ServiceDesk Plus: onprem or cloud; Jira: cloud or datacenter.",
     )
     itsm_api_key: SecretStr | None = Field(
         default=None,
         description="ServiceDesk Plus technician key or OAuth token; Jira Cloud API token; "
-        "Jira Data Center personal access token.",
+        "Jira Data Center personal access token; the plugin's API key or token.",
     )
     itsm_username: str | None = Field(
         default=None,
         max_length=320,
-        description="Jira Cloud: the e-mail of the agent account the API token belongs to.",
+        description="Whose key it is, where the ITSM wants both (Jira Cloud, Zendesk: the "
+        "agent's e-mail).",
+    )
+    itsm_options: dict[Annotated[str, StringConstraints(max_length=64)], str] = Field(
+        default_factory=dict,
+        max_length=20,
+        description="The plugin's own non-secret settings by name.",
+    )
+    itsm_secrets: dict[Annotated[str, StringConstraints(max_length=64)], SecretStr] = Field(
+        default_factory=dict,
+        max_length=10,
+        description="The plugin's secrets beyond itsm_api_key, by name; never returned.",
+    )
+    check_itsm_credentials: bool = Field(
+        default=True,
+        description="Try the credentials against the ITSM before saving (refused: 422, "
+        "unreachable: 502). False saves them unchecked.",
+    )
+
+    def itsm_given(self) -> bool:
+        return bool(
+            self.itsm_base_url
+            or self.itsm_api_key
+            or self.itsm_username
+            or self.itsm_flavor
+            or self.itsm_options
+            or self.itsm_secrets
+        )
+
+
+class TenantCreate(ItsmConnectionIn):
+    model_config = ConfigDict(extra="forbid")
+
+    tenant_id: TenantId
+    display_name: str = Field(min_length=1, max_length=200)
+    itsm_source: str = Field(
+        default="servicedesk",
+        description="The ITSM plugin: servicedesk, jira, zendesk, freshservice, ...",
     )
     webhook_secret: SecretStr = Field(
         min_length=24,
@@ -69,21 +108,14 @@ class TenantCreate(BaseModel):
         "anything goes to an LLM (credentials are always masked).",
     )
 
-    @model_validator(mode="after")
-    def _key_needs_url(self) -> TenantCreate:
-        if self.itsm_api_key is not None and self.itsm_base_url is None:
-            raise ValueError("itsm_api_key needs itsm_base_url")
-        flavors = _FLAVORS[self.itsm_source]
-        if self.itsm_flavor is not None and self.itsm_flavor not in flavors:
-            raise ValueError(f"itsm_flavor for {self.itsm_source} is one of {', '.join(flavors)}")
-        cloud_jira = self.itsm_source == "jira" and (self.itsm_flavor or "cloud") == "cloud"
-        if cloud_jira and self.itsm_api_key is not None and not self.itsm_username:
-            raise ValueError("Jira Cloud needs itsm_username: the e-mail the API token is for")
-        return self
-
-
-_FLAVORS = {"servicedesk": ("onprem", "cloud"), "jira": ("cloud", "datacenter")}
-_SIGNATURE_HEADERS = {"servicedesk": "X-ServiceDesk-Signature", "jira": "X-Hub-Signature"}
+    @field_validator("itsm_source")
+    @classmethod
+    def _known_plugin(cls, name: str) -> str:
+        if name not in registry.PLUGINS:
+            raise ValueError(
+                f"no ITSM plugin {name!r}; known: {', '.join(sorted(registry.PLUGINS))}"
+            )
+        return name
 
 
 class WebhookUrls(BaseModel):
@@ -98,6 +130,7 @@ class TenantOut(BaseModel):
     itsm_source: str
     itsm_base_url: str | None
     itsm_flavor: str | None
+    itsm_options: dict[str, str]
     has_itsm_credentials: bool
     llm_model: str | None
     llm_fallbacks: list[str | FallbackOut]
@@ -116,6 +149,7 @@ class TenantOut(BaseModel):
             itsm_source=summary.itsm_source,
             itsm_base_url=summary.itsm_base_url,
             itsm_flavor=summary.itsm_flavor,
+            itsm_options=summary.itsm_options,
             has_itsm_credentials=summary.has_itsm_credentials,
             llm_model=summary.llm_model,
             llm_fallbacks=FallbackOut.listed(summary.llm_fallbacks),
@@ -126,15 +160,19 @@ class TenantOut(BaseModel):
             created_at=summary.created_at,
             webhook_urls=WebhookUrls(
                 **urls,
-                signature_header=_SIGNATURE_HEADERS.get(
-                    summary.itsm_source, "X-ServiceDesk-Signature"
-                ),
+                signature_header=_signature_header(summary.itsm_source),
             ),
         )
 
 
-class TenantUpdate(BaseModel):
-    """What a tenant's admin may change about it; omitted fields stay as they are."""
+def _signature_header(source: str) -> str:
+    plugin = registry.PLUGINS.get(source)
+    return plugin.signature_header if plugin is not None else "X-ServiceDesk-Signature"
+
+
+class TenantUpdate(ItsmConnectionIn):
+    """What a tenant's admin may change about it; omitted fields stay as they are. Any
+    itsm_* field replaces the whole ITSM connection (secrets included: give them again)."""
 
     model_config = ConfigDict(extra="forbid")
 

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import getpass
-from enum import StrEnum
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from tqdm import tqdm
@@ -12,7 +11,11 @@ from tqdm import tqdm
 from aiops.running_system import running_system
 from aiops.tenant_directory import is_tenant_id
 from cli.console import fail, heading, print_table, table
+from cli.itsm_check import check_itsm
+from cli.itsm_options import ItsmValues, choices, given_flags, with_itsm_options
 from cli.runtime import connect, load_settings
+from itsm import registry
+from itsm.connection_settings import SettingsError, cli_flag, resolve
 from warehouse import budgets, tenant_removal, tenants
 
 app = typer.Typer(
@@ -20,20 +23,11 @@ app = typer.Typer(
     no_args_is_help=True,
 )
 
-
-class Flavor(StrEnum):
-    onprem = "onprem"
-    cloud = "cloud"
-
-
-class Itsm(StrEnum):
-    servicedesk = "servicedesk"
-    jira = "jira"
-
-
-class JiraFlavor(StrEnum):
-    cloud = "cloud"
-    datacenter = "datacenter"
+if TYPE_CHECKING:
+    Itsm = str
+else:  # an Enum of the registered plugins, which typer offers as a choice
+    Itsm = choices("Itsm", tuple(sorted(registry.PLUGINS)))
+DEFAULT_ITSM = Itsm("servicedesk")
 
 
 def _check_url(option: str, url: str | None) -> None:
@@ -42,6 +36,7 @@ def _check_url(option: str, url: str | None) -> None:
 
 
 @app.command("create")
+@with_itsm_options
 def create(
     tenant_id: Annotated[
         str,
@@ -52,39 +47,12 @@ def create(
     ],
     name: Annotated[str, typer.Option("--name", help="Display name, e.g. 'Acme Corp'.")],
     itsm: Annotated[
-        Itsm, typer.Option(help="The tenant's ticketing system: ServiceDesk Plus or Jira.")
-    ] = Itsm.servicedesk,
-    servicedesk_url: Annotated[
-        str | None,
+        Itsm,
         typer.Option(
-            help="ServiceDesk Plus address, e.g. https://sdp.acme.example. Without it the "
-            "notes are stored (see `aiops history show`) but not posted to tickets."
+            help="The tenant's ticketing system; its settings are the options of its own "
+            "section below.",
         ),
-    ] = None,
-    servicedesk_key: Annotated[
-        str | None,
-        typer.Option(
-            help="Technician API key (on-premises authtoken) or Zoho OAuth token (cloud). "
-            "Asked for when --servicedesk-url is given without it.",
-        ),
-    ] = None,
-    servicedesk_flavor: Annotated[
-        Flavor, typer.Option(help="Which ServiceDesk Plus: on-premises or Cloud.")
-    ] = Flavor.onprem,
-    jira_url: Annotated[
-        str | None,
-        typer.Option(
-            help="Jira site: on Cloud acme.atlassian.net (with https://), or the Data Center "
-            "base URL. Without it the notes are stored but not posted."
-        ),
-    ] = None,
-    jira_email: Annotated[
-        str | None,
-        typer.Option(help="Jira Cloud: the e-mail of the agent account the API token is for."),
-    ] = None,
-    jira_flavor: Annotated[
-        JiraFlavor, typer.Option(help="Jira Cloud (API token) or Data Center (access token).")
-    ] = JiraFlavor.cloud,
+    ] = DEFAULT_ITSM,
     llm_model: Annotated[
         str | None,
         typer.Option(
@@ -115,51 +83,55 @@ def create(
             "sees a ticket (credentials are always masked).",
         ),
     ] = False,
+    skip_itsm_check: Annotated[
+        bool,
+        typer.Option(
+            "--skip-itsm-check",
+            help="Save the ITSM credentials without trying them first (when the ITSM cannot "
+            "be reached from here yet).",
+        ),
+    ] = False,
+    *,
+    itsm_values: ItsmValues,
 ) -> None:
-    """Register a tenant and print, once, the webhook URLs and signing secret for its ITSM."""
+    """Register a tenant and print, once, the webhook URLs and signing secret for its ITSM.
+
+    The ITSM credentials are tried first with one read; refused, nothing is saved.
+    """
     if not is_tenant_id(tenant_id):
         fail(
             f"{tenant_id!r} is not a valid tenant id; use up to 63 lower-case letters, digits, "
             "'-' and '_', starting with a letter or digit (e.g. acme)"
         )
-    _check_url("--servicedesk-url", servicedesk_url)
-    _check_url("--jira-url", jira_url)
     _check_url("--llm-api-base", llm_api_base)
     _check_url("--monitoring-url", monitoring_url)
-    if itsm is Itsm.jira:
-        if servicedesk_url or servicedesk_key:
-            fail("--servicedesk-url and --servicedesk-key are for --itsm servicedesk")
-        base_url, flavor, username = jira_url, jira_flavor.value, None
-        if jira_url and jira_flavor is JiraFlavor.cloud:
-            if not jira_email:
-                fail("Jira Cloud needs --jira-email: the agent account the API token belongs to")
-            username = jira_email
-        key = None
-        if jira_url:
-            prompt = (
-                "Jira API token (id.atlassian.com > Security > API tokens)"
-                if jira_flavor is JiraFlavor.cloud
-                else "Jira personal access token (Profile > Personal Access Tokens)"
-            )
-            key = typer.prompt(prompt, hide_input=True)
-    else:
-        if jira_url or jira_email:
-            fail("--jira-url and --jira-email need --itsm jira")
-        if servicedesk_key and not servicedesk_url:
-            fail("--servicedesk-key needs --servicedesk-url (the ServiceDesk Plus address)")
-        if servicedesk_url and not servicedesk_key:
-            servicedesk_key = typer.prompt("ServiceDesk Plus API key", hide_input=True)
-        base_url, flavor, username = servicedesk_url, servicedesk_flavor.value, None
-        key = servicedesk_key
+    source = str(itsm)
+    for other, values in itsm_values.items():
+        if other != source and (flags := given_flags(other, values)):
+            fail(f"{', '.join(flags)} is for --itsm {other}, not --itsm {source}")
+    plugin = registry.plugin(source)
+    try:
+        itsm_settings = resolve(
+            plugin,
+            itsm_values[source],
+            name_of=lambda spec: cli_flag(source, spec),
+            ask=lambda spec: typer.prompt(spec.label, hide_input=True),
+        )
+    except SettingsError as exc:
+        fail(str(exc))
     settings = load_settings()
+    if not skip_itsm_check:
+        check_itsm(plugin, itsm_settings, settings.itsm_timeout_seconds)
     config = tenants.TenantConfig(
         tenant_id=tenant_id,
         display_name=name,
-        itsm_source=itsm.value,
-        itsm_base_url=base_url,
-        itsm_flavor=flavor if base_url else None,
-        itsm_api_key=key,
-        itsm_username=username,
+        itsm_source=source,
+        itsm_base_url=itsm_settings.base_url,
+        itsm_flavor=itsm_settings.flavor,
+        itsm_api_key=itsm_settings.api_key,
+        itsm_username=itsm_settings.username,
+        itsm_options=itsm_settings.options,
+        itsm_secrets=itsm_settings.secrets,
         llm_model=llm_model,
         llm_fallbacks=tuple(llm_fallback or ()),
         llm_api_base=llm_api_base,
@@ -180,38 +152,14 @@ def create(
         settings = settings.model_copy(update={"public_base_url": running.ingest_base_url})
     urls = settings.webhook_urls(created.itsm_source, tenant_id)
     heading(f"Tenant {tenant_id!r} ({name}) is registered.")
-    if itsm is Itsm.jira:
-        _jira_instructions(created, urls)
-    else:
-        _servicedesk_instructions(created, urls)
+    if not created.writes_back:
+        typer.echo(f"No {plugin.title} credentials: notes are stored, not posted.")
+    typer.echo("")
+    for line in plugin.setup_steps(urls):
+        typer.echo(line)
+    typer.echo("Signing secret (shown only now; it is stored encrypted, keep a copy):")
+    typer.echo(f"  {created.webhook_secrets[0]}")
     typer.echo(f"\nNext: aiops history import resolved-tickets.csv --tenant {tenant_id}")
-
-
-def _servicedesk_instructions(created: tenants.TenantConfig, urls: dict[str, str]) -> None:
-    if not created.writes_back:
-        typer.echo("No ServiceDesk Plus credentials: notes are stored, not posted.")
-    typer.echo("\nPoint ServiceDesk Plus custom triggers at these URLs (HTTP POST, JSON body):")
-    typer.echo(f"  new requests:       {urls['tickets']}")
-    typer.echo(f"  resolved requests:  {urls['resolved_tickets']}")
-    typer.echo("\nSign every body: header X-ServiceDesk-Signature = hex HMAC-SHA256(secret, body).")
-    typer.echo("Signing secret (shown only now; it is stored encrypted, keep a copy):")
-    typer.echo(f"  {created.webhook_secrets[0]}")
-
-
-def _jira_instructions(created: tenants.TenantConfig, urls: dict[str, str]) -> None:
-    if not created.writes_back:
-        typer.echo("No Jira credentials: notes are stored, not posted.")
-    typer.echo("\nIn Jira: System > WebHooks > Create a WebHook, then")
-    typer.echo(f"  URL:     {urls['tickets']}")
-    typer.echo("  Secret:  the signing secret below (Jira signs with X-Hub-Signature)")
-    typer.echo("  JQL:     project = <your service project key>")
-    typer.echo("  Events:  Issue created, Issue updated (resolved issues go to history)")
-    typer.echo("Signing secret (shown only now; it is stored encrypted, keep a copy):")
-    typer.echo(f"  {created.webhook_secrets[0]}")
-    typer.echo(
-        "\nAutomation for Jira (Send web request) cannot sign: send the secret in the header "
-        "X-AIOps-Webhook-Token instead; see the README, section Jira Service Management."
-    )
 
 
 @app.command("list")

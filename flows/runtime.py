@@ -271,6 +271,8 @@ class FlowRuntime:
                 flavor=tenant.itsm_flavor,
                 username=tenant.itsm_username,
                 timeout_seconds=settings.itsm_timeout_seconds,
+                options=tenant.itsm_options,
+                secrets=tenant.itsm_secrets,
             )
             return plugin.client(connection, self._thread_http())
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 import httpx
 
@@ -40,6 +40,32 @@ class IgnoredEvent(Exception):
         self.reason = reason
 
 
+# Where a declared setting lands in ItsmConnection: one of its named attributes, or under
+# its name in `options` (plain) or `secrets` (encrypted at rest, never shown).
+Target = Literal["base_url", "api_key", "username", "flavor", "option", "secret"]
+
+
+@dataclass(frozen=True)
+class ConnectionField:
+    """One setting a tenant gives for its ITSM connection. The CLI offers it as
+    `--<plugin>-<name>` (secrets asked for by hidden prompt when left out), the API takes
+    it by its target (`itsm_base_url`, ..., `itsm_options[name]`, `itsm_secrets[name]`)."""
+
+    name: str
+    label: str  # what it is, for prompts and errors: "Zendesk API token"
+    help: str
+    target: Target = "option"
+    example: str = ""
+    required: bool = True
+    flavors: tuple[str, ...] = ()  # asked for only with these flavors (all when empty)
+    choices: tuple[str, ...] = ()
+    default: str | None = None
+
+    @property
+    def secret(self) -> bool:
+        return self.target in ("api_key", "secret")
+
+
 @dataclass(frozen=True)
 class ItsmConnection:
     base_url: str
@@ -48,10 +74,19 @@ class ItsmConnection:
     # Who the key belongs to, where the ITSM authenticates with both (Jira Cloud: e-mail).
     username: str | None = None
     timeout_seconds: float = 15.0
+    # The plugin's own settings (ConnectionField target "option"), e.g. a company id.
+    options: Mapping[str, str] = field(default_factory=dict)
+    # Secrets beyond api_key (target "secret"), e.g. an OAuth client secret.
+    secrets: Mapping[str, str] = field(default_factory=dict, repr=False)
 
 
 class ItsmClient(Protocol):
     """Talks to one tenant's ITSM. Raises aiops.errors.TransientError / PermanentError."""
+
+    def check_credentials(self) -> None:
+        """One cheap authenticated read the vendor documents, made when credentials are
+        saved: PermanentError if the ITSM refuses them, TransientError if unreachable."""
+        ...
 
     def fetch_ticket(self, ticket_id: str) -> Ticket: ...
 
@@ -66,6 +101,10 @@ class ItsmClient(Protocol):
 
 class ItsmPlugin(Protocol):
     name: str
+    title: str  # as its admins know it: "ServiceDesk Plus"
+    # What a tenant sets up for write-back; the CLI and API offer exactly these.
+    connection_fields: tuple[ConnectionField, ...]
+    signature_header: str  # the header the ITSM (or its admin's rule) signs webhooks in
     # JSON Schema of the documented webhook body: ingest's OpenAPI shows it (and fuzzes it).
     webhook_schema: dict[str, Any]
 
@@ -87,6 +126,10 @@ class ItsmPlugin(Protocol):
 
     def client(self, connection: ItsmConnection, http: httpx.Client) -> ItsmClient: ...
 
+    def setup_steps(self, urls: Mapping[str, str]) -> list[str]:
+        """What the ITSM's admin configures to send webhooks to `urls` (`tickets`,
+        `resolved_tickets`), as lines to print; the signing secret is printed after them."""
+        ...
 
 def fetches_tickets(plugin: ItsmPlugin) -> bool:
     """True for a plugin whose webhook only points at a ticket (ConnectWise callbacks, which

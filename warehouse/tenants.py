@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import secrets
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
@@ -30,6 +30,9 @@ class TenantConfig:
     itsm_api_key: str | None = field(default=None, repr=False)
     # Whose key it is, where the ITSM wants both (Jira Cloud: the account e-mail).
     itsm_username: str | None = field(default=None, repr=False)
+    # The plugin's own settings (itsm.base.ConnectionField): plain, and further secrets.
+    itsm_options: Mapping[str, str] = field(default_factory=dict)
+    itsm_secrets: Mapping[str, str] = field(default_factory=dict, repr=False)
     webhook_secrets: tuple[str, ...] = field(default=(), repr=False)
     llm_model: str | None = None
     # A plain model name shares the primary's endpoint and key; an LlmTarget has its own.
@@ -58,6 +61,7 @@ def _context(tenant_id: str, what: str) -> str:
 # key rotation (warehouse.rotation) re-encrypts exactly these.
 SEALED_COLUMNS = {
     "itsm_credentials_enc": "itsm",
+    "itsm_secrets_enc": "itsm_secrets",
     "webhook_secrets_enc": "webhook_secrets",
     "llm_api_key_enc": "llm",
     "llm_fallback_keys_enc": "llm_fallbacks",
@@ -150,6 +154,20 @@ def open_itsm_credentials(
     return plain, None
 
 
+def seal_itsm_secrets(box: SecretBox, tenant_id: str, values: Mapping[str, str]) -> bytes | None:
+    """The plugin's further secrets, one sealed JSON object; None when there are none."""
+    if not values:
+        return None
+    return box.encrypt(json.dumps(dict(values)), _context(tenant_id, "itsm_secrets"))
+
+
+def open_itsm_secrets(box: SecretBox, tenant_id: str, sealed: bytes | None) -> dict[str, str]:
+    if not sealed:
+        return {}
+    opened = json.loads(box.decrypt(bytes(sealed), _context(tenant_id, "itsm_secrets")))
+    return {str(k): str(v) for k, v in opened.items()}
+
+
 def new_webhook_secret() -> str:
     """Standard Webhooks' form, `whsec_` + base64 of 32 random bytes, so that it serves
     either scheme: Standard Webhooks keys HMAC with the decoded bytes, the native scheme
@@ -178,8 +196,9 @@ def create_tenant(
                 tenant_id, display_name, itsm_source, itsm_base_url, itsm_flavor,
                 itsm_credentials_enc, webhook_secrets_enc, llm_model, llm_fallbacks,
                 llm_api_base, llm_api_key_enc, monitoring_url, webhook_scheme,
-                webhook_rate_per_minute, mask_personal_data, llm_fallback_keys_enc)
-            VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+                webhook_rate_per_minute, mask_personal_data, llm_fallback_keys_enc,
+                itsm_options, itsm_secrets_enc)
+            VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
             """,
             (
                 tid,
@@ -200,6 +219,8 @@ def create_tenant(
                 config.webhook_rate_per_minute,
                 config.mask_personal_data,
                 fallback_keys,
+                json.dumps(dict(config.itsm_options)),
+                seal_itsm_secrets(box, tid, config.itsm_secrets),
             ),
         )
     return get_tenant(db, box, tid) or config
@@ -227,6 +248,8 @@ def read_config(conn: TenantConnection, box: SecretBox) -> TenantConfig | None:
         itsm_flavor=row["itsm_flavor"],
         itsm_api_key=itsm_api_key,
         itsm_username=itsm_username,
+        itsm_options=row["itsm_options"],
+        itsm_secrets=open_itsm_secrets(box, tid, row["itsm_secrets_enc"]),
         webhook_secrets=tuple(
             json.loads(
                 box.decrypt(bytes(row["webhook_secrets_enc"]), _context(tid, "webhook_secrets"))
@@ -320,6 +343,7 @@ class TenantSummary:
     itsm_source: str
     itsm_base_url: str | None
     itsm_flavor: str | None
+    itsm_options: dict[str, str]
     has_itsm_credentials: bool
     llm_model: str | None
     llm_fallbacks: tuple[str | FallbackSummary, ...]
@@ -333,7 +357,7 @@ class TenantSummary:
 
 
 _SUMMARY = """
-SELECT tenant_id, display_name, itsm_source, itsm_base_url, itsm_flavor,
+SELECT tenant_id, display_name, itsm_source, itsm_base_url, itsm_flavor, itsm_options,
        itsm_credentials_enc IS NOT NULL AS has_itsm_credentials, llm_model, llm_fallbacks,
        llm_api_base, llm_api_key_enc IS NOT NULL AS has_llm_api_key, monitoring_url,
        webhook_scheme, webhook_rate_per_minute, mask_personal_data, created_at

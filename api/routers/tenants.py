@@ -17,14 +17,14 @@ from api.deps import (
     SettingsDep,
     errors,
 )
+from api.itsm_connection import check_before_saving, settings_of
 from api.models import TenantCreate, TenantId, TenantOut, TenantRemoved, TenantUpdate
+from itsm import registry
 from warehouse import tenant_removal, tenants
 from warehouse.db import NoOperatorError
+from warehouse.itsm_connection import replace_itsm_connection
 
 router = APIRouter(prefix="/tenants", tags=["tenants"])
-
-# Jira sites are Cloud unless told; ServiceDesk Plus has no default edition.
-_DEFAULT_FLAVOR = {"jira": "cloud"}
 
 
 def _secret(value: SecretStr | None) -> str | None:
@@ -35,7 +35,7 @@ def _secret(value: SecretStr | None) -> str | None:
     "",
     status_code=status.HTTP_201_CREATED,
     response_model=TenantOut,
-    responses=errors(401, 403, 409, 503),
+    responses=errors(401, 403, 409, 422, 502, 503),
 )
 def create_tenant(
     _admin: PlatformAdminDep,
@@ -45,17 +45,24 @@ def create_tenant(
     client: RedisDep,
     box: BoxDep,
 ) -> TenantOut:
-    """Registers a tenant and publishes its webhook secret to ingest."""
+    """Registers a tenant and publishes its webhook secret to ingest. The ITSM credentials
+    are tried first (unless check_itsm_credentials is false): refused, nothing is saved."""
+    plugin = registry.plugin(body.itsm_source)
+    itsm = settings_of(plugin, body)
+    if body.check_itsm_credentials:
+        check_before_saving(
+            plugin, itsm, timeout_seconds=settings.itsm_timeout_seconds, public_only=False
+        )
     config = tenants.TenantConfig(
         tenant_id=body.tenant_id,
         display_name=body.display_name,
         itsm_source=body.itsm_source,
-        itsm_base_url=body.itsm_base_url,
-        itsm_flavor=(body.itsm_flavor or _DEFAULT_FLAVOR.get(body.itsm_source))
-        if body.itsm_base_url
-        else None,
-        itsm_api_key=_secret(body.itsm_api_key),
-        itsm_username=body.itsm_username,
+        itsm_base_url=itsm.base_url,
+        itsm_flavor=itsm.flavor,
+        itsm_api_key=itsm.api_key,
+        itsm_username=itsm.username,
+        itsm_options=itsm.options,
+        itsm_secrets=itsm.secrets,
         webhook_secrets=(body.webhook_secret.get_secret_value(),),
         llm_model=body.llm_model,
         llm_fallbacks=tuple(body.llm_fallbacks),
@@ -96,14 +103,39 @@ def get_tenant(scope: ReadScopeDep, settings: SettingsDep) -> TenantOut:
     return TenantOut.of(tenant, settings.webhook_urls(tenant.itsm_source, tenant.tenant_id))
 
 
-@router.patch("/{tenant_id}", response_model=TenantOut, responses=errors(401, 403, 404, 422))
-def update_tenant(scope: AdminScopeDep, body: TenantUpdate, settings: SettingsDep) -> TenantOut:
-    """Renames the tenant or switches personal-data masking; the flow follows within
+@router.patch("/{tenant_id}", response_model=TenantOut, responses=errors(401, 403, 404, 422, 502))
+def update_tenant(
+    scope: AdminScopeDep, body: TenantUpdate, settings: SettingsDep, box: BoxDep
+) -> TenantOut:
+    """Renames the tenant, switches personal-data masking, or replaces its ITSM connection
+    (any itsm_* field; credentials tried first, as on create); the flow follows within
     AI_AGENTS_TENANT_CACHE_SECONDS."""
+    itsm = None
+    if body.itsm_given():
+        plugin = registry.plugin(scope.summary.itsm_source)
+        itsm = settings_of(plugin, body)
+        if body.check_itsm_credentials:
+            check_before_saving(
+                plugin,
+                itsm,
+                timeout_seconds=settings.itsm_timeout_seconds,
+                public_only=not scope.principal.is_platform,
+            )
     with scope.connection() as conn:
         tenants.update_profile(
             conn, display_name=body.display_name, mask_personal_data=body.mask_personal_data
         )
+        if itsm is not None:
+            replace_itsm_connection(
+                conn,
+                box,
+                base_url=itsm.base_url,
+                flavor=itsm.flavor,
+                api_key=itsm.api_key,
+                username=itsm.username,
+                options=itsm.options,
+                secrets=itsm.secrets,
+            )
         summary = tenants.read_summary(conn)
     if summary is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no such tenant")

@@ -28,10 +28,10 @@ from typing import Any
 import httpx
 
 from aiops.events import EventKind, Ticket
-from itsm.base import ItsmConnection
+from itsm.base import ConnectionField, ItsmConnection
 from itsm.fields import header_delivery_id
 from itsm.http import RetryPolicy
-from itsm.jira.client import JiraClient
+from itsm.jira.client import FLAVORS, JiraClient
 from itsm.jira.normalize import normalize_webhook
 from itsm.signing import matches_any_secret
 
@@ -84,9 +84,48 @@ WEBHOOK_SCHEMA: dict[str, Any] = {
 }
 
 
+CONNECTION_FIELDS: tuple[ConnectionField, ...] = (
+    ConnectionField(
+        "url",
+        "the Jira site address",
+        "Jira site: on Cloud https://acme.atlassian.net, or the Data Center base URL. "
+        "Without it the notes are stored but not posted.",
+        target="base_url",
+        example="https://acme.atlassian.net",
+    ),
+    ConnectionField(
+        "email",
+        "the e-mail of the agent account the API token belongs to",
+        "Jira Cloud: the e-mail of the agent account the API token is for.",
+        target="username",
+        example="agent@acme.example",
+        flavors=("cloud",),
+    ),
+    ConnectionField(
+        "token",
+        "Jira API token (Cloud: id.atlassian.com > Security > API tokens) or personal "
+        "access token (Data Center: Profile > Personal Access Tokens)",
+        "Cloud API token or Data Center personal access token. Asked for when left out.",
+        target="api_key",
+    ),
+    ConnectionField(
+        "flavor",
+        "which Jira",
+        "Jira cloud (e-mail + API token) or datacenter (personal access token).",
+        target="flavor",
+        required=False,
+        choices=tuple(FLAVORS),
+        default="cloud",
+    ),
+)
+
+
 class JiraPlugin:
     name = "jira"
+    title = "Jira"
     webhook_schema = WEBHOOK_SCHEMA
+    connection_fields = CONNECTION_FIELDS
+    signature_header = "X-Hub-Signature"
 
     def __init__(self, retry: RetryPolicy | None = None) -> None:
         self._retry = retry
@@ -105,6 +144,18 @@ class JiraPlugin:
 
     def client(self, connection: ItsmConnection, http: httpx.Client) -> JiraClient:
         return JiraClient(connection, http, self._retry)
+
+    def setup_steps(self, urls: Mapping[str, str]) -> list[str]:
+        return [
+            "In Jira: System > WebHooks > Create a WebHook, then",
+            f"  URL:     {urls['tickets']}",
+            "  Secret:  the signing secret below (Jira signs with X-Hub-Signature)",
+            "  JQL:     project = <your service project key>",
+            "  Events:  Issue created, Issue updated (resolved issues go to history)",
+            "",
+            "Automation for Jira (Send web request) cannot sign: send the secret in the header "
+            "X-AIOps-Webhook-Token instead; see the README, section Jira Service Management.",
+        ]
 
 
 def _matches_token(token: str | None, secrets: Sequence[str]) -> bool:

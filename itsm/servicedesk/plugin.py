@@ -16,10 +16,10 @@ from typing import Any
 import httpx
 
 from aiops.events import EventKind, Ticket
-from itsm.base import ItsmConnection
+from itsm.base import ConnectionField, ItsmConnection
 from itsm.fields import header_delivery_id
 from itsm.http import RetryPolicy
-from itsm.servicedesk.client import ServiceDeskClient
+from itsm.servicedesk.client import FLAVORS, ServiceDeskClient
 from itsm.servicedesk.normalize import normalize_webhook
 from itsm.signing import matches_any_secret
 
@@ -72,9 +72,40 @@ WEBHOOK_SCHEMA: dict[str, Any] = {
 }
 
 
+CONNECTION_FIELDS: tuple[ConnectionField, ...] = (
+    ConnectionField(
+        "url",
+        "the ServiceDesk Plus address",
+        "ServiceDesk Plus address, e.g. https://sdp.acme.example. Without it the notes are "
+        "stored (see `aiops history show`) but not posted to tickets.",
+        target="base_url",
+        example="https://sdp.acme.example",
+    ),
+    ConnectionField(
+        "key",
+        "ServiceDesk Plus API key",
+        "Technician API key (on-premises authtoken) or Zoho OAuth token (cloud). Asked for "
+        "when left out.",
+        target="api_key",
+    ),
+    ConnectionField(
+        "flavor",
+        "which ServiceDesk Plus",
+        "Which ServiceDesk Plus: onprem (on-premises) or cloud.",
+        target="flavor",
+        required=False,
+        choices=tuple(FLAVORS),
+        default="onprem",
+    ),
+)
+
+
 class ServiceDeskPlugin:
     name = "servicedesk"
+    title = "ServiceDesk Plus"
     webhook_schema = WEBHOOK_SCHEMA
+    connection_fields = CONNECTION_FIELDS
+    signature_header = "X-ServiceDesk-Signature"
 
     def __init__(self, retry: RetryPolicy | None = None) -> None:
         self._retry = retry
@@ -90,3 +121,12 @@ class ServiceDeskPlugin:
 
     def client(self, connection: ItsmConnection, http: httpx.Client) -> ServiceDeskClient:
         return ServiceDeskClient(connection, http, self._retry)
+
+    def setup_steps(self, urls: Mapping[str, str]) -> list[str]:
+        return [
+            "Point ServiceDesk Plus custom triggers at these URLs (HTTP POST, JSON body):",
+            f"  new requests:       {urls['tickets']}",
+            f"  resolved requests:  {urls['resolved_tickets']}",
+            "",
+            "Sign every body: header X-ServiceDesk-Signature = hex HMAC-SHA256(secret, body).",
+        ]

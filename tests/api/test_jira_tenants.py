@@ -20,6 +20,7 @@ def _body(tenant_id: str, **changes: object) -> dict[str, object]:
         "itsm_api_key": TOKEN,
         "itsm_username": "agent@acme.example",
         "webhook_secret": "whsec_caller-chosen-jira-secret-0123456789",
+        "check_itsm_credentials": False,
         **changes,
     }
 

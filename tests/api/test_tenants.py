@@ -25,6 +25,7 @@ def _body(tenant_id: str) -> dict[str, object]:
         "itsm_flavor": "cloud",
         "llm_model": "gpt-4o-mini",
         "llm_fallbacks": ["gpt-4o"],
+        "check_itsm_credentials": False,
         **SECRETS,
     }
 

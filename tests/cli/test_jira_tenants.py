@@ -18,7 +18,7 @@ def test_a_jira_cloud_tenant_asks_for_the_token_and_prints_the_webhook_setup(
 ) -> None:
     result = aiops(
         "tenants", "create", tenant_id, "--name", "Acme",
-        "--itsm", "jira", "--jira-url", "https://acme.atlassian.net",
+        "--itsm", "jira", "--jira-url", "https://acme.atlassian.net", "--skip-itsm-check",
         "--jira-email", "agent@acme.example",
         input=TOKEN + "\n",
     )  # fmt: skip
@@ -46,7 +46,7 @@ def test_a_jira_data_center_tenant_needs_no_email(
 ) -> None:
     result = aiops(
         "tenants", "create", tenant_id, "--name", "Acme DC",
-        "--itsm", "jira", "--jira-url", "https://jira.acme.example",
+        "--itsm", "jira", "--jira-url", "https://jira.acme.example", "--skip-itsm-check",
         "--jira-flavor", "datacenter",
         input="dc-personal-access-token\n",
     )  # fmt: skip
@@ -66,7 +66,7 @@ def test_jira_cloud_without_an_email_is_refused_before_anything_is_written(
 ) -> None:
     result = aiops(
         "tenants", "create", tenant_id, "--name", "Acme",
-        "--itsm", "jira", "--jira-url", "https://acme.atlassian.net",
+        "--itsm", "jira", "--jira-url", "https://acme.atlassian.net", "--skip-itsm-check",
     )  # fmt: skip
     assert result.exit_code == 1
     assert "--jira-email" in result.output

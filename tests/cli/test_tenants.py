@@ -36,7 +36,7 @@ def test_create_prints_urls_and_secret_once_and_stores_it_encrypted(
 ) -> None:
     result = aiops(
         "tenants", "create", tenant_id, "--name", "Acme Corp",
-        "--servicedesk-url", "https://sdp.acme.example",
+        "--servicedesk-url", "https://sdp.acme.example", "--skip-itsm-check",
         "--servicedesk-key", "sdp-key-123456",
         "--llm-api-key", "sk-tenant-own-key",
     )  # fmt: skip
@@ -69,7 +69,8 @@ def test_create_prints_urls_and_secret_once_and_stores_it_encrypted(
 def test_list_shows_tenants_without_secrets(aiops: Invoke, tenant_id: str) -> None:
     created = aiops(
         "tenants", "create", tenant_id, "--name", "Beta Ltd",
-        "--servicedesk-url", "https://sdp.beta.example", "--servicedesk-key", "beta-key-999",
+        "--servicedesk-url", "https://sdp.beta.example", "--skip-itsm-check",
+        "--servicedesk-key", "beta-key-999",
     )  # fmt: skip
     secret = _secret_in(created.output)
 
@@ -110,7 +111,8 @@ def test_servicedesk_key_is_asked_for_when_only_the_url_is_given(
 ) -> None:
     result = aiops(
         "tenants", "create", tenant_id, "--name", "Prompted",
-        "--servicedesk-url", "https://sdp.prompted.example", "--servicedesk-flavor", "cloud",
+        "--servicedesk-url", "https://sdp.prompted.example", "--skip-itsm-check",
+        "--servicedesk-flavor", "cloud",
         input="typed-key-42\n",
     )  # fmt: skip
 

@@ -10,6 +10,7 @@ import json
 import logging
 import uuid
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import httpx
@@ -18,7 +19,7 @@ import redis
 from fastapi.testclient import TestClient
 
 from aiops.crypto import SecretBox
-from aiops.errors import PermanentError
+from aiops.errors import PermanentError, TransientError
 from aiops.events import Event, decode_event, derive_event_id, shard_for, utcnow
 from aiops.settings import Settings
 from aiops.tenant_directory import publish
@@ -27,6 +28,7 @@ from flows.writeback import marker, post_once, render_note_html
 from ingest.app import create_app
 from itsm import registry
 from itsm.base import IgnoredEvent, ItsmClient, fetches_tickets
+from tests.fakes.loopback import free_port
 from tests.ingest.streams import enqueued_count, stored_events
 from tests.itsm.kit.material import KitMaterial, Outcome, StandIn, fixture_cases, material_for
 
@@ -292,6 +294,19 @@ def test_other_4xx_are_permanent_and_not_retried(
         _client(name, stand_in, http).add_note(ticket, render_note_html("x", marker("kit-4xx")))
     # A retry would have succeeded: the stand-in fails only the first post.
     assert stand_in.notes(ticket) == []
+
+
+def test_credentials_are_checked_with_one_authenticated_read(
+    name: str, stand_in: StandIn, http: httpx.Client
+) -> None:
+    _client(name, stand_in, http).check_credentials()
+    with pytest.raises(PermanentError, match="401"):
+        _client(
+            name, stand_in, http, api_key="wrong-" + stand_in.credentials[0]
+        ).check_credentials()
+    nowhere = replace(stand_in.connection(), base_url=f"http://127.0.0.1:{free_port()}")
+    with pytest.raises(TransientError):
+        registry.plugin(name).client(nowhere, http).check_credentials()
 
 
 def test_no_credential_reaches_a_log_line(

@@ -1,0 +1,116 @@
+"""The API tries ITSM credentials before saving them, on create and on PATCH."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+
+from aiops.crypto import SecretBox
+from tests.fakes.jira_server import JiraServer
+from tests.fakes.loopback import free_port
+from warehouse import api_keys
+from warehouse.db import Database
+from warehouse.tenants import get_tenant, tenant_summary
+
+EMAIL = "agent@acme.example"
+TOKEN = "ATATT3xFfGF0-api-checked-token-77aa"
+
+
+@pytest.fixture()
+def jira() -> Iterator[JiraServer]:
+    with JiraServer(flavor="cloud", email=EMAIL, token=TOKEN) as server:
+        yield server
+
+
+def _body(tenant_id: str, url: str, token: str = TOKEN) -> dict[str, object]:
+    return {
+        "tenant_id": tenant_id,
+        "display_name": "Checked on Jira",
+        "itsm_source": "jira",
+        "itsm_base_url": url,
+        "itsm_api_key": token,
+        "itsm_username": EMAIL,
+        "webhook_secret": "whsec_caller-chosen-checked-secret-0123456789",
+    }
+
+
+def test_good_credentials_are_tried_then_saved(
+    client: TestClient, auth: dict[str, str], tenant_id: str, jira: JiraServer
+) -> None:
+    created = client.post("/tenants", json=_body(tenant_id, jira.base_url), headers=auth)
+    assert created.status_code == 201, created.text
+    assert [r.path for r in jira.received] == ["/rest/api/3/myself"]
+    assert TOKEN not in created.text
+
+
+def test_refused_credentials_are_422_and_nothing_is_saved(
+    client: TestClient, auth: dict[str, str], tenant_id: str, jira: JiraServer, db: Database
+) -> None:
+    body = _body(tenant_id, jira.base_url, token="mistyped-token-0000")
+    refused = client.post("/tenants", json=body, headers=auth)
+    assert refused.status_code == 422, refused.text
+    assert "refused the credentials (401)" in refused.text
+    assert "mistyped-token-0000" not in refused.text
+    assert tenant_summary(db, tenant_id) is None
+
+
+def test_an_unreachable_itsm_is_502_unless_the_check_is_skipped(
+    client: TestClient, auth: dict[str, str], tenant_id: str, db: Database
+) -> None:
+    body = _body(tenant_id, f"http://127.0.0.1:{free_port()}")
+    unreachable = client.post("/tenants", json=body, headers=auth)
+    assert unreachable.status_code == 502, unreachable.text
+    assert "check_itsm_credentials" in unreachable.text
+    assert tenant_summary(db, tenant_id) is None
+    saved = client.post("/tenants", json={**body, "check_itsm_credentials": False}, headers=auth)
+    assert saved.status_code == 201, saved.text
+
+
+def test_settings_the_plugin_does_not_declare_are_refused(
+    client: TestClient, auth: dict[str, str], tenant_id: str, jira: JiraServer
+) -> None:
+    body = {**_body(tenant_id, jira.base_url), "itsm_options": {"subdomain": "acme"}}
+    assert client.post("/tenants", json=body, headers=auth).status_code == 422
+    body = {**_body(tenant_id, jira.base_url), "itsm_secrets": {"client_secret": "x"}}
+    assert client.post("/tenants", json=body, headers=auth).status_code == 422
+    unknown = {**_body(tenant_id, jira.base_url), "itsm_source": "lotus-notes"}
+    assert client.post("/tenants", json=unknown, headers=auth).status_code == 422
+
+
+def test_patch_replaces_the_connection_after_trying_it(
+    client: TestClient,
+    auth: dict[str, str],
+    tenant_id: str,
+    jira: JiraServer,
+    db: Database,
+    box: SecretBox,
+) -> None:
+    body = {
+        "tenant_id": tenant_id,
+        "display_name": "Stores notes only",
+        "itsm_source": "jira",
+        "webhook_secret": "whsec_caller-chosen-checked-secret-0123456789",
+    }
+    assert client.post("/tenants", json=body, headers=auth).status_code == 201
+    url = f"/tenants/{tenant_id}"
+    wrong = {"itsm_base_url": jira.base_url, "itsm_api_key": "nope", "itsm_username": EMAIL}
+    assert client.patch(url, json=wrong, headers=auth).status_code == 422
+    right = {**wrong, "itsm_api_key": TOKEN}
+    patched = client.patch(url, json=right, headers=auth)
+    assert patched.status_code == 200, patched.text
+    assert patched.json()["has_itsm_credentials"] is True and TOKEN not in patched.text
+    config = get_tenant(db, box, tenant_id)
+    assert config is not None
+    assert (config.itsm_base_url, config.itsm_api_key, config.itsm_flavor) == (
+        jira.base_url,
+        TOKEN,
+        "cloud",
+    )
+    # A tenant's own admin key may not point the server at an address inside it.
+    with db.tenant(tenant_id) as conn:
+        key = api_keys.create_key(conn, "tenant admin", "admin")
+    own = {"Authorization": f"Bearer {key.token}"}
+    inside = client.patch(url, json=right, headers=own)
+    assert inside.status_code == 422 and "public" in inside.text
