@@ -131,6 +131,7 @@ class ItsmPlugin(Protocol):
         `resolved_tickets`), as lines to print; the signing secret is printed after them."""
         ...
 
+
 def fetches_tickets(plugin: ItsmPlugin) -> bool:
     """True for a plugin whose webhook only points at a ticket (ConnectWise callbacks, which
     cannot be signed): its events carry `fetch`, and the flow reads the ticket through the

@@ -43,7 +43,7 @@ from typing import Any, Literal
 import httpx
 
 from aiops.events import EventKind, Ticket
-from itsm.base import ItsmConnection
+from itsm.base import ConnectionField, ItsmConnection
 from itsm.connectwise.client import ConnectWiseClient, ConnectWiseSettings
 from itsm.connectwise.normalize import normalize_callback
 from itsm.http import RetryPolicy
@@ -67,9 +67,47 @@ WEBHOOK_SCHEMA: dict[str, Any] = {
 }
 
 
+CONNECTION_FIELDS: tuple[ConnectionField, ...] = (
+    ConnectionField(
+        "url",
+        "the ConnectWise site's API address",
+        "Site API address, e.g. https://api-na.myconnectwise.net (/v4_6_release/apis/3.0 "
+        "is added). Without it the notes are stored but not posted.",
+        target="base_url",
+        example="https://api-na.myconnectwise.net",
+    ),
+    ConnectionField(
+        "company",
+        "the company id you log in with",
+        "Company id, as on the ConnectWise login page.",
+        example="acme",
+    ),
+    ConnectionField(
+        "public_key",
+        "the API member's public key",
+        "Public key of the API member's key pair (System > Members > API Members > API Keys).",
+        target="username",
+    ),
+    ConnectionField(
+        "private_key",
+        "the API member's private key",
+        "Private key of that key pair. Asked for when left out.",
+        target="api_key",
+    ),
+    ConnectionField(
+        "client_id",
+        "the integration's client id",
+        "Client id from developer.connectwise.com > ClientID (sent on every call).",
+    ),
+)
+
+
 class ConnectWisePlugin:
     name = "connectwise"
+    title = "ConnectWise PSA"
     webhook_schema = WEBHOOK_SCHEMA
+    connection_fields = CONNECTION_FIELDS
+    signature_header = "none: the callback URL carries the secret (?token=)"
     # The callback body is a pointer: the flow reads the ticket (itsm.base.fetches_tickets).
     fetches_tickets: Literal[True] = True
 
@@ -92,16 +130,23 @@ class ConnectWisePlugin:
             self._retry,
         )
 
+    def setup_steps(self, urls: Mapping[str, str]) -> list[str]:
+        return [
+            "ConnectWise cannot sign callbacks: the callback URL carries the secret. As the",
+            "API member, POST /system/callbacks (README, ConnectWise PSA) with",
+            '  "type": "Ticket", "level": "Board", "objectId": <board id>,',
+            f'  "url": "{urls["tickets"]}&token=<secret>"',
+            "where <secret> is the signing secret below, URL-encoded",
+            "(+ as %2B, / as %2F, = as %3D). AI Ops then reads each ticket from ConnectWise.",
+        ]
+
 
 def settings_from(connection: ItsmConnection) -> ConnectWiseSettings:
-    """Until plugins declare their own settings: username is "company+publickey", flavor
-    the client id."""
-    company, _, public = (connection.username or "").partition("+")
     return ConnectWiseSettings(
         base_url=connection.base_url,
-        company_id=company,
-        public_key=public,
+        company_id=connection.options.get("company", ""),
+        public_key=connection.username or "",
         private_key=connection.api_key,
-        client_id=connection.flavor or "",
+        client_id=connection.options.get("client_id", ""),
         timeout_seconds=connection.timeout_seconds,
     )

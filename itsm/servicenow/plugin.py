@@ -85,12 +85,12 @@ from typing import Any
 import httpx
 
 from aiops.events import EventKind, Ticket
-from itsm.base import ItsmConnection
+from itsm.base import ConnectionField, ItsmConnection
 from itsm.fields import header_delivery_id
 from itsm.http import RetryPolicy
 from itsm.servicenow import signing
-from itsm.servicenow.client import ServiceNowClient, ServiceNowSettings, TokenCache
-from itsm.servicenow.normalize import normalize_webhook
+from itsm.servicenow.client import AUTH_MODES, ServiceNowClient, ServiceNowSettings, TokenCache
+from itsm.servicenow.normalize import TABLES, normalize_webhook
 
 _FIELD = {
     "anyOf": [
@@ -132,9 +132,67 @@ WEBHOOK_SCHEMA: dict[str, Any] = {
 }
 
 
+CONNECTION_FIELDS: tuple[ConnectionField, ...] = (
+    ConnectionField(
+        "url",
+        "the ServiceNow instance address",
+        "Instance address, e.g. https://acme.service-now.com. Without it the notes are "
+        "stored but not posted.",
+        target="base_url",
+        example="https://acme.service-now.com",
+    ),
+    ConnectionField(
+        "user",
+        "the integration user's name (User ID)",
+        "User ID of the integration user (web service access only, role itil).",
+        target="username",
+        example="aiops.integration",
+    ),
+    ConnectionField(
+        "password",
+        "the integration user's password",
+        "The integration user's password. Asked for when left out.",
+        target="api_key",
+    ),
+    ConnectionField(
+        "auth",
+        "how to authenticate",
+        "basic (user and password) or oauth (password grant at /oauth_token.do, with the "
+        "client id and secret of an OAuth API endpoint).",
+        required=False,
+        choices=AUTH_MODES,
+        default="basic",
+    ),
+    ConnectionField(
+        "table",
+        "which records to enhance",
+        "The table the business rule runs on: incident, sc_req_item, problem or change_request.",
+        required=False,
+        choices=TABLES,
+        default="incident",
+    ),
+    ConnectionField(
+        "client_id",
+        "the OAuth client id",
+        "OAuth only: Client ID of the OAuth API endpoint (System OAuth > Application Registry).",
+        required=False,
+    ),
+    ConnectionField(
+        "client_secret",
+        "the OAuth client secret",
+        "OAuth only: Client Secret of that endpoint.",
+        target="secret",
+        required=False,
+    ),
+)
+
+
 class ServiceNowPlugin:
     name = "servicenow"
+    title = "ServiceNow"
     webhook_schema = WEBHOOK_SCHEMA
+    connection_fields = CONNECTION_FIELDS
+    signature_header = "X-AIOps-Signature"
 
     def __init__(self, retry: RetryPolicy | None = None) -> None:
         self._retry = retry
@@ -152,15 +210,29 @@ class ServiceNowPlugin:
     def client(self, connection: ItsmConnection, http: httpx.Client) -> ServiceNowClient:
         return ServiceNowClient(settings_from(connection), http, self._retry, tokens=self._tokens)
 
+    def setup_steps(self, urls: Mapping[str, str]) -> list[str]:
+        return [
+            "ServiceNow sends no signed webhook of its own: add the AIOpsWebhook script",
+            "include and business rule (README, ServiceNow; itsm/servicenow/plugin.py), and",
+            "these system properties:",
+            f"  x_aiops.webhook_url (string):       {urls['tickets']}",
+            "  x_aiops.webhook_secret (password2):  the signing secret below",
+            "",
+            "It signs X-AIOps-Signature = v1=base64(HMAC-SHA256(secret,",
+            '"<unix time>.<delivery id>.<body>")), checked within ±5 minutes.',
+        ]
+
 
 def settings_from(connection: ItsmConnection) -> ServiceNowSettings:
-    """Until plugins declare their own settings: `flavor` is "<auth>:<table>"."""
-    auth, _, table = (connection.flavor or "basic:incident").partition(":")
+    options = connection.options
+    auth = options.get("auth", "basic")
     return ServiceNowSettings(
         base_url=connection.base_url,
         username=connection.username or "",
         password=connection.api_key,
-        table=table or "incident",
+        table=options.get("table", "incident"),
         auth="oauth" if auth == "oauth" else "basic",
+        client_id=options.get("client_id"),
+        client_secret=connection.secrets.get("client_secret"),
         timeout_seconds=connection.timeout_seconds,
     )

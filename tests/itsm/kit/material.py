@@ -210,8 +210,13 @@ class _ServiceNowStandIn:
         self.credentials: tuple[str, ...] = (_SN_PASSWORD, _SN_CLIENT_SECRET, basic)
 
     def connection(self, *, api_key: str | None = None) -> ItsmConnection:
+        # OAuth: the harder path (token endpoint, bearer), with the password grant.
         return ItsmConnection(
-            self._server.base_url, api_key or _SN_PASSWORD, "basic:incident", username=_SN_USER
+            self._server.base_url,
+            api_key or _SN_PASSWORD,
+            username=_SN_USER,
+            options={"auth": "oauth", "table": "incident", "client_id": _SN_CLIENT_ID},
+            secrets={"client_secret": _SN_CLIENT_SECRET},
         )
 
     def add_ticket(self) -> str:
@@ -288,8 +293,8 @@ class _ConnectWiseStandIn:
         return ItsmConnection(
             self._server.base_url,
             api_key or _CW_PRIVATE,
-            _CW_CLIENT_ID,
-            username=f"{_CW_COMPANY}+{_CW_PUBLIC}",
+            username=_CW_PUBLIC,
+            options={"company": _CW_COMPANY, "client_id": _CW_CLIENT_ID},
         )
 
     def add_ticket(self) -> str:
