@@ -4,6 +4,11 @@ Exports name their columns differently (Jira: "Issue id", "Summary"; ServiceDesk
 "Request ID", "Subject"; ServiceNow: "number", "short_description"). Names are compared
 with case, spaces and punctuation removed, against aliases in order of preference.
 
+A Zendesk export (Views > Export as CSV) names the resolution time "Solved at" and
+separates tags by spaces; it carries no description or comments, so its tickets come
+without resolution text. A Freshservice export ("Ticket ID", "Resolution Notes") needs
+nothing special.
+
 A Jira CSV export is read as it comes: "Issue key" is the ticket id (as in Jira's
 webhooks), Description and Comment cells are wiki markup, each Comment cell is
 "<date>;<author id>;<text>", and "Resolution" holds the resolution's name ("Done",
@@ -94,7 +99,7 @@ TICKETS = Schema(
                 "fix_notes",
             ),
         ),
-        Column("category", ("category", "issue type", "type")),
+        Column("category", ("category", "issue type", "ticket type", "type")),
         Column("comments", ("comment", "comments")),
         Column("priority", ("priority",)),
         Column("status", ("status", "state")),
@@ -117,6 +122,8 @@ TICKETS = Schema(
                 "closed_at",
                 "closed date",
                 "completed time",
+                "solved at",  # Zendesk
+                "closed time",  # Freshservice, when it was closed without resolving
             ),
         ),
     ),
@@ -297,6 +304,18 @@ def _texts(record: Mapping[str, Any], cmap: ColumnMap) -> tuple[str, str | None,
     return description, resolution, extra
 
 
+def _is_zendesk(cmap: ColumnMap) -> bool:
+    """Zendesk's export names the resolution time "Solved at" and separates tags by spaces."""
+    return normalize(cmap.fields.get("resolved_at", "")) == "solvedat"
+
+
+def _tags(record: Mapping[str, Any], cmap: ColumnMap) -> list[str]:
+    value = _get(record, cmap, "tags")
+    if _is_zendesk(cmap) and isinstance(value, str):
+        return value.split()
+    return tags(value)
+
+
 def to_ticket(record: Mapping[str, Any], cmap: ColumnMap) -> Ticket:
     ticket_id = text(_get(record, cmap, "id"))
     if ticket_id is None:
@@ -311,7 +330,7 @@ def to_ticket(record: Mapping[str, Any], cmap: ColumnMap) -> Ticket:
             category=text(_get(record, cmap, "category")),
             priority=text(_get(record, cmap, "priority")),
             status=text(_get(record, cmap, "status")),
-            tags=tags(_get(record, cmap, "tags")),
+            tags=_tags(record, cmap),
             created_at=_dated(record, cmap, "created_at"),
             resolved_at=_dated(record, cmap, "resolved_at"),
             extra=_rest(record, cmap) | extra,

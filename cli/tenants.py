@@ -187,10 +187,24 @@ TenantArgument = Annotated[str, typer.Argument(metavar="TENANT", help="The tenan
 
 
 @app.command("rotate-webhook-secret")
-def rotate_webhook_secret(tenant_id: TenantArgument) -> None:
+def rotate_webhook_secret(
+    tenant_id: TenantArgument,
+    secret_from_itsm: Annotated[
+        bool,
+        typer.Option(
+            "--secret-from-itsm",
+            help="Ask for a secret the ITSM made (Zendesk's Signing secret) instead of "
+            "making one.",
+        ),
+    ] = False,
+) -> None:
     """Start a signing-secret rotation: print a new secret once; old and new both verify."""
     settings = load_settings()
     secret = tenants.new_webhook_secret()
+    if secret_from_itsm:
+        secret = typer.prompt("The ITSM's signing secret", hide_input=True).strip()
+        if len(secret) < 16:
+            fail("that secret is too short to sign with; paste the ITSM's whole secret")
     with connect(settings) as rt:
         rt.redis.ping()  # before anything is written: ingest must hear of the new secret
         try:
@@ -204,8 +218,11 @@ def rotate_webhook_secret(tenant_id: TenantArgument) -> None:
         if config is None:
             fail(f"no tenant {tenant_id!r}; see `aiops tenants list`")
         tenants.publish_tenant(rt.redis, settings.stream_prefix, rt.box, config)
-    heading(f"New webhook signing secret for {tenant_id!r} (shown only now; keep a copy):")
-    typer.echo(f"  {secret}")
+    if secret_from_itsm:
+        heading(f"The ITSM's signing secret is stored for {tenant_id!r}.")
+    else:
+        heading(f"New webhook signing secret for {tenant_id!r} (shown only now; keep a copy):")
+        typer.echo(f"  {secret}")
     typer.echo(
         f"\nWithin {settings.tenant_cache_seconds:g} s ingest accepts webhooks signed with the "
         "old or the new secret. Configure the ITSM with the new one, then run:"

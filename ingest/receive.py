@@ -114,7 +114,9 @@ def _to_event(
         details = [{"loc": ["body", *e.loc], "msg": e.msg} for e in exc.errors]
         raise Rejection(422, "invalid", details) from exc
     return Event(
-        event_id=event_id or derive_event_id(tenant_id, ticket, kind),
+        event_id=plugin.delivery_id_in_body(payload)
+        or event_id
+        or derive_event_id(tenant_id, ticket, kind),
         tenant_id=tenant_id,
         source=plugin.name,
         kind=kind,

@@ -116,6 +116,11 @@ class ItsmPlugin(Protocol):
         """The ITSM's own id for this delivery, stable across its retries, if it sends one."""
         ...
 
+    def delivery_id_in_body(self, payload: Any) -> str | None:
+        """The delivery id the parsed body carries, where the ITSM puts it there (Zendesk
+        event webhooks: the event id); it wins over delivery_id(headers). Else None."""
+        ...
+
     def normalize(self, payload: Any, kind: EventKind | None = None) -> tuple[EventKind, Ticket]:
         """The event kind and ticket in a parsed webhook body.
 

@@ -28,10 +28,13 @@ def matches_any_secret(signature: str | None, body: bytes, secrets: Sequence[str
     return found
 
 
-def matches_any_token(token: str | None, secrets: Sequence[str], *, limit: int = 1_000) -> bool:
-    """True if `token` is one of `secrets` (a bearer secret, for senders that cannot sign).
-    Every secret is compared, matched or not, so timing does not tell which one is in use."""
-    if not token or len(token) > limit:
+_MAX_TOKEN = 1_000
+
+
+def matches_token(token: str | None, secrets: Sequence[str]) -> bool:
+    """True if `token` is one of `secrets` itself: for senders that cannot compute an HMAC
+    (a bearer secret). Every secret is compared, so timing does not tell which one is in use."""
+    if not token or len(token) > _MAX_TOKEN:
         return False
     given = token.strip().encode("utf-8", errors="replace")
     found = False

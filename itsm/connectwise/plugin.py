@@ -47,7 +47,7 @@ from itsm.base import ConnectionField, ItsmConnection
 from itsm.connectwise.client import ConnectWiseClient, ConnectWiseSettings
 from itsm.connectwise.normalize import normalize_callback
 from itsm.http import RetryPolicy
-from itsm.signing import matches_any_token
+from itsm.signing import matches_token
 from itsm.url_token import URL_TOKEN_HEADER
 
 WEBHOOK_SCHEMA: dict[str, Any] = {
@@ -115,7 +115,7 @@ class ConnectWisePlugin:
         self._retry = retry
 
     def verify(self, headers: Mapping[str, str], body: bytes, secrets: Sequence[str]) -> bool:
-        return matches_any_token(headers.get(URL_TOKEN_HEADER), secrets)
+        return matches_token(headers.get(URL_TOKEN_HEADER), secrets)
 
     def delivery_id(self, headers: Mapping[str, str]) -> str | None:
         return None  # ConnectWise sends none: the id derived from ticket and time dedupes

@@ -21,7 +21,6 @@ webhook can choose the tenant's Jira, credentials or where a note goes but the i
 
 from __future__ import annotations
 
-import hmac
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -33,12 +32,11 @@ from itsm.fields import header_delivery_id
 from itsm.http import RetryPolicy
 from itsm.jira.client import FLAVORS, JiraClient
 from itsm.jira.normalize import normalize_webhook
-from itsm.signing import matches_any_secret
+from itsm.signing import matches_any_secret, matches_token
 
 SIGNATURE_HEADER = "x-hub-signature"
 DELIVERY_HEADER = "x-atlassian-webhook-identifier"
 TOKEN_HEADER = "x-aiops-webhook-token"
-_MAX_TOKEN = 1_000
 
 _TEXT = {"type": ["string", "null"]}
 _NAMED = {"anyOf": [{"type": "object", "properties": {"name": _TEXT}}, {"type": "null"}]}
@@ -134,10 +132,13 @@ class JiraPlugin:
         signature = headers.get(SIGNATURE_HEADER)
         if signature is not None:
             return matches_any_secret(signature, body, secrets)
-        return _matches_token(headers.get(TOKEN_HEADER), secrets)
+        return matches_token(headers.get(TOKEN_HEADER), secrets)
 
     def delivery_id(self, headers: Mapping[str, str]) -> str | None:
         return header_delivery_id(headers, DELIVERY_HEADER)
+
+    def delivery_id_in_body(self, payload: Any) -> str | None:
+        return None  # only in the headers
 
     def normalize(self, payload: Any, kind: EventKind | None = None) -> tuple[EventKind, Ticket]:
         return normalize_webhook(payload, kind)
@@ -156,15 +157,3 @@ class JiraPlugin:
             "Automation for Jira (Send web request) cannot sign: send the secret in the header "
             "X-AIOps-Webhook-Token instead; see the README, section Jira Service Management.",
         ]
-
-
-def _matches_token(token: str | None, secrets: Sequence[str]) -> bool:
-    """Every secret is compared, matched or not, so timing does not tell which one is in use."""
-    if not token or len(token) > _MAX_TOKEN:
-        return False
-    given = token.strip().encode("utf-8", errors="replace")
-    found = False
-    for secret in secrets:
-        if secret and hmac.compare_digest(secret.encode(), given):
-            found = True
-    return found

@@ -116,6 +116,9 @@ class ServiceDeskPlugin:
     def delivery_id(self, headers: Mapping[str, str]) -> str | None:
         return header_delivery_id(headers, DELIVERY_HEADER)
 
+    def delivery_id_in_body(self, payload: Any) -> str | None:
+        return None  # only in the headers
+
     def normalize(self, payload: Any, kind: EventKind | None = None) -> tuple[EventKind, Ticket]:
         return normalize_webhook(payload, kind)
 

@@ -12,10 +12,13 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
 from itsm.base import ItsmConnection
+from itsm.freshservice import DELIVERY_HEADER as FRESHSERVICE_DELIVERY
+from itsm.freshservice import TOKEN_HEADER as FRESHSERVICE_TOKEN
 from itsm.jira import DELIVERY_HEADER as JIRA_DELIVERY
 from itsm.jira import SIGNATURE_HEADER as JIRA_SIGNATURE
 from itsm.servicedesk import DELIVERY_HEADER as SDP_DELIVERY
@@ -23,12 +26,18 @@ from itsm.servicedesk import SIGNATURE_HEADER as SDP_SIGNATURE
 from itsm.servicenow import signing as servicenow_signing
 from itsm.signing import hex_hmac_sha256
 from itsm.url_token import URL_TOKEN_HEADER
+from itsm.zendesk import DELIVERY_HEADER as ZENDESK_DELIVERY
+from itsm.zendesk import SIGNATURE_HEADER as ZENDESK_SIGNATURE
+from itsm.zendesk import TIMESTAMP_HEADER as ZENDESK_TIMESTAMP
+from itsm.zendesk import signature as zendesk_signature
 from tests.conftest import FIXTURES
 from tests.fakes.connectwise_server import SEEDED as CONNECTWISE_SEEDED
 from tests.fakes.connectwise_server import ConnectWiseServer
+from tests.fakes.freshservice_server import FreshserviceServer
 from tests.fakes.jira_server import JiraServer
 from tests.fakes.sdp_server import SdpServer
 from tests.fakes.servicenow_server import ServiceNowServer
+from tests.fakes.zendesk_server import ZendeskServer
 
 Outcome = Literal["created", "updated", "resolved", "ignored"]
 OWN_FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "itsm"
@@ -64,6 +73,9 @@ class KitMaterial:
     # Headers as the ITSM sends them: body signed under `secret`, with this delivery id.
     sign: Callable[[bytes, str, str], dict[str, str]]
     stand_in: Callable[[], AbstractContextManager[StandIn]]
+    # False where the ITSM cannot sign and sends the secret itself (a bearer secret): the
+    # body is then not covered, as the plugin's trust model says.
+    body_signed: bool = True
     # False for an ITSM that sends no delivery id (ConnectWise): the derived id dedupes.
     delivery_ids: bool = True
     # For an ITSM whose webhook cannot be signed (ConnectWise): a webhook body naming
@@ -192,6 +204,130 @@ def _jira_fixtures() -> dict[Path, Outcome]:
     }
     shared: dict[Path, Outcome] = {FIXTURES / "itsm" / "jira_cloud_issue_created.json": "created"}
     return shared | {own / name: outcome for name, outcome in expected.items()}
+
+
+# Zendesk ------------------------------------------------------------------------------------
+
+_ZENDESK_EMAIL = "kit-agent@acme.example"
+_ZENDESK_TOKEN = "kit-zendesk-api-token-4b3a29f1"
+
+
+class _ZendeskStandIn:
+    def __init__(self, server: ZendeskServer) -> None:
+        self._server = server
+        self._serial = 35000
+        # The token, and the basic-auth form it travels in.
+        pair = base64.b64encode(f"{_ZENDESK_EMAIL}/token:{_ZENDESK_TOKEN}".encode()).decode()
+        self.credentials: tuple[str, ...] = (_ZENDESK_TOKEN, pair)
+
+    def connection(self, *, api_key: str | None = None) -> ItsmConnection:
+        return ItsmConnection(
+            self._server.base_url, api_key or _ZENDESK_TOKEN, username=_ZENDESK_EMAIL
+        )
+
+    def add_ticket(self) -> str:
+        self._serial += 1
+        self._server.add_ticket({"id": self._serial, "subject": "kit", "status": "open"})
+        return str(self._serial)
+
+    def notes(self, ticket_id: str) -> list[KitNote]:
+        return [
+            KitNote(c["html_body"], internal=c["public"] is False)
+            for c in self._server.comments(ticket_id)
+        ]
+
+    def fail_next(self, *status_codes: int) -> None:
+        self._server.retry_after_seconds = 0
+        self._server.fail_next(*status_codes)
+
+
+@contextmanager
+def _zendesk_stand_in() -> Iterator[StandIn]:
+    with ZendeskServer(email=_ZENDESK_EMAIL, token=_ZENDESK_TOKEN) as server:
+        yield _ZendeskStandIn(server)
+
+
+def _zendesk_sign(body: bytes, secret: str, delivery_id: str) -> dict[str, str]:
+    timestamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return {
+        "Content-Type": "application/json",
+        ZENDESK_SIGNATURE: zendesk_signature(secret, timestamp, body),
+        ZENDESK_TIMESTAMP: timestamp,
+        ZENDESK_DELIVERY: delivery_id,
+    }
+
+
+def _zendesk_fixtures() -> dict[Path, Outcome]:
+    own = OWN_FIXTURES / "zendesk"
+    expected: dict[str, Outcome] = {
+        "trigger_ticket_created.json": "created",
+        "trigger_ticket_created_empty_placeholders.json": "created",
+        "trigger_ticket_solved.json": "resolved",
+        "event_ticket_created.json": "created",
+        "event_ticket_status_solved.json": "resolved",
+        "event_comment_added_own_note.json": "ignored",
+        "event_ticket_priority_changed.json": "ignored",
+        "event_user_created.json": "ignored",
+    }
+    return {own / name: outcome for name, outcome in expected.items()}
+
+
+# Freshservice -------------------------------------------------------------------------------
+
+_FRESHSERVICE_KEY = "kit-freshservice-api-key-6d5c4b"
+
+
+class _FreshserviceStandIn:
+    def __init__(self, server: FreshserviceServer) -> None:
+        self._server = server
+        self._serial = 1000
+        pair = base64.b64encode(f"{_FRESHSERVICE_KEY}:X".encode()).decode()
+        self.credentials: tuple[str, ...] = (_FRESHSERVICE_KEY, pair)
+
+    def connection(self, *, api_key: str | None = None) -> ItsmConnection:
+        return ItsmConnection(self._server.base_url, api_key or _FRESHSERVICE_KEY)
+
+    def add_ticket(self) -> str:
+        self._serial += 1
+        self._server.add_ticket({"id": self._serial, "subject": "kit", "status": 2})
+        return str(self._serial)
+
+    def notes(self, ticket_id: str) -> list[KitNote]:
+        return [
+            KitNote(c["body"], internal=c["private"] is True)
+            for c in self._server.conversations(ticket_id)
+        ]
+
+    def fail_next(self, *status_codes: int) -> None:
+        self._server.retry_after_seconds = 0
+        self._server.fail_next(*status_codes)
+
+
+@contextmanager
+def _freshservice_stand_in() -> Iterator[StandIn]:
+    with FreshserviceServer(api_key=_FRESHSERVICE_KEY) as server:
+        yield _FreshserviceStandIn(server)
+
+
+def _freshservice_sign(body: bytes, secret: str, delivery_id: str) -> dict[str, str]:
+    """What a Workflow Automator node sends: the secret in the custom header."""
+    return {
+        "Content-Type": "application/json",
+        FRESHSERVICE_TOKEN: secret,
+        FRESHSERVICE_DELIVERY: delivery_id,
+    }
+
+
+def _freshservice_fixtures() -> dict[Path, Outcome]:
+    own = OWN_FIXTURES / "freshservice"
+    expected: dict[str, Outcome] = {
+        "workflow_ticket_created.json": "created",
+        "workflow_service_request_created.json": "created",
+        "workflow_ticket_resolved.json": "resolved",
+        "workflow_resolved_but_reopened.json": "ignored",
+        "workflow_note_added.json": "ignored",
+    }
+    return {own / name: outcome for name, outcome in expected.items()}
 
 
 # ServiceNow -----------------------------------------------------------------------------------
@@ -373,6 +509,15 @@ MATERIAL: dict[str, KitMaterial] = {
         stand_in=_sdp_stand_in,
     ),
     "jira": KitMaterial(fixtures=_jira_fixtures(), sign=_jira_sign, stand_in=_jira_stand_in),
+    "freshservice": KitMaterial(
+        fixtures=_freshservice_fixtures(),
+        sign=_freshservice_sign,
+        stand_in=_freshservice_stand_in,
+        body_signed=False,
+    ),
+    "zendesk": KitMaterial(
+        fixtures=_zendesk_fixtures(), sign=_zendesk_sign, stand_in=_zendesk_stand_in
+    ),
     "servicenow": KitMaterial(
         fixtures=_servicenow_fixtures(), sign=_servicenow_sign, stand_in=_servicenow_stand_in
     ),
@@ -380,6 +525,7 @@ MATERIAL: dict[str, KitMaterial] = {
         fixtures=_connectwise_fixtures(),
         sign=_connectwise_sign,
         stand_in=_connectwise_stand_in,
+        body_signed=False,
         delivery_ids=False,
         pointer=_connectwise_pointer,
     ),
