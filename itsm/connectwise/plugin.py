@@ -120,6 +120,11 @@ class ConnectWisePlugin:
     def delivery_id(self, headers: Mapping[str, str]) -> str | None:
         return None  # ConnectWise sends none: the id derived from ticket and time dedupes
 
+    def delivery_id_in_body(self, payload: Any) -> str | None:
+        # Not MessageId: the body is not trusted, and a sender's id would let it pick what
+        # dedupes; the id derived from the ticket makes every copy of an "added" one event.
+        return None
+
     def normalize(self, payload: Any, kind: EventKind | None = None) -> tuple[EventKind, Ticket]:
         return normalize_callback(payload, kind)
 

@@ -204,6 +204,9 @@ class ServiceNowPlugin:
     def delivery_id(self, headers: Mapping[str, str]) -> str | None:
         return header_delivery_id(headers, signing.DELIVERY_HEADER)
 
+    def delivery_id_in_body(self, payload: Any) -> str | None:
+        return None  # the signed X-AIOps-Delivery-Id header carries it
+
     def normalize(self, payload: Any, kind: EventKind | None = None) -> tuple[EventKind, Ticket]:
         return normalize_webhook(payload, kind)
 
