@@ -9,7 +9,7 @@ bounds how long a captured request stays usable. A forged or altered body, or a 
 re-dated, is refused (401). Inside the window a captured delivery resent as it was is a
 duplicate of its delivery id (the event id of an event webhook, or
 `X-Zendesk-Webhook-Invocation-Id` of a trigger's), and resent under another id, the replay
-check of ingest (digest of the signed timestamp and body) refuses it: no second note.
+check of ingest (digest of the signed body) refuses it: no second note.
 Whatever the body says, it is only read as a ticket to enhance: it cannot choose the
 tenant's Zendesk, the credentials, or where a note goes but the ticket id, and notes are
 private comments only.
