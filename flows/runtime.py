@@ -167,7 +167,10 @@ class FlowRuntime:
                 span.set_attribute("aiops.outcome", outcome.status)
         finally:
             self.metrics.in_flight.dec()
-        self.metrics.observe(outcome)
+        if is_pointed_resolved(received):  # a history row, not an enhancement: skipped if open
+            self.metrics.resolved.labels(outcome.status).inc()
+        else:
+            self.metrics.observe(outcome)
         log.info(
             "tenant %s ticket %s event %s: %s%s",
             event.tenant_id,
