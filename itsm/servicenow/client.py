@@ -13,8 +13,10 @@ System OAuth > Application Registry, plus that user); the token is kept until it
 or is refused, then fetched once more. Tokens are kept per instance, client and user in
 the plugin's TokenCache, so events share one instead of each asking /oauth_token.do.
 
-Rate limits: a rate limit rule answers 429 with `Retry-After` (and `X-RateLimit-Reset`,
-epoch seconds); both are honoured, the first one that is present.
+Rate limits: a rate limit rule (System Web Services > REST > Rate Limit Rules) answers
+429 with `Retry-After`, honoured by the retry; where an instance also sends
+`X-RateLimit-Remaining` and `X-RateLimit-Reset` (epoch seconds), no call is sent once
+none are left until the reset (itsm.http).
 """
 
 from __future__ import annotations
