@@ -26,6 +26,7 @@ from api.routers import (
     budget,
     enhancements,
     health,
+    itsm_plugins,
     llm,
     metrics,
     tenants,
@@ -113,6 +114,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # forgets still refuses callers without a valid credential.
     authenticated = [Depends(get_principal)]
     app.include_router(tenants.router, dependencies=authenticated)
+    app.include_router(itsm_plugins.router, dependencies=authenticated)
     app.include_router(api_keys.router, dependencies=authenticated)
     app.include_router(enhancements.router, dependencies=authenticated)
     app.include_router(tickets.router, dependencies=authenticated)

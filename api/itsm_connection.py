@@ -21,7 +21,7 @@ _NAMED = {
 }
 
 
-def _api_name(spec: ConnectionField) -> str:
+def api_name(spec: ConnectionField) -> str:
     if spec.target == "option":
         return f"itsm_options.{spec.name}"
     if spec.target == "secret":
@@ -65,7 +65,7 @@ def settings_of(plugin: ItsmPlugin, body: ItsmConnectionIn) -> ConnectionSetting
         else:
             given[spec.name] = by_target[spec.target]
     try:
-        return resolve(plugin, given, name_of=_api_name)
+        return resolve(plugin, given, name_of=api_name)
     except SettingsError as exc:
         raise _unprocessable(str(exc)) from None
 

@@ -33,7 +33,8 @@ HttpUrlText = Annotated[str, StringConstraints(pattern=r"^https?://\S+$", max_le
 
 class ItsmConnectionIn(BaseModel):
     """A tenant's ITSM connection: the fields each plugin declares (GET /itsm-plugins
-    lists them), checked against the plugin and tried against the ITSM before saving."""
+    lists them, with where each goes), checked against the plugin and tried against the
+    ITSM before saving."""
 
     model_config = ConfigDict(extra="forbid")
 

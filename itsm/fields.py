@@ -61,3 +61,10 @@ def header_delivery_id(headers: Mapping[str, str], name: str) -> str | None:
     id (the derived id, stable too, is used instead)."""
     value = (headers.get(name) or "").strip()
     return value if 0 < len(value) <= _MAX_DELIVERY_ID else None
+
+
+def json_id(value: Any) -> str | None:
+    """An id as a JSON answer gives it (a number or a string) as text; None otherwise."""
+    if isinstance(value, int | str) and not isinstance(value, bool) and str(value):
+        return str(value)
+    return None

@@ -18,6 +18,7 @@ import httpx
 from aiops.errors import PermanentError
 from aiops.events import Ticket
 from itsm.base import ItsmConnection, NormalizationError
+from itsm.fields import json_id
 from itsm.freshservice.normalize import ticket_from_api
 from itsm.html_text import html_to_text
 from itsm.http import ItsmHttp, RateLimitHeaders, RetryPolicy, Vendor
@@ -65,12 +66,6 @@ VENDOR = Vendor(
 )
 
 
-def _id(value: Any) -> str | None:
-    if isinstance(value, int | str) and not isinstance(value, bool) and str(value):
-        return str(value)
-    return None
-
-
 class FreshserviceClient:
     """One tenant's Freshservice. Transient failures are retried here; what is left surfaces
     as TransientError or PermanentError. Messages never carry the key."""
@@ -114,7 +109,7 @@ class FreshserviceClient:
         def post() -> str:
             payload = self._api.send("POST", path, json={"body": body_html, "private": True})
             note = payload.get("conversation")
-            note_id = _id(note.get("id")) if isinstance(note, Mapping) else None
+            note_id = json_id(note.get("id")) if isinstance(note, Mapping) else None
             if note_id is None:
                 raise PermanentError(f"Freshservice gave no note id for ticket {ticket_id}")
             return note_id
@@ -142,7 +137,7 @@ class FreshserviceClient:
                 if not isinstance(note, Mapping) or note.get("private") is not True:
                     continue
                 body = note.get("body")
-                note_id = _id(note.get("id"))
+                note_id = json_id(note.get("id"))
                 if note_id is not None and isinstance(body, str) and matches(body):
                     return note_id
             if len(conversations) < _PAGE_SIZE:

@@ -19,6 +19,7 @@ import httpx
 from aiops.errors import PermanentError
 from aiops.events import Ticket
 from itsm.base import ItsmConnection, NormalizationError
+from itsm.fields import json_id
 from itsm.html_text import html_to_text
 from itsm.http import ItsmHttp, RateLimitHeaders, RetryPolicy, Vendor
 from itsm.zendesk.normalize import ticket_from_api
@@ -74,12 +75,6 @@ VENDOR = Vendor(
     not_json_hint="check the Zendesk URL (e.g. https://acme.zendesk.com)",
     rate_limit=RATE_LIMIT,
 )
-
-
-def _id(value: Any) -> str | None:
-    if isinstance(value, int | str) and not isinstance(value, bool) and str(value):
-        return str(value)
-    return None
 
 
 def _comment_text(comment: Mapping[str, Any]) -> str:
@@ -177,7 +172,7 @@ class ZendeskClient:
             for comment in comments if isinstance(comments, list) else []:
                 if not isinstance(comment, Mapping) or comment.get("public") is not False:
                     continue
-                comment_id = _id(comment.get("id"))
+                comment_id = json_id(comment.get("id"))
                 if comment_id is not None and matches(_comment_text(comment)):
                     return comment_id
             meta = page.get("meta")
@@ -199,5 +194,5 @@ def _audit_comment_id(payload: Mapping[str, Any]) -> str | None:
     events = audit.get("events") if isinstance(audit, Mapping) else None
     for event in events if isinstance(events, list) else []:
         if isinstance(event, Mapping) and event.get("type") == "Comment":
-            return _id(event.get("id"))
+            return json_id(event.get("id"))
     return None

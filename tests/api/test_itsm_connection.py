@@ -114,3 +114,19 @@ def test_patch_replaces_the_connection_after_trying_it(
     own = {"Authorization": f"Bearer {key.token}"}
     inside = client.patch(url, json=right, headers=own)
     assert inside.status_code == 422 and "public" in inside.text
+
+
+def test_the_plugins_and_their_settings_are_listed(
+    client: TestClient, auth: dict[str, str]
+) -> None:
+    listed = client.get("/itsm-plugins", headers=auth)
+    assert listed.status_code == 200, listed.text
+    by_name = {p["name"]: p for p in listed.json()}
+    assert {"servicedesk", "jira", "zendesk", "freshservice"} <= set(by_name)
+    zendesk = {f["name"]: f for f in by_name["zendesk"]["fields"]}
+    assert zendesk["token"]["api_field"] == "itsm_api_key" and zendesk["token"]["secret"]
+    assert zendesk["email"]["api_field"] == "itsm_username"
+    jira = {f["name"]: f for f in by_name["jira"]["fields"]}
+    assert jira["email"]["flavors"] == ["cloud"]
+    assert jira["flavor"]["choices"] == ["cloud", "datacenter"]
+    assert client.get("/itsm-plugins").status_code == 401

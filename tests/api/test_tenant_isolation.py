@@ -63,11 +63,13 @@ TENANT_ROUTES: dict[Route, Callable[[Party], Request]] = {
     ("DELETE", "/tenants/{tenant_id}/webhook-secrets/previous"): lambda p: {},
 }
 # Not about one tenant: registering is for the admin token only; a key lists its own tenant.
-# DELETE /tenants/{id} refuses tenant keys: tests/api/test_tenant_removal.py.
+# DELETE /tenants/{id} refuses tenant keys: tests/api/test_tenant_removal.py. The ITSM
+# plugins and their settings are the same for every caller (no tenant data).
 PLATFORM_ROUTES: set[Route] = {
     ("POST", "/tenants"),
     ("GET", "/tenants"),
     ("DELETE", "/tenants/{tenant_id}"),
+    ("GET", "/itsm-plugins"),
 }
 PUBLIC_ROUTES: set[Route] = {("GET", "/health"), ("GET", "/health/ready"), ("GET", "/metrics")}
 # POSTs that change nothing, and GETs that still need admin scope.

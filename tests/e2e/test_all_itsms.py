@@ -196,6 +196,8 @@ def _prompts_with(llm: OpenAiServer, subject: str) -> list[str]:
     return [str(r["messages"]) for r in llm.requests if subject in str(r["messages"])]
 
 
+# Four systems' tenants in one run: more than the suite's 300 s on a loaded machine.
+@pytest.mark.timeout(900)
 def test_one_tenant_per_itsm_each_gets_one_internal_note_per_event(
     system: System,
     llm: OpenAiServer,

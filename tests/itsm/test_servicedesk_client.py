@@ -210,5 +210,5 @@ def test_the_registry_builds_this_client(sdp: SdpServer, http: httpx.Client) -> 
     assert servicedesk.name == "servicedesk"
     connection = ItsmConnection(base_url=sdp.base_url, api_key=KEY, flavor=sdp.flavor)
     assert servicedesk.client(connection, http).fetch_ticket(TICKET).id == TICKET
-    with pytest.raises(KeyError, match="known plugins: connectwise, jira, servicedesk, servicenow"):
-        plugin("zendesk")
+    with pytest.raises(KeyError, match=r"known plugins: .*jira, servicedesk"):
+        plugin("lotus-notes")

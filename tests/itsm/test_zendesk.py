@@ -24,9 +24,11 @@ from itsm.zendesk import (
     ZendeskPlugin,
     signature,
 )
+from tests.conftest import FIXTURES as SHARED_FIXTURES
 from tests.fakes.zendesk_server import ZendeskServer
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "itsm" / "zendesk"
+SHARED = SHARED_FIXTURES / "itsm"
 EMAIL = "agent@acme.example"
 TOKEN = "zd-token-0a1b2c3d4e5f"
 SECRET = "dGhpcyBpcyBhIHplbmRlc2sgc2lnbmluZyBzZWNyZXQ="
@@ -216,3 +218,16 @@ def test_a_ticket_is_read_through_the_api(zendesk: ZendeskServer, http: httpx.Cl
     )
     with pytest.raises(PermanentError, match="404"):
         _client(zendesk, http, []).fetch_ticket("404404")
+
+
+def test_the_update_has_the_shape_zendesk_documents(
+    zendesk: ZendeskServer, http: httpx.Client
+) -> None:
+    documented = json.loads((SHARED / "zendesk_ticket_update_add_comment_request.json").read_text())
+    _client(zendesk, http, []).add_note("35436", "<p>x</p>")
+    [put] = [r for r in zendesk.received if r.method == "PUT"]
+    sent = json.loads(put.body)
+    assert sent.keys() == documented.keys() == {"ticket"}
+    assert sent["ticket"].keys() == documented["ticket"].keys() == {"comment"}
+    # Ours adds what the sample leaves to its default: a private, HTML comment.
+    assert sent["ticket"]["comment"] == {"html_body": "<p>x</p>", "public": False}
