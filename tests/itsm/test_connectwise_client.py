@@ -101,12 +101,15 @@ def test_every_call_sends_the_key_pair_and_the_client_id(
     assert request.headers["clientid"] == CLIENT_ID
 
 
-@pytest.mark.parametrize("wrong", [{"private_key": "nope"}, {"client_id": "someone-elses"}])
+@pytest.mark.parametrize(
+    ("private_key", "client_id"), [("nope", CLIENT_ID), (PRIVATE, "someone-elses")]
+)
 def test_wrong_credentials_fail_fast_and_say_what_to_check(
-    cw: ConnectWiseServer, http: httpx.Client, sleeps: list[float], wrong: dict[str, str]
+    cw: ConnectWiseServer, http: httpx.Client, sleeps: list[float], private_key: str, client_id: str
 ) -> None:
+    client = make_client(cw, http, sleeps, private_key=private_key, client_id=client_id)
     with pytest.raises(PermanentError, match=r"401.*client id") as caught:
-        make_client(cw, http, sleeps, **wrong).check_credentials()
+        client.check_credentials()
     assert PRIVATE not in str(caught.value)
     assert sleeps == []
 
