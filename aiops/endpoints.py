@@ -4,17 +4,31 @@ A tenant key can set its own LLM endpoint; the flow and the key check then call 
 the server's network. Left open, that reaches what only the server can: loopback,
 private ranges, the cloud metadata address. A tenant's endpoint must therefore resolve
 to public addresses only; the platform operator may set any endpoint.
+
+The check runs twice: when the URL is saved (a clear error for the tenant), and on every
+connection (`public_only_transport`), which resolves the name itself, checks every
+address and connects to a checked one, so a name that resolves to a public address at
+save time and to 127.0.0.1 later (DNS rebinding) is refused, not followed.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import socket
+import ssl
+from collections.abc import Iterable
 from urllib.parse import urlsplit
+
+import httpcore
+import httpx
 
 
 class EndpointRefusedError(ValueError):
     """The URL names, or resolves to, an address that is not public."""
+
+
+# How a connection refused by public_only_transport's check starts its message.
+REFUSED = "refused: "
 
 
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
@@ -52,22 +66,58 @@ def is_public(address: Address) -> bool:
     return all(v4.is_global for v4 in _embedded_ipv4(address))
 
 
-def check_public_endpoint(url: str) -> None:
-    """Raises EndpointRefusedError unless every address `url`'s host resolves to is public.
-
-    The check is made when the URL is saved; a name that later resolves elsewhere (DNS
-    rebinding) is outside what it can see, and egress rules in the cluster cover that.
-    """
-    host = urlsplit(url).hostname
-    if not host:
-        raise EndpointRefusedError("the URL has no host")
+def public_addresses(host: str) -> list[Address]:
+    """Every address `host` resolves to; EndpointRefusedError unless all are public."""
     try:
         infos = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
     except (socket.gaierror, UnicodeError) as exc:
         raise EndpointRefusedError(f"the host {host!r} does not resolve") from exc
-    for info in infos:
-        address = ipaddress.ip_address(str(info[4][0]).split("%", 1)[0])
+    addresses = [ipaddress.ip_address(str(info[4][0]).split("%", 1)[0]) for info in infos]
+    for address in addresses:
         if not is_public(address):
             raise EndpointRefusedError(
                 f"the host {host!r} resolves to {address}, which is not a public address"
             )
+    return addresses
+
+
+def check_public_endpoint(url: str) -> None:
+    """Raises EndpointRefusedError unless every address `url`'s host resolves to is public.
+
+    This is the check made when the URL is saved; connections to it go through
+    public_only_transport, which checks again as it connects.
+    """
+    host = urlsplit(url).hostname
+    if not host:
+        raise EndpointRefusedError("the URL has no host")
+    public_addresses(host)
+
+
+class _PublicOnlyBackend(httpcore.SyncBackend):
+    """Connects only to checked public addresses of the name it was given."""
+
+    def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
+    ) -> httpcore.NetworkStream:
+        try:
+            addresses = public_addresses(host)
+        except EndpointRefusedError as exc:
+            raise httpcore.ConnectError(f"{REFUSED}{exc}") from exc
+        # The first checked address, not the name: resolving again could answer otherwise.
+        # TLS still verifies the certificate against the name (httpcore passes it as SNI).
+        return super().connect_tcp(str(addresses[0]), port, timeout, local_address, socket_options)
+
+
+def public_only_transport(verify: ssl.SSLContext | bool = True) -> httpx.HTTPTransport:
+    """An httpx transport that reaches public addresses only, checked on every connection.
+    No proxy from the environment: the proxy's address is not the endpoint's."""
+    transport = httpx.HTTPTransport(verify=verify, trust_env=False)
+    # httpx builds the connection pool itself and has no parameter for its network
+    # backend; httpcore's pool reads this attribute for every new connection.
+    transport._pool._network_backend = _PublicOnlyBackend()
+    return transport

@@ -12,6 +12,11 @@ import os
 from dataclasses import dataclass, field
 from functools import cache
 from types import ModuleType
+from typing import Any, cast
+
+import httpx
+
+from aiops.endpoints import public_only_transport
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +34,8 @@ class LlmTarget:
     model: str
     api_base: str | None = None
     api_key: str | None = field(default=None, repr=False)
+    # Chosen with a tenant key: connect to public addresses only (aiops.endpoints).
+    public_only: bool = False
 
 
 @cache
@@ -85,12 +92,36 @@ class ProviderRejected(ProbeError):
     """Another 4xx, for example a model the provider does not serve."""
 
 
-def probe(model: str, api_base: str | None, api_key: str | None, timeout_seconds: float) -> None:
+def _public_only_client(model: str, api_base: str | None, api_key: str | None) -> Any:
+    """For an OpenAI-compatible endpoint a tenant chose: an OpenAI SDK client whose every
+    connection is checked to reach a public address (litellm uses the client it is given)."""
+    if api_base is None or not model.startswith("openai/"):
+        return None
+    import openai
+
+    http = httpx.Client(transport=public_only_transport(), trust_env=False)
+    # The SDK is typed against its own httpx fork; it takes an httpx.Client all the same.
+    return openai.OpenAI(
+        api_key=api_key, base_url=api_base, http_client=cast(Any, http), max_retries=0
+    )
+
+
+def probe(
+    model: str,
+    api_base: str | None,
+    api_key: str | None,
+    timeout_seconds: float,
+    *,
+    public_only: bool = False,
+) -> None:
     """One real one-token completion, to learn whether the provider takes this key.
 
+    `public_only`: a tenant chose the endpoint, so the connection itself must reach a
+    public address (checked as it connects, for OpenAI-compatible endpoints).
     The provider's own error text is neither kept nor logged: some providers quote part
     of the key in it.
     """
+    client = _public_only_client(model, api_base, api_key) if public_only else None
     try:
         litellm().completion(
             model=model,
@@ -101,6 +132,7 @@ def probe(model: str, api_base: str | None, api_key: str | None, timeout_seconds
             max_tokens=1,
             num_retries=0,
             max_retries=0,
+            **({"client": client} if client is not None else {}),
         )
     except Exception as exc:
         status = status_code(exc)

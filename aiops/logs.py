@@ -15,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import os
 import sys
 from collections.abc import Iterator, Mapping
 from contextvars import ContextVar
@@ -131,18 +130,12 @@ def _install(redacting: RedactingFilter, formatter: logging.Formatter | None) ->
                 handler.setFormatter(formatter)
 
 
-def log_format(value: str | None = None) -> str:
-    chosen = (value or os.environ.get("AI_AGENTS_LOG_FORMAT") or "text").strip().lower()
-    if chosen not in FORMATS:
-        raise ValueError(f"AI_AGENTS_LOG_FORMAT={chosen!r}: use one of {', '.join(FORMATS)}")
-    return chosen
-
-
-def configure_logging(process: str, level: str | None = None, format: str | None = None) -> None:
-    """`level` and `format` default to AI_AGENTS_LOG_LEVEL (INFO) and AI_AGENTS_LOG_FORMAT."""
-    as_json = log_format(format) == "json"
+def configure_logging(process: str, level: str = "INFO", format: str = "text") -> None:
+    """`level` and `format` as Settings.log_level and Settings.log_format give them."""
+    if format not in FORMATS:
+        raise ValueError(f"AI_AGENTS_LOG_FORMAT={format!r}: use one of {', '.join(FORMATS)}")
     logging.basicConfig(
-        level=(level or os.environ.get("AI_AGENTS_LOG_LEVEL", "INFO")).upper(),
+        level=level.upper(),
         format=f"%(asctime)s %(levelname)s {process} %(name)s: %(message)s",
         stream=sys.stderr,
         force=True,
@@ -150,4 +143,4 @@ def configure_logging(process: str, level: str | None = None, format: str | None
     # httpx logs every request URL at INFO; URLs can carry tenant identifiers and tokens.
     logging.getLogger("httpx").setLevel(logging.WARNING)
     logging.getLogger("LiteLLM").setLevel(logging.WARNING)
-    _install(RedactingFilter(), JsonLines(process) if as_json else None)
+    _install(RedactingFilter(), JsonLines(process) if format == "json" else None)

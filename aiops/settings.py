@@ -6,7 +6,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from aiops.crypto import parse_key
@@ -29,6 +29,25 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="AI_AGENTS_", env_file=".env", extra="ignore")
 
     environment: Literal["development", "production"] = "development"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = Field(
+        default="INFO", description="Every process's log level (DEBUG shows each webhook)."
+    )
+    log_format: Literal["text", "json"] = Field(
+        default="text",
+        description="json: one object per line with timestamp, level, process, tenant_id "
+        "and event_id, for a log pipeline.",
+    )
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _level_in_any_case(cls, value: object) -> object:
+        return value.strip().upper() if isinstance(value, str) else value
+
+    @field_validator("log_format", mode="before")
+    @classmethod
+    def _format_in_any_case(cls, value: object) -> object:
+        return value.strip().lower() if isinstance(value, str) else value
+
     state_dir: Path = Field(
         default=Path(".aiops"),
         description="Folder for embedded PostgreSQL/Redis data, generated keys and recovery.",

@@ -63,7 +63,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     if not logging.getLogger().handlers:
         # uvicorn configures only its own loggers; a host that set up logging keeps it.
-        configure_logging("api")
+        configure_logging("api", settings.log_level, settings.log_format)
     configure_tracing(settings, "api")
 
     @contextlib.asynccontextmanager

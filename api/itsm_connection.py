@@ -7,7 +7,7 @@ from __future__ import annotations
 import httpx
 from fastapi import HTTPException, status
 
-from aiops.endpoints import EndpointRefusedError, check_public_endpoint
+from aiops.endpoints import EndpointRefusedError, check_public_endpoint, public_only_transport
 from api.models import ItsmConnectionIn
 from itsm.base import ConnectionField, ItsmPlugin
 from itsm.connection_settings import ConnectionSettings, SettingsError, resolve
@@ -90,7 +90,10 @@ def check_before_saving(
                 f"itsm_base_url refused: {exc}; a tenant key may only point at a public "
                 "address (the platform operator can set others with the admin token)"
             ) from None
-    with httpx.Client() as http:
+    # A tenant's own choice is reached at public addresses only, checked again as it
+    # connects (a name that resolved to a public address once may not the second time).
+    transport = public_only_transport() if public_only else None
+    with httpx.Client(transport=transport) as http:
         try:
             check_credentials(plugin, connection, http)
         except CredentialsRefused as exc:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import signal
 import subprocess
 import threading
@@ -36,6 +37,8 @@ class ChildSpec:
     ready_url: str | None = None  # answers 200 once the child can do its job
     # Only this child's: e.g. Dagster's storage credentials stay out of the other processes.
     extra_env: Mapping[str, str] = field(default_factory=dict)
+    # Emptied before every start: e.g. the metrics files of the previous run's workers.
+    fresh_dirs: Sequence[Path] = ()
 
 
 class Component(Protocol):
@@ -89,6 +92,9 @@ class ChildProcess:
         return self.spec.name
 
     def start(self) -> None:
+        for folder in self.spec.fresh_dirs:
+            shutil.rmtree(folder, ignore_errors=True)
+            folder.mkdir(mode=0o700, parents=True)
         self.process = subprocess.Popen(
             list(self.spec.argv),
             env=self._env,

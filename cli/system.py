@@ -10,6 +10,7 @@ from pathlib import Path
 from aiops.embedded import ServiceUrls
 from aiops.settings import Settings
 from cli.supervisor import ChildSpec
+from ingest.metrics import MULTIPROCESS_DIR_VARIABLE
 
 FLOW = "flows.enhance:build_flow()"
 
@@ -102,6 +103,19 @@ def ingest_workers(settings: Settings) -> list[str]:
     return ["--workers", str(settings.ingest_workers)] if settings.ingest_workers > 1 else []
 
 
+def ingest_metrics_dir(settings: Settings) -> Path:
+    return settings.state_dir / "ingest-metrics"
+
+
+def ingest_metrics_env(settings: Settings) -> dict[str, str]:
+    """With several ingest workers, prometheus_client's multiprocess mode: each worker
+    writes its metrics to files in this folder and /metrics sums them, whichever worker
+    answers the scrape."""
+    if settings.ingest_workers <= 1:
+        return {}
+    return {MULTIPROCESS_DIR_VARIABLE: str(ingest_metrics_dir(settings).resolve())}
+
+
 def child_specs(settings: Settings, python: str) -> list[ChildSpec]:
     """The processes of a running system, in start order; they stop in reverse.
 
@@ -140,5 +154,7 @@ def child_specs(settings: Settings, python: str) -> list[ChildSpec]:
                 *ingest_workers(settings),
             ],
             ready_url=local_url(settings, settings.ingest_port) + "/health/ready",
+            extra_env=ingest_metrics_env(settings),
+            fresh_dirs=(ingest_metrics_dir(settings),) if settings.ingest_workers > 1 else (),
         ),
     ]

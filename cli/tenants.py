@@ -193,8 +193,7 @@ def rotate_webhook_secret(
         bool,
         typer.Option(
             "--secret-from-itsm",
-            help="Ask for a secret the ITSM made (Zendesk's Signing secret) instead of "
-            "making one.",
+            help="Ask for a secret the ITSM made (Zendesk's Signing secret) instead of making one.",
         ),
     ] = False,
 ) -> None:

@@ -137,7 +137,7 @@ def up(
                 f"port {port} on {settings.host} is taken (is AI Ops already running?); "
                 f"pick another port for the {what} with {option}"
             )
-    configure_logging("up")
+    configure_logging("up", settings.log_level, settings.log_format)
     # pgserver narrates every server command at INFO.
     logging.getLogger("pgserver").setLevel(logging.WARNING)
     stop = threading.Event()

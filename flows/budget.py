@@ -2,8 +2,10 @@
 100 % the tenant's notes are composed offline, saying why, until the month turns or the
 limit is raised.
 
-The month's spend is read at most once per tenant per `ttl_seconds` (like tenant
-settings), so a burst of events may overshoot a limit by what that interval spends.
+The month's spend is read at most once per tenant per AI_AGENTS_TENANT_CACHE_SECONDS
+(like tenant settings); in between, what each synthesis of this process cost is added to
+it as the synthesis returns. A limit can therefore be overshot only by the events already
+in flight when it is reached (and by other flow processes until their next read).
 """
 
 from __future__ import annotations
@@ -12,13 +14,15 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 from prometheus_client import Gauge
 
+from aiops.events import Event
 from aiops.settings import Settings
-from flows.synthesis import Synthesizer
+from flows.context import Context
+from flows.synthesis import Synthesis, Synthesizer
 from flows.synthesis.choose import llm_route, synthesizer_for
 from flows.synthesis.offline import OfflineSynthesizer
 from flows.transactions import in_tenant
@@ -87,7 +91,16 @@ class BudgetGate:
             self._warn_once(tenant.tenant_id, budget)
         if state == "exhausted":
             return OfflineSynthesizer(header=budget_header(budget.spent_usd, budget.limit_usd))
-        return synthesizer_for(tenant, self._settings)
+        return _Counted(synthesizer_for(tenant, self._settings), self, tenant.tenant_id)
+
+    def spent(self, tenant_id: str, cost_usd: float) -> None:
+        """Adds one synthesis's cost to the tenant's spend as last read."""
+        if cost_usd <= 0:
+            return
+        with self._lock:
+            at, budget = self._read.get(tenant_id, (0.0, None))
+            if budget is not None:
+                self._read[tenant_id] = (at, replace(budget, spent_usd=budget.spent_usd + cost_usd))
 
     def _budget(self, tenant_id: str) -> Budget | None:
         at = self._clock()
@@ -122,3 +135,17 @@ class BudgetGate:
             if budget.state == "exhausted"
             else "",
         )
+
+
+class _Counted:
+    """A tenant's synthesizer whose every synthesis is counted against its budget at once."""
+
+    def __init__(self, inner: Synthesizer, gate: BudgetGate, tenant_id: str) -> None:
+        self._inner = inner
+        self._gate = gate
+        self._tenant_id = tenant_id
+
+    def synthesize(self, event: Event, context: Context) -> Synthesis:
+        synthesis = self._inner.synthesize(event, context)
+        self._gate.spent(self._tenant_id, synthesis.cost_usd or 0.0)
+        return synthesis

@@ -44,8 +44,8 @@ def build_flow(
     """The flow; `source` and `runtime` default to the Redis shards and a fresh runtime."""
     if settings is None:
         # Started by `python -m bytewax.run`: this is the process's entry point.
-        configure_logging("flow")
         settings = Settings()
+        configure_logging("flow", settings.log_level, settings.log_format)
         configure_tracing(settings, "flow")
     runtime = runtime or FlowRuntime(settings)
     # From the start, not the first event: an idle flow still answers "what is it doing".

@@ -78,7 +78,7 @@ def create_app(settings: Settings | None = None) -> IngestApp:
     plugins = list(registry.PLUGINS.values())
     if not logging.getLogger().handlers:
         # uvicorn configures only its own loggers; a host that set up logging keeps it.
-        configure_logging("ingest")
+        configure_logging("ingest", settings.log_level, settings.log_format)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -1,12 +1,21 @@
-"""Prometheus metrics of one ingest app, in a registry of its own."""
+"""Prometheus metrics of one ingest app, in a registry of its own.
+
+With several uvicorn workers, `aiops up` sets prometheus_client's own
+PROMETHEUS_MULTIPROC_DIR: every worker's counters go to files there, and a scrape sums
+the files, so /metrics shows the whole ingest whichever worker answers.
+"""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.multiprocess import MultiProcessCollector
 
 from aiops.process_health import SupervisedComponents
+
+MULTIPROCESS_DIR_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
 
 
 class IngestMetrics:
@@ -25,6 +34,15 @@ class IngestMetrics:
             buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
             registry=self.registry,
         )
+        self._scraped = self.registry
+        shared = os.environ.get(MULTIPROCESS_DIR_VARIABLE)
+        if shared:
+            self._scraped = CollectorRegistry()
+            MultiProcessCollector(self._scraped, path=shared)
         if supervisor_status is not None:
             # What `aiops up` reports of the components it runs, read at scrape time.
-            self.registry.register(SupervisedComponents(supervisor_status))
+            self._scraped.register(SupervisedComponents(supervisor_status))
+
+    def exposition(self) -> bytes:
+        """The text a scrape gets: this worker's metrics, or every worker's."""
+        return generate_latest(self._scraped)

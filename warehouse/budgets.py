@@ -1,8 +1,8 @@
 """A tenant's LLM spend this calendar month (UTC) and its own monthly limit.
 
-Spend is what litellm priced each enhancement at (enhancement_history.cost_usd, from
-litellm's completion_cost; 0 for models missing from its price list), summed over the
-events finished since the month began.
+Spend is what each synthesis was priced at (litellm's price list; 0 for models missing
+from it), one llm_spend row per synthesis that cost something, summed over the month: a
+backfill or a retry of an event adds to the month it ran in and replaces nothing.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Literal
 
-from warehouse.db import TenantConnection
+from warehouse.db import TenantConnection, session_tenant
 
 WARN_AT = 0.8
 BudgetState = Literal["ok", "warning", "exhausted"]
@@ -23,11 +23,23 @@ def budget_state(spent_usd: float, limit_usd: float) -> BudgetState:
     return "warning" if spent_usd >= WARN_AT * limit_usd else "ok"
 
 
+SPEND_TABLE = "llm_spend"
+
+
+def record_spend(conn: TenantConnection, event_id: str, cost_usd: float | None) -> None:
+    """Adds what one synthesis of `event_id` cost to the tenant's ledger (nothing if free)."""
+    if cost_usd and cost_usd > 0:
+        conn.execute(
+            "INSERT INTO llm_spend (tenant_id, event_id, cost_usd) VALUES (%s, %s, %s)",
+            (session_tenant(conn), event_id, cost_usd),
+        )
+
+
 def month_spend_usd(conn: TenantConnection) -> float:
     row = conn.execute(
         """
-        SELECT coalesce(sum(cost_usd), 0) AS spent FROM enhancement_history
-        WHERE finished_at >= date_trunc('month', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'
+        SELECT coalesce(sum(cost_usd), 0) AS spent FROM llm_spend
+        WHERE spent_at >= date_trunc('month', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'
         """
     ).fetchone()
     assert row is not None

@@ -10,6 +10,7 @@ from psycopg.rows import DictRow
 from psycopg.types.json import Jsonb
 
 from aiops.events import Event
+from warehouse import budgets
 from warehouse.db import TenantConnection
 
 
@@ -86,6 +87,8 @@ def record_note(conn: TenantConnection, event_id: str, note_id: str) -> None:
 
 
 def finish(conn: TenantConnection, event_id: str, result: Result) -> None:
+    """The event's outcome, and what its synthesis cost into the spend ledger."""
+    budgets.record_spend(conn, event_id, result.cost_usd)
     conn.execute(
         """
         UPDATE enhancement_history SET

@@ -20,7 +20,11 @@ from warehouse.db import Database, TenantConnection
 
 DEFAULT_ENHANCEMENT_DAYS = 90
 
-_EXPIRES_BY = {"enhancement_history": "created_at", "ticket_history": TICKET_DAY}
+_EXPIRES_BY = {
+    "enhancement_history": "created_at",
+    "llm_spend": "spent_at",  # kept as long as the enhancements it paid for
+    "ticket_history": TICKET_DAY,
+}
 
 
 @dataclass(frozen=True)

@@ -39,6 +39,8 @@ class TenantConfig:
     llm_fallbacks: tuple[str | LlmTarget, ...] = ()
     llm_api_base: str | None = None
     llm_api_key: str | None = field(default=None, repr=False)
+    # The endpoints above were set with a tenant key: reach them at public addresses only.
+    llm_endpoints_public_only: bool = False
     monitoring_url: str | None = None
     webhook_scheme: WebhookScheme = "native"
     webhook_rate_per_minute: int | None = None
@@ -197,8 +199,8 @@ def create_tenant(
                 itsm_credentials_enc, webhook_secrets_enc, llm_model, llm_fallbacks,
                 llm_api_base, llm_api_key_enc, monitoring_url, webhook_scheme,
                 webhook_rate_per_minute, mask_personal_data, llm_fallback_keys_enc,
-                itsm_options, itsm_secrets_enc)
-            VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+                llm_endpoints_public_only, itsm_options, itsm_secrets_enc)
+            VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
             """,
             (
                 tid,
@@ -219,6 +221,7 @@ def create_tenant(
                 config.webhook_rate_per_minute,
                 config.mask_personal_data,
                 fallback_keys,
+                config.llm_endpoints_public_only,
                 json.dumps(dict(config.itsm_options)),
                 seal_itsm_secrets(box, tid, config.itsm_secrets),
             ),
@@ -259,6 +262,7 @@ def read_config(conn: TenantConnection, box: SecretBox) -> TenantConfig | None:
         llm_fallbacks=_open_fallbacks(box, tid, row["llm_fallbacks"], row["llm_fallback_keys_enc"]),
         llm_api_base=row["llm_api_base"],
         llm_api_key=box.decrypt(bytes(llm), _context(tid, "llm")) if llm else None,
+        llm_endpoints_public_only=row["llm_endpoints_public_only"],
         monitoring_url=row["monitoring_url"],
         webhook_scheme=row["webhook_scheme"],
         webhook_rate_per_minute=row["webhook_rate_per_minute"],
@@ -283,11 +287,14 @@ def update_llm(
     fallbacks: Sequence[str | LlmTarget],
     api_base: str | None,
     api_key: str | Keep | None,
+    set_by_tenant: bool,
 ) -> bool:
     """Sets the connection's tenant's model, fallbacks, endpoint and key (bring your own key).
 
     `api_key` replaces the stored key, None removes it, KEEP leaves it; fallbacks are
-    replaced whole, their keys included. False when the tenant has no configuration.
+    replaced whole, their keys included. `set_by_tenant`: a tenant key chose these
+    endpoints, so the flow connects to them at public addresses only. False when the
+    tenant has no configuration.
     """
     tenant_id = session_tenant(conn)
     keep = isinstance(api_key, Keep)
@@ -300,10 +307,10 @@ def update_llm(
         UPDATE tenant_configs
         SET llm_model = %s, llm_fallbacks = %s, llm_api_base = %s,
             llm_api_key_enc = CASE WHEN %s THEN llm_api_key_enc ELSE %s::bytea END,
-            llm_fallback_keys_enc = %s, updated_at = now()
+            llm_fallback_keys_enc = %s, llm_endpoints_public_only = %s, updated_at = now()
         RETURNING tenant_id
         """,
-        (model, listed, api_base, keep, sealed, fallback_keys),
+        (model, listed, api_base, keep, sealed, fallback_keys, set_by_tenant),
     ).fetchone()
     return updated is not None
 

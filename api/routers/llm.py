@@ -28,10 +28,21 @@ def _saved(conn: TenantConnection) -> LlmConfigOut:
 
 
 def _check_key(
-    model: str, api_base: str | None, api_key: str, timeout_seconds: float, what: str = ""
+    scope: TenantScope,
+    model: str,
+    api_base: str | None,
+    api_key: str,
+    timeout_seconds: float,
+    what: str = "",
 ) -> None:
     try:
-        probe(model, api_base, api_key, timeout_seconds)
+        probe(
+            model,
+            api_base,
+            api_key,
+            timeout_seconds,
+            public_only=not scope.principal.is_platform,
+        )
     except KeyRefused as exc:
         raise HTTPException(
             status.HTTP_422_UNPROCESSABLE_CONTENT,
@@ -92,7 +103,7 @@ def _fallbacks(
                 "shares the primary's endpoint and key)",
             )
         _check_endpoint(scope, fallback.api_base, what)
-        _check_key(fallback.model, fallback.api_base, key, timeout_seconds, what)
+        _check_key(scope, fallback.model, fallback.api_base, key, timeout_seconds, what)
         chain.append(LlmTarget(fallback.model, fallback.api_base, key))
     return chain
 
@@ -132,7 +143,7 @@ def put_llm(
         )
     _check_endpoint(scope, body.api_base, "")
     if key is not None:
-        _check_key(body.model, body.api_base, key, settings.llm_timeout_seconds)
+        _check_key(scope, body.model, body.api_base, key, settings.llm_timeout_seconds)
     fallbacks = _fallbacks(scope, body, stored, settings.llm_timeout_seconds)
     # The providers were asked outside any transaction: no row is locked while they answer.
     with scope.connection() as conn:
@@ -143,6 +154,7 @@ def put_llm(
             fallbacks=fallbacks,
             api_base=body.api_base,
             api_key=chosen,
+            set_by_tenant=not scope.principal.is_platform,
         )
         return _saved(conn)
 
@@ -151,5 +163,7 @@ def put_llm(
 def reset_llm(scope: AdminScopeDep, box: BoxDep) -> LlmConfigOut:
     """Back to the installation's model, endpoint and key; the tenant's key is deleted."""
     with scope.connection() as conn:
-        tenants.update_llm(conn, box, model=None, fallbacks=(), api_base=None, api_key=None)
+        tenants.update_llm(
+            conn, box, model=None, fallbacks=(), api_base=None, api_key=None, set_by_tenant=False
+        )
         return _saved(conn)

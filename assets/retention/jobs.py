@@ -20,6 +20,7 @@ from assets.resources import PostgresResource, RedisResource, WarehouseResource
 from assets.retention import streams
 from warehouse.analytics.export import ENHANCEMENTS, TICKETS
 from warehouse.analytics.rollups import DAILY, SOURCES
+from warehouse.budgets import SPEND_TABLE
 from warehouse.retention import (
     DEFAULT_ENHANCEMENT_DAYS,
     Policy,
@@ -108,6 +109,7 @@ def purge_postgres(
             counts = {}
             for table, days in (
                 (ENHANCEMENTS, policy.enhancement_days),
+                (SPEND_TABLE, policy.enhancement_days),
                 (TICKETS, policy.ticket_days),
             ):
                 if days is None:

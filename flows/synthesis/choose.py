@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from aiops.llm import LlmTarget
 from aiops.settings import LlmFallback, Settings
 from flows.synthesis import Synthesizer
@@ -42,7 +44,8 @@ def llm_route(tenant: TenantConfig, settings: Settings) -> LlmRoute | None:
     its own pair, so the installation's key is never sent to an endpoint a tenant chose.
     Such a tenant without fallbacks of its own gets the installation's plain model names
     (on its own key), never the installation's fallback providers and their keys.
-    A tenant endpoint without a key gets a placeholder (see _own_pair).
+    A tenant endpoint without a key gets a placeholder (see _own_pair). Endpoints a
+    tenant key chose are reached at public addresses only (checked on every connection).
     """
     model = tenant.llm_model or settings.llm_model
     if not model:
@@ -56,9 +59,12 @@ def llm_route(tenant: TenantConfig, settings: Settings) -> LlmRoute | None:
     else:
         key = settings.llm_api_key.get_secret_value() if settings.llm_api_key else None
         primary = LlmTarget(model, settings.llm_api_base, key)
+    targets = [primary, *(_resolve(f, primary) for f in fallbacks)]
+    if own and tenant.llm_endpoints_public_only:
+        targets = [replace(t, public_only=True) for t in targets]
     # The same model at the same endpoint is asked once, where it first comes.
     unique: dict[tuple[str, str | None], LlmTarget] = {}
-    for target in (primary, *(_resolve(f, primary) for f in fallbacks)):
+    for target in targets:
         unique.setdefault((target.model, target.api_base), target)
     return LlmRoute(targets=tuple(unique.values()), timeout_seconds=settings.llm_timeout_seconds)
 

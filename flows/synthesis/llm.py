@@ -15,6 +15,7 @@ from typing import Any
 
 from opentelemetry.trace import StatusCode
 
+from aiops.endpoints import check_public_endpoint
 from aiops.errors import PermanentError
 from aiops.events import Event
 from aiops.llm import LlmTarget, is_transient, litellm
@@ -69,7 +70,12 @@ def _complete(
             api_key=target.api_key,
             timeout_seconds=timeout_seconds,
             max_tokens=_MAX_COMPLETION_TOKENS,
+            public_only=target.public_only,
         )
+    if target.public_only and target.api_base is not None:
+        # litellm opens its own connections: checked just before the call, which leaves
+        # one DNS lookup's window to a rebinding name (SECURITY.md says so).
+        check_public_endpoint(target.api_base)
     response = litellm().completion(
         model=target.model,
         messages=messages,

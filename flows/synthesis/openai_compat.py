@@ -19,6 +19,7 @@ from typing import Any
 import certifi
 import httpx
 
+from aiops.endpoints import REFUSED, public_only_transport
 from aiops.llm import litellm
 
 PREFIX = "openai/"
@@ -58,13 +59,19 @@ def tls() -> ssl.SSLContext:
     return ssl.create_default_context(cafile=certifi.where())
 
 
-def _http() -> httpx.Client:
-    """One client per thread, made on first use, its connection kept: one pool shared by
-    hundreds of threads spent more CPU on its lock and its scan of connections than on
-    the requests."""
-    client: httpx.Client | None = getattr(_local, "client", None)
+def _http(public_only: bool) -> httpx.Client:
+    """One client per thread (and per kind), made on first use, its connection kept: one
+    pool shared by hundreds of threads spent more CPU on its lock and its scan of
+    connections than on the requests. `public_only`: for endpoints a tenant chose, every
+    connection is checked to reach a public address (aiops.endpoints)."""
+    name = "public_client" if public_only else "client"
+    client: httpx.Client | None = getattr(_local, name, None)
     if client is None:
-        client = _local.client = httpx.Client(verify=tls())
+        if public_only:
+            client = httpx.Client(transport=public_only_transport(tls()), trust_env=False)
+        else:
+            client = httpx.Client(verify=tls())
+        setattr(_local, name, client)
     return client
 
 
@@ -85,11 +92,12 @@ def complete(
     api_key: str | None,
     timeout_seconds: float,
     max_tokens: int,
+    public_only: bool = False,
 ) -> Completion:
     name = model.removeprefix(PREFIX)
     headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
     try:
-        response = _http().post(
+        response = _http(public_only).post(
             api_base.rstrip("/") + "/chat/completions",
             json={"model": name, "messages": messages, "max_tokens": max_tokens},
             headers=headers,
@@ -97,6 +105,11 @@ def complete(
         )
     except httpx.TimeoutException as exc:
         raise CompletionError(f"timed out ({type(exc).__name__})", 408) from exc
+    except httpx.ConnectError as exc:
+        if str(exc).startswith(REFUSED):
+            # Not a public address: trying again reaches the same place.
+            raise CompletionError(str(exc), 403) from exc
+        raise CompletionError(f"connection failed ({type(exc).__name__})", 503) from exc
     except httpx.TransportError as exc:
         # Unreachable: as worth another try as a 503.
         raise CompletionError(f"connection failed ({type(exc).__name__})", 503) from exc

@@ -8,8 +8,10 @@ import logging
 from collections.abc import Iterator
 
 import pytest
+from pydantic import ValidationError
 
 from aiops.logs import configure_logging, log_context
+from aiops.settings import Settings
 
 TOKEN = "ghp_" + "Zx9Yw8Vu7Ts6Rq5Po4Nm3Lk2Ji1Hg0FeDcBa"
 DSN = "postgresql://aiops:Pg-S3cret-77@db01:5432/aiops"
@@ -127,8 +129,9 @@ def _json_lines(text: str) -> list[dict[str, object]]:
 def test_json_format_writes_one_object_per_line_with_the_ids_and_masking(
     stderr: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("AI_AGENTS_LOG_FORMAT", "json")
-    configure_logging("flow")
+    monkeypatch.setenv("AI_AGENTS_LOG_FORMAT", "JSON")
+    settings = Settings()
+    configure_logging("flow", settings.log_level, settings.log_format)
     log = logging.getLogger("tests.logs.json")
 
     log.info("before any event")
@@ -153,6 +156,17 @@ def test_json_format_writes_one_object_per_line_with_the_ids_and_masking(
     assert TOKEN not in out and "Pg-S3cret-77" not in out
 
 
-def test_an_unknown_log_format_is_refused_with_the_choices() -> None:
+def test_an_unknown_log_format_or_level_is_refused_with_the_choices(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     with pytest.raises(ValueError, match="use one of text, json"):
         configure_logging("test", format="yaml")
+    monkeypatch.setenv("AI_AGENTS_LOG_FORMAT", "yaml")
+    with pytest.raises(ValidationError, match="'text' or 'json'"):
+        Settings()
+    monkeypatch.setenv("AI_AGENTS_LOG_FORMAT", "text")
+    monkeypatch.setenv("AI_AGENTS_LOG_LEVEL", "chatty")
+    with pytest.raises(ValidationError, match="'DEBUG', 'INFO'"):
+        Settings()
+    monkeypatch.setenv("AI_AGENTS_LOG_LEVEL", "debug")
+    assert Settings().log_level == "DEBUG"

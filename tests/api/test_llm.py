@@ -14,6 +14,7 @@ from aiops.crypto import SecretBox
 from aiops.settings import Settings
 from api.app import create_app
 from tests.fakes.openai_server import OpenAiServer
+from tests.fakes.rebinding_dns import REBINDING_HOST, rebinding_dns
 from tests.flows.conftest import add_tenant, recorded, run_flow
 from tests.flows.events import entry, event
 from tests.flows.monitoring import closed_port_url
@@ -309,3 +310,27 @@ def test_a_tenant_key_cannot_point_the_server_at_an_internal_address(
     put = _put(client, auth, tenant_id, model="openai/x", api_base=llm.base_url, api_key=NEW_KEY)
     assert put.status_code == 200, put.text
     assert _stored(db, box, tenant_id) == ("openai/x", NEW_KEY)
+
+
+def test_a_tenant_endpoint_that_rebinds_after_the_check_is_not_called_by_the_key_check(
+    client: TestClient,
+    db: Database,
+    box: SecretBox,
+    llm: OpenAiServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    tenant_id = f"t-rebind-{uuid.uuid4().hex[:8]}"
+    add_tenant(db, box, tenant_id, llm_model="openai/primary", llm_api_key=OLD_KEY)
+    with db.tenant(tenant_id) as conn:
+        tenant_admin = {"Authorization": f"Bearer {create_key(conn, 'ops', 'admin').token}"}
+    rebound = llm.base_url.replace("127.0.0.1", REBINDING_HOST)
+
+    # Public when the API checks the URL, loopback when the key check would connect.
+    with rebinding_dns(monkeypatch, public_answers=1):
+        put = _put(
+            client, tenant_admin, tenant_id, model="openai/x", api_base=rebound, api_key=NEW_KEY
+        )
+
+    assert put.status_code == 502, put.text
+    assert llm.requests == [] and llm.authorizations == []
+    assert _stored(db, box, tenant_id) == ("openai/primary", OLD_KEY)

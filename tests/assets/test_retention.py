@@ -15,6 +15,7 @@ from tests.analytics import seed
 from warehouse.analytics import rollups
 from warehouse.analytics.export import ENHANCEMENTS, TICKETS, export_partition
 from warehouse.analytics.layout import partition_days
+from warehouse.budgets import SPEND_TABLE
 from warehouse.db import Database
 from warehouse.retention import Policy
 
@@ -55,6 +56,9 @@ def _state(
             state[f"{name}/enhancements"] = sorted(
                 r["event_id"] for r in conn.execute("SELECT event_id FROM enhancement_history")
             )
+            state[f"{name}/spend"] = sorted(
+                r["event_id"] for r in conn.execute("SELECT event_id FROM llm_spend")
+            )
             state[f"{name}/tickets"] = sorted(
                 r["ticket_id"] for r in conn.execute("SELECT ticket_id FROM ticket_history")
             )
@@ -84,6 +88,11 @@ def test_retention_removes_exactly_what_each_tenants_policy_expires(
             for days in ENHANCEMENT_AGES[name]:
                 # A source outcome, so the day has a row in the source rollup too.
                 seed.enhancement(conn, f"e{days}", seed.at(_ago(days)), sources={"kb": "ok"})
+                conn.execute(
+                    "INSERT INTO llm_spend (tenant_id, event_id, cost_usd, spent_at) "
+                    "VALUES (%s, %s, 0.01, %s)",
+                    (tid, f"e{days}", seed.at(_ago(days))),
+                )
                 export_partition(conn, warehouse_dir, ENHANCEMENTS, tid, _ago(days))
                 rollups.write_daily(warehouse_dir, tid, _ago(days))
                 rollups.write_sources(warehouse_dir, tid, _ago(days))
@@ -105,8 +114,8 @@ def test_retention_removes_exactly_what_each_tenants_policy_expires(
     dry = _run(instance, resources, dry_run=True, batch_size=2)
     assert _state(db, redis_client, warehouse_dir, tenants) == before
     expected_rows = {
-        tenants["a"]: {ENHANCEMENTS: 3, TICKETS: 2},
-        tenants["b"]: {ENHANCEMENTS: 2},
+        tenants["a"]: {ENHANCEMENTS: 3, SPEND_TABLE: 3, TICKETS: 2},
+        tenants["b"]: {ENHANCEMENTS: 2, SPEND_TABLE: 2},
     }
     dry_rows = dry.output_for_node("purge_postgres")
     assert {t: dry_rows[t] for t in tenants.values()} == expected_rows
@@ -148,7 +157,7 @@ def test_retention_removes_exactly_what_each_tenants_policy_expires(
 
     rerun = _run(instance, resources)
     assert {t: rerun.output_for_node("purge_postgres")[t] for t in tenants.values()} == {
-        tenants["a"]: {ENHANCEMENTS: 0, TICKETS: 0},
-        tenants["b"]: {ENHANCEMENTS: 0},
+        tenants["a"]: {ENHANCEMENTS: 0, SPEND_TABLE: 0, TICKETS: 0},
+        tenants["b"]: {ENHANCEMENTS: 0, SPEND_TABLE: 0},
     }
     assert _state(db, redis_client, warehouse_dir, tenants) == after

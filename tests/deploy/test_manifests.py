@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import ast
 import importlib
-import inspect
 import ipaddress
 import json
 import os
@@ -29,7 +28,6 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.metrics import MetricWrapperBase
 from pydantic import ValidationError
 
-import aiops.logs
 from aiops.crypto import generate_key
 from aiops.settings import Settings
 from api.metrics import ApiMetrics
@@ -50,6 +48,7 @@ INTERNAL_RANGES = ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "169.254.0.0
 APP_CONTAINERS = ("ingest", "api", "flow", "dagster-webserver", "dagster-daemon")
 DAGSTER_CONTAINERS = ("dagster-webserver", "dagster-daemon", "dagster-storage")
 OWNER_URL = PREFIX + "MIGRATION_DATABASE_URL"
+OPERATOR_URL = PREFIX + "OPERATOR_DATABASE_URL"
 DAGSTER_URL = dagster_processes.STORAGE_URL_VARIABLE
 
 
@@ -117,11 +116,7 @@ def _production_secrets(monkeypatch: pytest.MonkeyPatch) -> set[str]:
 
 
 def _setting_names() -> set[str]:
-    names = {PREFIX + field.upper() for field in Settings.model_fields}
-    # Read straight from the environment by the logging set-up, before any settings exist.
-    if f'"{PREFIX}LOG_LEVEL"' in inspect.getsource(aiops.logs):
-        names.add(PREFIX + "LOG_LEVEL")
-    return names
+    return {PREFIX + field.upper() for field in Settings.model_fields}
 
 
 # Files, kustomization, image ------------------------------------------------------------
@@ -239,6 +234,8 @@ def test_each_process_gets_the_secrets_it_needs_and_no_others(
         # child_env), Dagster's storage URL to the Dagster processes only (ChildSpec.extra_env).
         assert (OWNER_URL in refs) == (c.name == "migrate"), c.name
         assert (DAGSTER_URL in refs) == (c.name in DAGSTER_CONTAINERS), c.name
+        # Only the management API creates and removes tenants.
+        assert (OPERATOR_URL in refs) == (c.name == "api"), c.name
         if c.name in (*APP_CONTAINERS, "migrate"):
             assert required <= set(refs), (c.name, required - set(refs))
         assert not set(refs) & set(m.config_data(docs, CONFIG)), "a setting in both places"

@@ -11,6 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from aiops.logs import configure_logging
+from aiops.settings import Settings
 from tests.ingest import sdp
 
 
@@ -20,7 +21,8 @@ def json_logs(monkeypatch: pytest.MonkeyPatch) -> Iterator[io.StringIO]:
     root = logging.getLogger()
     handlers, level = root.handlers[:], root.level
     monkeypatch.setenv("AI_AGENTS_LOG_FORMAT", "json")
-    configure_logging("ingest")
+    settings = Settings()
+    configure_logging("ingest", settings.log_level, settings.log_format)
     written = io.StringIO()
     handler = root.handlers[0]
     assert isinstance(handler, logging.StreamHandler)

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
+import shutil
 import subprocess
 import sys
 import time
@@ -46,8 +48,11 @@ def _ingest(
     port = free_port()
     ours = settings.model_copy(update={"ingest_port": port, "ingest_workers": workers})
     [spec] = [s for s in system.child_specs(ours, sys.executable) if s.name == "ingest"]
-    env = system.child_env(os.environ, ours, urls)
+    env = system.child_env(os.environ, ours, urls) | dict(spec.extra_env)
     env |= {"AI_AGENTS_ENCRYPTION_KEY": master_key, "PYTHONPATH": str(REPO)}
+    for folder in spec.fresh_dirs:  # as the supervisor prepares them
+        shutil.rmtree(folder, ignore_errors=True)
+        folder.mkdir(parents=True)
     server = subprocess.Popen(list(spec.argv), cwd=REPO, env=env)
     base = f"http://127.0.0.1:{port}"
     try:
@@ -131,10 +136,30 @@ def test_uvicorn_workers_share_the_port_and_queue_each_delivery_once(
         answers = list(
             pool.map(lambda d: _send(base + "/webhook/servicedesk", tenant, d), deliveries * 2)
         )
+        # Whichever worker answers a scrape, it counts every worker's webhooks.
+        scraped = [
+            _accepted(httpx.get(f"{base}/metrics", headers={"Connection": "close"}).text)
+            for _ in range(12)
+        ]
 
     assert len(workers) >= 2
     assert all(status == 202 for status, _ in answers)
     assert sum(not duplicate for _, duplicate in answers) == len(deliveries)
+    assert scraped == [float(len(deliveries))] * len(scraped)
     stream = settings.stream_name(shard_for(tenant, settings.stream_shards))
     stored = [event.event_id for event in stored_events(redis_client, stream)]
     assert sorted(stored) == sorted(deliveries)
+
+
+def _accepted(metrics_text: str) -> float:
+    found = re.search(
+        r'^aiops_ingest_webhooks_total\{outcome="accepted",source="servicedesk"\} (\S+)$',
+        metrics_text,
+        re.MULTILINE,
+    ) or re.search(
+        r'^aiops_ingest_webhooks_total\{source="servicedesk",outcome="accepted"\} (\S+)$',
+        metrics_text,
+        re.MULTILINE,
+    )
+    assert found, metrics_text[:2000]
+    return float(found.group(1))

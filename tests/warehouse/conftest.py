@@ -9,7 +9,7 @@ from psycopg.types.json import Jsonb
 
 from aiops.crypto import SecretBox
 from aiops.events import Ticket
-from warehouse import api_keys, knowledge
+from warehouse import api_keys, budgets, knowledge
 from warehouse.db import Database
 from warehouse.tenants import TenantConfig, create_tenant
 from warehouse.tickets import upsert_tickets
@@ -32,4 +32,5 @@ def pair(db: Database, box: SecretBox, tenant_id: str) -> Iterator[tuple[str, st
                 (f"{tid}-ev", Jsonb({"id": "1"})),
             )
             api_keys.create_key(conn, f"key of {tid}", "admin")
+            budgets.record_spend(conn, f"{tid}-ev", 0.01)
     yield ids

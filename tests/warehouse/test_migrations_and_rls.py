@@ -18,6 +18,7 @@ TENANT_TABLES = {
     "system_inventory",
     "enhancement_history",
     "api_keys",
+    "llm_spend",
 }
 
 

@@ -70,6 +70,7 @@ PLANTED = {
         " ticket) VALUES (%s, 'planted', '1', 'servicedesk', 'created', 'stored', '{}')"
     ),
     "kb_articles": "INSERT INTO kb_articles (tenant_id, article_id, title) VALUES (%s, 'p', 'p')",
+    "llm_spend": "INSERT INTO llm_spend (tenant_id, event_id, cost_usd) VALUES (%s, 'p', 1)",
     "system_inventory": "INSERT INTO system_inventory (tenant_id, hostname) VALUES (%s, 'p')",
     "ticket_history": "INSERT INTO ticket_history (tenant_id, ticket_id) VALUES (%s, 'planted')",
     "tenant_configs": (

@@ -1,13 +1,13 @@
 """ITSM plugins' own settings: plain options and a sealed set of further secrets.
 
 Revision ID: 0008_itsm_settings
-Revises: 0007_llm_chain
+Revises: 0015_endpoint_owner
 """
 
 from alembic import op
 
 revision = "0008_itsm_settings"
-down_revision = "0007_llm_chain"
+down_revision = "0015_endpoint_owner"
 branch_labels = None
 depends_on = None
 
