@@ -54,6 +54,11 @@ class Event(BaseModel):
     received_at: datetime
     backfill: bool = False
     repost: bool = Field(default=True, description="Post a note even if one was posted before.")
+    fetch: bool = Field(
+        default=False,
+        description="The webhook only named the ticket (its body is not trusted): the flow "
+        "reads the ticket from the ITSM before using it.",
+    )
 
     def to_json(self) -> str:
         return self.model_dump_json()

@@ -78,16 +78,28 @@ TICKETS = Schema(
                 "issue id",
                 "key",
                 "request id",
+                "sys_id",  # ServiceNow: webhooks name a record by it, so history does too
                 "number",
+                "ticket #",  # ConnectWise PSA
                 "incident id",
                 "workorderid",
             ),
         ),
-        Column("subject", ("subject", "summary", "title", "short_description")),
+        Column(
+            "subject",
+            ("subject", "summary", "title", "short_description", "summary description"),
+        ),
         Column("description", ("description", "body", "details", "detailed description")),
         Column(
             "resolution",
-            ("resolution", "resolution notes", "resolution_text", "solution", "close_notes"),
+            (
+                "resolution",
+                "resolution notes",
+                "resolution_text",
+                "solution",
+                "close_notes",
+                "fix_notes",
+            ),
         ),
         Column("category", ("category", "issue type", "ticket type", "type")),
         Column("comments", ("comment", "comments")),
@@ -96,7 +108,10 @@ TICKETS = Schema(
         Column("tags", ("tags", "labels")),
         Column(
             "created_at",
-            ("created", "created_at", "created time", "created date", "opened_at", "created on"),
+            (
+                *("created", "created_at", "created time", "created date", "opened_at"),
+                *("created on", "sys_created_on", "date entered"),
+            ),
         ),
         Column(
             "resolved_at",
@@ -107,6 +122,7 @@ TICKETS = Schema(
                 "resolved date",
                 "closed",
                 "closed_at",
+                "closed date",
                 "completed time",
                 "solved at",  # Zendesk
                 "closed time",  # Freshservice, when it was closed without resolving

@@ -31,7 +31,9 @@ def _is_received(item: Received | DeadLetter) -> TypeGuard[Received]:
 
 
 def _is_resolved(item: Received) -> bool:
-    return item.event.kind == "resolved"
+    # A resolved ticket the flow must first read from the ITSM (Event.fetch) goes the
+    # enhance way, whose pool does I/O without holding up this worker.
+    return item.event.kind == "resolved" and not item.event.fetch
 
 
 def build_flow(

@@ -48,7 +48,8 @@ class FlowMetrics:
         )
         self.resolved = Counter(
             "aiops_flow_resolved_tickets",
-            "Resolved tickets by outcome (stored, failed) into the ticket history.",
+            "Resolved tickets by outcome (stored, failed; skipped: read from the ITSM, "
+            "not resolved) into the ticket history.",
             ["outcome"],
             registry=self.registry,
         )

@@ -28,6 +28,7 @@ from flows.context import Context
 from flows.items import Outcome, OutcomeStatus, Received
 from flows.masking import mask_context, mask_event, redactor_for
 from flows.noise import Noise, classify
+from flows.pointers import read_pointed
 from flows.synthesis import Synthesis, Synthesizer
 from flows.synthesis.attempts import AttemptLog
 from flows.synthesis.instructions import Messages
@@ -105,6 +106,11 @@ def _tenant(services: Services, tenant_id: str) -> TenantConfig:
     return tenant
 
 
+def _read_pointed(services: Services, tenant: TenantConfig, event: Event) -> Event:
+    client = services.itsm(tenant)
+    return services.retry(lambda: read_pointed(event, client))
+
+
 def _write_back(
     services: Services,
     tenant: TenantConfig,
@@ -157,6 +163,10 @@ def process_event(received: Received, services: Services) -> Outcome:
     try:
         with stages.stage("tenant"):
             tenant = _tenant(services, tid)
+        if event.fetch:  # the webhook only named the ticket: read it from the ITSM
+            with stages.stage("fetch"):
+                event = _read_pointed(services, tenant, event)
+        arrived = event.ticket  # as the ITSM has it, before masking
         # From here on only the masked ticket is used: stored, searched with, prompted with.
         with stages.stage("mask"):
             redactor = redactor_for(tenant, event)
@@ -177,7 +187,7 @@ def process_event(received: Received, services: Services) -> Outcome:
         # posted afresh only when the backfill asks to repost.
         repost = done and event.backfill and event.repost
         # Decided on the ticket as it arrived: masking may hide the sender it looks at.
-        noise = classify(received.event.ticket)
+        noise = classify(arrived)
         if noise is not None:
             return _skipped(received, services, noise, stages)
         with stages.stage("gather"):

@@ -39,6 +39,7 @@ from flows.gather import Gatherer
 from flows.indexes import FullBuild, StoredTicketIndexes, TenantIndexes
 from flows.items import DeadLetter, Received
 from flows.metrics import FlowMetrics
+from flows.pointed_history import is_pointed_resolved, store_pointed_resolved
 from flows.process import Services, process_event
 from flows.sinks import DeadLetterWriter
 from flows.source import Acks
@@ -167,11 +168,15 @@ class FlowRuntime:
         try:
             # The webhook's trace continues here, across Redis.
             with continued_span("flow enhance", received.traceparent, attributes) as span:
-                outcome = process_event(received, started.services)
+                handle = store_pointed_resolved if is_pointed_resolved(received) else process_event
+                outcome = handle(received, started.services)
                 span.set_attribute("aiops.outcome", outcome.status)
         finally:
             self.metrics.in_flight.dec()
-        self.metrics.observe(outcome)
+        if is_pointed_resolved(received):  # a history row, not an enhancement: skipped if open
+            self.metrics.resolved.labels(outcome.status).inc()
+        else:
+            self.metrics.observe(outcome)
         log.info(
             "tenant %s ticket %s event %s: %s%s",
             event.tenant_id,

@@ -22,7 +22,7 @@ from ingest.body import is_json_media_type, parse_json, read_capped
 from ingest.context import IngestContext
 from ingest.enqueue import Enqueued, RateLimited
 from ingest.rejection import Rejection
-from itsm.base import ItsmPlugin, NormalizationError
+from itsm.base import ItsmPlugin, NormalizationError, fetches_tickets
 
 log = logging.getLogger(__name__)
 
@@ -122,6 +122,7 @@ def _to_event(
         kind=kind,
         ticket=ticket,
         received_at=utcnow(),
+        fetch=fetches_tickets(plugin),
     )
 
 

@@ -170,3 +170,11 @@ class ItsmPlugin(Protocol):
         """What the ITSM's admin configures to send webhooks to `urls` (`tickets`,
         `resolved_tickets`), as lines to print; the signing secret is printed after them."""
         ...
+
+
+def fetches_tickets(plugin: ItsmPlugin) -> bool:
+    """True for a plugin whose webhook only points at a ticket (ConnectWise callbacks, which
+    cannot be signed): its events carry `fetch`, and the flow reads the ticket through the
+    plugin's client instead of trusting the body. A plugin says so with the class attribute
+    `fetches_tickets = True`; the others need not declare it."""
+    return getattr(plugin, "fetches_tickets", False) is True

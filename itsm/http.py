@@ -39,6 +39,14 @@ class MaybeApplied(TransientError):
     """Failed after the request was sent (read timeout, reset, 5xx): it may have taken effect."""
 
 
+class Refused(PermanentError):
+    """A 4xx other than 429; `status` says which (a client may act on a 401 itself)."""
+
+    def __init__(self, message: str, status: int) -> None:
+        super().__init__(message)
+        self.status = status
+
+
 @dataclass(frozen=True)
 class RetryPolicy:
     attempts: int = 3
@@ -182,6 +190,24 @@ class ItsmHttp:
         data: Mapping[str, str] | None = None,
     ) -> Mapping[str, Any]:
         """One request, no retry: the JSON object answered, or the error it maps to."""
+        payload = self.send_json(method, path, params=params, json=json, data=data)
+        if not isinstance(payload, Mapping):
+            raise PermanentError(
+                f"{self.vendor.name} answered {method} {path} with something other than a "
+                f"JSON object; {self.vendor.not_json_hint}"
+            )
+        return payload
+
+    def send_json(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, str | int] | None = None,
+        json: Mapping[str, Any] | None = None,
+        data: Mapping[str, str] | None = None,
+    ) -> Any:
+        """As `send`, for the vendors whose lists are bare JSON arrays (ConnectWise)."""
         name = self.vendor.name
         where = f"{method} {path}"
         self._hold_off(where)
@@ -215,10 +241,10 @@ class ItsmHttp:
             payload = None
         if not 200 <= status < 300:
             message = self.vendor.error_message(payload)[:MESSAGE_LIMIT]
-            raise PermanentError(self.vendor.refused(status, where, message))
-        if not isinstance(payload, Mapping):
+            raise Refused(self.vendor.refused(status, where, message), status)
+        if payload is None:
             raise PermanentError(
-                f"{name} answered {where} with something other than a JSON object; "
+                f"{name} answered {where} with something other than JSON; "
                 f"{self.vendor.not_json_hint}"
             )
         return payload

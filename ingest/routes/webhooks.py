@@ -29,6 +29,7 @@ from ingest.context import IngestContext
 from ingest.receive import choose_tenant, lowercase_headers, receive, refuse_repeated_tenant
 from ingest.rejection import Rejection
 from itsm.base import IgnoredEvent, ItsmPlugin
+from itsm.url_token import with_url_token
 
 log = logging.getLogger(__name__)
 
@@ -136,7 +137,8 @@ async def answer(
     context: IngestContext, plugin: ItsmPlugin, kind: EventKind | None, request: Request
 ) -> Response:
     """The response to one webhook delivery: 202 once Redis holds the event, else the refusal."""
-    headers = lowercase_headers(request)
+    # A URL's ?token= reaches verify() as a header: ConnectWise callbacks can send no other.
+    headers = with_url_token(lowercase_headers(request), request.scope["query_string"])
     queried = _tenant_parameters(request.scope["query_string"])
     query = queried[-1] if queried else None  # the last, as query_params.get reads it
     header = headers.get("x-tenant-id")

@@ -1,8 +1,10 @@
 """One tenant per ticketing system in one running `aiops up`: ServiceDesk Plus, Jira,
-Zendesk and Freshservice tenants set up as their admins would (CLI or API, credentials
-tried against each stand-in when saved), each ITSM's webhooks signed or authenticated its
-own way, resolved tickets stored into history and drawn on for the next note, exactly one
-internal note per event, noise ignored, and no credential in any log.
+Zendesk, Freshservice, ServiceNow and ConnectWise PSA tenants set up as their admins
+would (CLI or API, credentials tried against each stand-in when saved), each ITSM's
+webhooks signed or authenticated its own way (ConnectWise: the callback URL's secret, the
+ticket read back from ConnectWise), resolved tickets stored into history and drawn on for
+the next note, exactly one internal note per event, noise ignored, and no credential in
+any log.
 """
 
 from __future__ import annotations
@@ -16,11 +18,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from secrets import token_hex
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import pytest
 
 from itsm.freshservice import TOKEN_HEADER as FRESHSERVICE_TOKEN
+from itsm.servicenow.signing import signature as servicenow_signature
 from itsm.zendesk import DELIVERY_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, signature
 from tests.e2e import test_running_system as running
 from tests.e2e.test_jira_beside_sdp import _issue_body
@@ -31,10 +35,12 @@ from tests.e2e.test_running_system import (
     _log_on_failure,
     _until,
 )
+from tests.fakes.connectwise_server import ConnectWiseServer
 from tests.fakes.freshservice_server import FreshserviceServer
 from tests.fakes.jira_server import JiraServer
 from tests.fakes.openai_server import OpenAiServer
 from tests.fakes.sdp_server import SdpServer
+from tests.fakes.servicenow_server import ServiceNowServer
 from tests.fakes.zendesk_server import ZendeskServer
 from tests.ingest import jira as jira_hooks
 from tests.ingest import sdp
@@ -49,6 +55,9 @@ JIRA_EMAIL = "agent@globex.example"
 ZENDESK_EMAIL = "aiops@initech.example"
 ZENDESK_FIX = "Cleared Credential Manager and set EnableADAL=1 (change ZD-4471)"
 FRESHSERVICE_FIX = "Disabled Wi-Fi power saving on the adapter (change FS-8812)"
+SERVICENOW_USER = "aiops.integration"
+SERVICENOW_FIX = "Re-registered the Outlook profile's ADAL token cache (change SN-3316)"
+CONNECTWISE_FIX = "Replaced the stale Kerberos ticket on the terminal server (change CW-5520)"
 
 
 @pytest.fixture()
@@ -74,6 +83,54 @@ def zendesk() -> Iterator[ZendeskServer]:
 def freshservice() -> Iterator[FreshserviceServer]:
     with FreshserviceServer(api_key=f"fs-e2e-{token_hex(16)}") as server:
         yield server
+
+
+@pytest.fixture()
+def servicenow() -> Iterator[ServiceNowServer]:
+    with ServiceNowServer(
+        username=SERVICENOW_USER,
+        password=f"sn-e2e-{token_hex(16)}",
+        client_id=f"sn-client-{token_hex(8)}",
+        client_secret=f"sn-secret-{token_hex(16)}",
+    ) as server:
+        yield server
+
+
+@pytest.fixture()
+def connectwise() -> Iterator[ConnectWiseServer]:
+    with ConnectWiseServer(
+        company="stark",
+        public_key=f"pub{token_hex(8)}",
+        private_key=f"cw-e2e-{token_hex(16)}",
+        client_id=f"cw-client-{token_hex(8)}",
+    ) as server:
+        yield server
+
+
+def _servicenow_headers(secret: str, delivery: str) -> Callable[[bytes], dict[str, str]]:
+    def sign(raw: bytes) -> dict[str, str]:
+        stamp = str(int(time.time()))
+        return {
+            "Content-Type": "application/json",
+            "X-AIOps-Timestamp": stamp,
+            "X-AIOps-Delivery-Id": delivery,
+            "X-AIOps-Signature": servicenow_signature(secret, stamp, delivery, raw),
+        }
+
+    return sign
+
+
+def _callback(ticket: dict[str, Any], action: str) -> dict[str, Any]:
+    """A ConnectWise ticket callback as it is POSTed: the ticket as a JSON string."""
+    return {
+        "MessageId": token_hex(16),
+        "FromUrl": "api-na.myconnectwise.net",
+        "CompanyId": "stark",
+        "Action": action,
+        "Type": "ticket",
+        "ID": ticket["id"],
+        "Entity": json.dumps(ticket),
+    }
 
 
 def _fixture(name: str) -> dict[str, Any]:
@@ -103,6 +160,9 @@ def _zendesk_headers(secret: str, invocation: str) -> Callable[[bytes], dict[str
         }
 
     return sign
+
+
+JSON = {"Content-Type": "application/json"}
 
 
 def _freshservice_headers(secret: str) -> Callable[[bytes], dict[str, str]]:
@@ -145,6 +205,8 @@ def test_one_tenant_per_itsm_each_gets_one_internal_note_per_event(
     jira: JiraServer,
     zendesk: ZendeskServer,
     freshservice: FreshserviceServer,
+    servicenow: ServiceNowServer,
+    connectwise: ConnectWiseServer,
 ) -> None:
     with _log_on_failure(system):
         # ServiceDesk Plus and Zendesk by the CLI, Jira and Freshservice by the API.
@@ -192,13 +254,46 @@ def test_one_tenant_per_itsm_each_gets_one_internal_note_per_event(
             },
         )
         assert umbrella["webhook_urls"]["signature_header"] == "X-AIOps-Webhook-Token"
+        # ServiceNow by the CLI, on OAuth; ConnectWise by the API.
+        made = system.aiops(
+            "tenants", "create", "hooli", "--name", "Hooli", "--itsm", "servicenow",
+            "--servicenow-url", servicenow.base_url, "--servicenow-user", SERVICENOW_USER,
+            "--servicenow-password", servicenow.password, "--servicenow-auth", "oauth",
+            "--servicenow-client-id", str(servicenow.client_id),
+            "--servicenow-client-secret", str(servicenow.client_secret),
+        )  # fmt: skip
+        assert "x_aiops.webhook_secret" in made and "/webhook/servicenow?tenant=hooli" in made
+        sn_secret = made.split("Signing secret", 1)[1].splitlines()[1].strip()
+        cw_secret = "whsec_" + token_hex(24)
+        _api(
+            system,
+            "POST",
+            "/tenants",
+            {
+                "tenant_id": "stark",
+                "display_name": "Stark on ConnectWise",
+                "itsm_source": "connectwise",
+                "itsm_base_url": connectwise.base_url,
+                "itsm_username": connectwise.public_key,
+                "itsm_api_key": connectwise.private_key,
+                "itsm_options": {"company": "stark", "client_id": connectwise.client_id},
+                "webhook_secret": cw_secret,
+            },
+        )
+        assert [r.path for r in servicenow.received] == [
+            "/oauth_token.do",
+            "/api/now/table/incident",
+        ]
+        assert [r.path for r in connectwise.received] == ["/v4_6_release/apis/3.0/service/tickets"]
         # Each credential check was one authenticated read of the stand-in.
         assert [r.path for r in zendesk.received] == ["/api/v2/users/me.json"]
         assert [r.path for r in freshservice.received] == ["/api/v2/tickets"]
         urls = {t: f"{system.ingest}/webhook/{s}?tenant={t}" for t, s in (
             ("acme", "servicedesk"), ("globex", "jira"), ("initech", "zendesk"),
-            ("umbrella", "freshservice"),
+            ("umbrella", "freshservice"), ("hooli", "servicenow"), ("stark", "connectwise"),
         )}  # fmt: skip
+        # The secret rides in the callback URL, URL-encoded, as registered in ConnectWise.
+        callback_url = f"{urls['stark']}&token={quote(cw_secret, safe='')}"
 
         # Resolved tickets first: they are the history the next notes draw on.
         solved = _fixture("zendesk/trigger_ticket_solved.json")
@@ -209,7 +304,19 @@ def test_one_tenant_per_itsm_each_gets_one_internal_note_per_event(
         resolved["ticket"]["id"] = "#INC-1000"
         resolved["ticket"]["resolution"] = f"<p>{FRESHSERVICE_FIX}</p>"
         _accepted(_post(urls["umbrella"], resolved, _freshservice_headers(fs_secret)))
-        _until("both resolved tickets stored", lambda: _resolved_stored(system) >= 2, 60)
+        sn_resolved = _fixture("servicenow/br_incident_resolved.json")
+        sn_resolved["record"]["sys_id"]["value"] = "5" * 32
+        sn_resolved["record"]["close_notes"] = {"value": SERVICENOW_FIX, "display_value": ""}
+        _accepted(
+            _post(urls["hooli"], sn_resolved, _servicenow_headers(sn_secret, "5" * 32 + "-7"))
+        )
+        # ConnectWise: the callback says little that is believed; the flow reads the ticket.
+        cw_closed = {"id": 250400, "summary": "Terminal server logons fail with a Kerberos error",
+                     "closedFlag": True, "closedDate": "2026-11-30T10:00:00Z"}  # fmt: skip
+        connectwise.add_ticket(cw_closed, "Users cannot log on to TS01 since this morning.")
+        connectwise.add_resolution("250400", CONNECTWISE_FIX)
+        _accepted(_post(callback_url, _callback(cw_closed, "updated"), lambda r: JSON))
+        _until("the resolved tickets stored", lambda: _resolved_stored(system) >= 4, 90)
 
         # One created event per system, two for Zendesk (a trigger and an event webhook).
         servicedesk.add_request(sdp.request_object("7001", subject="VPN drops"))
@@ -244,6 +351,25 @@ def test_one_tenant_per_itsm_each_gets_one_internal_note_per_event(
         fs_event = _accepted(_post(urls["umbrella"], raised, _freshservice_headers(fs_secret)))[
             "event_id"
         ]
+        sn_created = _fixture("servicenow/br_incident_created.json")
+        sn_sys_id = "6" * 32
+        sn_created["record"]["sys_id"]["value"] = sn_sys_id
+        servicenow.add_record(
+            "incident",
+            {"sys_id": sn_sys_id, "short_description": sn_created["record"]["short_description"]},
+        )
+        sn_event = _accepted(
+            _post(urls["hooli"], sn_created, _servicenow_headers(sn_secret, sn_sys_id + "-0"))
+        )["event_id"]
+        assert sn_event == sn_sys_id + "-0"
+        cw_open = {"id": 250401, "summary": "Terminal server logons fail with a Kerberos error",
+                   "closedFlag": False}  # fmt: skip
+        connectwise.add_ticket(cw_open, "Kerberos error on TS02 logons.")
+        # The Entity claims another summary: only what ConnectWise itself holds is used.
+        forged_entity = cw_open | {"summary": "FORGED callback text"}
+        cw_event = _accepted(
+            _post(callback_url, _callback(forged_entity, "added"), lambda r: JSON)
+        )["event_id"]
 
         # Redelivered (Zendesk retries an event under a new invocation), wrongly signed,
         # or noise: nothing more.
@@ -251,6 +377,13 @@ def test_one_tenant_per_itsm_each_gets_one_internal_note_per_event(
         assert _accepted(again)["duplicate"] is True
         forged = _post(urls["umbrella"], raised, _freshservice_headers("whsec_" + token_hex(24)))
         assert forged.status_code == 401
+        wrong_url = f"{urls['stark']}&token={quote('whsec_' + token_hex(24), safe='')}"
+        assert _post(wrong_url, _callback(cw_open, "added"), lambda r: JSON).status_code == 401
+        unsigned = _post(urls["hooli"], sn_created, lambda r: JSON)
+        assert unsigned.status_code == 401
+        # Our own ConnectWise note makes an "updated" callback of an open ticket: ignored.
+        echo = _post(callback_url, _callback(cw_open, "updated"), lambda r: JSON)
+        assert _accepted(echo)["ignored"] is True
         stale = _post(urls["initech"], trigger, _zendesk_headers(zendesk_secret, "inv-5"))
         assert _accepted(stale)["duplicate"] is True
         note_added = _fixture("freshservice/workflow_note_added.json")
@@ -265,6 +398,10 @@ def test_one_tenant_per_itsm_each_gets_one_internal_note_per_event(
                 "zendesk trigger": len(zendesk.comments("35501")),
                 "zendesk event": len(zendesk.comments("35440")),
                 "freshservice": len(freshservice.conversations("1042")),
+                "servicenow": len(servicenow.journal(sn_sys_id)),
+                "connectwise": len(
+                    [n for n in connectwise.notes("250401") if n["internalAnalysisFlag"]]
+                ),
             }
 
         _until("a note in every system", lambda: all(notes().values()), ENHANCE_SECONDS)
@@ -279,6 +416,8 @@ def test_one_tenant_per_itsm_each_gets_one_internal_note_per_event(
             "globex": [jira_event],
             "initech": [zd_trigger, zd_envelope],
             "umbrella": [fs_event],
+            "hooli": [sn_event],
+            "stark": [cw_event],
         }
         _until(
             "every enhancement recorded as succeeded",
@@ -297,11 +436,19 @@ def test_one_tenant_per_itsm_each_gets_one_internal_note_per_event(
         assert zendesk.comments("35440")[0]["public"] is False
         assert freshservice.conversations("1042")[0]["private"] is True
         assert f"[AI Ops ref {fs_event}]" in freshservice.conversations("1042")[0]["body"]
+        assert servicenow.journal(sn_sys_id)[0]["element"] == "work_notes"
+        [cw_note] = [n for n in connectwise.notes("250401") if n["createdBy"] != "portal"]
+        assert cw_note["internalAnalysisFlag"] and not cw_note["detailDescriptionFlag"]
         # The resolved tickets were history the notes drew on.
         zendesk_prompts = _prompts_with(llm, trigger["ticket"]["subject"])
         assert zendesk_prompts and any(ZENDESK_FIX in p for p in zendesk_prompts)
         fs_prompts = _prompts_with(llm, raised["ticket"]["subject"])
         assert fs_prompts and any(FRESHSERVICE_FIX in p for p in fs_prompts)
+        sn_prompts = _prompts_with(llm, sn_created["record"]["short_description"]["value"])
+        assert sn_prompts and any(SERVICENOW_FIX in p for p in sn_prompts)
+        cw_prompts = _prompts_with(llm, "Kerberos error on TS02 logons.")
+        assert cw_prompts and any(CONNECTWISE_FIX in p for p in cw_prompts)
+        assert not _prompts_with(llm, "FORGED callback text")
         assert _statuses(system, "acme") == {sdp_event: "succeeded"}
 
         system.process.send_signal(signal.SIGINT)
@@ -314,6 +461,12 @@ def test_one_tenant_per_itsm_each_gets_one_internal_note_per_event(
             "Zendesk signing secret": zendesk_secret,
             "Freshservice webhook secret": fs_secret,
             "Jira webhook secret": jira_secret,
+            "ServiceNow password": servicenow.password,
+            "ServiceNow client secret": str(servicenow.client_secret),
+            "ServiceNow webhook secret": sn_secret,
+            "ConnectWise private key": connectwise.private_key,
+            "ConnectWise callback secret": cw_secret,
+            "ConnectWise callback secret, URL-encoded": quote(cw_secret, safe=""),
         }
         leaks = [
             f"the {what} is in {path}"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
@@ -22,15 +23,20 @@ from itsm.jira import DELIVERY_HEADER as JIRA_DELIVERY
 from itsm.jira import SIGNATURE_HEADER as JIRA_SIGNATURE
 from itsm.servicedesk import DELIVERY_HEADER as SDP_DELIVERY
 from itsm.servicedesk import SIGNATURE_HEADER as SDP_SIGNATURE
+from itsm.servicenow import signing as servicenow_signing
 from itsm.signing import hex_hmac_sha256
+from itsm.url_token import URL_TOKEN_HEADER
 from itsm.zendesk import DELIVERY_HEADER as ZENDESK_DELIVERY
 from itsm.zendesk import SIGNATURE_HEADER as ZENDESK_SIGNATURE
 from itsm.zendesk import TIMESTAMP_HEADER as ZENDESK_TIMESTAMP
 from itsm.zendesk import signature as zendesk_signature
 from tests.conftest import FIXTURES
+from tests.fakes.connectwise_server import SEEDED as CONNECTWISE_SEEDED
+from tests.fakes.connectwise_server import ConnectWiseServer
 from tests.fakes.freshservice_server import FreshserviceServer
 from tests.fakes.jira_server import JiraServer
 from tests.fakes.sdp_server import SdpServer
+from tests.fakes.servicenow_server import ServiceNowServer
 from tests.fakes.zendesk_server import ZendeskServer
 
 Outcome = Literal["created", "updated", "resolved", "ignored"]
@@ -83,6 +89,11 @@ class KitMaterial:
     # False where the ITSM cannot sign and sends the secret itself (a bearer secret): the
     # body is then not covered, as the plugin's trust model says.
     body_signed: bool = True
+    # False for an ITSM that sends no delivery id (ConnectWise): the derived id dedupes.
+    delivery_ids: bool = True
+    # For an ITSM whose webhook cannot be signed (ConnectWise): a webhook body naming
+    # `ticket_id` whose other content is forged. Its plugin must fetch the ticket.
+    pointer: Callable[[str], bytes] | None = None
 
     def first(self, outcome: Outcome) -> bytes:
         path = next(p for p, o in self.fixtures.items() if o == outcome)
@@ -356,6 +367,174 @@ def _freshservice_fixtures() -> dict[Path, Outcome]:
     return {own / name: outcome for name, outcome in expected.items()}
 
 
+# ServiceNow -----------------------------------------------------------------------------------
+
+_SN_USER = "aiops.integration"
+_SN_PASSWORD = "kit-servicenow-password-3e7d"
+_SN_CLIENT_ID = "kit-sn-oauth-client-1f0a"
+_SN_CLIENT_SECRET = "kit-sn-oauth-secret-9b2c44"
+
+
+class _ServiceNowStandIn:
+    def __init__(self, server: ServiceNowServer) -> None:
+        self._server = server
+        self._serial = 0
+        basic = base64.b64encode(f"{_SN_USER}:{_SN_PASSWORD}".encode()).decode()
+        self.credentials: tuple[str, ...] = (_SN_PASSWORD, _SN_CLIENT_SECRET, basic)
+
+    def connection(self, *, api_key: str | None = None) -> ItsmConnection:
+        # OAuth: the harder path (token endpoint, bearer), with the password grant.
+        return ItsmConnection(
+            self._server.base_url,
+            api_key or _SN_PASSWORD,
+            username=_SN_USER,
+            options={"auth": "oauth", "table": "incident", "client_id": _SN_CLIENT_ID},
+            secrets={"client_secret": _SN_CLIENT_SECRET},
+        )
+
+    def add_ticket(self) -> str:
+        self._serial += 1
+        sys_id = f"{self._serial:032x}"
+        self._server.add_record("incident", {"sys_id": sys_id, "short_description": "kit"})
+        return sys_id
+
+    def notes(self, ticket_id: str) -> list[KitNote]:
+        # Internal means: a work note; a comment is e-mailed to the caller.
+        return [
+            KitNote(e["value"], internal=e["element"] == "work_notes")
+            for e in self._server.journal(ticket_id)
+        ]
+
+    def fail_next(self, *status_codes: int) -> None:
+        self._server.retry_after_seconds = 0
+        self._server.fail_next(*status_codes)
+
+
+@contextmanager
+def _servicenow_stand_in() -> Iterator[StandIn]:
+    with ServiceNowServer(
+        username=_SN_USER,
+        password=_SN_PASSWORD,
+        client_id=_SN_CLIENT_ID,
+        client_secret=_SN_CLIENT_SECRET,
+    ) as server:
+        yield _ServiceNowStandIn(server)
+
+
+def _servicenow_sign(body: bytes, secret: str, delivery_id: str) -> dict[str, str]:
+    stamp = str(int(time.time()))
+    return {
+        "Content-Type": "application/json",
+        "X-AIOps-Timestamp": stamp,
+        "X-AIOps-Delivery-Id": delivery_id,
+        "X-AIOps-Signature": servicenow_signing.signature(secret, stamp, delivery_id, body),
+    }
+
+
+def _servicenow_fixtures() -> dict[Path, Outcome]:
+    own = OWN_FIXTURES / "servicenow"
+    expected: dict[str, Outcome] = {
+        "br_incident_created.json": "created",
+        "br_sc_req_item_created.json": "created",
+        "br_incident_resolved.json": "resolved",
+        "table_api_problem_closed.json": "resolved",
+        "br_incident_updated_open.json": "ignored",
+    }
+    shared: dict[Path, Outcome] = {
+        FIXTURES / "itsm" / "servicenow_table_get_incident_response.json": "created",
+        FIXTURES / "itsm" / "servicenow_table_patch_incident_response.json": "created",
+    }
+    return {own / name: outcome for name, outcome in expected.items()} | shared
+
+
+# ConnectWise PSA ---------------------------------------------------------------------------
+
+_CW_COMPANY = "kitmsp"
+_CW_PUBLIC = "kitPublicKey4d2a"
+_CW_PRIVATE = "kit-cw-private-key-8c1e5f"
+_CW_CLIENT_ID = "kit-cw-client-id-0b7d"
+
+
+class _ConnectWiseStandIn:
+    def __init__(self, server: ConnectWiseServer) -> None:
+        self._server = server
+        self._serial = 7000
+        pair = f"{_CW_COMPANY}+{_CW_PUBLIC}:{_CW_PRIVATE}".encode()
+        self.credentials: tuple[str, ...] = (_CW_PRIVATE, base64.b64encode(pair).decode())
+
+    def connection(self, *, api_key: str | None = None) -> ItsmConnection:
+        return ItsmConnection(
+            self._server.base_url,
+            api_key or _CW_PRIVATE,
+            username=_CW_PUBLIC,
+            options={"company": _CW_COMPANY, "client_id": _CW_CLIENT_ID},
+        )
+
+    def add_ticket(self) -> str:
+        self._serial += 1
+        self._server.add_ticket(
+            {"id": self._serial, "summary": "kit ticket", "closedFlag": False},
+            description="The kit's ticket, as ConnectWise holds it.",
+        )
+        return str(self._serial)
+
+    def notes(self, ticket_id: str) -> list[KitNote]:
+        # Ours only (the description is the ticket's first Discussion note). Internal means:
+        # the Internal tab, neither the Discussion nor the Resolution.
+        return [
+            KitNote(
+                n["text"],
+                internal=n["internalAnalysisFlag"]
+                and not n["detailDescriptionFlag"]
+                and not n["resolutionFlag"],
+            )
+            for n in self._server.notes(ticket_id)
+            if n["createdBy"] != CONNECTWISE_SEEDED
+        ]
+
+    def fail_next(self, *status_codes: int) -> None:
+        self._server.retry_after_seconds = 0
+        self._server.fail_next(*status_codes)
+
+
+@contextmanager
+def _connectwise_stand_in() -> Iterator[StandIn]:
+    with ConnectWiseServer(
+        company=_CW_COMPANY, public_key=_CW_PUBLIC, private_key=_CW_PRIVATE, client_id=_CW_CLIENT_ID
+    ) as server:
+        yield _ConnectWiseStandIn(server)
+
+
+def _connectwise_sign(body: bytes, secret: str, delivery_id: str) -> dict[str, str]:
+    # ConnectWise signs nothing: the secret rides in the callback URL's ?token=, which
+    # ingest hands to verify() as this header (tests/ingest cover the URL form itself).
+    return {"Content-Type": "application/json", URL_TOKEN_HEADER: secret}
+
+
+def _connectwise_pointer(ticket_id: str) -> bytes:
+    forged = {"id": int(ticket_id), "summary": "FORGED summary", "closedFlag": True}
+    callback = {
+        "Action": "added",
+        "Type": "ticket",
+        "ID": int(ticket_id),
+        "Entity": json.dumps(forged),
+    }
+    return json.dumps(callback).encode()
+
+
+def _connectwise_fixtures() -> dict[Path, Outcome]:
+    own = OWN_FIXTURES / "connectwise"
+    expected: dict[str, Outcome] = {
+        "callback_ticket_added.json": "created",
+        "callback_ticket_updated_closed.json": "resolved",
+        "callback_ticket_updated_no_entity.json": "resolved",
+        "callback_ticket_updated_open.json": "ignored",
+        "callback_ticket_deleted.json": "ignored",
+        "callback_company_updated.json": "ignored",
+    }
+    return {own / name: outcome for name, outcome in expected.items()}
+
+
 MATERIAL: dict[str, KitMaterial] = {
     "servicedesk": KitMaterial(
         fixtures={
@@ -375,6 +554,17 @@ MATERIAL: dict[str, KitMaterial] = {
     ),
     "zendesk": KitMaterial(
         fixtures=_zendesk_fixtures(), sign=_zendesk_sign, stand_in=_zendesk_stand_in
+    ),
+    "servicenow": KitMaterial(
+        fixtures=_servicenow_fixtures(), sign=_servicenow_sign, stand_in=_servicenow_stand_in
+    ),
+    "connectwise": KitMaterial(
+        fixtures=_connectwise_fixtures(),
+        sign=_connectwise_sign,
+        stand_in=_connectwise_stand_in,
+        body_signed=False,
+        delivery_ids=False,
+        pointer=_connectwise_pointer,
     ),
 }
 

@@ -23,10 +23,11 @@ from aiops.errors import PermanentError, TransientError
 from aiops.events import Event, decode_event, derive_event_id, shard_for, utcnow
 from aiops.settings import Settings
 from aiops.tenant_directory import publish
+from flows.pointers import read_pointed
 from flows.writeback import marker, post_once, render_note_html
 from ingest.app import create_app
 from itsm import registry
-from itsm.base import IgnoredEvent, ItsmClient
+from itsm.base import IgnoredEvent, ItsmClient, fetches_tickets
 from tests.fakes.loopback import free_port
 from tests.ingest.streams import enqueued_count, stored_events
 from tests.itsm.kit.material import KitMaterial, Outcome, StandIn, fixture_cases, material_for
@@ -109,7 +110,8 @@ def test_a_missing_signature_is_refused(name: str, material: KitMaterial) -> Non
 def test_the_delivery_id_is_read_from_the_itsms_header(name: str, material: KitMaterial) -> None:
     body = material.first("created")
     headers = _lower(material.sign(body, SECRET, "delivery-42"))
-    assert registry.plugin(name).delivery_id(headers) == "delivery-42"
+    expected = "delivery-42" if material.delivery_ids else None
+    assert registry.plugin(name).delivery_id(headers) == expected
 
 
 # Through ingest ---------------------------------------------------------------------------
@@ -143,7 +145,11 @@ def test_a_delivery_id_is_stored_once_through_ingest(
     redis_client: redis.Redis = request.getfixturevalue("redis_client")
     stream = settings.stream_name(shard_for(tenant_id, settings.stream_shards))
     [event] = stored_events(redis_client, stream)
-    assert (event.event_id, event.source) == ("kit-delivery-1", name)
+    if material.delivery_ids:
+        assert (event.event_id, event.source) == ("kit-delivery-1", name)
+    else:  # no delivery id from this ITSM: the id derived from the ticket's state dedupes
+        expected = derive_event_id(tenant_id, event.ticket, event.kind)
+        assert (event.event_id, event.source) == (expected, name)
     refused = app.post(
         url,
         params={"tenant": tenant_id},
@@ -172,6 +178,35 @@ def test_events_that_must_not_make_a_note_are_answered_202_and_not_stored(
         assert answer.json().get("ignored") is True, path.name
     redis_client: redis.Redis = request.getfixturevalue("redis_client")
     assert enqueued_count(redis_client, settings.stream_prefix) == 0
+
+
+def test_an_unsigned_webhook_is_fetched_not_trusted(
+    request: pytest.FixtureRequest, name: str, material: KitMaterial, stand_in: StandIn
+) -> None:
+    if material.pointer is None:
+        assert not fetches_tickets(registry.plugin(name))  # signed: its body is the ticket
+        return
+    ticket_id = stand_in.add_ticket()
+    app, tenant_id, settings = _ingest(request, name)
+    body = material.pointer(ticket_id)
+    answer = app.post(
+        f"/webhook/{name}",
+        params={"tenant": tenant_id},
+        content=body,
+        headers=material.sign(body, SECRET, "pointer-1"),
+    )
+    assert answer.status_code == 202, answer.text
+    redis_client: redis.Redis = request.getfixturevalue("redis_client")
+    [event] = stored_events(
+        redis_client, settings.stream_name(shard_for(tenant_id, settings.stream_shards))
+    )
+    assert event.fetch and event.ticket.id == ticket_id
+    assert "FORGED" not in event.model_dump_json()  # nothing of the body but the id
+    with httpx.Client() as http:
+        read = read_pointed(event, _client(name, stand_in, http))
+    assert not read.fetch and read.ticket.id == ticket_id
+    assert "FORGED" not in read.model_dump_json()
+    assert read.ticket.subject == "kit ticket"  # what the ITSM holds
 
 
 # Fixtures ---------------------------------------------------------------------------------
