@@ -70,6 +70,19 @@ def settings_of(plugin: ItsmPlugin, body: ItsmConnectionIn) -> ConnectionSetting
         raise _unprocessable(str(exc)) from None
 
 
+def refuse_internal_address(settings: ConnectionSettings) -> None:
+    """422 unless the ITSM address resolves to public addresses only (a tenant key's choice)."""
+    if settings.base_url is None:
+        return
+    try:
+        check_public_endpoint(settings.base_url)
+    except EndpointRefusedError as exc:
+        raise _unprocessable(
+            f"itsm_base_url refused: {exc}; a tenant key may only point at a public "
+            "address (the platform operator can set others with the admin token)"
+        ) from None
+
+
 def check_before_saving(
     plugin: ItsmPlugin,
     settings: ConnectionSettings,
@@ -83,13 +96,7 @@ def check_before_saving(
     if connection is None:
         return
     if public_only:
-        try:
-            check_public_endpoint(connection.base_url)
-        except EndpointRefusedError as exc:
-            raise _unprocessable(
-                f"itsm_base_url refused: {exc}; a tenant key may only point at a public "
-                "address (the platform operator can set others with the admin token)"
-            ) from None
+        refuse_internal_address(settings)
     # A tenant's own choice is reached at public addresses only, checked again as it
     # connects (a name that resolved to a public address once may not the second time).
     transport = public_only_transport() if public_only else None

@@ -23,6 +23,7 @@ from typing import TypeVar
 
 import httpx
 
+from aiops.endpoints import public_only_transport
 from aiops.errors import PermanentError
 from aiops.logs import log_context
 from aiops.retry import call_with_retries
@@ -199,12 +200,20 @@ class FlowRuntime:
             # Left unfinished: a resumed flow runs the event again and writes the letter.
             log.error("event %s: could not write its dead letter: %s", event.event_id, exc)
 
-    def _thread_http(self) -> httpx.Client:
-        """The ITSM client of this pool thread: see flows.synthesis.openai_compat._http."""
-        client: httpx.Client | None = getattr(self._local, "http", None)
+    def _thread_http(self, public_only: bool) -> httpx.Client:
+        """The ITSM client of this pool thread: see flows.synthesis.openai_compat._http.
+        `public_only`: for an address a tenant chose, every connection is checked to reach
+        a public address (aiops.endpoints)."""
+        name = "public_http" if public_only else "http"
+        client: httpx.Client | None = getattr(self._local, name, None)
         if client is None:
-            client = httpx.Client(timeout=self.settings.itsm_timeout_seconds, verify=tls())
-            self._local.http = client
+            timeout = self.settings.itsm_timeout_seconds
+            if public_only:
+                transport = public_only_transport(tls())
+                client = httpx.Client(timeout=timeout, transport=transport, trust_env=False)
+            else:
+                client = httpx.Client(timeout=timeout, verify=tls())
+            setattr(self._local, name, client)
             with self._start_lock:
                 self._thread_clients.append(client)
         return client
@@ -284,7 +293,7 @@ class FlowRuntime:
                 options=tenant.itsm_options,
                 secrets=tenant.itsm_secrets,
             )
-            return plugin.client(connection, self._thread_http())
+            return plugin.client(connection, self._thread_http(tenant.itsm_endpoint_public_only))
 
         # The tenant's model chain, or offline once its monthly LLM budget is spent.
         budget = BudgetGate(db, settings, self.metrics.llm_budget_used)

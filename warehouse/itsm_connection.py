@@ -21,15 +21,18 @@ def replace_itsm_connection(
     username: str | None,
     options: Mapping[str, str],
     secrets: Mapping[str, str],
+    set_by_tenant: bool,
 ) -> bool:
     """On the connection's own tenant; all None/empty stops write-back (notes are stored).
-    False when the tenant has no configuration."""
+    `set_by_tenant`: a tenant key chose the address, so the flow reaches it at public
+    addresses only. False when the tenant has no configuration."""
     tenant_id = session_tenant(conn)
     row = conn.execute(
         """
         UPDATE tenant_configs
         SET itsm_base_url = %s, itsm_flavor = %s, itsm_credentials_enc = %s,
-            itsm_options = %s, itsm_secrets_enc = %s, updated_at = now()
+            itsm_options = %s, itsm_secrets_enc = %s, itsm_endpoint_public_only = %s,
+            updated_at = now()
         RETURNING tenant_id
         """,
         (
@@ -38,6 +41,7 @@ def replace_itsm_connection(
             seal_itsm_credentials(box, tenant_id, api_key, username),
             json.dumps(dict(options)),
             seal_itsm_secrets(box, tenant_id, secrets),
+            set_by_tenant,
         ),
     ).fetchone()
     return row is not None

@@ -41,6 +41,8 @@ class TenantConfig:
     llm_api_key: str | None = field(default=None, repr=False)
     # The endpoints above were set with a tenant key: reach them at public addresses only.
     llm_endpoints_public_only: bool = False
+    # itsm_base_url was set with a tenant key: reach it at public addresses only.
+    itsm_endpoint_public_only: bool = False
     monitoring_url: str | None = None
     webhook_scheme: WebhookScheme = "native"
     webhook_rate_per_minute: int | None = None
@@ -199,8 +201,10 @@ def create_tenant(
                 itsm_credentials_enc, webhook_secrets_enc, llm_model, llm_fallbacks,
                 llm_api_base, llm_api_key_enc, monitoring_url, webhook_scheme,
                 webhook_rate_per_minute, mask_personal_data, llm_fallback_keys_enc,
-                llm_endpoints_public_only, itsm_options, itsm_secrets_enc)
-            VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+                llm_endpoints_public_only, itsm_options, itsm_secrets_enc,
+                itsm_endpoint_public_only)
+            VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s,
+                    %s)
             """,
             (
                 tid,
@@ -224,6 +228,7 @@ def create_tenant(
                 config.llm_endpoints_public_only,
                 json.dumps(dict(config.itsm_options)),
                 seal_itsm_secrets(box, tid, config.itsm_secrets),
+                config.itsm_endpoint_public_only,
             ),
         )
     return get_tenant(db, box, tid) or config
@@ -263,6 +268,7 @@ def read_config(conn: TenantConnection, box: SecretBox) -> TenantConfig | None:
         llm_api_base=row["llm_api_base"],
         llm_api_key=box.decrypt(bytes(llm), _context(tid, "llm")) if llm else None,
         llm_endpoints_public_only=row["llm_endpoints_public_only"],
+        itsm_endpoint_public_only=row["itsm_endpoint_public_only"],
         monitoring_url=row["monitoring_url"],
         webhook_scheme=row["webhook_scheme"],
         webhook_rate_per_minute=row["webhook_rate_per_minute"],

@@ -17,7 +17,7 @@ from api.deps import (
     SettingsDep,
     errors,
 )
-from api.itsm_connection import check_before_saving, settings_of
+from api.itsm_connection import check_before_saving, refuse_internal_address, settings_of
 from api.models import TenantCreate, TenantId, TenantOut, TenantRemoved, TenantUpdate
 from itsm import registry
 from warehouse import tenant_removal, tenants
@@ -114,6 +114,9 @@ def update_tenant(
     if body.itsm_given():
         plugin = registry.plugin(scope.summary.itsm_source)
         itsm = settings_of(plugin, body)
+        if not scope.principal.is_platform:
+            # Checked whether or not the credentials are tried: the flow calls this address.
+            refuse_internal_address(itsm)
         if body.check_itsm_credentials:
             check_before_saving(
                 plugin,
@@ -135,6 +138,7 @@ def update_tenant(
                 username=itsm.username,
                 options=itsm.options,
                 secrets=itsm.secrets,
+                set_by_tenant=not scope.principal.is_platform,
             )
         summary = tenants.read_summary(conn)
     if summary is None:

@@ -10,6 +10,7 @@ from fastapi.testclient import TestClient
 from aiops.crypto import SecretBox
 from tests.fakes.jira_server import JiraServer
 from tests.fakes.loopback import free_port
+from tests.fakes.rebinding_dns import REBINDING_HOST, rebinding_dns
 from warehouse import api_keys
 from warehouse.db import Database
 from warehouse.tenants import get_tenant, tenant_summary
@@ -130,3 +131,38 @@ def test_the_plugins_and_their_settings_are_listed(
     assert jira["email"]["flavors"] == ["cloud"]
     assert jira["flavor"]["choices"] == ["cloud", "datacenter"]
     assert client.get("/itsm-plugins").status_code == 401
+
+
+def test_a_tenant_key_cannot_skip_the_address_check_and_its_choice_is_stored(
+    client: TestClient,
+    auth: dict[str, str],
+    tenant_id: str,
+    jira: JiraServer,
+    db: Database,
+    box: SecretBox,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    body = {**_body(tenant_id, jira.base_url), "check_itsm_credentials": False}
+    assert client.post("/tenants", json=body, headers=auth).status_code == 201
+    url = f"/tenants/{tenant_id}"
+    with db.tenant(tenant_id) as conn:
+        own = {"Authorization": f"Bearer {api_keys.create_key(conn, 'ops', 'admin').token}"}
+    inside = {"itsm_base_url": jira.base_url, "itsm_api_key": TOKEN, "itsm_username": EMAIL,
+              "check_itsm_credentials": False}  # fmt: skip
+
+    refused = client.patch(url, json=inside, headers=own)
+
+    assert refused.status_code == 422 and "public" in refused.text
+    config = get_tenant(db, box, tenant_id)
+    assert config is not None and config.itsm_endpoint_public_only is False  # the platform's
+
+    # A name that looks public when saved is saved as the tenant's choice: the flow then
+    # reaches it at public addresses only (tests/flows/test_public_only_endpoints.py).
+    rebound = jira.base_url.replace("127.0.0.1", REBINDING_HOST)
+    with rebinding_dns(monkeypatch, public_answers=1):
+        saved = client.patch(url, json={**inside, "itsm_base_url": rebound}, headers=own)
+    assert saved.status_code == 200, saved.text
+    config = get_tenant(db, box, tenant_id)
+    assert config is not None
+    assert (config.itsm_base_url, config.itsm_endpoint_public_only) == (rebound, True)
+    assert jira.received == []

@@ -1,6 +1,6 @@
-"""A tenant's own LLM endpoint, chosen with a tenant key, is reached only at a public
-address, checked as the flow connects; the same endpoint set by the platform operator
-(an in-cluster LLM, say) is reached wherever it is."""
+"""A tenant's own LLM endpoint or ITSM address, chosen with a tenant key, is reached only
+at a public address, checked as the flow connects; the same endpoint set by the platform
+operator (an in-cluster LLM, say) is reached wherever it is."""
 
 from __future__ import annotations
 
@@ -13,7 +13,8 @@ from aiops.llm import LlmTarget
 from aiops.settings import Settings
 from tests.fakes.openai_server import OpenAiServer
 from tests.fakes.rebinding_dns import REBINDING_HOST, rebinding_dns
-from tests.flows.conftest import add_tenant, recorded, run_flow
+from tests.fakes.sdp_server import SdpServer
+from tests.flows.conftest import SDP_KEY, add_tenant, recorded, run_flow
 from tests.flows.events import entry, event
 from warehouse import tenants
 from warehouse.db import Database
@@ -85,3 +86,27 @@ def test_who_set_the_endpoints_is_stored_with_them(
             )  # fmt: skip
         stored = tenants.get_tenant(db, box, tenant_id)
         assert stored is not None and stored.llm_endpoints_public_only is by_tenant
+
+
+def test_an_itsm_address_a_tenant_chose_is_never_reached_once_it_rebinds_to_loopback(
+    flow_settings: Settings,
+    db: Database,
+    box: SecretBox,
+    tenant_id: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    with SdpServer() as sdp:
+        rebound = sdp.base_url.replace("127.0.0.1", REBINDING_HOST)
+        add_tenant(
+            db, box, tenant_id, itsm_base_url=rebound, itsm_flavor="onprem",
+            itsm_api_key=SDP_KEY, itsm_endpoint_public_only=True,
+        )  # fmt: skip
+        ticket = event(tenant_id, "3", "Printer offline")
+
+        with rebinding_dns(monkeypatch, public_answers=0):
+            run_flow(flow_settings.model_copy(update={"flow_attempts": 1}), [entry(ticket)])
+
+        assert sdp.received == []
+    row = recorded(db, tenant_id, ticket.event_id)
+    assert row["status"] == "failed" and row["note_id"] is None
+    assert "not a public address" in row["error"] or "ConnectError" in row["error"], row["error"]

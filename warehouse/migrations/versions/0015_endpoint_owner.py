@@ -1,5 +1,6 @@
-"""Who chose a tenant's LLM endpoints (a tenant key's choices are checked again at connect
-time), and a ledger of LLM spend that budgets sum (a re-run no longer replaces a cost).
+"""Who chose a tenant's LLM endpoints and ITSM address (a tenant key's choices are checked
+again at connect time), and a ledger of LLM spend that budgets sum (a re-run no longer
+replaces a cost).
 
 Revision ID: 0015_endpoint_owner
 Revises: 0007_llm_chain
@@ -20,7 +21,11 @@ def upgrade() -> None:
     op.execute(
         """
         ALTER TABLE tenant_configs
-            ADD COLUMN llm_endpoints_public_only boolean NOT NULL DEFAULT false;
+            ADD COLUMN llm_endpoints_public_only boolean NOT NULL DEFAULT false,
+            ADD COLUMN itsm_endpoint_public_only boolean NOT NULL DEFAULT false;
+        COMMENT ON COLUMN tenant_configs.itsm_endpoint_public_only IS
+            'itsm_base_url was set with a tenant key: the flow reaches it at public addresses '
+            'only, checked on every connection.';
         COMMENT ON COLUMN tenant_configs.llm_endpoints_public_only IS
             'The LLM endpoints were set with a tenant key: every connection to them must '
             'reach public addresses only (checked when connecting, not just when saved).';
@@ -61,6 +66,8 @@ def downgrade() -> None:
     op.execute(
         """
         DROP TABLE llm_spend;
-        ALTER TABLE tenant_configs DROP COLUMN llm_endpoints_public_only;
+        ALTER TABLE tenant_configs
+            DROP COLUMN itsm_endpoint_public_only,
+            DROP COLUMN llm_endpoints_public_only;
         """
     )
