@@ -31,14 +31,13 @@ from aiops.settings import Settings
 from flows.agents import GatherPlan, clip_note, plan_for, tenant_for
 from flows.budget import BudgetGate
 from flows.context import Context
-from flows.gather import Gatherer, search_query
-from flows.indexes import FullBuild, StoredTicketIndexes, TenantIndexes
+from flows.gather import gatherer_for, search_query
 from flows.masking import mask_context, mask_event, redactor_for
 from flows.synthesis import EveryModelFailed, Synthesis, Synthesizer
 from flows.synthesis.choose import llm_route
 from flows.synthesis.instructions import Messages, messages_for
 from flows.writeback import render_note_html
-from warehouse import agent_runs, knowledge, tickets
+from warehouse import agent_runs
 from warehouse.agent_runs import RunRecord
 from warehouse.db import Database
 from warehouse.tenants import TenantConfig, get_tenant
@@ -276,31 +275,7 @@ class Sandbox:
         http = httpx.Client(timeout=settings.gather_timeout_seconds)
         pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="sandbox-gather")
         self._closers += [http.close, lambda: pool.shutdown(wait=False, cancel_futures=True)]
-        ttl = settings.tenant_cache_seconds
-        gatherer = Gatherer(
-            db,
-            TenantIndexes(
-                db,
-                version=tickets.index_version,
-                source=StoredTicketIndexes(db, settings.warehouse_path),
-                ttl_seconds=ttl,
-            ),
-            TenantIndexes(
-                db,
-                version=knowledge.articles_version,
-                source=FullBuild(
-                    load=knowledge.all_articles,
-                    document=lambda a: (a.article_id, f"{a.title}\n{a.body}"),
-                ),
-                ttl_seconds=ttl,
-            ),
-            http,
-            pool,
-            similar_k=settings.similar_tickets_k,
-            min_relevance=settings.similar_tickets_min_relevance,
-            kb_k=settings.kb_articles_k,
-            timeout_seconds=settings.gather_timeout_seconds,
-        )
+        gatherer = gatherer_for(db, settings, http, pool)
         # The tenant's budget holds here too (an exhausted one gets offline notes), read
         # afresh for every run (one query; a person waits on it), with a gauge of its own:
         # the production one is the flow's.

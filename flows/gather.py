@@ -19,11 +19,13 @@ from typing import Any, TypeVar
 import httpx
 
 from aiops.events import Event, Ticket
+from aiops.settings import Settings
 from flows.agents import GatherPlan
 from flows.context import EMPTY, OK, Context, KbArticle, SimilarTicket, failed
 from flows.extract import Mentions, find_mentions
-from flows.indexes import TenantIndexes
+from flows.indexes import FullBuild, IndexBuild, StoredTicketIndexes, TenantIndexes
 from flows.triage import ticket_type
+from warehouse import knowledge, tickets
 from warehouse.db import Database
 from warehouse.knowledge import Article, Host, find_hosts
 from warehouse.tenants import TenantConfig
@@ -230,3 +232,38 @@ class Gatherer:
             return []
         with self._db.tenant(tenant_id) as conn:
             return find_hosts(conn, mentions.hostnames, mentions.ips)
+
+
+def gatherer_for(
+    db: Database,
+    settings: Settings,
+    http: httpx.Client,
+    executor: Executor,
+    observe_index: Callable[[IndexBuild], None] = lambda _: None,
+) -> Gatherer:
+    """The gatherer the settings describe: the flow's, and the agent sandbox's."""
+    ttl = settings.tenant_cache_seconds
+    return Gatherer(
+        db,
+        TenantIndexes(
+            db,
+            version=tickets.index_version,
+            source=StoredTicketIndexes(db, settings.warehouse_path, observe=observe_index),
+            ttl_seconds=ttl,
+        ),
+        TenantIndexes(
+            db,
+            version=knowledge.articles_version,
+            source=FullBuild(
+                load=knowledge.all_articles,
+                document=lambda a: (a.article_id, f"{a.title}\n{a.body}"),
+            ),
+            ttl_seconds=ttl,
+        ),
+        http,
+        executor,
+        similar_k=settings.similar_tickets_k,
+        min_relevance=settings.similar_tickets_min_relevance,
+        kb_k=settings.kb_articles_k,
+        timeout_seconds=settings.gather_timeout_seconds,
+    )

@@ -36,8 +36,7 @@ from flows.agent_sandbox import Parts
 from flows.agents import agent_directory
 from flows.budget import BudgetGate
 from flows.fixes import FixFinder
-from flows.gather import Gatherer
-from flows.indexes import FullBuild, StoredTicketIndexes, TenantIndexes
+from flows.gather import gatherer_for
 from flows.items import DeadLetter, Received
 from flows.metrics import FlowMetrics
 from flows.pointed_history import is_pointed_resolved, store_pointed_resolved
@@ -50,7 +49,6 @@ from flows.transactions import classified_database_errors
 from flows.window import FairWindow
 from itsm import registry
 from itsm.base import ItsmClient, ItsmConnection
-from warehouse import knowledge, tickets
 from warehouse.db import Database
 from warehouse.tenant_context import context_keys
 from warehouse.tenants import TenantConfig, get_tenant
@@ -247,32 +245,7 @@ class FlowRuntime:
             max_workers=concurrency * _SOURCES_PER_EVENT, thread_name_prefix="gather"
         )
         ttl = settings.tenant_cache_seconds
-        gatherer = Gatherer(
-            db,
-            TenantIndexes(
-                db,
-                version=tickets.index_version,
-                source=StoredTicketIndexes(
-                    db, settings.warehouse_path, observe=self.metrics.observe_index
-                ),
-                ttl_seconds=ttl,
-            ),
-            TenantIndexes(
-                db,
-                version=knowledge.articles_version,
-                source=FullBuild(
-                    load=knowledge.all_articles,
-                    document=lambda a: (a.article_id, f"{a.title}\n{a.body}"),
-                ),
-                ttl_seconds=ttl,
-            ),
-            http,
-            gather_pool,
-            similar_k=settings.similar_tickets_k,
-            min_relevance=settings.similar_tickets_min_relevance,
-            kb_k=settings.kb_articles_k,
-            timeout_seconds=settings.gather_timeout_seconds,
-        )
+        gatherer = gatherer_for(db, settings, http, gather_pool, self.metrics.observe_index)
 
         def load_tenant(tenant_id: str) -> TenantConfig | None:
             with classified_database_errors():

@@ -4,7 +4,6 @@ nothing but loopback: every asset comes from the project's own server, none from
 from __future__ import annotations
 
 import contextlib
-import shutil
 import subprocess
 import tempfile
 import threading
@@ -19,20 +18,8 @@ import uvicorn
 from aiops.settings import Settings
 from api.app import create_app as create_api
 from ingest.app import create_app as create_ingest
+from tests.console.browser import browser_binary
 from tests.fakes.loopback import free_port
-
-BROWSERS = ("chromium", "chromium-browser", "google-chrome")
-
-
-def _browser() -> str:
-    for name in BROWSERS:
-        found = shutil.which(name)
-        if found:
-            return found
-    raise AssertionError(
-        "no headless Chromium on this machine (looked for "
-        f"{', '.join(BROWSERS)}); install it with `apt-get install -y chromium`"
-    )
 
 
 @contextlib.contextmanager
@@ -59,7 +46,7 @@ def _rendered(url: str) -> str:
     with tempfile.TemporaryDirectory(prefix="aiops-chromium-") as profile:
         done = subprocess.run(
             [
-                _browser(),
+                browser_binary(),
                 "--headless",
                 "--no-sandbox",  # the tests run as root
                 "--disable-gpu",

@@ -5,18 +5,17 @@ from __future__ import annotations
 
 import io
 import json
-import logging
 from collections.abc import Iterator
 
 import pytest
 
 from aiops.crypto import SecretBox
-from aiops.logs import configure_logging
 from aiops.settings import Settings
 from tests.fakes.openai_server import OpenAiServer
 from tests.flows.conftest import add_tenant, run_flow
 from tests.flows.events import entry, event
 from tests.flows.monitoring import closed_port_url
+from tests.json_logs import json_log_lines
 from warehouse.db import Database
 
 KEY = "sk-json-logs-key"
@@ -24,19 +23,8 @@ KEY = "sk-json-logs-key"
 
 @pytest.fixture()
 def json_logs(monkeypatch: pytest.MonkeyPatch) -> Iterator[io.StringIO]:
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    monkeypatch.setenv("AI_AGENTS_LOG_FORMAT", "json")
-    settings = Settings()
-    configure_logging("flow", settings.log_level, settings.log_format)
-    written = io.StringIO()
-    handler = root.handlers[0]
-    assert isinstance(handler, logging.StreamHandler)
-    handler.setStream(written)
-    try:
+    with json_log_lines(monkeypatch, "flow") as written:
         yield written
-    finally:
-        root.handlers[:], root.level = handlers, level
 
 
 def test_every_line_about_an_event_carries_its_tenant_and_event_ids(

@@ -10,30 +10,16 @@ from collections.abc import Iterator
 import pytest
 from fastapi.testclient import TestClient
 
-from aiops.logs import configure_logging
-from aiops.settings import Settings
 from tests.ingest import sdp
+from tests.json_logs import json_log_lines
 
 
 @pytest.fixture()
 def json_logs(monkeypatch: pytest.MonkeyPatch) -> Iterator[io.StringIO]:
-    """What the root handler writes with AI_AGENTS_LOG_FORMAT=json; restored afterwards."""
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    monkeypatch.setenv("AI_AGENTS_LOG_FORMAT", "json")
-    settings = Settings()
-    configure_logging("ingest", settings.log_level, settings.log_format)
-    written = io.StringIO()
-    handler = root.handlers[0]
-    assert isinstance(handler, logging.StreamHandler)
-    handler.setStream(written)
     # Accepted webhooks are logged at DEBUG (at line rate INFO would cost more CPU than the
     # webhook itself); the JSON form must carry the ids at every level.
-    root.setLevel(logging.DEBUG)
-    try:
+    with json_log_lines(monkeypatch, "ingest", logging.DEBUG) as written:
         yield written
-    finally:
-        root.handlers[:], root.level = handlers, level
 
 
 def test_an_accepted_webhook_is_logged_with_its_tenant_and_event(
