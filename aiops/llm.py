@@ -20,6 +20,9 @@ from aiops.endpoints import public_only_transport
 
 log = logging.getLogger(__name__)
 
+# litellm's prefix for an OpenAI-compatible endpoint: the only kind a tenant may point at
+# an api_base of its own (its connections are checked as they connect).
+OPENAI_COMPATIBLE = "openai/"
 _PROBE_MESSAGES = [{"role": "user", "content": "Reply with one word: ok"}]
 _REFUSED = (401, 403)
 
@@ -95,7 +98,7 @@ class ProviderRejected(ProbeError):
 def _public_only_client(model: str, api_base: str | None, api_key: str | None) -> Any:
     """For an OpenAI-compatible endpoint a tenant chose: an OpenAI SDK client whose every
     connection is checked to reach a public address (litellm uses the client it is given)."""
-    if api_base is None or not model.startswith("openai/"):
+    if api_base is None or not model.startswith(OPENAI_COMPATIBLE):
         return None
     import openai
 

@@ -11,7 +11,14 @@ from __future__ import annotations
 from fastapi import APIRouter, HTTPException, status
 
 from aiops.endpoints import EndpointRefusedError, check_public_endpoint
-from aiops.llm import KeyRefused, LlmTarget, ProbeError, ProviderUnavailable, probe
+from aiops.llm import (
+    OPENAI_COMPATIBLE,
+    KeyRefused,
+    LlmTarget,
+    ProbeError,
+    ProviderUnavailable,
+    probe,
+)
 from api.deps import AdminScopeDep, BoxDep, ReadScopeDep, SettingsDep, TenantScope, errors
 from api.models import FallbackIn, LlmConfigIn, LlmConfigOut
 from warehouse import tenants
@@ -60,9 +67,19 @@ def _check_key(
         ) from None
 
 
-def _check_endpoint(scope: TenantScope, api_base: str | None, what: str) -> None:
+def _check_endpoint(scope: TenantScope, model: str, api_base: str | None, what: str) -> None:
     if api_base is None or scope.principal.is_platform:
         return
+    if not model.startswith(OPENAI_COMPATIBLE):
+        # Only those connections check the address they reach as they connect (DNS
+        # rebinding); litellm's other providers open connections of their own.
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
+            f"{what}a tenant key may set api_base only for OpenAI-compatible endpoints "
+            f"(model '{OPENAI_COMPATIBLE}<name>', e.g. Azure OpenAI's /openai/v1 or an LLM "
+            "proxy); other providers are reached at their own addresses (leave api_base out), "
+            "or the platform operator sets the endpoint with the admin token",
+        )
     try:
         check_public_endpoint(api_base)
     except EndpointRefusedError as exc:
@@ -102,7 +119,7 @@ def _fallbacks(
                 f"{what}a fallback provider needs its api_key (a plain model name instead "
                 "shares the primary's endpoint and key)",
             )
-        _check_endpoint(scope, fallback.api_base, what)
+        _check_endpoint(scope, fallback.model, fallback.api_base, what)
         _check_key(scope, fallback.model, fallback.api_base, key, timeout_seconds, what)
         chain.append(LlmTarget(fallback.model, fallback.api_base, key))
     return chain
@@ -141,7 +158,7 @@ def put_llm(
             status.HTTP_422_UNPROCESSABLE_CONTENT,
             "api_base needs an api_key (any placeholder if the endpoint takes none)",
         )
-    _check_endpoint(scope, body.api_base, "")
+    _check_endpoint(scope, body.model, body.api_base, "")
     if key is not None:
         _check_key(scope, body.model, body.api_base, key, settings.llm_timeout_seconds)
     fallbacks = _fallbacks(scope, body, stored, settings.llm_timeout_seconds)

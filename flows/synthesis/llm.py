@@ -15,7 +15,7 @@ from typing import Any
 
 from opentelemetry.trace import StatusCode
 
-from aiops.endpoints import check_public_endpoint
+from aiops.endpoints import EndpointRefusedError
 from aiops.errors import PermanentError
 from aiops.events import Event
 from aiops.llm import LlmTarget, is_transient, litellm
@@ -74,9 +74,12 @@ def _complete(
             public_only=target.public_only,
         )
     if target.public_only and target.api_base is not None:
-        # litellm opens its own connections: checked just before the call, which leaves
-        # one DNS lookup's window to a rebinding name (SECURITY.md says so).
-        check_public_endpoint(target.api_base)
+        # litellm would open connections of its own, unchecked as they connect; the API
+        # refuses such a tenant endpoint, and one stored before it did is not called.
+        raise EndpointRefusedError(
+            f"{target.model} at a tenant's own api_base: only OpenAI-compatible models "
+            "(openai/<name>) may use one; set the model again"
+        )
     response = litellm().completion(
         model=target.model,
         messages=messages,

@@ -20,9 +20,9 @@ import certifi
 import httpx
 
 from aiops.endpoints import REFUSED, public_only_transport
-from aiops.llm import litellm
+from aiops.llm import OPENAI_COMPATIBLE, litellm
 
-PREFIX = "openai/"
+PREFIX = OPENAI_COMPATIBLE
 _local = threading.local()
 
 

@@ -334,3 +334,21 @@ def test_a_tenant_endpoint_that_rebinds_after_the_check_is_not_called_by_the_key
     assert put.status_code == 502, put.text
     assert llm.requests == [] and llm.authorizations == []
     assert _stored(db, box, tenant_id) == ("openai/primary", OLD_KEY)
+
+
+def test_a_tenant_key_sets_an_api_base_only_for_openai_compatible_models(
+    client: TestClient, auth: dict[str, str], db: Database, box: SecretBox, llm: OpenAiServer
+) -> None:
+    tenant_id = f"t-provider-{uuid.uuid4().hex[:8]}"
+    add_tenant(db, box, tenant_id, llm_model="openai/primary", llm_api_key=OLD_KEY)
+    with db.tenant(tenant_id) as conn:
+        tenant_admin = {"Authorization": f"Bearer {create_key(conn, 'ops', 'admin').token}"}
+
+    put = _put(
+        client, tenant_admin, tenant_id, model="anthropic/claude-3-5-haiku-latest",
+        api_base="https://llm.example.com", api_key=NEW_KEY,
+    )  # fmt: skip
+
+    assert put.status_code == 422, put.text
+    assert "OpenAI-compatible" in put.json()["detail"]
+    assert llm.requests == [] and _stored(db, box, tenant_id) == ("openai/primary", OLD_KEY)

@@ -110,3 +110,19 @@ def test_an_itsm_address_a_tenant_chose_is_never_reached_once_it_rebinds_to_loop
     row = recorded(db, tenant_id, ticket.event_id)
     assert row["status"] == "failed" and row["note_id"] is None
     assert "not a public address" in row["error"] or "ConnectError" in row["error"], row["error"]
+
+
+def test_a_tenant_endpoint_stored_for_another_provider_is_not_called_through_litellm(
+    flow_settings: Settings, db: Database, box: SecretBox, tenant_id: str, llm: OpenAiServer
+) -> None:
+    add_tenant(
+        db, box, tenant_id, llm_model="anthropic/claude-3-5-haiku-latest",
+        llm_api_base=llm.base_url, llm_api_key=KEY, llm_endpoints_public_only=True,
+    )  # fmt: skip
+    ticket = event(tenant_id, "4", "Teams will not start")
+
+    run_flow(flow_settings.model_copy(update={"flow_attempts": 1}), [entry(ticket)])
+
+    assert llm.requests == []
+    (attempt,) = recorded(db, tenant_id, ticket.event_id)["context"]["llm_attempts"]
+    assert attempt["outcome"] == "failed" and "OpenAI-compatible" in attempt["error"]
