@@ -18,7 +18,8 @@ from tqdm import tqdm
 from aiops.events import Ticket
 from cli import mapping
 from cli.tabular import FileFormatError, columns, read_records
-from warehouse import knowledge, tickets
+from itsm import registry
+from warehouse import knowledge, tenants, tickets
 from warehouse.db import Database, TenantConnection
 
 T = TypeVar("T")
@@ -39,7 +40,19 @@ class Kind(Generic[T]):
 
 
 def _upsert_tickets(conn: TenantConnection, rows: Sequence[Ticket]) -> int:
-    return tickets.upsert_tickets(conn, rows, source="import")
+    return tickets.upsert_tickets(conn, _as_webhooks_name_them(conn, rows), source="import")
+
+
+def _as_webhooks_name_them(conn: TenantConnection, rows: Sequence[Ticket]) -> Sequence[Ticket]:
+    """Ids as the tenant's ITSM sends them in webhooks, where its exports show them
+    otherwise (Freshservice: "INC-42" in the CSV, 42 in webhooks and the API), so an
+    imported ticket and the same ticket arriving later are one row."""
+    summary = tenants.read_summary(conn)
+    plugin = registry.PLUGINS.get(summary.itsm_source) if summary else None
+    canonical: Callable[[str], str] | None = getattr(plugin, "ticket_id", None)
+    if canonical is None:
+        return rows
+    return [t.model_copy(update={"id": canonical(t.id)}) for t in rows]
 
 
 TICKETS: Kind[Ticket] = Kind(mapping.TICKETS, mapping.to_ticket, _upsert_tickets, "tickets")

@@ -39,7 +39,7 @@ from aiops.events import EventKind, Ticket
 from itsm.base import ConnectionField, ItsmConnection
 from itsm.fields import header_delivery_id
 from itsm.freshservice.client import FreshserviceClient
-from itsm.freshservice.normalize import normalize_webhook
+from itsm.freshservice.normalize import normalize_webhook, ticket_number
 from itsm.http import RetryPolicy
 from itsm.signing import matches_token
 
@@ -131,6 +131,10 @@ class FreshservicePlugin:
 
     def normalize(self, payload: Any, kind: EventKind | None = None) -> tuple[EventKind, Ticket]:
         return normalize_webhook(payload, kind)
+
+    def ticket_id(self, shown: str) -> str:
+        """The id webhooks and the API use for a ticket an export shows as "INC-42"."""
+        return ticket_number(shown) or shown
 
     def client(self, connection: ItsmConnection, http: httpx.Client) -> FreshserviceClient:
         return FreshserviceClient(connection, http, self._retry)
