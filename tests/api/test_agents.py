@@ -12,6 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from aiops.crypto import SecretBox
+from aiops.events import Ticket
 from aiops.feedback_token import make_token
 from tests.fakes.openai_server import OpenAiServer
 from tests.fakes.sdp_server import SdpServer
@@ -32,6 +33,10 @@ ARTICLES = [
     Article("KB-101", "VPN tunnel drops hourly", "Raise the IKE lifetime to 8 hours."),
     Article("KB-202", "Printer offline", "Power-cycle the printer and re-add it."),
     Article("KB-303", "Installing the client", "Download the client from the portal. VPN"),
+]
+HISTORY = [
+    Ticket(id="900", subject="VPN tunnel drops every hour", resolution="Raised the IKE lifetime."),
+    Ticket(id="901", subject="Printer jams on floor 2, VPN users too", resolution="New tray."),
 ]
 SPEC: dict[str, Any] = {
     "instructions": "Always name the affected host first.",
@@ -115,29 +120,31 @@ def test_sandbox_answers_the_full_trace_and_touches_nothing(
 
 
 def test_min_relevance_drops_items_and_says_why(
-    client: TestClient, auth: dict[str, str], tenant: str
+    client: TestClient, auth: dict[str, str], db: Database, tenant: str
 ) -> None:
-    _agent(client, auth, tenant, SPEC)
+    """The floor is on similar tickets' closeness (0..1); KB scores are BM25's, unbounded."""
+    seed(db, tenant, history=HISTORY)
+    _agent(client, auth, tenant, {**SPEC, "min_relevance": 0.0})
     floor = {**SPEC, "min_relevance": 0.9}
     client.post(f"/tenants/{tenant}/agents/vpn/versions", json={"spec": floor}, headers=auth)
 
-    def kb_stage(version: int) -> dict[str, Any]:
+    def similar_stage(version: int) -> dict[str, Any]:
         run = client.post(
             f"/tenants/{tenant}/agents/vpn/versions/{version}/sandbox",
             json={"ticket": VPN_TICKET},
             headers=auth,
         ).json()
-        return dict(next(s for s in run["stages"] if s["name"] == "kb_articles"))
+        return dict(next(s for s in run["stages"] if s["name"] == "similar_tickets"))
 
-    everything = kb_stage(1)["output"]
+    everything = similar_stage(1)["output"]
     assert everything["dropped"] == [] and len(everything["kept"]) == 2
-    filtered = kb_stage(2)["output"]
+    filtered = similar_stage(2)["output"]
     assert filtered["dropped"], "the weaker match falls below the floor"
-    assert all(a["score"] >= 0.9 for a in filtered["kept"])
+    assert all(t["score"] >= 0.9 for t in filtered["kept"])
     for item in filtered["dropped"]:
         assert item["score"] < 0.9 and "below min_relevance 0.9" in item["reason"]
-    ids = sorted(a["article_id"] for a in filtered["kept"] + filtered["dropped"])
-    assert ids == sorted(a["article_id"] for a in everything["kept"])
+    ids = sorted(t["ticket_id"] for t in filtered["kept"] + filtered["dropped"])
+    assert ids == sorted(t["ticket_id"] for t in everything["kept"])
 
 
 def _case(
