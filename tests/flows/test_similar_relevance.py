@@ -14,6 +14,7 @@ from aiops.crypto import SecretBox
 from aiops.events import Ticket
 from cli.demo_data import HISTORY
 from flows import embedding
+from flows.agents import GatherPlan
 from flows.gather import Gatherer
 from flows.hybrid import HybridIndex
 from flows.indexes import FullBuild, StoredTicketIndexes, TenantIndexes
@@ -69,7 +70,8 @@ def test_the_floor_leaves_out_unrelated_tickets_and_no_floor_gives_the_full_k(
         gatherer = _gatherer(db, tmp_path, pool, http)
         new = event(tenant_id, "NEW-1", *OUTLOOK)
         floored = gatherer.gather(new, tenant).similar_tickets
-        unfloored = gatherer.gather(new, tenant, min_relevance=0.0).similar_tickets
+        no_floor = GatherPlan(similar_k=5, kb_k=3, min_relevance=0.0)
+        unfloored = gatherer.gather(new, tenant, no_floor).similar_tickets
     assert [subjects[t.ticket_id] for t in floored] == [subjects["DEMO-H001"]]
     assert floored[0].resolution and "Credential Manager" in floored[0].resolution
     assert FLOOR <= floored[0].score <= 1
