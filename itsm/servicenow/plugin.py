@@ -136,10 +136,10 @@ CONNECTION_FIELDS: tuple[ConnectionField, ...] = (
     ConnectionField(
         "url",
         "the ServiceNow instance address",
-        "Instance address, e.g. https://acme.service-now.com. Without it the notes are "
+        "Instance address. Without it the notes are "
         "stored but not posted.",
         target="base_url",
-        example="https://acme.service-now.com",
+        example="https://it.service-now.com",
     ),
     ConnectionField(
         "user",

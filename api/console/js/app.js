@@ -67,7 +67,7 @@ function signInForm(message) {
     h("section", { class: "card signin" },
       h("h1", {}, "Sign in"),
       h("p", { class: "muted" },
-        "Operators: the admin token (`aiops up` prints where it is). Tenant users: a tenant API key (aiok_…). "
+        "Operators: the admin token ('aiops up' prints where it is). Tenant users: a tenant API key (aiok_…). "
         + "It is kept for this browser tab only."),
       message ? h("p", { class: "bad", id: "signin-error" }, message) : null,
       h("form", { id: "signin", onsubmit: submitting(async (v) => {

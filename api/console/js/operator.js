@@ -44,7 +44,7 @@ function healthBody(health) {
           ["last exit", (c) => c.last_exit || "", "wrap"],
         ], health.components, { id: "components" })
         : h("p", { class: "muted", id: "components" },
-          "No `aiops up` supervisor runs beside this API; the orchestrator watches the processes.")),
+          "No 'aiops up' supervisor runs beside this API; the orchestrator watches the processes.")),
     h("section", { class: "card", id: "queue-depth" },
       q.error ? h("p", { class: "warn" }, `Queue depth unknown: ${q.error}`) : null,
       depthChart(),
