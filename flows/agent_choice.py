@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from typing import Any
 
 from aiops.agent_spec import DEFAULT_AGENT
 from aiops.crypto import SecretBox
@@ -44,14 +45,24 @@ def shaped(synthesis: Synthesis, choice: Choice) -> Synthesis:
     return dataclasses.replace(synthesis, text=clip_note(synthesis.text, choice.spec))
 
 
-def begin_for(conn: TenantConnection, event: Event, choice: Choice) -> tuple[Prior | None, Choice]:
-    """enhancements.begin, and the version that produces the row. A new attempt at an
+def begin_for(
+    conn: TenantConnection,
+    event: Event,
+    choice: Choice,
+    triage: dict[str, Any] | None = None,
+) -> tuple[Prior | None, Choice]:
+    """enhancements.begin, and the version that produces the row. A first attempt's row
+    names its version (and holds `triage`) as it is written. A new attempt at an
     unfinished event (the flow stopped midway) finishes on the version it started with,
-    whatever was deployed since; a handled event that is only skipped keeps its version."""
-    prior = enhancements.begin(conn, event)
-    if prior is not None and prior.status not in _DONE and not event.backfill:
+    whatever was deployed since; a handled event that is only skipped keeps its version;
+    the caller records `triage` for a new attempt itself, if it goes on."""
+    agent = (choice.agent_id, choice.version)
+    prior = enhancements.begin(conn, event, agent=agent, triage=triage)
+    if prior is None:
+        return None, choice
+    if prior.status not in _DONE and not event.backfill:
         choice = _started_on(conn, event.event_id) or choice
-    if prior is None or prior.status not in _DONE or event.backfill:
+    if prior.status not in _DONE or event.backfill:
         agents.record_version(conn, event.event_id, choice.agent_id, choice.version)
     return prior, choice
 

@@ -13,8 +13,7 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor, Future
-from dataclasses import asdict
-from typing import Any, TypeVar
+from typing import Any
 
 import httpx
 
@@ -31,8 +30,6 @@ from warehouse.knowledge import Article, Host, find_hosts
 from warehouse.tenants import TenantConfig
 
 log = logging.getLogger(__name__)
-
-Scored = TypeVar("Scored", SimilarTicket, KbArticle)
 
 NOT_CONFIGURED = "skipped: not configured"
 NOT_USED = "skipped: not used by the agent"
@@ -57,19 +54,6 @@ def describe_failure(exc: BaseException) -> str:
 def search_query(ticket: Ticket) -> str:
     """What similar tickets and KB articles are searched with."""
     return ticket.text[:_QUERY_CHARS]
-
-
-def above_floor(items: list[Scored], floor: float) -> tuple[list[Scored], list[dict[str, Any]]]:
-    """Items scoring at least `floor`, and the others with their score and why they went."""
-    if floor <= 0:
-        return items, []
-    kept = [i for i in items if i.score >= floor]
-    dropped = [
-        {**asdict(i), "reason": f"score {i.score:g} below min_relevance {floor:g}"}
-        for i in items
-        if i.score < floor
-    ]
-    return kept, dropped
 
 
 def _timed(job: Callable[[], Any]) -> tuple[Any, float]:
@@ -136,9 +120,10 @@ class Gatherer:
         found: dict[str, Any] = {}
         timings: dict[str, float] = {}
         local: dict[str, Callable[[], Any]] = {}
+        dropped_tickets: list[dict[str, Any]] = []
         if plan.similar_k:
             local["similar_tickets"] = lambda: self._similar(
-                tenant.tenant_id, query, ticket.id, plan.similar_k
+                tenant.tenant_id, query, ticket.id, plan.similar_k, floor, dropped_tickets
             )
         if plan.kb_k:
             local["kb_articles"] = lambda: self._kb(tenant.tenant_id, query, plan.kb_k)
@@ -190,11 +175,10 @@ class Gatherer:
                 sources[name] = failed(reason)
             else:
                 sources[name] = OK if found[name] else EMPTY
-        similar, dropped_tickets = above_floor(found.get("similar_tickets", []), floor)
         # KB scores are BM25's, unbounded: the 0..1 floor is for ticket closeness only.
         dropped = {"similar_tickets": dropped_tickets}
         return Context(
-            similar_tickets=similar[: plan.similar_k],
+            similar_tickets=found.get("similar_tickets", []),
             kb_articles=found.get("kb_articles", []),
             dropped={name: items for name, items in dropped.items() if items},
             mentions=mentions,
@@ -204,9 +188,32 @@ class Gatherer:
             timings_ms=timings,
         )
 
-    def _similar(self, tenant_id: str, query: str, ticket_id: str, k: int) -> list[SimilarTicket]:
+    def _similar(
+        self,
+        tenant_id: str,
+        query: str,
+        ticket_id: str,
+        k: int,
+        floor: float,
+        dropped: list[dict[str, Any]],
+    ) -> list[SimilarTicket]:
+        """The `k` best at or above `floor`; only those are read from the database. The
+        ones the floor left out go to `dropped`, by id and score."""
+        index = self._tickets.get(tenant_id)
         # Twice k: the floor may drop some of the best fused, and the next may pass it.
-        hits = self._tickets.get(tenant_id).search(query, 2 * k, exclude=ticket_id)
+        scored = index.scores(query, 2 * k, exclude=ticket_id)
+        kept = [(doc_id, score) for doc_id, score in scored if score >= floor][:k]
+        dropped.extend(
+            {
+                "ticket_id": doc_id,
+                "score": round(score, 3),
+                "reason": f"score {round(score, 3):g} below min_relevance {floor:g}",
+            }
+            for doc_id, score in scored
+            if score < floor
+        )
+        found = index.read([doc_id for doc_id, _ in kept]) if kept else {}
+        hits = [(found[doc_id], score) for doc_id, score in kept if doc_id in found]
         return [
             SimilarTicket(
                 ticket_id=t.id,

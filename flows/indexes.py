@@ -46,9 +46,24 @@ FULL_UNREADABLE = "full: unreadable artifact"
 
 
 class Searchable(Protocol[D]):
+    def scores(self, query: str, k: int, exclude: str | None = None) -> list[tuple[str, float]]:
+        """Up to `k` (document id, score) pairs, best first, leaving out document `exclude`;
+        no document is read."""
+        ...
+
+    def read(self, doc_ids: Sequence[str]) -> Mapping[str, D]:
+        """The documents of `doc_ids` that still exist."""
+        ...
+
     def search(self, query: str, k: int, exclude: str | None = None) -> list[tuple[D, float]]:
         """Up to `k` (document, score) pairs, best first, leaving out document `exclude`."""
         ...
+
+
+def _search(index: Searchable[D], query: str, k: int, exclude: str | None) -> list[tuple[D, float]]:
+    hits = index.scores(query, k, exclude)
+    found = index.read([doc_id for doc_id, _ in hits]) if hits else {}
+    return [(found[doc_id], score) for doc_id, score in hits if doc_id in found]
 
 
 class Source(Protocol[D]):
@@ -69,10 +84,14 @@ class Indexed(Generic[D]):
     index: Bm25Index
     by_id: dict[str, D]
 
+    def scores(self, query: str, k: int, exclude: str | None = None) -> list[tuple[str, float]]:
+        return _top(self.index, query, k, exclude)
+
+    def read(self, doc_ids: Sequence[str]) -> Mapping[str, D]:
+        return {doc_id: self.by_id[doc_id] for doc_id in doc_ids}
+
     def search(self, query: str, k: int, exclude: str | None = None) -> list[tuple[D, float]]:
-        return [
-            (self.by_id[doc_id], score) for doc_id, score in _top(self.index, query, k, exclude)
-        ]
+        return _search(self, query, k, exclude)
 
 
 @dataclass(frozen=True)
@@ -108,11 +127,15 @@ class _TicketIndex:
     index: HybridIndex
     fetch: Callable[[Sequence[str]], Mapping[str, Ticket]]
 
-    def search(self, query: str, k: int, exclude: str | None = None) -> list[tuple[Ticket, float]]:
+    def scores(self, query: str, k: int, exclude: str | None = None) -> list[tuple[str, float]]:
         """Best (BM25 and embeddings fused) first, each with its 0..1 relevance."""
-        hits = self.index.search(query, k, exclude)
-        found = self.fetch([m.doc_id for m in hits]) if hits else {}
-        return [(found[m.doc_id], m.relevance) for m in hits if m.doc_id in found]
+        return [(m.doc_id, m.relevance) for m in self.index.search(query, k, exclude)]
+
+    def read(self, doc_ids: Sequence[str]) -> Mapping[str, Ticket]:
+        return self.fetch(doc_ids)
+
+    def search(self, query: str, k: int, exclude: str | None = None) -> list[tuple[Ticket, float]]:
+        return _search(self, query, k, exclude)
 
 
 @dataclass(frozen=True)

@@ -33,7 +33,15 @@ from flows.synthesis import Synthesis, Synthesizer
 from flows.synthesis.attempts import AttemptLog
 from flows.synthesis.instructions import Messages
 from flows.transactions import in_tenant
-from flows.triage_step import Triage, assess, take_model_answer, with_section
+from flows.triage_step import (
+    Facts,
+    Triage,
+    assess,
+    read_facts,
+    signature_of,
+    take_model_answer,
+    with_section,
+)
 from flows.triage_step import apply as apply_triage
 from flows.writeback import marker, post_once, render_note_html
 from itsm.base import ItsmClient
@@ -175,9 +183,11 @@ def process_event(received: Received, services: Services) -> Outcome:
         # does meanwhile.
         with stages.stage("agent"):
             choice = services.agent(tid, event.ticket)
+        # Decided on the ticket as it arrived: masking may hide the sender it looks at.
+        noise = classify(arrived)
         with stages.stage("begin"):
-            prior, choice = services.retry(
-                lambda: in_tenant(services.db, tid, lambda conn: begin_for(conn, event, choice))
+            prior, choice, facts = services.retry(
+                lambda: in_tenant(services.db, tid, _begin(event, choice, noise, services))
             )
         begun = True
         done = prior is not None and prior.status in DONE
@@ -186,15 +196,14 @@ def process_event(received: Received, services: Services) -> Outcome:
         # A backfill re-enhances a handled event: its history row changes, and its note is
         # posted afresh only when the backfill asks to repost.
         repost = done and event.backfill and event.repost
-        # Decided on the ticket as it arrived: masking may hide the sender it looks at.
-        noise = classify(arrived)
         if noise is not None:
             return _skipped(received, services, noise, stages)
+        assert facts is not None  # read for every event that goes on to a note
         with stages.stage("gather"):
             gathered = mask_context(services.gather(event, tenant, plan_of(choice)), redactor)
         context = gathered.as_dict()
         with stages.stage("triage"):
-            triage = assess(services.db, event, gathered, services.incident_window)
+            triage = assess(facts, event, gathered)
         synthesizer = services.synthesizer(tenant_for(choice.spec, tenant), prompt_of(choice))
         with stages.stage("synthesize"):
             synthesis = services.retry(
@@ -232,6 +241,27 @@ def process_event(received: Received, services: Services) -> Outcome:
     except Exception as exc:
         context = llm_attempts.into(context)
         return _failed(received, services, exc, stages, begun, context, synthesis)
+
+
+def _begin(
+    event: Event, choice: Choice, noise: Noise | None, services: Services
+) -> Callable[[TenantConnection], tuple[Prior | None, Choice, Facts | None]]:
+    """The begin transaction: the history row (with its version and the ticket's incident
+    signature) and, for an event that goes on to a note, what triage reads. One
+    transaction, so the hot path pays one round trip per statement and no more."""
+    mine = signature_of(event) if noise is None else None
+    triage = {"signature": mine.as_dict()} if mine is not None else None
+
+    def work(conn: TenantConnection) -> tuple[Prior | None, Choice, Facts | None]:
+        prior, chosen = begin_for(conn, event, choice, triage)
+        done = prior is not None and prior.status in DONE
+        if mine is None or (done and not event.backfill):
+            return prior, chosen, None
+        if prior is not None:  # a new attempt: begin_for left its triage data as it was
+            triage_store.record_signature(conn, event.event_id, mine.as_dict())
+        return prior, chosen, read_facts(conn, event, mine, services.incident_window)
+
+    return work
 
 
 def _finish(event_id: str, result: Result, triage: Triage) -> Callable[[TenantConnection], None]:

@@ -1,8 +1,9 @@
 """The triage part of one event: suggestions and the ongoing incident for its note, the
 ticket's own fields written where the tenant allows it.
 
-flows.process calls `assess` after gathering (one tenant transaction: the tenant's policy
-and its recent tickets) and `apply` after the note is posted. Writing a field is a
+flows.process reads the `Facts` (the tenant's policy and its recent tickets) in the
+event's begin transaction, calls `assess` after gathering and `apply` before the note is
+posted. Writing a field is a
 courtesy to the dispatcher: when it fails, the event still succeeds and the history row
 says why.
 """
@@ -18,12 +19,11 @@ from typing import Any
 from aiops.events import Event
 from flows.context import Context
 from flows.incidents import Incident, RecentTicket, Signature, find_incident, signature
-from flows.transactions import in_tenant
 from flows.triage import Suggestion, WritePolicy, note_lines, suggest, to_write
 from flows.triage_model import combine, model_suggestions, split_answer
 from itsm.base import FieldWriter, ItsmClient
 from warehouse import triage as store
-from warehouse.db import Database, TenantConnection
+from warehouse.db import TenantConnection
 
 log = logging.getLogger(__name__)
 
@@ -70,19 +70,24 @@ def with_section(text: str, triage: Triage) -> str:
     return f"{text.rstrip()}\n\n{section}" if section else text
 
 
-def assess(db: Database, event: Event, context: Context, window: timedelta) -> Triage:
-    """The history's suggestions and the ongoing incident; records the ticket's incident
-    signature for the tickets that come after it."""
-    mine = signature(event.ticket.text, context.mentions)
+@dataclass(frozen=True)
+class Facts:
+    """What triage reads as the event begins, in the event's begin transaction."""
 
-    def read(conn: TenantConnection) -> tuple[store.TriageSettings, list[store.RecentRow]]:
-        store.record_signature(conn, event.event_id, mine.as_dict())
-        return (
-            store.get_settings(conn),
-            store.recent_tickets(conn, event.received_at, window, event.ticket.id),
-        )
+    signature: Signature
+    settings: store.TriageSettings
+    recent: list[RecentTicket]
 
-    settings, rows = in_tenant(db, event.tenant_id, read)
+
+def signature_of(event: Event) -> Signature:
+    """The ticket's incident signature, from its (masked) text."""
+    return signature(event.ticket.text)
+
+
+def read_facts(conn: TenantConnection, event: Event, mine: Signature, window: timedelta) -> Facts:
+    """The tenant's policy and its recent tickets; the caller has recorded `mine` in the
+    same transaction, for the tickets that come after this one."""
+    rows = store.recent_tickets(conn, event.received_at, window, event.ticket.id)
     recent = [
         RecentTicket(
             r.ticket_id,
@@ -92,9 +97,15 @@ def assess(db: Database, event: Event, context: Context, window: timedelta) -> T
         )
         for r in rows
     ]
-    incident = find_incident(mine, event.received_at, recent)
+    return Facts(mine, store.get_settings(conn), recent)
+
+
+def assess(facts: Facts, event: Event, context: Context) -> Triage:
+    """The history's suggestions and the ongoing incident. Pure."""
+    incident = find_incident(facts.signature, event.received_at, facts.recent)
+    settings = facts.settings
     policy = WritePolicy(settings.write_fields, settings.threshold, settings.fields)
-    return Triage(suggest(context.similar_tickets), policy, incident, signature=mine)
+    return Triage(suggest(context.similar_tickets), policy, incident, signature=facts.signature)
 
 
 def apply(

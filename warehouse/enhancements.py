@@ -42,8 +42,17 @@ class Result:
     started_at: datetime | None = None
 
 
-def begin(conn: TenantConnection, event: Event) -> Prior | None:
-    """Marks the event in progress and returns the previous attempt's state, if any."""
+def begin(
+    conn: TenantConnection,
+    event: Event,
+    *,
+    agent: tuple[str, int] | None = None,
+    triage: dict[str, Any] | None = None,
+) -> Prior | None:
+    """Marks the event in progress and returns the previous attempt's state, if any.
+
+    A first attempt's row is written whole, in one statement: `agent` (id, version) that
+    produces it and its first `triage` data (the flow's hot path saves the round trips)."""
     prior = conn.execute(
         "SELECT status, note_id, attempts FROM enhancement_history WHERE event_id = %s FOR UPDATE",
         (event.event_id,),
@@ -53,9 +62,9 @@ def begin(conn: TenantConnection, event: Event) -> Prior | None:
             """
             INSERT INTO enhancement_history (
                 tenant_id, event_id, ticket_id, source, kind, backfill, status, attempts,
-                received_at, started_at, ticket)
+                received_at, started_at, ticket, agent_id, agent_version, triage)
             VALUES (current_setting('app.current_tenant_id', true), %s, %s, %s, %s, %s,
-                    'processing', 1, %s, now(), %s)
+                    'processing', 1, %s, now(), %s, %s, %s, %s)
             ON CONFLICT (tenant_id, event_id) DO NOTHING
             """,
             (
@@ -66,6 +75,9 @@ def begin(conn: TenantConnection, event: Event) -> Prior | None:
                 event.backfill,
                 event.received_at,
                 Jsonb(event.ticket.model_dump(mode="json")),
+                agent[0] if agent else None,
+                agent[1] if agent else None,
+                Jsonb(triage) if triage is not None else None,
             ),
         )
         return None
