@@ -118,6 +118,12 @@ class Settings(BaseSettings):
     flow_concurrency: int = Field(
         default=256, ge=1, description="Tickets in flight per flow process, shared fairly."
     )
+    flow_busy_slots: int = Field(
+        default=8,
+        ge=1,
+        description="Tickets in their CPU-bound stages at once; the others wait, quietest "
+        "tenant first.",
+    )
     flow_batch_size: int = Field(default=256, ge=1, description="Entries per stream read.")
     flow_read_ahead: int = Field(
         default=50_000,

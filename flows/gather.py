@@ -13,6 +13,7 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor, Future
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 import httpx
@@ -94,7 +95,10 @@ class Gatherer:
         kb_k: int,
         timeout_seconds: float,
         clock: Callable[[], float] = time.monotonic,
+        waiting: Callable[[], AbstractContextManager[None]] = nullcontext,
     ) -> None:
+        """`waiting()`: held while the gather waits on its I/O sources (flows.gate lends
+        the event's slot meanwhile)."""
         self._db = db
         self._tickets = tickets
         self._articles = articles
@@ -105,6 +109,7 @@ class Gatherer:
         self._kb_k = kb_k
         self._timeout = timeout_seconds
         self._clock = clock
+        self._waiting = waiting
 
     def gather(self, event: Event, tenant: TenantConfig, plan: GatherPlan | None = None) -> Context:
         """`plan`: an agent version's sources and relevance floor; None: the settings'."""
@@ -161,20 +166,9 @@ class Gatherer:
                 sources[name] = failed(reason)
             else:
                 sources[name] = OK if found[name] else EMPTY
-        for name, future in futures.items():
-            try:
-                found[name], timings[name] = future.result(
-                    timeout=max(0.0, deadline - self._clock())
-                )
-            except TimeoutError:
-                future.cancel()
-                sources[name] = failed(f"timed out after {self._timeout:g}s")
-            except Exception as exc:
-                reason = describe_failure(exc)
-                log.warning("tenant %s: source %s failed: %s", tenant.tenant_id, name, reason)
-                sources[name] = failed(reason)
-            else:
-                sources[name] = OK if found[name] else EMPTY
+        if futures:
+            with self._waiting():
+                self._collect(futures, deadline, tenant.tenant_id, found, timings, sources)
         # KB scores are BM25's, unbounded: the 0..1 floor is for ticket closeness only.
         dropped = {"similar_tickets": dropped_tickets}
         return Context(
@@ -187,6 +181,30 @@ class Gatherer:
             sources=sources,
             timings_ms=timings,
         )
+
+    def _collect(
+        self,
+        futures: dict[str, Future[tuple[Any, float]]],
+        deadline: float,
+        tenant_id: str,
+        found: dict[str, Any],
+        timings: dict[str, float],
+        sources: dict[str, str],
+    ) -> None:
+        for name, future in futures.items():
+            try:
+                found[name], timings[name] = future.result(
+                    timeout=max(0.0, deadline - self._clock())
+                )
+            except TimeoutError:
+                future.cancel()
+                sources[name] = failed(f"timed out after {self._timeout:g}s")
+            except Exception as exc:
+                reason = describe_failure(exc)
+                log.warning("tenant %s: source %s failed: %s", tenant_id, name, reason)
+                sources[name] = failed(reason)
+            else:
+                sources[name] = OK if found[name] else EMPTY
 
     def _similar(
         self,
@@ -247,6 +265,7 @@ def gatherer_for(
     http: httpx.Client,
     executor: Executor,
     observe_index: Callable[[IndexBuild], None] = lambda _: None,
+    waiting: Callable[[], AbstractContextManager[None]] = nullcontext,
 ) -> Gatherer:
     """The gatherer the settings describe: the flow's, and the agent sandbox's."""
     ttl = settings.tenant_cache_seconds
@@ -273,4 +292,5 @@ def gatherer_for(
         min_relevance=settings.similar_tickets_min_relevance,
         kb_k=settings.kb_articles_k,
         timeout_seconds=settings.gather_timeout_seconds,
+        waiting=waiting,
     )

@@ -1,7 +1,9 @@
 """One ticket event, start to finish: the orchestration, with every dependency injected.
 
-tenant config -> begin (idempotency) -> noise check -> gather context -> triage ->
-synthesize -> write back (triage fields, then the note) -> finish. An event already
+tenant config -> noise check -> begin (idempotency, triage's reads) -> gather context ->
+triage -> synthesize -> write back (triage fields, then the note) -> finish. The stages
+before the LLM and the finish run holding a `busy` slot (flows.gate); the LLM and the
+ITSM calls do not. An event already
 handled is skipped unless it is a backfill; noise (flows.noise) is recorded as skipped,
 with no note. Transient failures are retried per stage; what still fails is recorded as
 failed and reported in the outcome (the flow dead-letters it). This function never
@@ -14,7 +16,7 @@ import dataclasses
 import logging
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Protocol, TypeVar
@@ -76,6 +78,8 @@ class Services:
     shadows: Callable[[TenantConfig, Event, Choice], None]
     note_footer: Callable[[Event], str]
     incident_window: timedelta = timedelta(minutes=15)
+    # A slot for the event's CPU-bound stages (flows.gate), taken per tenant.
+    busy: Callable[[str], AbstractContextManager[None]] = lambda _tenant: nullcontext()
 
 
 def error_kind(exc: BaseException) -> str:
@@ -175,35 +179,38 @@ def process_event(received: Received, services: Services) -> Outcome:
             with stages.stage("fetch"):
                 event = _read_pointed(services, tenant, event)
         arrived = event.ticket  # as the ITSM has it, before masking
-        # From here on only the masked ticket is used: stored, searched with, prompted with.
-        with stages.stage("mask"):
-            redactor = redactor_for(tenant, event)
-            event = mask_event(event, redactor)
-        # Chosen once: an event finishes on the version it started with, whatever a deploy
-        # does meanwhile.
-        with stages.stage("agent"):
-            choice = services.agent(tid, event.ticket)
-        # Decided on the ticket as it arrived: masking may hide the sender it looks at.
-        noise = classify(arrived)
-        with stages.stage("begin"):
-            prior, choice, facts = services.retry(
-                lambda: in_tenant(services.db, tid, _begin(event, choice, noise, services))
-            )
-        begun = True
-        done = prior is not None and prior.status in DONE
-        if done and not event.backfill:
-            return Outcome(received, "skipped", prior.note_id if prior else None)
-        # A backfill re-enhances a handled event: its history row changes, and its note is
-        # posted afresh only when the backfill asks to repost.
-        repost = done and event.backfill and event.repost
-        if noise is not None:
-            return _skipped(received, services, noise, stages)
-        assert facts is not None  # read for every event that goes on to a note
-        with stages.stage("gather"):
-            gathered = mask_context(services.gather(event, tenant, plan_of(choice)), redactor)
-        context = gathered.as_dict()
-        with stages.stage("triage"):
-            triage = assess(facts, event, gathered)
+        with services.busy(tid):
+            # From here on only the masked ticket is used: stored, searched with, prompted
+            # with.
+            with stages.stage("mask"):
+                redactor = redactor_for(tenant, event)
+                event = mask_event(event, redactor)
+            # Chosen once: an event finishes on the version it started with, whatever a
+            # deploy does meanwhile.
+            with stages.stage("agent"):
+                choice = services.agent(tid, event.ticket)
+            # Decided on the ticket as it arrived: masking may hide the sender it looks at.
+            noise = classify(arrived)
+            with stages.stage("begin"):
+                prior, choice, facts = services.retry(
+                    lambda: in_tenant(services.db, tid, _begin(event, choice, noise, services))
+                )
+            begun = True
+            done = prior is not None and prior.status in DONE
+            if done and not event.backfill:
+                return Outcome(received, "skipped", prior.note_id if prior else None)
+            # A backfill re-enhances a handled event: its history row changes, and its note
+            # is posted afresh only when the backfill asks to repost.
+            repost = done and event.backfill and event.repost
+            if noise is not None:
+                return _skipped(received, services, noise, stages)
+            assert facts is not None  # read for every event that goes on to a note
+            with stages.stage("gather"):
+                found = services.gather(event, tenant, plan_of(choice))
+                gathered = mask_context(found, redactor)
+            context = gathered.as_dict()
+            with stages.stage("triage"):
+                triage = assess(facts, event, gathered)
         synthesizer = services.synthesizer(tenant_for(choice.spec, tenant), prompt_of(choice))
         with stages.stage("synthesize"):
             synthesis = services.retry(
@@ -227,7 +234,10 @@ def process_event(received: Received, services: Services) -> Outcome:
         result = _result(status, synthesis, context)
         result.output, result.note_id = note_text, note_id
         result.timings = stages.with_total()
-        services.retry(lambda: in_tenant(services.db, tid, _finish(event.event_id, result, triage)))
+        with services.busy(tid):
+            services.retry(
+                lambda: in_tenant(services.db, tid, _finish(event.event_id, result, triage))
+            )
         if choice.shadows and not event.backfill:
             services.shadows(tenant, event, choice)
         return Outcome(

@@ -36,6 +36,7 @@ from flows.agent_sandbox import Parts
 from flows.agents import agent_directory
 from flows.budget import BudgetGate
 from flows.fixes import FixFinder
+from flows.gate import FairGate
 from flows.gather import gatherer_for
 from flows.items import DeadLetter, Received
 from flows.metrics import FlowMetrics
@@ -79,6 +80,7 @@ class FlowRuntime:
         self.settings = settings
         self.metrics = FlowMetrics()
         self.window = FairWindow(settings.flow_concurrency)
+        self.gate = FairGate(settings.flow_busy_slots, self.window.running)
         self.acks = Acks()
         self._started: _Started | None = None
         self._start_lock = threading.Lock()
@@ -245,7 +247,9 @@ class FlowRuntime:
             max_workers=concurrency * _SOURCES_PER_EVENT, thread_name_prefix="gather"
         )
         ttl = settings.tenant_cache_seconds
-        gatherer = gatherer_for(db, settings, http, gather_pool, self.metrics.observe_index)
+        gatherer = gatherer_for(
+            db, settings, http, gather_pool, self.metrics.observe_index, self.gate.lent
+        )
 
         def load_tenant(tenant_id: str) -> TenantConfig | None:
             with classified_database_errors():
@@ -281,6 +285,7 @@ class FlowRuntime:
             shadows=ShadowRunner(db, settings, Parts(gatherer.gather, budget.synthesizer)).run,
             note_footer=NoteLinks(box, settings).footer,
             incident_window=timedelta(minutes=settings.incident_window_minutes),
+            busy=self.gate.hold,
         )
         enhance_pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="enhance")
         dead_letters = DeadLetterWriter(settings, self.acks.finished)
