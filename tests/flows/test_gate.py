@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from functools import partial
 
 import pytest
 
@@ -17,6 +18,10 @@ def _until(condition: Callable[[], bool], timeout: float = 5.0) -> None:
         if time.monotonic() > deadline:
             raise AssertionError("timed out")
         time.sleep(0.005)
+
+
+def _queued(gate: FairGate, count: int) -> bool:
+    return gate.waiting == count
 
 
 def test_waiters_go_in_by_their_tenants_load_then_first_come() -> None:
@@ -43,8 +48,7 @@ def test_waiters_go_in_by_their_tenants_load_then_first_come() -> None:
         thread = threading.Thread(target=waiter, args=(tenant, name))
         thread.start()
         threads.append(thread)
-        queued = len(threads)
-        _until(lambda: gate.waiting == queued)
+        _until(partial(_queued, gate, len(threads)))
     release.set()
     for thread in [first, *threads]:
         thread.join(5)
