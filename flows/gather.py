@@ -111,13 +111,20 @@ class Gatherer:
         self._clock = clock
         self._waiting = waiting
 
-    def gather(self, event: Event, tenant: TenantConfig, plan: GatherPlan | None = None) -> Context:
-        """`plan`: an agent version's sources and relevance floor; None: the settings'."""
+    def gather(
+        self,
+        event: Event,
+        tenant: TenantConfig,
+        plan: GatherPlan | None = None,
+        mentions: Mentions | None = None,
+    ) -> Context:
+        """`plan`: an agent version's sources and relevance floor; None: the settings'.
+        `mentions`: the ticket text's, if the caller found them already."""
         plan = plan or GatherPlan(self._similar_k, self._kb_k)
         floor = self._min_relevance if plan.min_relevance is None else plan.min_relevance
         ticket = event.ticket
         query = search_query(ticket)
-        mentions = find_mentions(ticket.text)
+        mentions = mentions if mentions is not None else find_mentions(ticket.text)
         sources: dict[str, str] = {}
         # Similar tickets and KB articles are searched here, in memory: a hop to another
         # thread costs more CPU than the search, and under load the hop, not the search,

@@ -27,6 +27,8 @@ from aiops.tracing import tracer
 from flows.agent_choice import begin_for, plan_of, prompt_of, shaped
 from flows.agents import Choice, GatherPlan, tenant_for, writes_back
 from flows.context import Context
+from flows.extract import Mentions, find_mentions
+from flows.incidents import signature
 from flows.items import Outcome, OutcomeStatus, Received
 from flows.masking import mask_context, mask_event, redactor_for
 from flows.noise import Noise, classify
@@ -40,7 +42,6 @@ from flows.triage_step import (
     Triage,
     assess,
     read_facts,
-    signature_of,
     take_model_answer,
     with_section,
 )
@@ -65,11 +66,21 @@ class Retry(Protocol):
     def __call__(self, fn: Callable[[], T]) -> T: ...
 
 
+class Gather(Protocol):
+    def __call__(
+        self,
+        event: Event,
+        tenant: TenantConfig,
+        plan: GatherPlan | None,
+        mentions: Mentions | None = None,
+    ) -> Context: ...
+
+
 @dataclass(frozen=True)
 class Services:
     db: Database
     tenant: Callable[[str], TenantConfig | None]
-    gather: Callable[[Event, TenantConfig, GatherPlan | None], Context]
+    gather: Gather
     synthesizer: Callable[[TenantConfig, Messages], Synthesizer]
     itsm: Callable[[TenantConfig], ItsmClient]
     retry: Retry
@@ -191,9 +202,12 @@ def process_event(received: Received, services: Services) -> Outcome:
                 choice = services.agent(tid, event.ticket)
             # Decided on the ticket as it arrived: masking may hide the sender it looks at.
             noise = classify(arrived)
+            mentions = find_mentions(event.ticket.text)
             with stages.stage("begin"):
                 prior, choice, facts = services.retry(
-                    lambda: in_tenant(services.db, tid, _begin(event, choice, noise, services))
+                    lambda: in_tenant(
+                        services.db, tid, _begin(event, choice, noise, mentions, services)
+                    )
                 )
             begun = True
             done = prior is not None and prior.status in DONE
@@ -206,7 +220,7 @@ def process_event(received: Received, services: Services) -> Outcome:
                 return _skipped(received, services, noise, stages)
             assert facts is not None  # read for every event that goes on to a note
             with stages.stage("gather"):
-                found = services.gather(event, tenant, plan_of(choice))
+                found = services.gather(event, tenant, plan_of(choice), mentions)
                 gathered = mask_context(found, redactor)
             context = gathered.as_dict()
             with stages.stage("triage"):
@@ -254,12 +268,12 @@ def process_event(received: Received, services: Services) -> Outcome:
 
 
 def _begin(
-    event: Event, choice: Choice, noise: Noise | None, services: Services
+    event: Event, choice: Choice, noise: Noise | None, mentions: Mentions, services: Services
 ) -> Callable[[TenantConnection], tuple[Prior | None, Choice, Facts | None]]:
     """The begin transaction: the history row (with its version and the ticket's incident
     signature) and, for an event that goes on to a note, what triage reads. One
     transaction, so the hot path pays one round trip per statement and no more."""
-    mine = signature_of(event) if noise is None else None
+    mine = signature(event.ticket.text, mentions) if noise is None else None
     triage = {"signature": mine.as_dict()} if mine is not None else None
 
     def work(conn: TenantConnection) -> tuple[Prior | None, Choice, Facts | None]:

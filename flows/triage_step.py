@@ -18,7 +18,7 @@ from typing import Any
 
 from aiops.events import Event
 from flows.context import Context
-from flows.incidents import Incident, RecentTicket, Signature, find_incident, signature
+from flows.incidents import Incident, RecentTicket, Signature, find_incident
 from flows.triage import Suggestion, WritePolicy, note_lines, suggest, to_write
 from flows.triage_model import combine, model_suggestions, split_answer
 from itsm.base import FieldWriter, ItsmClient
@@ -77,11 +77,6 @@ class Facts:
     signature: Signature
     settings: store.TriageSettings
     recent: list[RecentTicket]
-
-
-def signature_of(event: Event) -> Signature:
-    """The ticket's incident signature, from its (masked) text."""
-    return signature(event.ticket.text)
 
 
 def read_facts(conn: TenantConnection, event: Event, mine: Signature, window: timedelta) -> Facts:

@@ -181,7 +181,9 @@ def _database(world: World) -> Database:
 
 
 def _stage_medians(world: World, events: Sequence[Event]) -> str:
-    """Median milliseconds per stage, as the flow recorded them in enhancement_history."""
+    """Median (p95) milliseconds per stage, as the flow recorded them in
+    enhancement_history; "queued" is from the webhook to the event's start in the flow
+    (stream read and waiting for a window slot)."""
     by_tenant: dict[str, list[str]] = {}
     for item in events:
         by_tenant.setdefault(item.tenant_id, []).append(item.event_id)
@@ -190,13 +192,18 @@ def _stage_medians(world: World, events: Sequence[Event]) -> str:
         for tenant, ids in by_tenant.items():
             with db.tenant(tenant) as conn:
                 rows = conn.execute(
-                    "SELECT timings FROM enhancement_history WHERE event_id = ANY(%s)", (ids,)
+                    "SELECT timings, extract(epoch FROM started_at - received_at) * 1000 AS queued"
+                    " FROM enhancement_history WHERE event_id = ANY(%s)",
+                    (ids,),
                 ).fetchall()
             for row in rows:
+                stages.setdefault("queued", []).append(float(row["queued"]))
                 timings = row["timings"] or {}
                 for stage, ms in timings.items():
                     stages.setdefault(stage, []).append(float(ms))
-    return ", ".join(f"{k} {statistics.median(v):.0f}" for k, v in stages.items())
+    return ", ".join(
+        f"{k} {statistics.median(v):.0f} ({_pct(v, 0.95):.0f})" for k, v in stages.items()
+    )
 
 
 def _cpu_seconds(pids: Sequence[int]) -> float:
@@ -370,7 +377,7 @@ def _measure(
 
 def _paced(
     world: World, client: redis.Redis, tenants: Sequence[str], rate: float, seconds: float
-) -> list[float]:
+) -> tuple[list[float], list[Event]]:
     events = []
     started = time.monotonic()
     for n in range(int(rate * seconds)):
@@ -381,10 +388,12 @@ def _paced(
         _send(world, client, [item])
         events.append(item)
     _wait_notes(world, events, timeout=120)
-    return _latencies(world, events)
+    return _latencies(world, events), events
 
 
-def _flood(world: World, client: redis.Redis, flood: int, same_shard: bool) -> list[float]:
+def _flood(
+    world: World, client: redis.Redis, flood: int, same_shard: bool
+) -> tuple[list[float], list[Event]]:
     """A quiet tenant sends one event every 0.5 s while another has `flood` queued."""
     shards = world.settings.stream_shards
     loud = "bench-flood"
@@ -403,7 +412,7 @@ def _flood(world: World, client: redis.Redis, flood: int, same_shard: bool) -> l
         time.sleep(0.5)
     _wait_notes(world, quiet_events, timeout=120)
     _wait_notes(world, backlog, timeout=60 + flood)  # the next run starts with empty streams
-    return _latencies(world, quiet_events)
+    return _latencies(world, quiet_events), quiet_events
 
 
 # The original design ------------------------------------------------------------------------
@@ -534,7 +543,7 @@ def _bench(world: World, args: argparse.Namespace) -> None:
             with _profiled(pids[0], args.profile):
                 many = _measure(world, client, pids, ports, tenants, args.events)
             print(many.line(f"flow, {len(tenants)} tenants", llm_s))
-            print(f"  median ms per stage: {_stage_medians(world, many.sent)}")
+            print(f"  ms per stage, median (p95): {_stage_medians(world, many.sent)}")
             if args.profile:
                 return  # a profile run measures that alone
             if "alone" in only:
@@ -542,21 +551,24 @@ def _bench(world: World, args: argparse.Namespace) -> None:
                 print(alone.line("flow, one tenant", llm_s))
                 print(f"  one tenant / many tenants throughput: {alone.rate / many.rate:.2f}")
             if "paced" in only:
-                half = _paced(world, client, tenants, many.rate / 2, args.paced_seconds)
+                half, paced = _paced(world, client, tenants, many.rate / 2, args.paced_seconds)
                 over = [x - llm_s for x in half]
                 print(
                     f"flow, paced at {many.rate / 2:.0f} ev/s (half of capacity): overhead "
-                    f"p50 {_pct(over, 0.5) * 1000:.0f} ms, p95 {_pct(over, 0.95) * 1000:.0f} ms"
+                    f"p50 {_pct(over, 0.5) * 1000:.0f} ms, p95 {_pct(over, 0.95) * 1000:.0f} ms "
+                    "(target p95 200 ms)"
                 )
+                print(f"  ms per stage, median (p95): {_stage_medians(world, paced)}")
             if "flood" in only:
                 for same in (True, False):
-                    quiet_s = _flood(world, client, args.flood, same)
+                    quiet_s, quiet_events = _flood(world, client, args.flood, same)
                     where = "same shard" if same else "other shard"
                     print(
                         f"flow, quiet tenant while another floods {args.flood} ({where}): "
                         f"p50 {_pct(quiet_s, 0.5):.2f} s, p95 {_pct(quiet_s, 0.95):.2f} s, "
                         f"first {quiet_s[0]:.2f} s (target p95 {2 * llm_s + 1:.1f} s)"
                     )
+                    print(f"  quiet tenant's ms per stage: {_stage_medians(world, quiet_events)}")
             if "memory" in only:
                 _memory(world, client, pids, args.memory_events, tenants)
                 world.llm.delay_seconds = llm_s
