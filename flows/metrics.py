@@ -110,6 +110,11 @@ class FlowMetrics:
             "Ticket events being processed right now.",
             registry=self.registry,
         )
+        self.window = Gauge(
+            "aiops_flow_window",
+            "The in-flight window's size now: it shrinks while events queue for the CPU.",
+            registry=self.registry,
+        )
 
         self._success = success_window or SuccessWindow(SUCCESS_WINDOW_SECONDS)
         self.workers = workers or WorkerBeats(WORKER_SECONDS)

@@ -79,8 +79,11 @@ class FlowRuntime:
             raise ValueError("the flow needs AI_AGENTS_DATABASE_URL (the application role)")
         self.settings = settings
         self.metrics = FlowMetrics()
-        self.window = FairWindow(settings.flow_concurrency)
+        # Never smaller than keeps the busy gate fed twice over.
+        floor = 2 * settings.flow_busy_slots
+        self.window = FairWindow(settings.flow_concurrency, floor)
         self.gate = FairGate(settings.flow_busy_slots, self.window.running)
+        self.metrics.window.set(self.window.limit)
         self.acks = Acks()
         self._started: _Started | None = None
         self._start_lock = threading.Lock()
@@ -188,6 +191,7 @@ class FlowRuntime:
         )
         with self._running_lock:
             self._running.discard((event.tenant_id, event.event_id))
+        self.metrics.window.set(self.window.adapt(self.gate.waiting, self.gate.slots))
         try:
             if outcome.status == "failed":
                 kind = outcome.error_kind or "internal"

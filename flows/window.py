@@ -5,6 +5,14 @@ window before it hands an event on, so tenants compete for the same slots whatev
 they hash to. A slot goes to a tenant only while no other waiting tenant has fewer events
 in flight: max-min fairness without a fixed per-tenant cap, so a tenant alone gets the
 whole window (work-conserving) and a quiet tenant gets the next free slot during a flood.
+
+The window's size adapts between `floor` and `capacity` (`adapt`, as each event
+finishes): it shrinks while more events wait for the busy gate (flows.gate) than the gate
+has slots, so the CPU, not the window, is the bottleneck and a larger window would only
+make every event queue longer; it grows while nothing waits for the gate and the window is
+full with events waiting for a slot. With a 1 s LLM that costs no throughput: an event
+waiting on the LLM holds a slot but no CPU, and the window stays as large as keeps the CPU
+busy.
 """
 
 from __future__ import annotations
@@ -13,10 +21,12 @@ import threading
 
 
 class FairWindow:
-    def __init__(self, capacity: int) -> None:
+    def __init__(self, capacity: int, floor: int | None = None) -> None:
         if capacity < 1:
             raise ValueError("the window needs at least one slot")
         self.capacity = capacity
+        self.floor = min(capacity, floor or capacity)
+        self._limit = capacity
         self._running: dict[str, int] = {}
         self._waiting: dict[str, int] = {}
         self._lock = threading.Lock()
@@ -25,6 +35,21 @@ class FairWindow:
     def in_flight(self) -> int:
         with self._lock:
             return sum(self._running.values())
+
+    @property
+    def limit(self) -> int:
+        """The window's size now, between `floor` and `capacity`."""
+        return self._limit
+
+    def adapt(self, queued: int, slots: int) -> int:
+        """One step of the size, given how many events wait for the busy gate and how many
+        slots it has; returns the new size."""
+        with self._lock:
+            if queued > slots:
+                self._limit = max(self.floor, self._limit - 1)
+            elif queued == 0 and self._waiting and sum(self._running.values()) >= self._limit:
+                self._limit = min(self.capacity, self._limit + 1)
+            return self._limit
 
     def running(self, tenant: str) -> int:
         with self._lock:
@@ -43,7 +68,7 @@ class FairWindow:
     def try_start(self, tenant: str) -> bool:
         """Takes a slot for one waiting event of `tenant`, if it is that tenant's turn."""
         with self._lock:
-            if sum(self._running.values()) >= self.capacity:
+            if sum(self._running.values()) >= self._limit:
                 return False
             mine = self._running.get(tenant, 0)
             for other, count in self._waiting.items():
