@@ -16,7 +16,7 @@ import dataclasses
 import logging
 import time
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from contextlib import AbstractContextManager, ExitStack, contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Protocol, TypeVar
@@ -122,6 +122,15 @@ class _Stages:
         return {**self.ms, "total": round((time.perf_counter() - self._started) * 1000, 2)}
 
 
+@contextmanager
+def _busy(services: Services, tenant_id: str, stages: _Stages, wait: str) -> Iterator[None]:
+    """A busy slot (flows.gate) for the block; the wait for it is timed as stage `wait`."""
+    with ExitStack() as held:
+        with stages.stage(wait):
+            held.enter_context(services.busy(tenant_id))
+        yield
+
+
 def _tenant(services: Services, tenant_id: str) -> TenantConfig:
     tenant = services.retry(lambda: services.tenant(tenant_id))
     if tenant is None:
@@ -190,7 +199,7 @@ def process_event(received: Received, services: Services) -> Outcome:
             with stages.stage("fetch"):
                 event = _read_pointed(services, tenant, event)
         arrived = event.ticket  # as the ITSM has it, before masking
-        with services.busy(tid):
+        with _busy(services, tid, stages, "wait_busy"):
             # From here on only the masked ticket is used: stored, searched with, prompted
             # with.
             with stages.stage("mask"):
@@ -248,7 +257,7 @@ def process_event(received: Received, services: Services) -> Outcome:
         result = _result(status, synthesis, context)
         result.output, result.note_id = note_text, note_id
         result.timings = stages.with_total()
-        with services.busy(tid):
+        with _busy(services, tid, stages, "wait_busy_finish"):
             services.retry(
                 lambda: in_tenant(services.db, tid, _finish(event.event_id, result, triage))
             )

@@ -182,8 +182,8 @@ def _database(world: World) -> Database:
 
 def _stage_medians(world: World, events: Sequence[Event]) -> str:
     """Median (p95) milliseconds per stage, as the flow recorded them in
-    enhancement_history; "queued" is from the webhook to the event's start in the flow
-    (stream read and waiting for a window slot)."""
+    enhancement_history; "queued" is from the webhook to the event's begin transaction
+    (the stream read, a window slot, and the busy gate: wait_busy is the gate's part)."""
     by_tenant: dict[str, list[str]] = {}
     for item in events:
         by_tenant.setdefault(item.tenant_id, []).append(item.event_id)
