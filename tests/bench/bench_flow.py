@@ -37,7 +37,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -287,6 +287,7 @@ class _PeakSampler:
 
     def __init__(self, ports: Sequence[int], pid: int) -> None:
         self.peak_in_flight = 0.0
+        self.least_window = float("inf")
         self.peak_rss_mb = 0.0
         self._ports, self._pid = ports, pid
         self._stop = threading.Event()
@@ -307,6 +308,9 @@ class _PeakSampler:
             except httpx.HTTPError:
                 continue
             self.peak_in_flight = max(self.peak_in_flight, now)
+            with suppress(httpx.HTTPError):
+                window = sum(_metric(p, "aiops_flow_window") for p in self._ports)
+                self.least_window = min(self.least_window, window)
             self.peak_rss_mb = max(self.peak_rss_mb, _rss_mb(self._pid))
 
 
@@ -316,6 +320,7 @@ class Run:
     seconds: float
     cpu_ms: float
     in_flight: float
+    least_window: float
     latencies: list[float]
     sent: list[Event]
 
@@ -327,7 +332,8 @@ class Run:
         over = [x - llm_seconds for x in self.latencies]
         return (
             f"{name:<44} {self.rate:7.1f} ev/s  {self.cpu_ms:6.1f} ms CPU/ev  "
-            f"in flight {self.in_flight:5.0f}  overhead p50 {_pct(over, 0.5) * 1000:6.0f} ms "
+            f"in flight {self.in_flight:5.0f} (window down to {self.least_window:3.0f})  "
+            f"overhead p50 {_pct(over, 0.5) * 1000:6.0f} ms "
             f"p95 {_pct(over, 0.95) * 1000:6.0f} ms"
         )
 
@@ -372,7 +378,7 @@ def _measure(
         ended = _wait_notes(world, events, timeout=60 + count)
     cpu = _cpu_seconds(pids) - cpu0
     return Run(count, ended - started, cpu * 1000 / count, sampler.peak_in_flight,
-               _latencies(world, events), events)  # fmt: skip
+               sampler.least_window, _latencies(world, events), events)  # fmt: skip
 
 
 def _paced(
