@@ -58,7 +58,7 @@ def begin(
         (event.event_id,),
     ).fetchone()
     if prior is None:
-        conn.execute(
+        made = conn.execute(
             """
             INSERT INTO enhancement_history (
                 tenant_id, event_id, ticket_id, source, kind, backfill, status, attempts,
@@ -66,6 +66,7 @@ def begin(
             VALUES (current_setting('app.current_tenant_id', true), %s, %s, %s, %s, %s,
                     'processing', 1, %s, now(), %s, %s, %s, %s)
             ON CONFLICT (tenant_id, event_id) DO NOTHING
+            RETURNING event_id
             """,
             (
                 event.event_id,
@@ -79,8 +80,16 @@ def begin(
                 agent[1] if agent else None,
                 Jsonb(triage) if triage is not None else None,
             ),
-        )
-        return None
+        ).fetchone()
+        if made is not None:
+            return None
+        # Another attempt made the row meanwhile: this one is a new attempt at it.
+        prior = conn.execute(
+            "SELECT status, note_id, attempts FROM enhancement_history WHERE event_id = %s "
+            "FOR UPDATE",
+            (event.event_id,),
+        ).fetchone()
+        assert prior is not None
     conn.execute(
         "UPDATE enhancement_history SET attempts = attempts + 1, backfill = %s, "
         "started_at = now(), updated_at = now() WHERE event_id = %s",
