@@ -1,13 +1,15 @@
 """One ticket event, start to finish: the orchestration, with every dependency injected.
 
 tenant config -> noise check -> begin (idempotency, triage's reads) -> gather context ->
-triage -> synthesize -> write back (triage fields, then the note) -> finish. The stages
-before the LLM and the finish run holding a `busy` slot (flows.gate); the LLM and the
-ITSM calls do not. An event already
-handled is skipped unless it is a backfill; noise (flows.noise) is recorded as skipped,
-with no note. Transient failures are retried per stage; what still fails is recorded as
-failed and reported in the outcome (the flow dead-letters it). This function never
-raises, so one poison event cannot stop the others.
+triage -> synthesize -> write back (triage fields, then the note) -> finish. An event
+already handled is skipped unless it is a backfill; noise (flows.noise) is recorded as
+skipped, with no note. Transient failures are retried per stage; what still fails is
+recorded as failed and reported in the outcome (the flow dead-letters it). This function
+never raises, so one poison event cannot stop the others.
+
+The stages from masking to triage, and the finish, run holding a `busy` slot
+(flows.gate): they are CPU and database work. The ITSM read, the LLM call and the
+write-back wait on other servers and hold none.
 """
 
 from __future__ import annotations
