@@ -7,12 +7,13 @@ in flight: max-min fairness without a fixed per-tenant cap, so a tenant alone ge
 whole window (work-conserving) and a quiet tenant gets the next free slot during a flood.
 
 The window's size adapts between `floor` and `capacity` (`adapt`, as each event
-finishes): it shrinks while more events wait for the busy gate (flows.gate) than the gate
-has slots, so the CPU, not the window, is the bottleneck and a larger window would only
-make every event queue longer; it grows while nothing waits for the gate and the window is
-full with events waiting for a slot. With a 1 s LLM that costs no throughput: an event
-waiting on the LLM holds a slot but no CPU, and the window stays as large as keeps the CPU
-busy.
+finishes), starting at the floor. It shrinks by one while more events wait for the busy
+gate (flows.gate) than the gate has slots: the CPU, not the window, is the bottleneck, and
+a larger window would only make every event queue longer. It grows by one while nothing
+waits for the gate and the window is full with events waiting for a slot, so it doubles
+per round of events in flight, as TCP's slow start does. With a 1 s LLM that costs no
+throughput: an event waiting on the LLM holds a slot but no CPU, and the window stays as
+large as keeps the CPU busy.
 """
 
 from __future__ import annotations
@@ -26,7 +27,9 @@ class FairWindow:
             raise ValueError("the window needs at least one slot")
         self.capacity = capacity
         self.floor = min(capacity, floor or capacity)
-        self._limit = capacity
+        # From the floor up: a burst after an idle spell would otherwise put `capacity`
+        # events at once into the queue for the CPU.
+        self._limit = self.floor
         self._running: dict[str, int] = {}
         self._waiting: dict[str, int] = {}
         self._lock = threading.Lock()

@@ -73,18 +73,19 @@ def test_withdrawn_waiters_no_longer_hold_others_back() -> None:
 
 def test_the_window_shrinks_while_events_queue_for_the_cpu_and_grows_when_none_do() -> None:
     window = FairWindow(6, floor=3)
-    assert _fill(window, {"t": 100}) == ["t"] * 6
-    window.wait("t", 94)
+    assert _fill(window, {"t": 100}) == ["t"] * 3  # it starts at the floor
+    for size in (4, 5, 6):  # full, work waiting, nobody queued for the CPU: one more
+        assert window.adapt(queued=0, slots=2) == size
+        assert window.try_start("t")
+    assert window.adapt(queued=0, slots=2) == 6  # never above the capacity
     sizes = [window.adapt(queued=9, slots=2) for _ in range(5)]
     assert sizes == [5, 4, 3, 3, 3]  # never below the floor
     for _ in range(3):
         window.finish("t")
-    assert window.try_start("t") is False  # 3 in flight fill a window of 3
+    assert not window.try_start("t")  # 3 in flight fill a window of 3
     assert window.adapt(queued=1, slots=2) == 3  # a short queue: the size holds
-    assert window.adapt(queued=0, slots=2) == 4  # full, work waiting, the CPU idle: grow
-    assert window.try_start("t")
-    assert window.adapt(queued=0, slots=2) == 5
     window.finish("t")
-    window.withdraw("t", 93)
-    window.adapt(queued=0, slots=2)
-    assert window.limit == 5  # nothing waits for a slot: no reason to grow
+    assert window.adapt(queued=0, slots=2) == 3  # not full: no reason to grow
+    assert window.try_start("t")
+    window.withdraw("t", 100)
+    assert window.adapt(queued=0, slots=2) == 3  # full, but nothing waits for a slot
