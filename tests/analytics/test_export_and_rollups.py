@@ -11,7 +11,7 @@ from aiops.crypto import SecretBox
 from tests.analytics import seed
 from warehouse.analytics import rollups
 from warehouse.analytics.export import ENHANCEMENTS, TICKETS, export_partition, source_outcomes
-from warehouse.analytics.layout import partition_file
+from warehouse.analytics.layout import covered_days, partition_file
 from warehouse.analytics.reconcile import parquet_day, postgres_day
 from warehouse.db import Database
 
@@ -84,27 +84,40 @@ def test_partition_holds_exactly_the_tenants_rows_of_the_day(
     assert frame["cost_usd"].to_list() == [Decimal("0.001250")] * 2
 
 
-def test_rerunning_a_partition_replaces_exactly_its_file(
+def test_rerunning_a_partition_replaces_exactly_its_day(
     db: Database, box: SecretBox, tenant_id: str, warehouse_dir: Path
 ) -> None:
     seed.tenant(db, box, tenant_id)
-    day = seed.today() - timedelta(days=1)
+    # Two days of one month (one file) and a day of the month before (another file).
+    month = (seed.today().replace(day=1) - timedelta(days=1)).replace(day=1)
+    day, neighbour = month + timedelta(days=10), month + timedelta(days=9)
+    earlier = month - timedelta(days=1)
     with db.tenant(tenant_id) as conn:
         seed.enhancement(conn, "a", seed.at(day))
-        seed.enhancement(conn, "b", seed.at(day - timedelta(days=1)))
-        export_partition(conn, warehouse_dir, ENHANCEMENTS, tenant_id, day)
-        export_partition(conn, warehouse_dir, ENHANCEMENTS, tenant_id, day - timedelta(days=1))
-    neighbour = partition_file(warehouse_dir, ENHANCEMENTS, tenant_id, day - timedelta(days=1))
-    neighbour_bytes = neighbour.read_bytes()
+        seed.enhancement(conn, "b", seed.at(neighbour))
+        seed.enhancement(conn, "z", seed.at(earlier))
+        for d in (day, neighbour, earlier):
+            export_partition(conn, warehouse_dir, ENHANCEMENTS, tenant_id, d)
+    other_month = partition_file(warehouse_dir, ENHANCEMENTS, tenant_id, earlier)
+    other_bytes = other_month.read_bytes()
+    before = pl.read_parquet(partition_file(warehouse_dir, ENHANCEMENTS, tenant_id, neighbour))
 
     with db.tenant(tenant_id) as conn:
         seed.enhancement(conn, "c", seed.at(day, 18))
+        seed.enhancement(conn, "b2", seed.at(neighbour, 18))  # not exported: day not re-run
         again = export_partition(conn, warehouse_dir, ENHANCEMENTS, tenant_id, day)
 
-    assert sorted(pl.read_parquet(again.path)["event_id"]) == ["a", "c"]
-    assert neighbour.read_bytes() == neighbour_bytes
-    leftovers = [p.name for p in again.path.parent.iterdir()]
-    assert leftovers == ["data.parquet"]
+    frame = pl.read_parquet(again.path)
+    assert again.rows == 2
+    assert sorted(frame.filter(pl.col("day") == day)["event_id"]) == ["a", "c"]
+    kept = frame.filter(pl.col("day") == neighbour)
+    assert kept.equals(before.filter(pl.col("day") == neighbour))
+    assert kept["event_id"].to_list() == ["b"]
+    assert other_month.read_bytes() == other_bytes
+    assert covered_days(again.path) == {day, neighbour}
+    assert parquet_day(warehouse_dir, ENHANCEMENTS, tenant_id, day + timedelta(days=1)) is None
+    leftovers = sorted(p.name for p in again.path.parent.iterdir())
+    assert leftovers == [".lock", "data.parquet"]
 
 
 def test_ticket_partitions_follow_the_ticket_creation_day(

@@ -1,12 +1,10 @@
-"""Daily per-tenant rollups of enhancement_history, computed by DuckDB from the days'
-Parquet partitions: one query for every tenant and day of a run, not one per partition.
-Each tenant's result is merged into that tenant's rollup file (see layout)."""
+"""Daily per-tenant rollups of enhancement_history, computed by DuckDB from the tenants'
+month files: one query for every tenant and day of a run, not one per partition. Each
+tenant's result is merged into that tenant's rollup file (see layout)."""
 
 from __future__ import annotations
 
-import fcntl
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -18,6 +16,9 @@ from warehouse.analytics.export import ENHANCEMENTS, Exported, write_partition
 from warehouse.analytics.layout import (
     DAILY_ROLLUP,
     SOURCE_ROLLUP,
+    covered_days,
+    locked,
+    month_of,
     partition_file,
     rollup_file,
 )
@@ -82,6 +83,7 @@ SELECT
     coalesce(sum(completion_tokens), 0) AS completion_tokens,
     coalesce(sum(cost_usd), 0) AS cost_usd
 FROM read_parquet(?, hive_partitioning = false)
+WHERE day IN (SELECT unnest(?::DATE[]))
 GROUP BY tenant_id, day
 """
 
@@ -97,6 +99,7 @@ SELECT
 FROM (
     SELECT tenant_id, day, unnest(context_sources) AS s
     FROM read_parquet(?, hive_partitioning = false)
+    WHERE day IN (SELECT unnest(?::DATE[]))
 )
 GROUP BY tenant_id, day, s.source
 """
@@ -107,24 +110,38 @@ class MissingPartitionError(FileNotFoundError):
 
 
 def _source_files(root: Path, tenant_ids: Sequence[str], days: Sequence[date]) -> list[str]:
+    """The month files holding the tenants' `days`; each of those days must be exported."""
     files: list[str] = []
     missing: list[str] = []
+    months = sorted({month_of(day) for day in days})
     for tenant_id in tenant_ids:
-        for day in days:
-            path = partition_file(root, ENHANCEMENTS, tenant_id, day)
-            (files if path.is_file() else missing).append(str(path))
+        for month in months:
+            path = partition_file(root, ENHANCEMENTS, tenant_id, month)
+            wanted = {day for day in days if month_of(day) == month}
+            absent = wanted - covered_days(path)
+            missing.extend(f"{tenant_id} {day.isoformat()}" for day in sorted(absent))
+            if path.is_file():
+                files.append(str(path))
     if missing:
         raise MissingPartitionError(
-            f"{len(missing)} enhancement_history partitions do not exist (first: {missing[0]}): "
-            "export those days first"
+            f"{len(missing)} enhancement_history partitions were never exported "
+            f"(first: {missing[0]}): export those days first"
         )
     return files
 
 
-def _query(sql: str, files: list[str], schema: dict[str, Any]) -> pl.DataFrame:
+def _connect() -> duckdb.DuckDBPyConnection:
+    # Insertion order means nothing to a GROUP BY; without it DuckDB's scans need no
+    # order-preserving merge between threads.
+    return duckdb.connect(config={"preserve_insertion_order": False})
+
+
+def _query(
+    sql: str, files: list[str], days: Sequence[date], schema: dict[str, Any]
+) -> pl.DataFrame:
     # Rows, not Arrow: a run yields one row per tenant and day, and pyarrow is not needed.
-    with duckdb.connect() as conn:
-        rows = conn.execute(sql, [files]).fetchall()
+    with _connect() as conn:
+        rows = conn.execute(sql, [files, list(days)]).fetchall()
     return pl.DataFrame(rows, schema=schema, orient="row")
 
 
@@ -139,7 +156,7 @@ def daily_frames(root: Path, tenant_ids: Sequence[str], days: Sequence[date]) ->
     )
     if keys.height == 0:
         return pl.DataFrame(schema=DAILY_SCHEMA)
-    found = _query(_DAILY_SQL, _source_files(root, tenant_ids, days), DAILY_SCHEMA)
+    found = _query(_DAILY_SQL, _source_files(root, tenant_ids, days), days, DAILY_SCHEMA)
     zero = [
         pl.col(name).fill_null(0)
         for name in DAILY_SCHEMA
@@ -156,20 +173,7 @@ def daily_frames(root: Path, tenant_ids: Sequence[str], days: Sequence[date]) ->
 def sources_frames(root: Path, tenant_ids: Sequence[str], days: Sequence[date]) -> pl.DataFrame:
     if not tenant_ids or not days:
         return pl.DataFrame(schema=SOURCES_SCHEMA)
-    return _query(_SOURCES_SQL, _source_files(root, tenant_ids, days), SOURCES_SCHEMA)
-
-
-@contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    """One writer at a time per rollup file: two runs for different days both
-    read-modify-write it (the schedule while a backfill runs)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path.with_name(".lock"), "a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
+    return _query(_SOURCES_SQL, _source_files(root, tenant_ids, days), days, SOURCES_SCHEMA)
 
 
 def _with_columns_of(frame: pl.DataFrame, schema: dict[str, Any]) -> pl.DataFrame:
@@ -187,7 +191,7 @@ def merge_days(
     stay as they were."""
     target = rollup_file(root, table, tenant_id)
     schema = _SCHEMAS[table]
-    with _locked(target):
+    with locked(target):
         kept = pl.DataFrame(schema=schema)
         if target.is_file():
             kept = _with_columns_of(
