@@ -228,3 +228,49 @@ def test_a_rollup_file_from_before_the_skipped_column_is_merged_into(
     merged = pl.read_parquet(written.path).sort("day")
     assert merged["day"].to_list() == [old_day, day]
     assert merged["skipped"].to_list() == [None, 0]
+
+
+_PG_AGENTS = """
+SELECT agent_id, agent_version, count(*) AS enhancements,
+       count(*) FILTER (WHERE status IN ('succeeded', 'stored')) AS succeeded,
+       count(*) FILTER (WHERE status = 'failed') AS failed,
+       percentile_cont(0.5) WITHIN GROUP (ORDER BY (timings ->> 'total')::float8)
+           FILTER (WHERE status <> 'processing') AS p50_ms,
+       percentile_cont(0.95) WITHIN GROUP (ORDER BY (timings ->> 'total')::float8)
+           FILTER (WHERE status <> 'processing') AS p95_ms,
+       coalesce(sum(cost_usd), 0) AS cost_usd
+FROM enhancement_history
+WHERE created_at >= %s AND created_at < %s AND agent_id IS NOT NULL
+GROUP BY 1, 2 ORDER BY 1, 2
+"""
+
+
+def test_agent_version_rollup_equals_postgres_per_version(
+    db: Database, box: SecretBox, tenant_id: str, warehouse_dir: Path
+) -> None:
+    seed.tenant(db, box, tenant_id)
+    day = seed.today() - timedelta(days=3)
+    with db.tenant(tenant_id) as conn:
+        seed.random_day(conn, day, 40, seed=11)
+        # Versions 1 and 2 of one agent and version 1 of another; a tenth have no agent.
+        conn.execute(
+            """
+            UPDATE enhancement_history SET
+                agent_id = CASE WHEN id % 3 = 0 THEN 'triage' ELSE 'main' END,
+                agent_version = 1 + id % 2
+            WHERE id % 10 <> 0
+            """
+        )
+        export_partition(conn, warehouse_dir, ENHANCEMENTS, tenant_id, day)
+        expected = conn.execute(_PG_AGENTS, seed.day_bounds(day)).fetchall()
+
+    frames, written = rollups.write_agents_many(warehouse_dir, [tenant_id], [day])
+
+    rows = frames.sort("agent_id", "agent_version").to_dicts()
+    assert len(expected) >= 3 and len(rows) == len(expected)
+    for row, want in zip(rows, expected, strict=True):
+        assert (row["tenant_id"], row["day"]) == (tenant_id, day)
+        for name, value in want.items():
+            assert _close(row[name], value), (name, row[name], value)
+    assert sum(r["enhancements"] for r in rows) < 40
+    assert pl.read_parquet(written[tenant_id].path).height == len(expected)

@@ -31,9 +31,7 @@ def _agent_with_events(db: Database, box: SecretBox, tenant_id: str, ms: list[fl
         agents.add_version(conn, AGENT, AgentSpec(), "", "test")
         for n, total in enumerate(ms):
             status = "failed" if n == len(ms) - 1 else "succeeded"
-            seed.enhancement(
-                conn, f"old-{n}", seed.at(day, 9, n), status=status, seconds=total
-            )
+            seed.enhancement(conn, f"old-{n}", seed.at(day, 9, n), status=status, seconds=total)
             agents.record_version(conn, f"old-{n}", AGENT, 1)
         note_feedback.add(conn, "old-0", True, "", "tech", "api")
         note_feedback.add(conn, "old-1", False, "wrong printer", "tech", "api")

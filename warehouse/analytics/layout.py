@@ -35,7 +35,8 @@ _MONTH_DIR = re.compile(r"month=(\d{4})-(\d{2})")
 PARTITION_FILE = "data.parquet"
 DAILY_ROLLUP = "daily_rollup"
 SOURCE_ROLLUP = "daily_source_rollup"
-ROLLUP_TABLES = frozenset({DAILY_ROLLUP, SOURCE_ROLLUP})
+AGENT_ROLLUP = "agent_version_daily_rollup"
+ROLLUP_TABLES = frozenset({DAILY_ROLLUP, SOURCE_ROLLUP, AGENT_ROLLUP})
 # Key-value metadata of an exported file: the days it covers, comma-separated ISO dates.
 DAYS_KEY = "aiops_days"
 
