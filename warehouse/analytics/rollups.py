@@ -5,6 +5,7 @@ tenant's result is merged into that tenant's rollup file (see layout)."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -72,6 +73,9 @@ AGENTS_SCHEMA: dict[str, Any] = {
     "completion_tokens": pl.Int64,
     "cost_usd": pl.Decimal(18, 6),
 }
+
+# Rollup files written at once.
+WRITERS = 2
 
 _KEYS = {DAILY: ["day"], SOURCES: ["day", "source"], AGENTS: ["day", "agent_id", "agent_version"]}
 _SCHEMAS = {DAILY: DAILY_SCHEMA, SOURCES: SOURCES_SCHEMA, AGENTS: AGENTS_SCHEMA}
@@ -259,10 +263,13 @@ def write(
         key[0]: part for key, part in frames.partition_by("tenant_id", as_dict=True).items()
     }
     empty = frames.clear()
-    return {
-        tenant_id: merge_days(root, table, tenant_id, days, by_tenant.get(tenant_id, empty))
-        for tenant_id in tenant_ids
-    }
+
+    def one(tenant_id: str) -> Exported:
+        return merge_days(root, table, tenant_id, days, by_tenant.get(tenant_id, empty))
+
+    # Polars reads and writes Parquet without the GIL: two tenants' files at a time.
+    with ThreadPoolExecutor(max_workers=WRITERS, thread_name_prefix="rollup") as pool:
+        return dict(zip(tenant_ids, pool.map(one, tenant_ids), strict=True))
 
 
 def write_daily_many(
