@@ -383,7 +383,8 @@ def main() -> None:
                 print(f"{'  PostgreSQL server CPU during the export':<44} {server_cpu:9.2f} s")
                 print(
                     f"{'  exported':<44} {exported:,} rows, {args.tenants * args.days:,} "
-                    f"tenant/day partitions in {_files(root):,} files, {exported / export_wall:,.0f} rows/s (wall), "
+                    f"tenant/day partitions in {_files(root):,} files, "
+                    f"{exported / export_wall:,.0f} rows/s (wall), "
                     f"{exported / (export_cpu + server_cpu):,.0f} rows per CPU second "
                     "(this process + server)",
                     flush=True,
