@@ -85,29 +85,35 @@ _SCHEMAS = {DAILY: DAILY_SCHEMA, SOURCES: SOURCES_SCHEMA, AGENTS: AGENTS_SCHEMA}
 # success nor failure). Processing time is finish minus start of the last attempt, so rows
 # still in progress, and skipped noise, are left out of the percentiles.
 _DAILY_SQL = """
-SELECT
-    tenant_id,
-    day,
-    count(*) AS enhancements,
-    count(*) FILTER (WHERE status = 'succeeded') AS succeeded,
-    count(*) FILTER (WHERE status = 'stored') AS stored,
-    count(*) FILTER (WHERE status = 'failed') AS failed,
-    count(*) FILTER (WHERE status = 'skipped') AS skipped,
-    count(*) FILTER (WHERE status = 'processing') AS processing,
-    count(*) FILTER (WHERE backfill) AS backfills,
-    count(*) FILTER (WHERE status IN ('succeeded', 'stored'))::DOUBLE
-        / nullif(count(*) FILTER (WHERE status IN ('succeeded', 'stored', 'failed')), 0)
-        AS success_rate,
-    quantile_cont(processing_seconds, 0.5) FILTER (WHERE status NOT IN ('processing', 'skipped'))
-        AS p50_seconds,
-    quantile_cont(processing_seconds, 0.95) FILTER (WHERE status NOT IN ('processing', 'skipped'))
-        AS p95_seconds,
-    coalesce(sum(prompt_tokens), 0) AS prompt_tokens,
-    coalesce(sum(completion_tokens), 0) AS completion_tokens,
-    coalesce(sum(cost_usd), 0) AS cost_usd
-FROM read_parquet(?, hive_partitioning = false)
-WHERE day IN (SELECT unnest(?::DATE[]))
-GROUP BY tenant_id, day
+SELECT tenant_id, day, enhancements, succeeded, stored, failed, skipped, processing, backfills,
+       success_rate, seconds[1] AS p50_seconds, seconds[2] AS p95_seconds, prompt_tokens,
+       completion_tokens, cost_usd
+FROM (
+    SELECT
+        tenant_id,
+        day,
+        count(*) AS enhancements,
+        count(*) FILTER (WHERE status = 'succeeded') AS succeeded,
+        count(*) FILTER (WHERE status = 'stored') AS stored,
+        count(*) FILTER (WHERE status = 'failed') AS failed,
+        count(*) FILTER (WHERE status = 'skipped') AS skipped,
+        count(*) FILTER (WHERE status = 'processing') AS processing,
+        count(*) FILTER (WHERE backfill) AS backfills,
+        count(*) FILTER (WHERE status IN ('succeeded', 'stored'))::DOUBLE
+            / nullif(count(*) FILTER (WHERE status IN ('succeeded', 'stored', 'failed')), 0)
+            AS success_rate,
+        -- Both percentiles from one sort of the day's values (nulls are left out).
+        quantile_cont(
+            CASE WHEN status NOT IN ('processing', 'skipped') THEN processing_seconds END,
+            [0.5, 0.95]
+        ) AS seconds,
+        coalesce(sum(prompt_tokens), 0) AS prompt_tokens,
+        coalesce(sum(completion_tokens), 0) AS completion_tokens,
+        coalesce(sum(cost_usd), 0) AS cost_usd
+    FROM read_parquet(?, hive_partitioning = false)
+    WHERE day IN (SELECT unnest(?::DATE[]))
+    GROUP BY tenant_id, day
+)
 """
 
 _SOURCES_SQL = """
@@ -131,26 +137,31 @@ GROUP BY tenant_id, day, s.source
 # Per agent version and day, for charts over many days; p50/p95 are of the flow's own
 # total time (total_ms). Rows made before agents existed have no agent and are left out.
 _AGENTS_SQL = """
-SELECT
-    tenant_id,
-    day,
-    agent_id,
-    agent_version,
-    count(*) AS enhancements,
-    count(*) FILTER (WHERE status IN ('succeeded', 'stored')) AS succeeded,
-    count(*) FILTER (WHERE status = 'failed') AS failed,
-    count(*) FILTER (WHERE status = 'skipped') AS skipped,
-    count(*) FILTER (WHERE status IN ('succeeded', 'stored'))::DOUBLE
-        / nullif(count(*) FILTER (WHERE status IN ('succeeded', 'stored', 'failed')), 0)
-        AS success_rate,
-    quantile_cont(total_ms, 0.5) FILTER (WHERE status <> 'processing') AS p50_ms,
-    quantile_cont(total_ms, 0.95) FILTER (WHERE status <> 'processing') AS p95_ms,
-    coalesce(sum(prompt_tokens), 0) AS prompt_tokens,
-    coalesce(sum(completion_tokens), 0) AS completion_tokens,
-    coalesce(sum(cost_usd), 0) AS cost_usd
-FROM read_parquet(?, hive_partitioning = false)
-WHERE day IN (SELECT unnest(?::DATE[])) AND agent_id IS NOT NULL AND agent_version IS NOT NULL
-GROUP BY tenant_id, day, agent_id, agent_version
+SELECT tenant_id, day, agent_id, agent_version, enhancements, succeeded, failed, skipped,
+       success_rate, ms[1] AS p50_ms, ms[2] AS p95_ms, prompt_tokens, completion_tokens,
+       cost_usd
+FROM (
+    SELECT
+        tenant_id,
+        day,
+        agent_id,
+        agent_version,
+        count(*) AS enhancements,
+        count(*) FILTER (WHERE status IN ('succeeded', 'stored')) AS succeeded,
+        count(*) FILTER (WHERE status = 'failed') AS failed,
+        count(*) FILTER (WHERE status = 'skipped') AS skipped,
+        count(*) FILTER (WHERE status IN ('succeeded', 'stored'))::DOUBLE
+            / nullif(count(*) FILTER (WHERE status IN ('succeeded', 'stored', 'failed')), 0)
+            AS success_rate,
+        quantile_cont(CASE WHEN status <> 'processing' THEN total_ms END, [0.5, 0.95]) AS ms,
+        coalesce(sum(prompt_tokens), 0) AS prompt_tokens,
+        coalesce(sum(completion_tokens), 0) AS completion_tokens,
+        coalesce(sum(cost_usd), 0) AS cost_usd
+    FROM read_parquet(?, hive_partitioning = false)
+    WHERE day IN (SELECT unnest(?::DATE[]))
+      AND agent_id IS NOT NULL AND agent_version IS NOT NULL
+    GROUP BY tenant_id, day, agent_id, agent_version
+)
 """
 
 
