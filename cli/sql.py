@@ -88,7 +88,8 @@ def sql(
     daily_rollup (volume, success rate, p50/p95 seconds, tokens, cost per tenant and day),
     daily_source_rollup (how often each context source contributed, came back empty
     or failed) and agent_version_daily_rollup (the same per agent version, p50/p95 of
-    the flow's total ms). The warehouse is AI_AGENTS_WAREHOUSE_DIR (default: state folder/warehouse).
+    the flow's total ms). The warehouse is AI_AGENTS_WAREHOUSE_DIR (default: state
+    folder/warehouse).
     Example: aiops sql "SELECT day, enhancements, success_rate FROM daily_rollup" --tenant acme
     """
     settings = load_settings()
