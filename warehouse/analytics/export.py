@@ -149,7 +149,7 @@ _SELECTS: dict[str, dict[str, str]] = {
 # Tenants exported at once, each on its own connection: the server renders one tenant's
 # rows while this process parses and writes another's (Polars and libpq waits release
 # the GIL).
-EXPORT_WORKERS = 3
+EXPORT_WORKERS = 2
 
 
 class CrossTenantRowError(RuntimeError):
