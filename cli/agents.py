@@ -390,11 +390,12 @@ def metrics(
     agent_id: AgentArg,
     days: Annotated[int, typer.Option(min=1, max=366, help="How far back.")] = 30,
 ) -> None:
-    """Per version: volume, success rate, p50/p95, tokens, cost, feedback (PostgreSQL)."""
+    """Per version: volume, success rate, p50/p95, tokens, cost, feedback (from the
+    analytics warehouse, and PostgreSQL for days not exported yet)."""
     since = datetime.now(UTC) - timedelta(days=days)
     with _tenant(tenant_id) as rt, rt.db.tenant(tenant_id) as conn:
         agent = _agent(conn, agent_id)
-        rows = agent_metrics.version_metrics(conn, agent_id, since)
+        rows = agent_metrics.version_metrics(conn, agent_id, since, root=rt.settings.warehouse_path)
     shown = table(
         "version",
         "state",

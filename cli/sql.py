@@ -85,9 +85,11 @@ def sql(
     """Run read-only SQL (DuckDB) over the analytics warehouse.
 
     Tables: enhancement_history, ticket_history (exported daily by Dagster),
-    daily_rollup (volume, success rate, p50/p95 seconds, tokens, cost per tenant and day)
-    and daily_source_rollup (how often each context source contributed, came back empty
-    or failed). The warehouse is AI_AGENTS_WAREHOUSE_DIR (default: state folder/warehouse).
+    daily_rollup (volume, success rate, p50/p95 seconds, tokens, cost per tenant and day),
+    daily_source_rollup (how often each context source contributed, came back empty
+    or failed) and agent_version_daily_rollup (the same per agent version, p50/p95 of
+    the flow's total ms). The warehouse is AI_AGENTS_WAREHOUSE_DIR (default: state
+    folder/warehouse).
     Example: aiops sql "SELECT day, enhancements, success_rate FROM daily_rollup" --tenant acme
     """
     settings = load_settings()

@@ -1,15 +1,25 @@
-"""Per agent version: how its live events went (enhancement_history, or sandbox_runs for
-shadow runs) and what technicians said (note_feedback). PostgreSQL, one tenant's rows."""
+"""Per agent version: how its live events went and what technicians said.
+
+Live events come from the analytics warehouse: DuckDB over the tenant's own exported
+enhancement_history files (the days the daily export has covered), plus, from
+PostgreSQL, the rows of days not exported yet (today, and yesterday until the schedule
+has run), so the figures are complete and current. Shadow runs (sandbox_runs) and
+technician feedback (note_feedback) are read from PostgreSQL, which is where they live.
+Percentiles are computed over every row at once, in one DuckDB query, never merged from
+parts. The tenant is the one PostgreSQL has scoped the connection to.
+"""
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from datetime import datetime
+from datetime import date, datetime
+from pathlib import Path
 from typing import Any
 
-from psycopg.rows import DictRow
-
-from warehouse.db import TenantConnection
+from warehouse.analytics import duck
+from warehouse.analytics.export import ENHANCEMENTS
+from warehouse.analytics.layout import partition_days
+from warehouse.db import TenantConnection, session_tenant
 
 
 @dataclass(frozen=True)
@@ -31,70 +41,108 @@ class VersionFigures:
         return asdict(self)
 
 
-_FIGURES = """
-WITH live AS (
-    SELECT agent_version AS version, status IN ('succeeded', 'stored') AS ok,
-           status = 'failed' AS bad, (timings ->> 'total')::float AS ms,
-           prompt_tokens, completion_tokens, cost_usd
-    FROM enhancement_history
-    WHERE agent_id = %(agent)s AND created_at >= %(since)s AND status <> 'processing'
-    UNION ALL
-    SELECT version, status = 'succeeded', status = 'failed', ms, prompt_tokens,
-           completion_tokens, cost_usd
-    FROM sandbox_runs
-    WHERE agent_id = %(agent)s AND kind = 'shadow' AND created_at >= %(since)s
-      AND status <> 'not_applicable'
-), figures AS (
-    SELECT version, count(*) AS volume, count(*) FILTER (WHERE ok) AS succeeded,
-           count(*) FILTER (WHERE bad) AS failed,
-           percentile_cont(0.5) WITHIN GROUP (ORDER BY ms) AS p50_ms,
-           percentile_cont(0.95) WITHIN GROUP (ORDER BY ms) AS p95_ms,
-           coalesce(sum(prompt_tokens), 0) AS prompt_tokens,
-           coalesce(sum(completion_tokens), 0) AS completion_tokens,
-           coalesce(sum(cost_usd), 0) AS cost_usd
-    FROM live WHERE version IS NOT NULL GROUP BY version
-), rated AS (
-    SELECT agent_version AS version, count(*) FILTER (WHERE helpful) AS helpful,
-           count(*) FILTER (WHERE NOT helpful) AS not_helpful
-    FROM note_feedback WHERE agent_id = %(agent)s AND created_at >= %(since)s
-    GROUP BY agent_version
+# One row per event or shadow run, as both sources hand it to the aggregate.
+_OUTCOME = (
+    "STRUCT(version INTEGER, ok BOOLEAN, bad BOOLEAN, ms DOUBLE, prompt_tokens INTEGER, "
+    "completion_tokens INTEGER, cost_usd DECIMAL(18, 6))"
 )
-SELECT v.version, coalesce(f.volume, 0) AS volume, coalesce(f.succeeded, 0) AS succeeded,
-       coalesce(f.failed, 0) AS failed, f.p50_ms, f.p95_ms,
-       coalesce(f.prompt_tokens, 0) AS prompt_tokens,
-       coalesce(f.completion_tokens, 0) AS completion_tokens,
-       coalesce(f.cost_usd, 0) AS cost_usd,
-       coalesce(r.helpful, 0) AS helpful, coalesce(r.not_helpful, 0) AS not_helpful
-FROM agent_versions v
-LEFT JOIN figures f ON f.version = v.version
-LEFT JOIN rated r ON r.version = v.version
-WHERE v.agent_id = %(agent)s
-ORDER BY v.version DESC
+
+# Rows PostgreSQL still holds for the figures: live events of days the warehouse does
+# not cover, and the agent's shadow runs.
+_FROM_POSTGRES = """
+SELECT agent_version AS version, status IN ('succeeded', 'stored') AS ok,
+       status = 'failed' AS bad, (timings ->> 'total')::float AS ms,
+       prompt_tokens, completion_tokens, cost_usd
+FROM enhancement_history
+WHERE agent_id = %(agent)s AND created_at >= %(since)s AND status <> 'processing'
+  AND agent_version IS NOT NULL
+  AND (created_at AT TIME ZONE 'UTC')::date <> ALL (%(exported)s::date[])
+UNION ALL
+SELECT version, status = 'succeeded', status = 'failed', ms, prompt_tokens,
+       completion_tokens, cost_usd
+FROM sandbox_runs
+WHERE agent_id = %(agent)s AND kind = 'shadow' AND created_at >= %(since)s
+  AND status <> 'not_applicable'
+"""
+
+_FIGURES = f"""
+WITH outcomes AS (
+    SELECT agent_version AS version, status IN ('succeeded', 'stored') AS ok,
+           status = 'failed' AS bad, total_ms AS ms, prompt_tokens, completion_tokens,
+           cost_usd::DECIMAL(18, 6) AS cost_usd
+    FROM enhancement_history
+    WHERE agent_id = $agent AND created_at >= $since AND status <> 'processing'
+      AND agent_version IS NOT NULL AND day IN (SELECT unnest($exported::DATE[]))
+    UNION ALL
+    SELECT r.* FROM (SELECT unnest($postgres::{_OUTCOME}[]) AS r)
+)
+SELECT version, count(*) AS volume, count(*) FILTER (WHERE ok) AS succeeded,
+       count(*) FILTER (WHERE bad) AS failed,
+       quantile_cont(ms, 0.5) AS p50_ms, quantile_cont(ms, 0.95) AS p95_ms,
+       coalesce(sum(prompt_tokens), 0) AS prompt_tokens,
+       coalesce(sum(completion_tokens), 0) AS completion_tokens,
+       coalesce(sum(cost_usd), 0) AS cost_usd
+FROM outcomes GROUP BY version
+"""
+
+_RATED = """
+SELECT agent_version AS version, count(*) FILTER (WHERE helpful) AS helpful,
+       count(*) FILTER (WHERE NOT helpful) AS not_helpful
+FROM note_feedback WHERE agent_id = %(agent)s AND created_at >= %(since)s
+GROUP BY agent_version
 """
 
 
-def _figures(row: DictRow) -> VersionFigures:
-    volume = int(row["volume"])
-    done = int(row["succeeded"]) + int(row["failed"])
+def _figures(version: int, row: dict[str, Any], rated: dict[str, Any]) -> VersionFigures:
+    succeeded, failed = int(row.get("succeeded", 0)), int(row.get("failed", 0))
+    done = succeeded + failed
+    p50, p95 = row.get("p50_ms"), row.get("p95_ms")
     return VersionFigures(
-        version=row["version"],
-        volume=volume,
-        succeeded=int(row["succeeded"]),
-        failed=int(row["failed"]),
-        success_rate=round(int(row["succeeded"]) / done, 4) if done else None,
-        p50_ms=round(row["p50_ms"], 2) if row["p50_ms"] is not None else None,
-        p95_ms=round(row["p95_ms"], 2) if row["p95_ms"] is not None else None,
-        prompt_tokens=int(row["prompt_tokens"]),
-        completion_tokens=int(row["completion_tokens"]),
-        cost_usd=round(float(row["cost_usd"]), 6),
-        helpful=int(row["helpful"]),
-        not_helpful=int(row["not_helpful"]),
+        version=version,
+        volume=int(row.get("volume", 0)),
+        succeeded=succeeded,
+        failed=failed,
+        success_rate=round(succeeded / done, 4) if done else None,
+        p50_ms=round(p50, 2) if p50 is not None else None,
+        p95_ms=round(p95, 2) if p95 is not None else None,
+        prompt_tokens=int(row.get("prompt_tokens", 0)),
+        completion_tokens=int(row.get("completion_tokens", 0)),
+        cost_usd=round(float(row.get("cost_usd", 0)), 6),
+        helpful=int(rated.get("helpful", 0)),
+        not_helpful=int(rated.get("not_helpful", 0)),
     )
 
 
-def version_metrics(conn: TenantConnection, agent_id: str, since: datetime) -> list[VersionFigures]:
-    rows = conn.execute(_FIGURES, {"agent": agent_id, "since": since}).fetchall()
-    return [_figures(r) for r in rows]
+def exported_days(root: Path, tenant_id: str, since: datetime) -> list[date]:
+    """Days from `since` on whose enhancement_history the warehouse holds."""
+    return [d for d in partition_days(root, ENHANCEMENTS, tenant_id) if d >= since.date()]
+
+
+def version_metrics(
+    conn: TenantConnection, agent_id: str, since: datetime, *, root: Path
+) -> list[VersionFigures]:
+    """Every version of the agent, newest first, with its figures since `since`; `root`
+    is the warehouse folder."""
+    tenant_id = session_tenant(conn)
+    exported = exported_days(root, tenant_id, since)
+    params = {"agent": agent_id, "since": since, "exported": exported}
+    recent = [dict(r) for r in conn.execute(_FROM_POSTGRES, params).fetchall()]
+    rated = {r["version"]: dict(r) for r in conn.execute(_RATED, params).fetchall()}
+    versions = conn.execute(
+        "SELECT version FROM agent_versions WHERE agent_id = %s ORDER BY version DESC",
+        (agent_id,),
+    ).fetchall()
+    with duck.read_only_connection(root, tenant_id) as duckdb_conn:
+        cursor = duckdb_conn.execute(
+            _FIGURES,
+            {"agent": agent_id, "since": since, "exported": exported, "postgres": recent},
+        )
+        columns = [d[0] for d in cursor.description or []]
+        figures = {row[0]: dict(zip(columns, row, strict=True)) for row in cursor.fetchall()}
+    return [
+        _figures(v["version"], figures.get(v["version"], {}), rated.get(v["version"], {}))
+        for v in versions
+    ]
 
 
 def shadow_comparison(conn: TenantConnection, agent_id: str, limit: int) -> list[dict[str, Any]]:

@@ -8,14 +8,13 @@ the daily Parquet partitions that are dropped alongside.
 
 from __future__ import annotations
 
-import shutil
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 
-from warehouse.analytics import rollups
+from warehouse.analytics import export, rollups
 from warehouse.analytics.export import TICKET_DAY
-from warehouse.analytics.layout import ROLLUP_TABLES, partition_days, partition_file
+from warehouse.analytics.layout import ROLLUP_TABLES, partition_days
 from warehouse.db import Database, TenantConnection
 
 DEFAULT_ENHANCEMENT_DAYS = 90
@@ -134,6 +133,5 @@ def drop_partitions(
         # A tenant's rollup is one file of all its days: the expired rows go from it.
         rollups.drop_days(root, table, tenant_id, expired)
     else:
-        for day in expired:
-            shutil.rmtree(partition_file(root, table, tenant_id, day).parent)
+        export.drop_days(root, table, tenant_id, expired)
     return expired

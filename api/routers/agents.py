@@ -15,6 +15,7 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Query, Response, status
 
 from aiops.agent_spec import AgentSpec, default_spec
+from aiops.settings import Settings
 from api.agent_models import (
     ActivateIn,
     AgentCreate,
@@ -272,27 +273,31 @@ def deployments(
 # Monitor ----------------------------------------------------------------------------------
 
 
-def _metrics(scope: TenantScope, agent_id: str, days: int) -> AgentMetricsOut:
+def _metrics(scope: TenantScope, settings: Settings, agent_id: str, days: int) -> AgentMetricsOut:
     since = datetime.now(UTC) - timedelta(days=days)
     with scope.connection() as conn:
         agent = agent_or_404(conn, agent_id)
-        rows = agent_metrics.version_metrics(conn, agent_id, since)
+        rows = agent_metrics.version_metrics(conn, agent_id, since, root=settings.warehouse_path)
     return AgentMetricsOut(
         agent_id=agent_id,
         since=since,
-        source="postgres",
+        source="warehouse",
         versions=[VersionMetrics(state=agent.state_of(r.version), **r.as_dict()) for r in rows],
     )
 
 
 @router.get("/{agent_id}/metrics", response_model=AgentMetricsOut, responses=errors(401, 404))
 def metrics(
-    scope: ReadScopeDep, agent_id: str, days: Annotated[int, Query(ge=1, le=366)] = 30
+    scope: ReadScopeDep,
+    settings: SettingsDep,
+    agent_id: str,
+    days: Annotated[int, Query(ge=1, le=366)] = 30,
 ) -> AgentMetricsOut:
     """Per version: volume, success rate, p50/p95 ms, tokens, cost and technician
-    feedback over the last `days`. Live events come from enhancement_history, shadow runs
-    from sandbox_runs (PostgreSQL: the analytics warehouse has no agent column yet)."""
-    return _metrics(scope, agent_id, days)
+    feedback over the last `days`. Live events come from the analytics warehouse for the
+    days it has exported (daily, for yesterday) and from enhancement_history for the days
+    after; shadow runs from sandbox_runs, feedback from note_feedback."""
+    return _metrics(scope, settings, agent_id, days)
 
 
 @router.get(

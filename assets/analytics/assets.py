@@ -184,6 +184,24 @@ def context_source_daily_rollup(
 
 
 @asset(
+    partitions_def=daily,
+    backfill_policy=BackfillPolicy.single_run(),
+    group_name=GROUP,
+    kinds={"duckdb", "parquet"},
+    deps=[enhancement_history_parquet],
+)
+def agent_version_daily_rollup(
+    context: AssetExecutionContext, postgres: PostgresResource, warehouse: WarehouseResource
+) -> MaterializeResult:
+    """Per agent version, tenant and day: volume, success rate, p50/p95 of the flow's
+    total time, tokens and cost."""
+    days = days_of(context.partition_keys)
+    tenant_ids = _exported_tenants(context, postgres)
+    frames, _ = rollups.write_agents_many(warehouse.root, tenant_ids, days)
+    return MaterializeResult(metadata=_run_metadata(tenant_ids, days, frames.height))
+
+
+@asset(
     group_name=GROUP,
     kinds={"duckdb"},
     deps=[
@@ -191,6 +209,7 @@ def context_source_daily_rollup(
         ticket_history_parquet,
         enhancement_daily_rollup,
         context_source_daily_rollup,
+        agent_version_daily_rollup,
     ],
 )
 def analytics_duckdb(warehouse: WarehouseResource) -> MaterializeResult:

@@ -1,6 +1,7 @@
 from dagster import Definitions
 
 from assets.analytics.assets import (
+    agent_version_daily_rollup,
     analytics_duckdb,
     context_source_daily_rollup,
     enhancement_daily_rollup,
@@ -20,6 +21,7 @@ defs = Definitions(
         enhancement_history_parquet,
         ticket_history_parquet,
         enhancement_daily_rollup,
+        agent_version_daily_rollup,
         context_source_daily_rollup,
         analytics_duckdb,
     ],

@@ -13,6 +13,7 @@ from dagster import (
 )
 
 from assets.analytics.assets import (
+    agent_version_daily_rollup,
     analytics_duckdb,
     context_source_daily_rollup,
     enhancement_daily_rollup,
@@ -28,6 +29,7 @@ warehouse_daily = define_asset_job(
         enhancement_history_parquet,
         ticket_history_parquet,
         enhancement_daily_rollup,
+        agent_version_daily_rollup,
         context_source_daily_rollup,
     ),
     partitions_def=daily,

@@ -136,8 +136,7 @@ CONNECTION_FIELDS: tuple[ConnectionField, ...] = (
     ConnectionField(
         "url",
         "the ServiceNow instance address",
-        "Instance address. Without it the notes are "
-        "stored but not posted.",
+        "Instance address. Without it the notes are stored but not posted.",
         target="base_url",
         example="https://it.service-now.com",
     ),

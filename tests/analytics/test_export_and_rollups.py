@@ -11,7 +11,7 @@ from aiops.crypto import SecretBox
 from tests.analytics import seed
 from warehouse.analytics import rollups
 from warehouse.analytics.export import ENHANCEMENTS, TICKETS, export_partition, source_outcomes
-from warehouse.analytics.layout import partition_file
+from warehouse.analytics.layout import covered_days, partition_file
 from warehouse.analytics.reconcile import parquet_day, postgres_day
 from warehouse.db import Database
 
@@ -84,27 +84,40 @@ def test_partition_holds_exactly_the_tenants_rows_of_the_day(
     assert frame["cost_usd"].to_list() == [Decimal("0.001250")] * 2
 
 
-def test_rerunning_a_partition_replaces_exactly_its_file(
+def test_rerunning_a_partition_replaces_exactly_its_day(
     db: Database, box: SecretBox, tenant_id: str, warehouse_dir: Path
 ) -> None:
     seed.tenant(db, box, tenant_id)
-    day = seed.today() - timedelta(days=1)
+    # Two days of one month (one file) and a day of the month before (another file).
+    month = (seed.today().replace(day=1) - timedelta(days=1)).replace(day=1)
+    day, neighbour = month + timedelta(days=10), month + timedelta(days=9)
+    earlier = month - timedelta(days=1)
     with db.tenant(tenant_id) as conn:
         seed.enhancement(conn, "a", seed.at(day))
-        seed.enhancement(conn, "b", seed.at(day - timedelta(days=1)))
-        export_partition(conn, warehouse_dir, ENHANCEMENTS, tenant_id, day)
-        export_partition(conn, warehouse_dir, ENHANCEMENTS, tenant_id, day - timedelta(days=1))
-    neighbour = partition_file(warehouse_dir, ENHANCEMENTS, tenant_id, day - timedelta(days=1))
-    neighbour_bytes = neighbour.read_bytes()
+        seed.enhancement(conn, "b", seed.at(neighbour))
+        seed.enhancement(conn, "z", seed.at(earlier))
+        for d in (day, neighbour, earlier):
+            export_partition(conn, warehouse_dir, ENHANCEMENTS, tenant_id, d)
+    other_month = partition_file(warehouse_dir, ENHANCEMENTS, tenant_id, earlier)
+    other_bytes = other_month.read_bytes()
+    before = pl.read_parquet(partition_file(warehouse_dir, ENHANCEMENTS, tenant_id, neighbour))
 
     with db.tenant(tenant_id) as conn:
         seed.enhancement(conn, "c", seed.at(day, 18))
+        seed.enhancement(conn, "b2", seed.at(neighbour, 18))  # not exported: day not re-run
         again = export_partition(conn, warehouse_dir, ENHANCEMENTS, tenant_id, day)
 
-    assert sorted(pl.read_parquet(again.path)["event_id"]) == ["a", "c"]
-    assert neighbour.read_bytes() == neighbour_bytes
-    leftovers = [p.name for p in again.path.parent.iterdir()]
-    assert leftovers == ["data.parquet"]
+    frame = pl.read_parquet(again.path)
+    assert again.rows == 2
+    assert sorted(frame.filter(pl.col("day") == day)["event_id"]) == ["a", "c"]
+    kept = frame.filter(pl.col("day") == neighbour)
+    assert kept.equals(before.filter(pl.col("day") == neighbour))
+    assert kept["event_id"].to_list() == ["b"]
+    assert other_month.read_bytes() == other_bytes
+    assert covered_days(again.path) == {day, neighbour}
+    assert parquet_day(warehouse_dir, ENHANCEMENTS, tenant_id, day + timedelta(days=1)) is None
+    leftovers = sorted(p.name for p in again.path.parent.iterdir())
+    assert leftovers == [".lock", "data.parquet"]
 
 
 def test_ticket_partitions_follow_the_ticket_creation_day(
@@ -215,3 +228,49 @@ def test_a_rollup_file_from_before_the_skipped_column_is_merged_into(
     merged = pl.read_parquet(written.path).sort("day")
     assert merged["day"].to_list() == [old_day, day]
     assert merged["skipped"].to_list() == [None, 0]
+
+
+_PG_AGENTS = """
+SELECT agent_id, agent_version, count(*) AS enhancements,
+       count(*) FILTER (WHERE status IN ('succeeded', 'stored')) AS succeeded,
+       count(*) FILTER (WHERE status = 'failed') AS failed,
+       percentile_cont(0.5) WITHIN GROUP (ORDER BY (timings ->> 'total')::float8)
+           FILTER (WHERE status <> 'processing') AS p50_ms,
+       percentile_cont(0.95) WITHIN GROUP (ORDER BY (timings ->> 'total')::float8)
+           FILTER (WHERE status <> 'processing') AS p95_ms,
+       coalesce(sum(cost_usd), 0) AS cost_usd
+FROM enhancement_history
+WHERE created_at >= %s AND created_at < %s AND agent_id IS NOT NULL
+GROUP BY 1, 2 ORDER BY 1, 2
+"""
+
+
+def test_agent_version_rollup_equals_postgres_per_version(
+    db: Database, box: SecretBox, tenant_id: str, warehouse_dir: Path
+) -> None:
+    seed.tenant(db, box, tenant_id)
+    day = seed.today() - timedelta(days=3)
+    with db.tenant(tenant_id) as conn:
+        seed.random_day(conn, day, 40, seed=11)
+        # Versions 1 and 2 of one agent and version 1 of another; a tenth have no agent.
+        conn.execute(
+            """
+            UPDATE enhancement_history SET
+                agent_id = CASE WHEN id % 3 = 0 THEN 'triage' ELSE 'main' END,
+                agent_version = 1 + id % 2
+            WHERE id % 10 <> 0
+            """
+        )
+        export_partition(conn, warehouse_dir, ENHANCEMENTS, tenant_id, day)
+        expected = conn.execute(_PG_AGENTS, seed.day_bounds(day)).fetchall()
+
+    frames, written = rollups.write_agents_many(warehouse_dir, [tenant_id], [day])
+
+    rows = frames.sort("agent_id", "agent_version").to_dicts()
+    assert len(expected) >= 3 and len(rows) == len(expected)
+    for row, want in zip(rows, expected, strict=True):
+        assert (row["tenant_id"], row["day"]) == (tenant_id, day)
+        for name, value in want.items():
+            assert _close(row[name], value), (name, row[name], value)
+    assert sum(r["enhancements"] for r in rows) < 40
+    assert pl.read_parquet(written[tenant_id].path).height == len(expected)

@@ -9,9 +9,11 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
+from aiops.agent_spec import AgentSpec
 from aiops.crypto import SecretBox
 from cli.sql import sql
 from tests.analytics import seed
+from warehouse import agents
 from warehouse.analytics import duck, rollups
 from warehouse.analytics.export import ENHANCEMENTS, TICKETS, export_partition
 from warehouse.analytics.layout import InvalidTenantError, partition_file, tenant_dir
@@ -29,11 +31,15 @@ def two_tenants(
             seed.enhancement(
                 conn, f"{tid}-1", seed.at(day), subject=f"secret of {tid}", sources={"kb": "ok"}
             )
+            agents.create_agent(conn, "helper", "Helper", "", 1)
+            agents.add_version(conn, "helper", AgentSpec(), "", "test")
+            agents.record_version(conn, f"{tid}-1", "helper", 1)
             seed.ticket(conn, f"{tid}-T", seed.at(day), subject=f"secret of {tid}")
             export_partition(conn, warehouse_dir, ENHANCEMENTS, tid, day)
             export_partition(conn, warehouse_dir, TICKETS, tid, day)
         rollups.write_daily(warehouse_dir, tid, day)
         rollups.write_sources(warehouse_dir, tid, day)
+        rollups.write_agents_many(warehouse_dir, [tid], [day])
     return mine, theirs
 
 

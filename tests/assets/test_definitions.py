@@ -45,6 +45,7 @@ def test_definitions_load_without_configuration_and_touch_nothing(tmp_path: Path
     assert list(tmp_path.iterdir()) == []
     assert loaded == {
         "assets": [
+            "agent_version_daily_rollup",
             "analytics_duckdb",
             "context_source_daily_rollup",
             "enhancement_daily_rollup",

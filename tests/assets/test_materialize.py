@@ -9,6 +9,7 @@ from dagster import AssetKey, DagsterInstance, Definitions, materialize
 
 from aiops.crypto import SecretBox
 from assets.analytics.assets import (
+    agent_version_daily_rollup,
     analytics_duckdb,
     context_source_daily_rollup,
     enhancement_daily_rollup,
@@ -30,6 +31,7 @@ from warehouse.analytics.export import ENHANCEMENTS
 from warehouse.db import Database
 
 DAILY_ASSETS = [
+    agent_version_daily_rollup,
     enhancement_history_parquet,
     ticket_history_parquet,
     enhancement_daily_rollup,
@@ -99,6 +101,7 @@ def test_every_asset_materializes_for_a_tenant_day_and_a_rerun_changes_nothing(
         "ticket_history_parquet",
         "enhancement_daily_rollup",
         "context_source_daily_rollup",
+        "agent_version_daily_rollup",
         "ticket_history_index",
         "analytics_duckdb",
     }

@@ -45,8 +45,15 @@ RUNS: dict[str, tuple[str, str, dict[str, Any], list[str]]] = {
         [],
     ),
 }
-STARTUP_SECONDS = 120
-RUN_SECONDS = 180
+# Six Python processes start at once (a webserver, a daemon and their code servers per
+# deployment), then a run process each: on a loaded 2-core machine each can take minutes
+# to import. Each wait has its own generous budget and fails with the logs that explain
+# it; the test's own timeout is above their sum, so a slow start is never cut off blind.
+STARTUP_SECONDS = 240
+RUN_SECONDS = 240
+TEST_SECONDS = 4 * STARTUP_SECONDS + RUN_SECONDS + 60
+# One GraphQL answer may be slow under load; only the deadlines above decide failure.
+GRAPHQL_SECONDS = 120
 
 _LAUNCH = """
 mutation Launch($params: ExecutionParams!) {
@@ -161,7 +168,7 @@ def _wait_until_serving(deployment: _Deployment, deadline: float) -> None:
         for name, process in deployment.processes.items():
             assert process.poll() is None, deployment.log(name)
         try:
-            if httpx.get(f"{deployment.base}/server_info", timeout=2).status_code == 200:
+            if httpx.get(f"{deployment.base}/server_info", timeout=10).status_code == 200:
                 return
         except httpx.TransportError:
             pass
@@ -214,7 +221,9 @@ def deployments(service_urls: ServiceUrls, tmp_path: Path) -> Iterator[list[_Dep
 
 def _graphql(base: str, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
     response = httpx.post(
-        f"{base}/graphql", json={"query": query, "variables": variables or {}}, timeout=30
+        f"{base}/graphql",
+        json={"query": query, "variables": variables or {}},
+        timeout=GRAPHQL_SECONDS,
     )
     assert response.status_code == 200, response.text
     body = response.json()
@@ -228,7 +237,7 @@ def _wait_for_location(base: str) -> dict[str, Any]:
         nodes = _graphql(base, _REPOSITORY)["repositoriesOrError"].get("nodes") or []
         if nodes:
             return nodes[0]
-        assert time.monotonic() < deadline, "the code location did not load"
+        assert time.monotonic() < deadline, f"{base}: the code location did not load"
         time.sleep(1)
 
 
@@ -266,6 +275,7 @@ def _launch(base: str, storage: str) -> tuple[str, str]:
 
 
 @pytest.mark.e2e
+@pytest.mark.timeout(TEST_SECONDS)
 def test_runs_launched_through_graphql_succeed(deployments: list[_Deployment]) -> None:
     # Through the daemon into run processes that read their resources from the AI_AGENTS_*
     # environment and write their events to their deployment's storage.
@@ -273,7 +283,10 @@ def test_runs_launched_through_graphql_succeed(deployments: list[_Deployment]) -
     deadline = time.monotonic() + RUN_SECONDS
     status: dict[str, str] = {}
     while set(status.values()) - {"SUCCESS", "FAILURE", "CANCELED"} or not status:
-        assert time.monotonic() < deadline, f"runs still going: {status}"
+        assert time.monotonic() < deadline, (
+            f"runs still going: {status}",
+            {d.storage: d.log("dagster-daemon") for d in deployments},
+        )
         time.sleep(1)
         status = {
             f"{storage}: {what}": _graphql(base, _RUN, {"runId": run_id})["runOrError"]["status"]

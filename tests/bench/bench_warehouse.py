@@ -6,9 +6,11 @@ plus two later days holding the same number of rows in a tenth of the tenants an
 all of them, then, in this one script:
 
   1. exports every tenant's days to Parquet as the Dagster assets do
-     (export.export_days: per tenant one RLS-scoped transaction, COPY into Polars);
+     (export.export_days: per tenant one RLS-scoped transaction, COPY into Polars, one
+     file per tenant and month);
   2. rolls them up as the assets do (rollups.write_daily_many: one DuckDB query for
-     every tenant and day, merged into each tenant's rollup file);
+     every tenant and day, merged into each tenant's rollup file; then the source and
+     agent-version rollups beside it);
   3. runs the same aggregate as one `GROUP BY tenant_id, day` query on PostgreSQL;
   4. runs one day's export and rollup for each of the two later days (few tenants,
      many tenants: the daily schedule's run);
@@ -43,6 +45,7 @@ from aiops.crypto import SecretBox, generate_key, parse_key
 from aiops.embedded import ServiceUrls, services
 from aiops.settings import Settings
 from assets.analytics.assets import (
+    agent_version_daily_rollup,
     context_source_daily_rollup,
     enhancement_daily_rollup,
     enhancement_history_parquet,
@@ -74,7 +77,7 @@ WITH contexts AS (
 INSERT INTO enhancement_history (
     tenant_id, event_id, ticket_id, source, kind, backfill, status, attempts, context,
     timings, prompt_tokens, completion_tokens, cost_usd, output, received_at, started_at,
-    finished_at, created_at, updated_at)
+    finished_at, created_at, updated_at, agent_id, agent_version)
 SELECT %(tenant)s, %(prefix)s || x.i, 'T-' || (x.i / 3), 'servicedesk', 'created', x.i %% 50 = 0,
        (ARRAY['succeeded', 'succeeded', 'succeeded', 'stored', 'failed', 'processing'])
            [1 + x.i %% 6],
@@ -88,7 +91,7 @@ SELECT %(tenant)s, %(prefix)s || x.i, 'T-' || (x.i / 3), 'servicedesk', 'created
        CASE WHEN x.i %% 6 = 5 THEN NULL
             ELSE x.ts + (1.2 + (x.i * 7919) %% 39800 / 1000.0) * interval '1 second'
        END,
-       x.ts, x.ts + interval '1 minute'
+       x.ts, x.ts + interval '1 minute', 'main', 1 + x.i %% 3
 FROM contexts,
      generate_series(0, %(days)s::int8 * %(per_day)s::int8 - 1) AS g(k),
      LATERAL (
@@ -247,6 +250,10 @@ def _pg_rollup(
     return {(r["tenant_id"], r["day"]): r for r in rows}, wall, cpu
 
 
+def _files(root: Path) -> int:
+    return sum(1 for _ in (root / "parquet").glob(f"*/{ENHANCEMENTS}/*/*.parquet"))
+
+
 def _close(a: object, b: object) -> bool:
     if isinstance(a, float) and isinstance(b, float):
         return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-9)
@@ -288,6 +295,7 @@ def _backfill(urls: ServiceUrls, key: str, state: Path, days: list[date]) -> Non
                     ticket_history_parquet,
                     enhancement_daily_rollup,
                     context_source_daily_rollup,
+                    agent_version_daily_rollup,
                 ],
                 instance=instance,
                 resources=resources,
@@ -375,7 +383,8 @@ def main() -> None:
                 print(f"{'  PostgreSQL server CPU during the export':<44} {server_cpu:9.2f} s")
                 print(
                     f"{'  exported':<44} {exported:,} rows, {args.tenants * args.days:,} "
-                    f"partitions, {exported / export_wall:,.0f} rows/s (wall), "
+                    f"tenant/day partitions in {_files(root):,} files, "
+                    f"{exported / export_wall:,.0f} rows/s (wall), "
                     f"{exported / (export_cpu + server_cpu):,.0f} rows per CPU second "
                     "(this process + server)",
                     flush=True,
@@ -387,6 +396,10 @@ def main() -> None:
                 _timed(
                     "  (the source rollup beside it)",
                     lambda: rollups.write_sources_many(root, tenant_ids, days),
+                )
+                _timed(
+                    "  (the agent-version rollup beside it)",
+                    lambda: rollups.write_agents_many(root, tenant_ids, days),
                 )
                 theirs, pg_wall, pg_cpu = _pg_rollup(urls.migration_database_url, state, days)
                 print(f"ratio (wall): PostgreSQL / warehouse rollup = {pg_wall / rollup_wall:.1f}x")

@@ -222,7 +222,7 @@ def test_metrics_feedback_and_shadow_comparison_per_version(
             f"/tenants/{tenant_id}/agents/main/shadow-comparison", headers=admin
         ).json()
 
-    assert figures["source"] == "postgres"
+    assert figures["source"] == "warehouse"
     by_version = {v["version"]: v for v in figures["versions"]}
     one, shadow = by_version[1], by_version[2]
     assert (one["state"], one["volume"], one["succeeded"], one["success_rate"]) == (

@@ -38,13 +38,21 @@ from warehouse.analytics.layout import (
     table_glob,
     tenant_dir,
 )
-from warehouse.analytics.rollups import DAILY, DAILY_SCHEMA, SOURCES, SOURCES_SCHEMA
+from warehouse.analytics.rollups import (
+    AGENTS,
+    AGENTS_SCHEMA,
+    DAILY,
+    DAILY_SCHEMA,
+    SOURCES,
+    SOURCES_SCHEMA,
+)
 
 TABLES: dict[str, dict[str, Any]] = {
     ENHANCEMENTS: ENHANCEMENT_SCHEMA,
     TICKETS: TICKET_SCHEMA,
     DAILY: DAILY_SCHEMA,
     SOURCES: SOURCES_SCHEMA,
+    AGENTS: AGENTS_SCHEMA,
 }
 
 _READ_ONLY = {duckdb.StatementType.SELECT}

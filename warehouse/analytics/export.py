@@ -1,20 +1,20 @@
-"""PostgreSQL -> Parquet, one file per (table, tenant, UTC day), written with Polars.
+"""PostgreSQL -> Parquet, one file per (table, tenant, UTC month), written with Polars.
 
 Rows leave PostgreSQL through `COPY ... TO STDOUT (FORMAT csv)` of the raw columns,
-parsed by Polars: one query per tenant and run of consecutive days, not one per
-partition. PostgreSQL does no per-row JSON work (the context's sources go out as their
+parsed by Polars: one query per tenant and run of consecutive days of one month, not one
+per partition. PostgreSQL does no per-row JSON work (the context's sources go out as their
 JSON text and are decoded once per distinct value), and rows come in day order from the
-(tenant, day) index, so each day's file is a slice of the tenant's frame. Two tenants
-are read at once, one per connection, so the server renders one tenant's rows while
-this process parses and writes the other's.
+(tenant, day) index. Tenants are read several at once, one per connection, so the server
+renders one tenant's rows while this process parses and writes another's.
 
 Each tenant is read in its own transaction scoped by `Database.tenant`, so PostgreSQL's
 row-level security, not this module, decides which rows come back; a frame that still
 held another tenant's row would be refused before anything is written.
 
-A partition is exported whole and swapped in atomically, so re-running it replaces
-exactly that file. The prompt and the full context stay in PostgreSQL; the warehouse
-keeps what analysis needs, with the context reduced to which sources contributed.
+The partition is the day. Exporting days replaces exactly those days' rows in their
+month's file (the other days' rows are kept as they were) and the new file is swapped in
+atomically. The prompt and the full context stay in PostgreSQL; the warehouse keeps what
+analysis needs, with the context reduced to which sources contributed.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from __future__ import annotations
 import io
 import json
 import select
+import shutil
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -33,7 +34,15 @@ import polars as pl
 import psycopg
 from psycopg import pq, sql
 
-from warehouse.analytics.layout import day_bounds, partition_file, replacing
+from warehouse.analytics.layout import (
+    covered_days,
+    day_bounds,
+    days_metadata,
+    locked,
+    month_of,
+    partition_file,
+    replacing,
+)
 from warehouse.db import Database, TenantConnection
 
 ENHANCEMENTS = "enhancement_history"
@@ -65,6 +74,9 @@ ENHANCEMENT_SCHEMA: dict[str, Any] = {
     "completion_tokens": pl.Int32,
     "cost_usd": pl.Decimal(12, 6),
     "processing_seconds": pl.Float64,
+    "agent_id": pl.String,
+    "agent_version": pl.Int32,
+    "total_ms": pl.Float64,
     "output": pl.String,
     "received_at": pl.Datetime("us", "UTC"),
     "started_at": pl.Datetime("us", "UTC"),
@@ -123,6 +135,8 @@ _SELECTS: dict[str, dict[str, str]] = {
         "context_sources": _CONTEXT_SOURCES,
         "timings": "timings::text",
         "processing_seconds": "extract(epoch FROM finished_at - started_at)::float8",
+        # The flow's own measure of an event, start to note, in milliseconds.
+        "total_ms": "(timings ->> 'total')::float8",
     },
     TICKETS: {
         **{name: name for name in TICKET_SCHEMA},
@@ -132,10 +146,9 @@ _SELECTS: dict[str, dict[str, str]] = {
     },
 }
 
-# Never more days in one query than this: bounds the memory one tenant's frame takes.
-MAX_DAYS_PER_QUERY = 31
 # Tenants exported at once, each on its own connection: the server renders one tenant's
-# rows while this process parses and writes another's.
+# rows while this process parses and writes another's (Polars and libpq waits release
+# the GIL).
 EXPORT_WORKERS = 2
 
 
@@ -321,59 +334,85 @@ def _drain(pgconn: pq.abc.PGconn) -> None:
         pass
 
 
-def write_partition(frame: pl.DataFrame, target: Path) -> Exported:
+def write_partition(
+    frame: pl.DataFrame, target: Path, metadata: dict[str, str] | None = None
+) -> Exported:
     with replacing(target) as tmp:
-        frame.write_parquet(tmp, compression="zstd", statistics=True)
+        frame.write_parquet(tmp, compression="zstd", statistics=True, metadata=metadata)
     return Exported(target, frame.height)
 
 
 def _day_runs(days: Iterable[date]) -> list[tuple[date, date]]:
-    """Sorted days as (first, last) runs of consecutive days, none longer than the cap."""
+    """Sorted days as (first, last) runs of consecutive days within one month."""
     runs: list[tuple[date, date]] = []
     for day in sorted(set(days)):
-        if runs and day == runs[-1][1] + timedelta(days=1):
-            first = runs[-1][0]
-            if (day - first).days < MAX_DAYS_PER_QUERY:
-                runs[-1] = (first, day)
-                continue
-        runs.append((day, day))
+        if runs and day == runs[-1][1] + timedelta(days=1) and day.day != 1:
+            runs[-1] = (runs[-1][0], day)
+        else:
+            runs.append((day, day))
     return runs
 
 
-def _write_days(
-    frame: pl.DataFrame, root: Path, table: str, tenant_id: str, days: Sequence[date]
-) -> dict[date, Exported]:
+def _refuse_strangers(frame: pl.DataFrame, tenant_id: str) -> None:
     strangers = frame.filter(pl.col("tenant_id") != tenant_id).height
     if strangers:
         raise CrossTenantRowError(
             f"{strangers} rows of another tenant came back under {tenant_id!r}'s context: "
             "the role bypasses row-level security; nothing was written"
         )
-    # Rows arrive in day order: each day is a slice of the frame, not a copy.
-    runs = frame.select(pl.col("day").rle()).unnest("day")
-    by_day: dict[date, pl.DataFrame] = {}
-    offset = 0
-    for length, day in runs.iter_rows():
-        by_day[day] = frame.slice(offset, length)
-        offset += length
-    if len(by_day) != runs.height:
-        raise RuntimeError(f"{table} rows of {tenant_id!r} did not come in day order")
-    empty = frame.clear()
-    return {
-        day: write_partition(by_day.get(day, empty), partition_file(root, table, tenant_id, day))
-        for day in days
-    }
+
+
+def _write_month(
+    frame: pl.DataFrame, root: Path, table: str, tenant_id: str, days: Sequence[date]
+) -> dict[date, Exported]:
+    """Replaces the rows of `days` (all of one month) in the month's file by `frame`'s."""
+    _refuse_strangers(frame, tenant_id)
+    target = partition_file(root, table, tenant_id, days[0])
+    with locked(target):
+        covered = covered_days(target)
+        if covered - set(days):
+            kept = pl.read_parquet(target).filter(~pl.col("day").is_in(list(days)))
+            frame = pl.concat([kept, frame], how="diagonal_relaxed")
+        merged = frame.select(list(SCHEMAS[table])).sort("day", "id")
+        write_partition(merged, target, days_metadata(covered | set(days)))
+    counts = dict(frame.group_by("day").len().iter_rows())
+    return {day: Exported(target, int(counts.get(day, 0))) for day in days}
+
+
+def drop_days(root: Path, table: str, tenant_id: str, days: Iterable[date]) -> None:
+    """Removes the tenant's exported rows of `days` (retention): a month left with no
+    covered day goes with its folder."""
+    by_month: dict[date, set[date]] = {}
+    for day in days:
+        by_month.setdefault(month_of(day), set()).add(day)
+    for month, doomed in by_month.items():
+        target = partition_file(root, table, tenant_id, month)
+        with locked(target):
+            left = covered_days(target) - doomed
+            if left:
+                kept = pl.read_parquet(target).filter(~pl.col("day").is_in(list(doomed)))
+                write_partition(kept, target, days_metadata(left))
+            else:
+                shutil.rmtree(target.parent, ignore_errors=True)
+
+
+def _days_between(first: date, last: date) -> list[date]:
+    return [first + timedelta(days=n) for n in range((last - first).days + 1)]
 
 
 def export_tenant_days(
     conn: TenantConnection, root: Path, table: str, tenant_id: str, days: Iterable[date]
 ) -> dict[date, Exported]:
-    """Writes one partition per day (empty days too); `conn` must be scoped to the tenant."""
+    """Writes the days (empty days too) into their months' files; `conn` must be scoped
+    to the tenant."""
+    by_month: dict[date, list[tuple[date, date]]] = {}
+    for run in _day_runs(days):
+        by_month.setdefault(month_of(run[0]), []).append(run)
     written: dict[date, Exported] = {}
-    for first, last in _day_runs(days):
-        frame = read_days(conn, table, first, last)
-        span = [first + timedelta(days=i) for i in range((last - first).days + 1)]
-        written.update(_write_days(frame, root, table, tenant_id, span))
+    for runs in by_month.values():
+        frames = [read_days(conn, table, first, last) for first, last in runs]
+        span = [d for first, last in runs for d in _days_between(first, last)]
+        written.update(_write_month(pl.concat(frames), root, table, tenant_id, span))
     return written
 
 

@@ -1,19 +1,23 @@
 """Where everything lives under the warehouse folder.
 
-    parquet/tenant_id=<tenant>/<table>/day=<YYYY-MM-DD>/data.parquet   exported tables
-    parquet/tenant_id=<tenant>/<rollup>/data.parquet                   rollup tables
+    parquet/tenant_id=<tenant>/<table>/month=<YYYY-MM>/data.parquet   exported tables
+    parquet/tenant_id=<tenant>/<rollup>/data.parquet                  rollup tables
     ticket_index/tenant_id=<tenant>/...
     analytics.duckdb
 
 One folder per tenant holds every table of that tenant, so a tenant-scoped DuckDB
-connection can be confined to it. A rollup has one row per day (per source), so a
-tenant's rollup is one small file holding all its days: a run over 100 tenants x 100
-days rewrites 100 files, not 10,000 (about a millisecond of CPU each, which would cost
-more than the aggregate itself). Re-running a day replaces that day's rows only.
+connection can be confined to it. An exported table has one file per tenant and UTC
+month, rows in day order; the file's key-value metadata lists the days it covers
+(`aiops_days`), so a day exported with no rows is told apart from a day never exported.
+DuckDB pays a fixed cost per file it opens (about 0.25 ms), which with one file per
+tenant and day cost more than the aggregate itself; a month file holds up to 31 days.
+A rollup has one row per day (per source), so a tenant's rollup is one small file
+holding all its days. Re-running a day replaces that day's rows only, in either kind.
 """
 
 from __future__ import annotations
 
+import fcntl
 import os
 import re
 import tempfile
@@ -26,12 +30,15 @@ import polars as pl
 
 # The CHECK on tenants.tenant_id: nothing else may become a path segment.
 _TENANT_ID = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}")
-_DAY_DIR = re.compile(r"day=(\d{4}-\d{2}-\d{2})")
+_MONTH_DIR = re.compile(r"month=(\d{4})-(\d{2})")
 
 PARTITION_FILE = "data.parquet"
 DAILY_ROLLUP = "daily_rollup"
 SOURCE_ROLLUP = "daily_source_rollup"
-ROLLUP_TABLES = frozenset({DAILY_ROLLUP, SOURCE_ROLLUP})
+AGENT_ROLLUP = "agent_version_daily_rollup"
+ROLLUP_TABLES = frozenset({DAILY_ROLLUP, SOURCE_ROLLUP, AGENT_ROLLUP})
+# Key-value metadata of an exported file: the days it covers, comma-separated ISO dates.
+DAYS_KEY = "aiops_days"
 
 
 class InvalidTenantError(ValueError):
@@ -52,8 +59,14 @@ def tenant_dir(root: Path, tenant_id: str) -> Path:
     return parquet_root(root) / f"tenant_id={check_tenant_id(tenant_id)}"
 
 
+def month_of(day: date) -> date:
+    return day.replace(day=1)
+
+
 def partition_file(root: Path, table: str, tenant_id: str, day: date) -> Path:
-    return tenant_dir(root, tenant_id) / table / f"day={day.isoformat()}" / PARTITION_FILE
+    """The file holding the tenant's rows of `table` for `day`: its month's."""
+    month = f"month={day.year:04d}-{day.month:02d}"
+    return tenant_dir(root, tenant_id) / table / month / PARTITION_FILE
 
 
 def rollup_file(root: Path, table: str, tenant_id: str) -> Path:
@@ -61,7 +74,7 @@ def rollup_file(root: Path, table: str, tenant_id: str) -> Path:
 
 
 def _table_pattern(root: Path, table: str, tenant_id: str | None) -> tuple[Path, str]:
-    inner = PARTITION_FILE if table in ROLLUP_TABLES else f"day=*/{PARTITION_FILE}"
+    inner = PARTITION_FILE if table in ROLLUP_TABLES else f"month=*/{PARTITION_FILE}"
     if tenant_id:
         return tenant_dir(root, tenant_id), f"{table}/{inner}"
     return parquet_root(root), f"tenant_id=*/{table}/{inner}"
@@ -78,21 +91,41 @@ def has_partitions(root: Path, table: str, tenant_id: str | None = None) -> bool
     return base.is_dir() and next(base.glob(pattern), None) is not None
 
 
+def covered_days(path: Path) -> set[date]:
+    """The days an exported file covers (none if it does not exist)."""
+    if not path.is_file():
+        return set()
+    listed = pl.read_parquet_metadata(path).get(DAYS_KEY, "")
+    return {date.fromisoformat(day) for day in listed.split(",") if day}
+
+
+def days_metadata(days: set[date]) -> dict[str, str]:
+    return {DAYS_KEY: ",".join(day.isoformat() for day in sorted(days))}
+
+
+def month_files(root: Path, table: str, tenant_id: str) -> list[Path]:
+    """The tenant's exported files of `table`, oldest month first."""
+    folder = tenant_dir(root, tenant_id) / table
+    if not folder.is_dir():
+        return []
+    found = [
+        child / PARTITION_FILE
+        for child in folder.iterdir()
+        if _MONTH_DIR.fullmatch(child.name) and (child / PARTITION_FILE).is_file()
+    ]
+    return sorted(found)
+
+
 def partition_days(root: Path, table: str, tenant_id: str) -> list[date]:
-    """Days of `table` that have a partition file (rollups: rows) for the tenant, oldest first."""
+    """Days of `table` exported (rollups: with rows) for the tenant, oldest first."""
     if table in ROLLUP_TABLES:
         path = rollup_file(root, table, tenant_id)
         if not path.is_file():
             return []
         return sorted(set(pl.read_parquet(path, columns=["day"])["day"].to_list()))
-    folder = tenant_dir(root, tenant_id) / table
-    if not folder.is_dir():
-        return []
-    days = []
-    for child in folder.iterdir():
-        match = _DAY_DIR.fullmatch(child.name)
-        if match and (child / PARTITION_FILE).is_file():
-            days.append(date.fromisoformat(match.group(1)))
+    days: set[date] = set()
+    for path in month_files(root, table, tenant_id):
+        days |= covered_days(path)
     return sorted(days)
 
 
@@ -117,6 +150,19 @@ def day_bounds(day: date) -> tuple[datetime, datetime]:
     """[start, end) of a UTC calendar day: the window a daily partition covers."""
     start = datetime.combine(day, time.min, tzinfo=UTC)
     return start, start + timedelta(days=1)
+
+
+@contextmanager
+def locked(path: Path) -> Iterator[None]:
+    """One writer at a time per file that runs read-modify-write it (the schedule while a
+    backfill runs)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_name(".lock"), "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 @contextmanager

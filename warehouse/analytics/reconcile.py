@@ -15,7 +15,13 @@ from pathlib import Path
 import duckdb
 
 from warehouse.analytics.export import ENHANCEMENTS, TICKET_DAY, TICKETS
-from warehouse.analytics.layout import day_bounds, partition_days, partition_file
+from warehouse.analytics.layout import (
+    covered_days,
+    day_bounds,
+    month_files,
+    month_of,
+    partition_file,
+)
 from warehouse.db import Database, TenantConnection
 
 _DAY_EXPR = {ENHANCEMENTS: "created_at", TICKETS: TICKET_DAY}
@@ -58,28 +64,31 @@ def postgres_days(conn: TenantConnection, table: str, since: date) -> dict[date,
 
 
 def parquet_day(root: Path, table: str, tenant_id: str, day: date) -> PartitionStats | None:
+    """The day's rows in its month file; None if the day was never exported."""
     path = partition_file(root, table, tenant_id, day)
-    if not path.is_file():
+    if day not in covered_days(path):
         return None
     with duckdb.connect() as conn:
         row = conn.execute(
-            "SELECT count(*), max(updated_at) FROM read_parquet(?)", [str(path)]
+            "SELECT count(*), max(updated_at) FROM read_parquet(?) WHERE day = ?", [str(path), day]
         ).fetchone()
     assert row is not None
     return PartitionStats(row[0], row[1])
 
 
 def parquet_days(root: Path, table: str, tenant_id: str) -> dict[date, PartitionStats]:
-    days = partition_days(root, table, tenant_id)
+    """Every exported day of the tenant, empty ones too."""
+    files = month_files(root, table, tenant_id)
+    days = {day for path in files for day in covered_days(path)}
     if not days:
         return {}
-    files = [str(partition_file(root, table, tenant_id, d)) for d in days]
     with duckdb.connect() as conn:
         rows = conn.execute(
-            "SELECT day, count(*), max(updated_at) FROM read_parquet(?) GROUP BY day", [files]
+            "SELECT day, count(*), max(updated_at) FROM read_parquet(?) GROUP BY day",
+            [[str(f) for f in files]],
         ).fetchall()
     found = {day: PartitionStats(n, last) for day, n, last in rows}
-    return {d: found.get(d, PartitionStats(0, None)) for d in days}
+    return {d: found.get(d, PartitionStats(0, None)) for d in sorted(days)}
 
 
 def drift(
@@ -121,21 +130,24 @@ def compare_days(
             ).fetchall()
         in_postgres.update({(tenant_id, r["day"]): PartitionStats(r["n"], r["last"]) for r in rows})
     keys = [(t, d) for t in tenant_ids for d in days]
-    files = {k: partition_file(root, table, *k) for k in keys}
-    present = [str(p) for p in files.values() if p.is_file()]
+    files = {(t, month_of(d)): partition_file(root, table, t, d) for t, d in keys}
+    covered = {key: covered_days(path) for key, path in files.items()}
+    present = [str(path) for path in files.values() if path.is_file()]
     in_parquet: dict[tuple[str, date], PartitionStats] = {}
     if present:
         with duckdb.connect() as conn:
             found = conn.execute(
                 "SELECT tenant_id, day, count(*), max(updated_at) "
-                "FROM read_parquet(?, hive_partitioning = false) GROUP BY ALL",
-                [present],
+                "FROM read_parquet(?, hive_partitioning = false) "
+                "WHERE day IN (SELECT unnest(?::DATE[])) GROUP BY ALL",
+                [present, list(days)],
             ).fetchall()
         in_parquet = {(t, d): PartitionStats(n, u) for t, d, n, u in found}
     drifts = []
     for key in keys:
         pg = in_postgres.get(key, PartitionStats(0, None))
-        pq = in_parquet.get(key, PartitionStats(0, None)) if files[key].is_file() else None
+        exported = key[1] in covered[(key[0], month_of(key[1]))]
+        pq = in_parquet.get(key, PartitionStats(0, None)) if exported else None
         if pq != pg:
             drifts.append(Drift(key[0], key[1], pg, pq))
     return drifts

@@ -1,12 +1,11 @@
-"""Daily per-tenant rollups of enhancement_history, computed by DuckDB from the days'
-Parquet partitions: one query for every tenant and day of a run, not one per partition.
-Each tenant's result is merged into that tenant's rollup file (see layout)."""
+"""Daily per-tenant rollups of enhancement_history, computed by DuckDB from the tenants'
+month files: one query for every tenant and day of a run, not one per partition. Each
+tenant's result is merged into that tenant's rollup file (see layout)."""
 
 from __future__ import annotations
 
-import fcntl
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -16,14 +15,19 @@ import polars as pl
 
 from warehouse.analytics.export import ENHANCEMENTS, Exported, write_partition
 from warehouse.analytics.layout import (
+    AGENT_ROLLUP,
     DAILY_ROLLUP,
     SOURCE_ROLLUP,
+    covered_days,
+    locked,
+    month_of,
     partition_file,
     rollup_file,
 )
 
 DAILY = DAILY_ROLLUP
 SOURCES = SOURCE_ROLLUP
+AGENTS = AGENT_ROLLUP
 
 DAILY_SCHEMA: dict[str, Any] = {
     "tenant_id": pl.String,
@@ -53,36 +57,63 @@ SOURCES_SCHEMA: dict[str, Any] = {
     "skipped": pl.Int64,
 }
 
-_KEYS = {DAILY: ["day"], SOURCES: ["day", "source"]}
-_SCHEMAS = {DAILY: DAILY_SCHEMA, SOURCES: SOURCES_SCHEMA}
+AGENTS_SCHEMA: dict[str, Any] = {
+    "tenant_id": pl.String,
+    "day": pl.Date,
+    "agent_id": pl.String,
+    "agent_version": pl.Int32,
+    "enhancements": pl.Int64,
+    "succeeded": pl.Int64,
+    "failed": pl.Int64,
+    "skipped": pl.Int64,
+    "success_rate": pl.Float64,
+    "p50_ms": pl.Float64,
+    "p95_ms": pl.Float64,
+    "prompt_tokens": pl.Int64,
+    "completion_tokens": pl.Int64,
+    "cost_usd": pl.Decimal(18, 6),
+}
+
+# Rollup files written at once.
+WRITERS = 2
+
+_KEYS = {DAILY: ["day"], SOURCES: ["day", "source"], AGENTS: ["day", "agent_id", "agent_version"]}
+_SCHEMAS = {DAILY: DAILY_SCHEMA, SOURCES: SOURCES_SCHEMA, AGENTS: AGENTS_SCHEMA}
 
 # Success rate counts finished enhancements only; "stored" means the note was produced and
 # kept (no write-back configured); "skipped" is noise that got no note on purpose (neither
 # success nor failure). Processing time is finish minus start of the last attempt, so rows
 # still in progress, and skipped noise, are left out of the percentiles.
 _DAILY_SQL = """
-SELECT
-    tenant_id,
-    day,
-    count(*) AS enhancements,
-    count(*) FILTER (WHERE status = 'succeeded') AS succeeded,
-    count(*) FILTER (WHERE status = 'stored') AS stored,
-    count(*) FILTER (WHERE status = 'failed') AS failed,
-    count(*) FILTER (WHERE status = 'skipped') AS skipped,
-    count(*) FILTER (WHERE status = 'processing') AS processing,
-    count(*) FILTER (WHERE backfill) AS backfills,
-    count(*) FILTER (WHERE status IN ('succeeded', 'stored'))::DOUBLE
-        / nullif(count(*) FILTER (WHERE status IN ('succeeded', 'stored', 'failed')), 0)
-        AS success_rate,
-    quantile_cont(processing_seconds, 0.5) FILTER (WHERE status NOT IN ('processing', 'skipped'))
-        AS p50_seconds,
-    quantile_cont(processing_seconds, 0.95) FILTER (WHERE status NOT IN ('processing', 'skipped'))
-        AS p95_seconds,
-    coalesce(sum(prompt_tokens), 0) AS prompt_tokens,
-    coalesce(sum(completion_tokens), 0) AS completion_tokens,
-    coalesce(sum(cost_usd), 0) AS cost_usd
-FROM read_parquet(?, hive_partitioning = false)
-GROUP BY tenant_id, day
+SELECT tenant_id, day, enhancements, succeeded, stored, failed, skipped, processing, backfills,
+       success_rate, seconds[1] AS p50_seconds, seconds[2] AS p95_seconds, prompt_tokens,
+       completion_tokens, cost_usd
+FROM (
+    SELECT
+        tenant_id,
+        day,
+        count(*) AS enhancements,
+        count(*) FILTER (WHERE status = 'succeeded') AS succeeded,
+        count(*) FILTER (WHERE status = 'stored') AS stored,
+        count(*) FILTER (WHERE status = 'failed') AS failed,
+        count(*) FILTER (WHERE status = 'skipped') AS skipped,
+        count(*) FILTER (WHERE status = 'processing') AS processing,
+        count(*) FILTER (WHERE backfill) AS backfills,
+        count(*) FILTER (WHERE status IN ('succeeded', 'stored'))::DOUBLE
+            / nullif(count(*) FILTER (WHERE status IN ('succeeded', 'stored', 'failed')), 0)
+            AS success_rate,
+        -- Both percentiles from one sort of the day's values (nulls are left out).
+        quantile_cont(
+            CASE WHEN status NOT IN ('processing', 'skipped') THEN processing_seconds END,
+            [0.5, 0.95]
+        ) AS seconds,
+        coalesce(sum(prompt_tokens), 0) AS prompt_tokens,
+        coalesce(sum(completion_tokens), 0) AS completion_tokens,
+        coalesce(sum(cost_usd), 0) AS cost_usd
+    FROM read_parquet(?, hive_partitioning = false)
+    WHERE day IN (SELECT unnest(?::DATE[]))
+    GROUP BY tenant_id, day
+)
 """
 
 _SOURCES_SQL = """
@@ -97,8 +128,40 @@ SELECT
 FROM (
     SELECT tenant_id, day, unnest(context_sources) AS s
     FROM read_parquet(?, hive_partitioning = false)
+    WHERE day IN (SELECT unnest(?::DATE[]))
 )
 GROUP BY tenant_id, day, s.source
+"""
+
+
+# Per agent version and day, for charts over many days; p50/p95 are of the flow's own
+# total time (total_ms). Rows made before agents existed have no agent and are left out.
+_AGENTS_SQL = """
+SELECT tenant_id, day, agent_id, agent_version, enhancements, succeeded, failed, skipped,
+       success_rate, ms[1] AS p50_ms, ms[2] AS p95_ms, prompt_tokens, completion_tokens,
+       cost_usd
+FROM (
+    SELECT
+        tenant_id,
+        day,
+        agent_id,
+        agent_version,
+        count(*) AS enhancements,
+        count(*) FILTER (WHERE status IN ('succeeded', 'stored')) AS succeeded,
+        count(*) FILTER (WHERE status = 'failed') AS failed,
+        count(*) FILTER (WHERE status = 'skipped') AS skipped,
+        count(*) FILTER (WHERE status IN ('succeeded', 'stored'))::DOUBLE
+            / nullif(count(*) FILTER (WHERE status IN ('succeeded', 'stored', 'failed')), 0)
+            AS success_rate,
+        quantile_cont(CASE WHEN status <> 'processing' THEN total_ms END, [0.5, 0.95]) AS ms,
+        coalesce(sum(prompt_tokens), 0) AS prompt_tokens,
+        coalesce(sum(completion_tokens), 0) AS completion_tokens,
+        coalesce(sum(cost_usd), 0) AS cost_usd
+    FROM read_parquet(?, hive_partitioning = false)
+    WHERE day IN (SELECT unnest(?::DATE[]))
+      AND agent_id IS NOT NULL AND agent_version IS NOT NULL
+    GROUP BY tenant_id, day, agent_id, agent_version
+)
 """
 
 
@@ -107,24 +170,38 @@ class MissingPartitionError(FileNotFoundError):
 
 
 def _source_files(root: Path, tenant_ids: Sequence[str], days: Sequence[date]) -> list[str]:
+    """The month files holding the tenants' `days`; each of those days must be exported."""
     files: list[str] = []
     missing: list[str] = []
+    months = sorted({month_of(day) for day in days})
     for tenant_id in tenant_ids:
-        for day in days:
-            path = partition_file(root, ENHANCEMENTS, tenant_id, day)
-            (files if path.is_file() else missing).append(str(path))
+        for month in months:
+            path = partition_file(root, ENHANCEMENTS, tenant_id, month)
+            wanted = {day for day in days if month_of(day) == month}
+            absent = wanted - covered_days(path)
+            missing.extend(f"{tenant_id} {day.isoformat()}" for day in sorted(absent))
+            if path.is_file():
+                files.append(str(path))
     if missing:
         raise MissingPartitionError(
-            f"{len(missing)} enhancement_history partitions do not exist (first: {missing[0]}): "
-            "export those days first"
+            f"{len(missing)} enhancement_history partitions were never exported "
+            f"(first: {missing[0]}): export those days first"
         )
     return files
 
 
-def _query(sql: str, files: list[str], schema: dict[str, Any]) -> pl.DataFrame:
+def _connect() -> duckdb.DuckDBPyConnection:
+    # Insertion order means nothing to a GROUP BY; without it DuckDB's scans need no
+    # order-preserving merge between threads.
+    return duckdb.connect(config={"preserve_insertion_order": False})
+
+
+def _query(
+    sql: str, files: list[str], days: Sequence[date], schema: dict[str, Any]
+) -> pl.DataFrame:
     # Rows, not Arrow: a run yields one row per tenant and day, and pyarrow is not needed.
-    with duckdb.connect() as conn:
-        rows = conn.execute(sql, [files]).fetchall()
+    with _connect() as conn:
+        rows = conn.execute(sql, [files, list(days)]).fetchall()
     return pl.DataFrame(rows, schema=schema, orient="row")
 
 
@@ -139,7 +216,7 @@ def daily_frames(root: Path, tenant_ids: Sequence[str], days: Sequence[date]) ->
     )
     if keys.height == 0:
         return pl.DataFrame(schema=DAILY_SCHEMA)
-    found = _query(_DAILY_SQL, _source_files(root, tenant_ids, days), DAILY_SCHEMA)
+    found = _query(_DAILY_SQL, _source_files(root, tenant_ids, days), days, DAILY_SCHEMA)
     zero = [
         pl.col(name).fill_null(0)
         for name in DAILY_SCHEMA
@@ -156,20 +233,7 @@ def daily_frames(root: Path, tenant_ids: Sequence[str], days: Sequence[date]) ->
 def sources_frames(root: Path, tenant_ids: Sequence[str], days: Sequence[date]) -> pl.DataFrame:
     if not tenant_ids or not days:
         return pl.DataFrame(schema=SOURCES_SCHEMA)
-    return _query(_SOURCES_SQL, _source_files(root, tenant_ids, days), SOURCES_SCHEMA)
-
-
-@contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    """One writer at a time per rollup file: two runs for different days both
-    read-modify-write it (the schedule while a backfill runs)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path.with_name(".lock"), "a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
+    return _query(_SOURCES_SQL, _source_files(root, tenant_ids, days), days, SOURCES_SCHEMA)
 
 
 def _with_columns_of(frame: pl.DataFrame, schema: dict[str, Any]) -> pl.DataFrame:
@@ -187,7 +251,7 @@ def merge_days(
     stay as they were."""
     target = rollup_file(root, table, tenant_id)
     schema = _SCHEMAS[table]
-    with _locked(target):
+    with locked(target):
         kept = pl.DataFrame(schema=schema)
         if target.is_file():
             kept = _with_columns_of(
@@ -210,10 +274,13 @@ def write(
         key[0]: part for key, part in frames.partition_by("tenant_id", as_dict=True).items()
     }
     empty = frames.clear()
-    return {
-        tenant_id: merge_days(root, table, tenant_id, days, by_tenant.get(tenant_id, empty))
-        for tenant_id in tenant_ids
-    }
+
+    def one(tenant_id: str) -> Exported:
+        return merge_days(root, table, tenant_id, days, by_tenant.get(tenant_id, empty))
+
+    # Polars reads and writes Parquet without the GIL: two tenants' files at a time.
+    with ThreadPoolExecutor(max_workers=WRITERS, thread_name_prefix="rollup") as pool:
+        return dict(zip(tenant_ids, pool.map(one, tenant_ids), strict=True))
 
 
 def write_daily_many(
@@ -222,6 +289,19 @@ def write_daily_many(
     """The rollup of every tenant's `days` in one query, merged into each tenant's file."""
     frames = daily_frames(root, tenant_ids, days)
     return frames, write(root, DAILY, frames, tenant_ids, days)
+
+
+def agents_frames(root: Path, tenant_ids: Sequence[str], days: Sequence[date]) -> pl.DataFrame:
+    if not tenant_ids or not days:
+        return pl.DataFrame(schema=AGENTS_SCHEMA)
+    return _query(_AGENTS_SQL, _source_files(root, tenant_ids, days), days, AGENTS_SCHEMA)
+
+
+def write_agents_many(
+    root: Path, tenant_ids: Sequence[str], days: Sequence[date]
+) -> tuple[pl.DataFrame, dict[str, Exported]]:
+    frames = agents_frames(root, tenant_ids, days)
+    return frames, write(root, AGENTS, frames, tenant_ids, days)
 
 
 def write_sources_many(
