@@ -59,6 +59,11 @@ def assert_never_shown(page: Page, *secrets: str) -> None:
         assert not [url for url, body in responses if secret in body], secret
 
 
+def finished(page: Page, form: str) -> None:
+    """Waits until the form's submission is over (its buttons are enabled again)."""
+    page.wait_for(f"![...document.querySelectorAll('{form} button')].some(b => b.disabled)")
+
+
 def open_tenant(page: Page, api_url: str, tenant_id: str) -> None:
     sign_in(page, api_url, ADMIN)
     page.goto(f"{api_url}/console/#/tenants/{tenant_id}")
@@ -151,6 +156,7 @@ def test_an_operator_edits_the_llm_chain_budget_and_triage(
     page.evaluate("window.scrollTo(0, 0)")
     page.screenshot(screenshots / "console-tenant-800.png")
     assert page.evaluate("document.documentElement.scrollWidth") <= 800
+    finished(page, "#llm-form")
     assert_never_shown(page, LLM_KEY, FALLBACK_KEY, WRONG_KEY, f"sk-{tenant_id}-llm")
 
 
@@ -178,6 +184,7 @@ def test_an_itsm_connection_is_tried_before_it_is_saved(
         page.click("#itsm-form button[type=submit]")
         page.wait_text("#itsm-check", "ServiceDesk Plus accepted the credentials")
         page.wait_text("#itsm-state", "credentials stored")
+        finished(page, "#itsm-form")
         assert_never_shown(page, SDP_KEY, SDP_WRONG)
         assert len(sdp.received) == 2
 
@@ -209,6 +216,7 @@ def test_registering_on_jira_asks_the_plugins_fields_and_tries_them(
         page.click("#create-tenant button[type=submit]")
         page.wait_text("#secret-once", "whsec_")
         page.wait_text("#itsm-state", f"Jira at {jira.base_url}, credentials stored")
+        finished(page, "#create-tenant")
         assert_never_shown(page, JIRA_TOKEN)
 
     config = get_tenant(db, box, tenant_id)
@@ -296,6 +304,7 @@ def test_a_tenant_admin_edits_its_own_tenant_within_the_apis_rules(
     shown = page.evaluate("document.body.innerText")
     assert not [m for m in theirs.markers if m in shown]
     assert not [url for url, body in page.responses() if rotated in body]
+    finished(page, "#llm-form")
     assert_never_shown(page, LLM_KEY, f"sk-{mine.tenant_id}-llm")
 
 

@@ -87,7 +87,8 @@ function tenantIdInHash() {
 function createForm(plugins, created, { onCreated }) {
   const fieldsBox = h("div", {});
   const source = h("select", { name: "itsm_source", id: "create-itsm-source" },
-    plugins.map((p) => h("option", { value: p.name }, p.title)));
+    // Preselected as the API's own default itsm_source.
+    plugins.map((p) => h("option", { value: p.name, selected: p.name === "servicedesk" }, p.title)));
   function showFields() {
     const plugin = plugins.find((p) => p.name === source.value);
     replace(fieldsBox, plugin ? itsmFields(plugin, null) : null);
