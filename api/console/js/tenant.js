@@ -57,7 +57,7 @@ async function agentListView(root, tenantId) {
 
 function metricsCharts(metrics) {
   const rows = metrics.versions;
-  if (!rows.length) return h("p", { class: "muted", id: "version-charts" }, "No live or shadow events for this agent yet.");
+  if (!rows.some((m) => m.volume || m.helpful || m.not_helpful)) return h("p", { class: "muted", id: "version-charts" }, "No live or shadow events for this agent yet.");
   const labels = rows.map((m) => `v${m.version} (${m.state})`);
   const secondsOf = (ms) => (ms === null ? null : ms / 1000);
   return h("div", { class: "charts", id: "version-charts" },
