@@ -4,7 +4,7 @@
 const SVG = "http://www.w3.org/2000/svg";
 const W = 560;
 const H = 180;
-const PAD = { left: 46, right: 10, top: 10, bottom: 28 };
+const PAD = { left: 58, right: 10, top: 14, bottom: 30 };
 
 function el(tag, attrs, text) {
   const node = document.createElementNS(SVG, tag);
@@ -127,7 +127,7 @@ export function groupedBarChart(title, labels, series, { format = plain, max, em
       svg.append(el("rect", { class: `bar bar-${index % 4}`, x, y, width: Math.max(1, width - 2),
         height: yAt(0, top) - y, "data-value": value || 0, "data-series": s.name }));
       if (value !== null && value !== undefined) {
-        svg.append(el("text", { class: "value", x: x + width / 2 - 1, y: Math.max(y - 3, 9),
+        svg.append(el("text", { class: "value", x: x + width / 2 - 1, y: Math.max(y - 3, 12),
           "text-anchor": "middle" }, format(value)));
       }
     });

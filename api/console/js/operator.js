@@ -150,9 +150,9 @@ export async function tenantsView(root) {
       await openTenant(tenant, secret);
     },
   });
-  replace(root, h("h1", {}, "Tenants"), list, register, one);
   const tenants = await reload();
   register.open = !tenants.length;
+  replace(root, h("h1", {}, "Tenants"), list, register, one);
   const wanted = tenantIdInHash();
   const chosen = wanted && tenants.find((t) => t.tenant_id === wanted);
   if (chosen) await openTenant(chosen);
