@@ -49,6 +49,8 @@ class Page:
         self._socket = socket
         self._ids = itertools.count(1)
         self.problems: list[str] = []
+        self._finished: list[tuple[str, str]] = []
+        self._urls: dict[str, str] = {}
 
     def send(self, method: str, **params: Any) -> dict[str, Any]:
         call_id = next(self._ids)
@@ -65,7 +67,11 @@ class Page:
     def _event(self, message: dict[str, Any]) -> None:
         method = message.get("method")
         params = message.get("params", {})
-        if method == "Runtime.exceptionThrown":
+        if method == "Network.responseReceived":
+            self._urls[params["requestId"]] = params["response"]["url"]
+        elif method == "Network.loadingFinished" and params["requestId"] in self._urls:
+            self._finished.append((params["requestId"], self._urls[params["requestId"]]))
+        elif method == "Runtime.exceptionThrown":
             details = params.get("exceptionDetails", {})
             text = details.get("exception", {}).get("description") or details.get("text")
             self.problems.append(f"uncaught: {text}")
@@ -138,6 +144,27 @@ class Page:
         for kind in ("mousePressed", "mouseReleased"):
             self.send("Input.dispatchMouseEvent", type=kind, x=x, y=y, button="left", clickCount=1)
 
+    def responses(self) -> list[tuple[str, str]]:
+        """(url, body) of every response the page has received in full so far."""
+        self.evaluate("1")  # lets the events that arrived meanwhile be read
+        bodies = []
+        for request_id, url in self._finished:
+            answer = self.send("Network.getResponseBody", requestId=request_id)
+            body = answer["body"]
+            if answer.get("base64Encoded"):
+                body = base64.b64decode(body).decode("utf-8", "replace")
+            bodies.append((url, body))
+        return bodies
+
+    def resize(self, width: int, height: int = 900) -> None:
+        self.send(
+            "Emulation.setDeviceMetricsOverride",
+            width=width,
+            height=height,
+            deviceScaleFactor=1,
+            mobile=False,
+        )
+
     def screenshot(self, path: Path, whole_page: bool = True) -> None:
         shot = self.send("Page.captureScreenshot", format="png", captureBeyondViewport=whole_page)
         path.write_bytes(base64.b64decode(shot["data"]))
@@ -185,13 +212,9 @@ def chromium(width: int = 1280, height: int = 900) -> Iterator[Page]:
                 page.send("Runtime.enable")
                 page.send("Log.enable")
                 page.send("Page.enable")
-                page.send(
-                    "Emulation.setDeviceMetricsOverride",
-                    width=width,
-                    height=height,
-                    deviceScaleFactor=1,
-                    mobile=False,
-                )
+                # Response bodies are kept so a test can show no secret ever came back.
+                page.send("Network.enable", maxTotalBufferSize=64_000_000)
+                page.resize(width, height)
                 yield page
         finally:
             os.killpg(process.pid, signal.SIGTERM)

@@ -134,6 +134,8 @@ def test_registering_a_tenant_shows_its_urls_and_rotates_its_secret(
 ) -> None:
     sign_in(page, api_url, ADMIN)
     page.goto(f"{api_url}/console/#/tenants")
+    page.wait_for("!!document.querySelector('#register')")
+    page.evaluate("document.querySelector('#register').open = true")
     page.fill("#create-tenant input[name=tenant_id]", tenant_id)
     page.fill("#create-tenant input[name=display_name]", "Acme Corp")
     page.click("#create-tenant button")

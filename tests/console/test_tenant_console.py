@@ -56,7 +56,7 @@ def test_a_tenant_key_sees_only_its_own_tenant(
 
     sign_in(page, api_url, mine.read_token)
 
-    assert page.text("#who") == f"tenant {mine.tenant_id}"
+    assert page.text("#who") == f"tenant {mine.tenant_id} (read key)"
     nav = page.text("#nav")
     assert "Agents" in nav and "History" in nav
     assert "Tenants" not in nav and "Dead letters" not in nav and "Health" not in nav

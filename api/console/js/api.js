@@ -65,16 +65,21 @@ export const patch = (path, body) => api("PATCH", path, { body });
 export const del = (path) => api("DELETE", path);
 
 // Who the credential is: the admin token may read /system/health, a tenant key may not
-// (403) and lists only its own tenant.
+// (403) and lists only its own tenant; only an admin-scope tenant key may list its keys.
 export async function whoAmI() {
   const tenants = await get("/tenants");
   try {
     await get("/system/health", { failures: 0 });
-    return { operator: true, tenants };
+    return { operator: true, admin: true, tenants };
   } catch (error) {
-    if (error instanceof ApiError && error.status === 403) {
-      return { operator: false, tenant: tenants[0] };
-    }
+    if (!(error instanceof ApiError && error.status === 403)) throw error;
+  }
+  const tenant = tenants[0];
+  try {
+    await get(`/tenants/${encodeURIComponent(tenant.tenant_id)}/api-keys`);
+    return { operator: false, admin: true, tenant };
+  } catch (error) {
+    if (error instanceof ApiError && error.status === 403) return { operator: false, admin: false, tenant };
     throw error;
   }
 }

@@ -1,10 +1,11 @@
 // The console's shell: sign in, the sections a credential may use, and hash routing.
 
-import { forgetToken, keepToken, token, whoAmI } from "./api.js";
+import { enc, forgetToken, get, keepToken, token, whoAmI } from "./api.js";
 import { failed, h, main, replace, submitting } from "./dom.js";
 import { historyView } from "./history.js";
 import { deadLettersView, healthView, stopPolling, tenantsView } from "./operator.js";
 import { agentsView } from "./tenant.js";
+import { tenantSettings } from "./tenant_settings.js";
 
 let who = null;
 
@@ -17,6 +18,10 @@ const OPERATOR = [
 
 const TENANT = [
   ["#/agents", "Agents", (root) => agentsView(root, who.tenant.tenant_id)],
+  ["#/settings", "Settings", async (root) => {
+    const tenant = await get(`/tenants/${enc(who.tenant.tenant_id)}`);
+    replace(root, ...(await tenantSettings(tenant, who)));
+  }],
   ["#/history", "History", (root) => historyView(root, { fixedTenant: who.tenant.tenant_id })],
 ];
 
@@ -53,7 +58,7 @@ async function signedIn() {
   replace(document.getElementById("nav"), sections().map(([path, title]) => h("a", { href: path }, title)));
   document.getElementById("who").textContent = who.operator
     ? "operator (admin token)"
-    : `tenant ${who.tenant.tenant_id}`;
+    : `tenant ${who.tenant.tenant_id} (${who.admin ? "admin" : "read"} key)`;
   document.getElementById("sign-out").hidden = false;
   await route();
 }

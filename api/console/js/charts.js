@@ -4,7 +4,7 @@
 const SVG = "http://www.w3.org/2000/svg";
 const W = 560;
 const H = 180;
-const PAD = { left: 46, right: 10, top: 10, bottom: 28 };
+const PAD = { left: 58, right: 10, top: 14, bottom: 30 };
 
 function el(tag, attrs, text) {
   const node = document.createElementNS(SVG, tag);
@@ -13,7 +13,7 @@ function el(tag, attrs, text) {
   return node;
 }
 
-function frame(title, labels, max, format) {
+function frame(title, labels, max, format, bands = false) {
   const svg = el("svg", { class: "chart", viewBox: `0 0 ${W} ${H}`, role: "img" });
   svg.append(el("title", {}, title));
   const plotH = H - PAD.top - PAD.bottom;
@@ -25,8 +25,10 @@ function frame(title, labels, max, format) {
   const step = Math.max(1, Math.ceil(labels.length / 6));
   labels.forEach((label, i) => {
     if (i % step !== 0 && i !== labels.length - 1) return;
-    const anchor = labels.length > 1 && i === labels.length - 1 ? "end" : i === 0 && labels.length > 1 ? "start" : "middle";
-    svg.append(el("text", { x: xAt(i, labels.length), y: H - 8, "text-anchor": anchor }, label));
+    const anchor = bands ? "middle"
+      : labels.length > 1 && i === labels.length - 1 ? "end" : i === 0 && labels.length > 1 ? "start" : "middle";
+    const x = bands ? bandAt(i, labels.length) : xAt(i, labels.length);
+    svg.append(el("text", { x, y: H - 8, "text-anchor": anchor }, label));
   });
   return svg;
 }
@@ -34,6 +36,12 @@ function frame(title, labels, max, format) {
 function xAt(i, n) {
   const plotW = W - PAD.left - PAD.right;
   return PAD.left + (n <= 1 ? plotW / 2 : (plotW * i) / (n - 1));
+}
+
+// Bars sit in the middle of equal bands, so the first and last stay inside the plot.
+function bandAt(i, n) {
+  const plotW = W - PAD.left - PAD.right;
+  return PAD.left + (plotW * (i + 0.5)) / Math.max(n, 1);
 }
 
 function yAt(value, max) {
@@ -98,18 +106,33 @@ export function lineChart(title, labels, series, { format = plain, max, empty = 
   return wrap(title, svg, series);
 }
 
-export function barChart(title, labels, values, { format = plain, empty = "No data yet." } = {}) {
-  if (!present(values).some((v) => v !== 0)) return nothing(title, empty);
-  const top = niceMax(values, 1);
-  const svg = frame(title, labels, top, format);
+// One bar per label, or (several series) one group of bars per label, each bar with its
+// value written above it so the chart reads without hovering.
+export function barChart(title, labels, values, options = {}) {
+  return groupedBarChart(title, labels, [{ name: title, values }], options);
+}
+
+export function groupedBarChart(title, labels, series, { format = plain, max, empty = "No data yet." } = {}) {
+  const all = series.flatMap((s) => s.values);
+  if (!present(all).some((v) => v !== 0)) return nothing(title, empty);
+  const top = max ?? niceMax(all, 0);
+  const svg = frame(title, labels, top, format, true);
   const plotW = W - PAD.left - PAD.right;
-  const width = Math.max(2, (plotW / Math.max(labels.length, 1)) * 0.7);
-  values.forEach((value, i) => {
-    const y = yAt(value || 0, top);
-    svg.append(el("rect", { class: "bar", x: xAt(i, labels.length) - width / 2, y,
-      width, height: yAt(0, top) - y, "data-value": value || 0 }));
+  const group = Math.min(120, (plotW / Math.max(labels.length, 1)) * 0.7);
+  const width = Math.max(2, group / series.length);
+  series.forEach((s, index) => {
+    s.values.forEach((value, i) => {
+      const x = bandAt(i, labels.length) - group / 2 + width * index;
+      const y = yAt(value || 0, top);
+      svg.append(el("rect", { class: `bar bar-${index % 4}`, x, y, width: Math.max(1, width - 2),
+        height: yAt(0, top) - y, "data-value": value || 0, "data-series": s.name }));
+      if (value !== null && value !== undefined) {
+        svg.append(el("text", { class: "value", x: x + width / 2 - 1, y: Math.max(y - 3, 12),
+          "text-anchor": "middle" }, format(value)));
+      }
+    });
   });
-  return wrap(title, svg, []);
+  return wrap(title, svg, series);
 }
 
 function wrap(title, svg, series) {

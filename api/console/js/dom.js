@@ -43,6 +43,12 @@ export function flash(text, kind = "info") {
   if (kind === "info") setTimeout(() => message.remove(), 8000);
 }
 
+// An error shown stays until the next attempt starts, so it is never mistaken for the
+// outcome of a later action.
+export function clearErrors() {
+  for (const message of document.querySelectorAll("#flash .error")) message.remove();
+}
+
 export function failed(error) {
   flash(error.message || String(error), "error");
 }
@@ -100,11 +106,14 @@ export function submitting(handler) {
     const form = event.target;
     const buttons = [...form.querySelectorAll("button")];
     buttons.forEach((b) => (b.disabled = true));
+    clearErrors();
     try {
       await handler(values(form), form);
     } catch (error) {
       failed(error);
     } finally {
+      // Secrets are write-only: once sent, accepted or not, the page keeps none of them.
+      for (const secret of form.querySelectorAll("input[type=password]")) secret.value = "";
       buttons.forEach((b) => (b.disabled = false));
     }
   };
@@ -114,6 +123,7 @@ export function action(label, handler, attrs = {}) {
   const button = h("button", { type: "button", ...attrs }, label);
   button.addEventListener("click", async () => {
     button.disabled = true;
+    clearErrors();
     try {
       await handler();
     } catch (error) {

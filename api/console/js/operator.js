@@ -1,10 +1,12 @@
 // Operator pages (the admin token): system health, tenants, dead letters.
 
-import { del, enc, get, patch, post } from "./api.js";
+import { enc, get, post } from "./api.js";
 import {
   action, badge, failed, field, flash, h, newSecret, replace, submitting, table, when,
 } from "./dom.js";
 import { lineChart } from "./charts.js";
+import { itsmBody, itsmFields } from "./itsm_form.js";
+import { shownOnce, tenantSettings } from "./tenant_settings.js";
 
 // Queue depth is sampled while the health page is open: the API answers with "now",
 // the chart shows the last few minutes of answers.
@@ -77,89 +79,84 @@ export async function healthView(root) {
   timer = setInterval(() => refresh().catch(failed), 5000);
 }
 
-function shownOnce(title, secret, id = "secret-once") {
-  return h("div", { class: "secret", id },
-    h("strong", {}, title), h("p", {}, "Copy it now: the API never shows it again."),
-    h("pre", { class: "mono" }, secret));
+function tenantIdInHash() {
+  const id = window.location.hash.split("?")[0].replace(/^#\/tenants\/?/, "").split("/")[0];
+  return id ? decodeURIComponent(id) : null;
 }
 
-function tenantDetail(tenant, box, reload) {
-  const urls = Object.entries(tenant.webhook_urls || {});
-  const rotation = h("div", {});
-  async function showWebhook() {
-    const hook = await get(`/tenants/${enc(tenant.tenant_id)}/webhook`);
-    replace(rotation,
-      h("p", { id: "signing-secrets" }, `${hook.signing_secrets} signing secret(s) current; scheme ${hook.webhook_scheme}; `,
-        `${hook.effective_rate_per_minute} webhooks/min; changes apply within ${hook.takes_effect_within_seconds}s.`),
-      action("Rotate: add a new secret", async () => {
-        const secret = newSecret();
-        await post(`/tenants/${enc(tenant.tenant_id)}/webhook-secrets`, { secret });
-        await showWebhook();
-        rotation.prepend(shownOnce("New signing secret (the old one still verifies until you finish)", secret, "rotated-secret"));
-      }, { id: "rotate-secret" }),
-      " ",
-      action("Finish rotation: drop the previous secret", async () => {
-        await del(`/tenants/${enc(tenant.tenant_id)}/webhook-secrets/previous`);
-        flash("Only the newest secret verifies now.");
-        await showWebhook();
-      }, { class: "secondary", id: "finish-rotation", disabled: hook.signing_secrets < 2 }));
+function createForm(plugins, created, { onCreated }) {
+  const fieldsBox = h("div", {});
+  const source = h("select", { name: "itsm_source", id: "create-itsm-source" },
+    // Preselected as the API's own default itsm_source.
+    plugins.map((p) => h("option", { value: p.name, selected: p.name === "servicedesk" }, p.title)));
+  function showFields() {
+    const plugin = plugins.find((p) => p.name === source.value);
+    replace(fieldsBox, plugin ? itsmFields(plugin, null) : null);
   }
-  const edit = h("form", { class: "inline", id: "edit-tenant", onsubmit: submitting(async (v) => {
-    const updated = await patch(`/tenants/${enc(tenant.tenant_id)}`, {
-      display_name: v.display_name, mask_personal_data: v.mask_personal_data,
-    });
-    flash(`Saved ${updated.tenant_id}.`);
-    await reload();
+  source.addEventListener("change", showFields);
+  showFields();
+  const form = h("form", { id: "create-tenant", onsubmit: submitting(async (v, f) => {
+    const secret = newSecret();
+    const itsm = itsmBody(fieldsBox);
+    const body = { tenant_id: v.tenant_id, display_name: v.display_name, itsm_source: v.itsm_source, webhook_secret: secret, ...itsm };
+    if (Object.keys(itsm).length) body.check_itsm_credentials = v.check;
+    const tenant = await post("/tenants", body);
+    f.reset();
+    showFields();
+    flash(`Registered ${tenant.tenant_id}.`);
+    await onCreated(tenant, shownOnce(`Webhook signing secret of ${tenant.tenant_id}`, secret));
   }) },
-  field("Name", h("input", { name: "display_name", value: tenant.display_name, required: true })),
-  h("label", { class: "check" }, h("input", { type: "checkbox", name: "mask_personal_data", checked: tenant.mask_personal_data }), "mask personal data"),
-  h("button", { type: "submit" }, "Save"));
-  replace(box,
-    h("h2", {}, `${tenant.tenant_id} — ${tenant.display_name}`),
-    edit,
-    h("h2", {}, "Webhook URLs"),
-    table([["event", (u) => u[0]], ["URL", (u) => h("code", {}, u[1])]], urls, { id: "webhook-urls" }),
-    h("h2", {}, "Signing secrets"), rotation);
-  box.hidden = false;
-  showWebhook().catch(failed);
+  h("div", { class: "inline" },
+    field("Tenant id", h("input", { name: "tenant_id", required: true, pattern: "[a-z0-9][a-z0-9_\\-]{0,62}", placeholder: "acme" })),
+    field("Name", h("input", { name: "display_name", required: true, placeholder: "Acme Corp" })),
+    field("Ticketing system", source)),
+  h("p", { class: "muted" }, "The ITSM connection is optional: without it notes are stored, not posted."),
+  fieldsBox,
+  h("p", { class: "inline" },
+    h("label", { class: "check" }, h("input", { type: "checkbox", name: "check", checked: true }), "try the ITSM credentials first"),
+    h("button", { type: "submit" }, "Register")));
+  return h("details", { class: "card", id: "register", open: false },
+    h("summary", {}, h("strong", {}, "Register a tenant")), form, created);
 }
 
 export async function tenantsView(root) {
-  const list = h("div", { id: "tenant-list" });
-  const one = h("section", { class: "card", id: "tenant-detail", hidden: true });
+  const list = h("section", { class: "card", id: "tenant-list" });
+  const one = h("div", { id: "tenant-detail" });
   const created = h("div", {});
   async function reload() {
     const tenants = await get("/tenants");
     replace(list, table([
-      ["tenant", (t) => h("code", {}, t.tenant_id)],
-      ["name", (t) => t.display_name],
-      ["ITSM", (t) => `${t.itsm_source}${t.itsm_base_url ? ` at ${t.itsm_base_url}` : " (notes stored, not posted)"}`],
+      ["tenant", (t) => h("a", { href: `#/tenants/${enc(t.tenant_id)}` }, t.tenant_id)],
+      ["name", (t) => t.display_name, "wrap"],
+      ["ITSM", (t) => `${t.itsm_source}${t.itsm_base_url ? ` at ${t.itsm_base_url}` : " (notes stored, not posted)"}`, "wrap"],
       ["LLM", (t) => t.llm_model || "default"],
       ["created", (t) => when(t.created_at)],
-    ], tenants, { id: "tenants-table", empty: "No tenant yet.", onRow: (t) => tenantDetail(t, one, reload) }));
+    ], tenants, { id: "tenants-table", empty: "No tenant yet.", onRow: (t) => openTenant(t) }));
     return tenants;
   }
-  const form = h("form", { class: "inline", id: "create-tenant", onsubmit: submitting(async (v, f) => {
-    const secret = newSecret();
-    const body = { tenant_id: v.tenant_id, display_name: v.display_name, itsm_source: v.itsm_source, webhook_secret: secret };
-    if (v.itsm_base_url) Object.assign(body, { itsm_base_url: v.itsm_base_url, itsm_flavor: v.itsm_flavor, itsm_api_key: v.itsm_api_key });
-    const tenant = await post("/tenants", body);
-    f.reset();
-    replace(created, shownOnce(`Webhook signing secret of ${tenant.tenant_id}`, secret));
-    await reload();
-    tenantDetail(tenant, one, reload);
-  }) },
-  field("Tenant id", h("input", { name: "tenant_id", required: true, pattern: "[a-z0-9][a-z0-9_\\-]{0,62}", placeholder: "acme" })),
-  field("Name", h("input", { name: "display_name", required: true, placeholder: "Acme Corp" })),
-  field("ITSM", h("select", { name: "itsm_source" }, h("option", { value: "servicedesk" }, "ServiceDesk Plus"), h("option", { value: "jira" }, "Jira Service Management"))),
-  field("ITSM URL (optional)", h("input", { name: "itsm_base_url", type: "url", placeholder: "https://sdp.acme.example" })),
-  field("Edition", h("select", { name: "itsm_flavor" }, ["onprem", "cloud", "datacenter"].map((x) => h("option", { value: x }, x)))),
-  field("ITSM API key", h("input", { name: "itsm_api_key", type: "password", autocomplete: "off" })),
-  h("button", { type: "submit" }, "Register"));
-  replace(root, h("h1", {}, "Tenants"),
-    h("section", { class: "card" }, h("h2", {}, "Register a tenant"), form, created),
-    list, one);
-  await reload();
+  // Opening a tenant keeps the list and names the tenant in the address (pushState: no
+  // hashchange, so a secret shown once stays on screen).
+  async function openTenant(tenant, notice = null) {
+    history.pushState(null, "", `#/tenants/${enc(tenant.tenant_id)}`);
+    replace(one, h("p", { class: "muted" }, "Loading…"));
+    replace(one, notice, ...(await tenantSettings(tenant, { operator: true }, reload)));
+    one.scrollIntoView();
+  }
+  const plugins = await get("/itsm-plugins");
+  const register = createForm(plugins, created, {
+    onCreated: async (tenant, secret) => {
+      register.open = false;
+      await reload();
+      await openTenant(tenant, secret);
+    },
+  });
+  const tenants = await reload();
+  register.open = !tenants.length;
+  replace(root, h("h1", {}, "Tenants"), list, register, one);
+  const wanted = tenantIdInHash();
+  const chosen = wanted && tenants.find((t) => t.tenant_id === wanted);
+  if (chosen) await openTenant(chosen);
+  else if (wanted) flash(`No tenant ${wanted}.`, "error");
 }
 
 export async function deadLettersView(root) {

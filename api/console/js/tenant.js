@@ -6,7 +6,7 @@ import { del, enc, get, post } from "./api.js";
 import {
   action, badge, failed, field, flash, h, replace, submitting, table, when,
 } from "./dom.js";
-import { barChart } from "./charts.js";
+import { barChart, dollars, groupedBarChart, percent, seconds } from "./charts.js";
 import { traceView } from "./trace.js";
 
 const KINDS = ["mentions", "cites", "avoids", "shorter_than", "category", "succeeds"];
@@ -57,15 +57,25 @@ async function agentListView(root, tenantId) {
 
 function metricsCharts(metrics) {
   const rows = metrics.versions;
-  if (!rows.length) return h("p", { class: "muted", id: "version-charts" }, "No live or shadow events for this agent yet.");
-  const labels = rows.map((m) => `v${m.version}`);
+  if (!rows.some((m) => m.volume || m.helpful || m.not_helpful)) return h("p", { class: "muted", id: "version-charts" }, "No live or shadow events for this agent yet.");
+  const labels = rows.map((m) => `v${m.version} (${m.state})`);
+  const secondsOf = (ms) => (ms === null ? null : ms / 1000);
   return h("div", { class: "charts", id: "version-charts" },
     barChart("Volume (events)", labels, rows.map((m) => m.volume)),
-    barChart("Success rate", labels, rows.map((m) => m.success_rate ?? 0), { format: (v) => `${Math.round(v * 100)}%` }),
-    barChart("p95 time", labels, rows.map((m) => (m.p95_ms ?? 0) / 1000), { format: (v) => `${v.toFixed(1)}s` }),
-    barChart("Cost", labels, rows.map((m) => m.cost_usd), { format: (v) => `$${v.toFixed(3)}` }),
-    barChart("Rated helpful (share)", labels, rows.map((m) => (m.helpful + m.not_helpful ? m.helpful / (m.helpful + m.not_helpful) : 0)),
-      { format: (v) => `${Math.round(v * 100)}%` }));
+    barChart("Success rate", labels, rows.map((m) => m.success_rate), { format: percent, max: 1, empty: "No finished event yet." }),
+    groupedBarChart("Time per event", labels, [
+      { name: "p50", values: rows.map((m) => secondsOf(m.p50_ms)) },
+      { name: "p95", values: rows.map((m) => secondsOf(m.p95_ms)) },
+    ], { format: seconds }),
+    barChart("Cost", labels, rows.map((m) => m.cost_usd), { format: dollars, empty: "Nothing spent (offline or cached notes)." }),
+    groupedBarChart("Tokens", labels, [
+      { name: "prompt", values: rows.map((m) => m.prompt_tokens) },
+      { name: "completion", values: rows.map((m) => m.completion_tokens) },
+    ]),
+    groupedBarChart("Technician ratings", labels, [
+      { name: "helpful", values: rows.map((m) => m.helpful) },
+      { name: "not helpful", values: rows.map((m) => m.not_helpful) },
+    ], { empty: "No technician has rated a note of this agent yet." }));
 }
 
 async function agentView(root, tenantId, agentId) {
