@@ -33,6 +33,7 @@ from flows.synthesis import Synthesis, Synthesizer
 from flows.synthesis.attempts import AttemptLog
 from flows.synthesis.instructions import Messages
 from flows.transactions import in_tenant
+from flows.triage_priors import HistoryPriors
 from flows.triage_step import Triage, assess, take_model_answer, with_section
 from flows.triage_step import apply as apply_triage
 from flows.writeback import marker, post_once, render_note_html
@@ -68,6 +69,7 @@ class Services:
     shadows: Callable[[TenantConfig, Event, Choice], None]
     note_footer: Callable[[Event], str]
     incident_window: timedelta = timedelta(minutes=15)
+    triage_priors: HistoryPriors = dataclasses.field(default_factory=HistoryPriors)
 
 
 def error_kind(exc: BaseException) -> str:
@@ -194,7 +196,9 @@ def process_event(received: Received, services: Services) -> Outcome:
             gathered = mask_context(services.gather(event, tenant, plan_of(choice)), redactor)
         context = gathered.as_dict()
         with stages.stage("triage"):
-            triage = assess(services.db, event, gathered, services.incident_window)
+            triage = assess(
+                services.db, event, gathered, services.incident_window, services.triage_priors
+            )
         synthesizer = services.synthesizer(tenant_for(choice.spec, tenant), prompt_of(choice))
         with stages.stage("synthesize"):
             synthesis = services.retry(

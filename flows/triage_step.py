@@ -19,8 +19,9 @@ from aiops.events import Event
 from flows.context import Context
 from flows.incidents import Incident, RecentTicket, Signature, find_incident, signature
 from flows.transactions import in_tenant
-from flows.triage import Suggestion, WritePolicy, note_lines, suggest, to_write
+from flows.triage import Priors, Suggestion, WritePolicy, note_lines, suggest, to_write
 from flows.triage_model import combine, model_suggestions, split_answer
+from flows.triage_priors import HistoryPriors
 from itsm.base import FieldWriter, ItsmClient
 from warehouse import triage as store
 from warehouse.db import Database, TenantConnection
@@ -70,19 +71,24 @@ def with_section(text: str, triage: Triage) -> str:
     return f"{text.rstrip()}\n\n{section}" if section else text
 
 
-def assess(db: Database, event: Event, context: Context, window: timedelta) -> Triage:
+def assess(
+    db: Database, event: Event, context: Context, window: timedelta, priors: HistoryPriors
+) -> Triage:
     """The history's suggestions and the ongoing incident; records the ticket's incident
     signature for the tickets that come after it."""
     mine = signature(event.ticket.text, context.mentions)
 
-    def read(conn: TenantConnection) -> tuple[store.TriageSettings, list[store.RecentRow]]:
+    def read(
+        conn: TenantConnection,
+    ) -> tuple[store.TriageSettings, list[store.RecentRow], Priors]:
         store.record_signature(conn, event.event_id, mine.as_dict())
         return (
             store.get_settings(conn),
             store.recent_tickets(conn, event.received_at, window, event.ticket.id),
+            priors.get(conn, event.tenant_id),
         )
 
-    settings, rows = in_tenant(db, event.tenant_id, read)
+    settings, rows, counts = in_tenant(db, event.tenant_id, read)
     recent = [
         RecentTicket(
             r.ticket_id,
@@ -94,7 +100,7 @@ def assess(db: Database, event: Event, context: Context, window: timedelta) -> T
     ]
     incident = find_incident(mine, event.received_at, recent)
     policy = WritePolicy(settings.write_fields, settings.threshold, settings.fields)
-    return Triage(suggest(context.similar_tickets), policy, incident, signature=mine)
+    return Triage(suggest(context.similar_tickets, counts), policy, incident, signature=mine)
 
 
 def apply(

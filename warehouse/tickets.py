@@ -64,9 +64,13 @@ def index_version(conn: TenantConnection) -> tuple[int, datetime | None]:
     return row["n"], row["last"]
 
 
+# Where plugins and imports keep a ticket's request/issue type among its extra fields.
+TYPE_KEYS = ("request_type", "issue_type", "type", "ticket_type")
+# Only the type of the extra fields: the rest (raw vendor fields) is not needed to search.
+_TYPE_ONLY = ", ".join(f"'{key}', extra -> '{key}'" for key in TYPE_KEYS)
 _TICKET_COLUMNS = (
     "ticket_id, subject, description, resolution, category, priority, status, tags,"
-    " created_at, resolved_at"
+    f" created_at, resolved_at, jsonb_strip_nulls(jsonb_build_object({_TYPE_ONLY})) AS extra"
 )
 
 
@@ -80,6 +84,7 @@ def _ticket(r: dict[str, Any]) -> Ticket:
         priority=r["priority"],
         status=r["status"],
         tags=list(r["tags"]),
+        extra=dict(r["extra"]),
         created_at=r["created_at"],
         resolved_at=r["resolved_at"],
     )
