@@ -3,7 +3,7 @@ filed as, and which of them may be written to the ticket's own fields.
 
 A weighted k-nearest-neighbour vote joined with the class prior: each similar ticket votes
 for its own value with its relevance (0..1), and the tenant's whole history adds
-PRIOR_WEIGHT votes shared as its values are (a value on 70 % of the history gets 0.7 of
+PRIOR_WEIGHT votes shared as its values are (a value on 70 % of the history gets 70 % of
 them). A value's confidence is its share of all those votes:
 
     (neighbour votes for it + PRIOR_WEIGHT * its history share) / (all votes + PRIOR_WEIGHT)
@@ -160,6 +160,13 @@ def suggest(similar: Sequence[SimilarTicket], priors: Priors | None = None) -> l
     return [s for f in TRIAGE_FIELDS if (s := vote(similar, f, priors.get(f))) is not None]
 
 
+def sure_enough(suggestion: Suggestion, threshold: float) -> bool:
+    """Whether a suggestion may be written: from the threshold up, and backed by at least
+    one similar ticket filed so. The model's alone is not (the ticket's text may have
+    steered it), nor the tenant's habit alone against every neighbour that has the field."""
+    return suggestion.votes > 0 and suggestion.confidence >= threshold
+
+
 def to_write(
     suggestions: Sequence[Suggestion],
     ticket: Ticket,
@@ -173,9 +180,7 @@ def to_write(
     for s in suggestions:
         if s.field not in policy.fields or s.field not in writable:
             continue
-        if not s.voters:  # the model's alone: the ticket's text may have steered it
-            continue
-        if s.confidence < policy.threshold:
+        if not sure_enough(s, policy.threshold):
             continue
         current = current_value(ticket, s.field)
         if current is not None and current.casefold() == s.value.casefold():

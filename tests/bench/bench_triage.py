@@ -16,7 +16,8 @@ Printed, in one run:
   all: none when no neighbour passes the floor, scored as the majority class in the
   all-ticket accuracy);
 - at each write-back threshold (the tenant's default 0.8 among them): how many tickets
-  would have the field written and how often rightly, beside the majority class on them;
+  would have the field written (flows.triage.sure_enough) and how often rightly, beside
+  the majority class on them;
 - calibration: per confidence band, the mean confidence and how often it was right;
 - the choice of the prior's weight on a validation split of the history alone (its
   oldest 80 % as history, the rest as new), never on the test tickets.
@@ -45,7 +46,7 @@ from flows.context import SimilarTicket
 from flows.hybrid import HybridIndex
 from flows.incidents import RecentTicket, Signature, find_incident, signature
 from flows.retrieval import Bm25Index
-from flows.triage import PRIOR_WEIGHT, Suggestion, vote
+from flows.triage import PRIOR_WEIGHT, Suggestion, sure_enough, vote
 from tests.bench.corpus import CORPUS_DIR
 
 TRAIN_SHARE = 0.8
@@ -184,7 +185,7 @@ def main() -> None:
     print(f"{'':<4}({vote_ms:.3f} ms CPU per ticket for the vote)")
     print("at a write-back threshold (fields written only from it up):")
     for threshold in THRESHOLDS:
-        sure = [(r, g) for r, g in flow if g is not None and g.confidence >= threshold]
+        sure = [(r, g) for r, g in flow if g is not None and sure_enough(g, threshold)]
         mark = "  <- tenant default" if threshold == TENANT_DEFAULT else ""
         if not sure:
             print(f"{'':<4}confidence >= {threshold:.0%}: no ticket{mark}")

@@ -114,6 +114,15 @@ def test_only_fields_turned_on_sure_enough_writable_and_changed_are_written() ->
     assert to_write(suggestions, ticket, only_priority, ("category", "priority")) == {}
 
 
+def test_the_habit_alone_against_every_neighbour_is_shown_but_never_written() -> None:
+    history = {"Major": 990, "Minor": 10}
+    found = vote([_similar("1", 0.5, None, "Minor")], "priority", history)
+    assert found is not None and found.value == "Major" and found.votes == 0
+    assert found.confidence > 0.8
+    ticket = Ticket(id="9", subject="x", priority="Minor")
+    assert to_write([found], ticket, WritePolicy(True, 0.8), ("priority",)) == {}
+
+
 def test_the_note_lines_show_value_confidence_and_what_was_set() -> None:
     suggestions = suggest([_similar(str(i), 1.0, "Email") for i in range(4)])
     lines = note_lines(suggestions, {"category": "Email"})
