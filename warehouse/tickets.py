@@ -64,8 +64,13 @@ def index_version(conn: TenantConnection) -> tuple[int, datetime | None]:
     return row["n"], row["last"]
 
 
-# Where plugins and imports keep a ticket's request/issue type among its extra fields.
-TYPE_KEYS = ("request_type", "issue_type", "type", "ticket_type")
+# Where a ticket's request/issue type is kept among its extra fields: as the plugins
+# normalize it, then as an import keeps a column it did not map (under the export's header:
+# Freshservice and ConnectWise "Type", Zendesk "Ticket type"), first found wins.
+TYPE_KEYS = (
+    *("request_type", "issue_type", "type", "ticket_type"),
+    *("Type", "Ticket type", "Request Type", "Issue Type"),
+)
 # Only the type of the extra fields: the rest (raw vendor fields) is not needed to search.
 _TYPE_ONLY = ", ".join(f"'{key}', extra -> '{key}'" for key in TYPE_KEYS)
 _TICKET_COLUMNS = (
