@@ -39,6 +39,7 @@ from flows.synthesis import Synthesis, Synthesizer
 from flows.synthesis.attempts import AttemptLog
 from flows.synthesis.instructions import Messages
 from flows.transactions import in_tenant
+from flows.triage_priors import HistoryPriors
 from flows.triage_step import (
     Facts,
     Triage,
@@ -93,6 +94,7 @@ class Services:
     incident_window: timedelta = timedelta(minutes=15)
     # A slot for the event's CPU-bound stages (flows.gate), taken per tenant.
     busy: Callable[[str], AbstractContextManager[None]] = lambda _tenant: nullcontext()
+    triage_priors: HistoryPriors = dataclasses.field(default_factory=HistoryPriors)
 
 
 def error_kind(exc: BaseException) -> str:
@@ -294,7 +296,11 @@ def _begin(
             return prior, chosen, None
         if prior is not None:  # a new attempt: begin_for left its triage data as it was
             triage_store.record_signature(conn, event.event_id, mine.as_dict())
-        return prior, chosen, read_facts(conn, event, mine, services.incident_window)
+        return (
+            prior,
+            chosen,
+            read_facts(conn, event, mine, services.incident_window, services.triage_priors),
+        )
 
     return work
 

@@ -19,8 +19,9 @@ from typing import Any
 from aiops.events import Event
 from flows.context import Context
 from flows.incidents import Incident, RecentTicket, Signature, find_incident
-from flows.triage import Suggestion, WritePolicy, note_lines, suggest, to_write
+from flows.triage import Priors, Suggestion, WritePolicy, note_lines, suggest, to_write
 from flows.triage_model import combine, model_suggestions, split_answer
+from flows.triage_priors import HistoryPriors
 from itsm.base import FieldWriter, ItsmClient
 from warehouse import triage as store
 from warehouse.db import TenantConnection
@@ -77,9 +78,16 @@ class Facts:
     signature: Signature
     settings: store.TriageSettings
     recent: list[RecentTicket]
+    priors: Priors
 
 
-def read_facts(conn: TenantConnection, event: Event, mine: Signature, window: timedelta) -> Facts:
+def read_facts(
+    conn: TenantConnection,
+    event: Event,
+    mine: Signature,
+    window: timedelta,
+    priors: HistoryPriors,
+) -> Facts:
     """The tenant's policy and its recent tickets; the caller has recorded `mine` in the
     same transaction, for the tickets that come after this one."""
     rows = store.recent_tickets(conn, event.received_at, window, event.ticket.id)
@@ -92,7 +100,7 @@ def read_facts(conn: TenantConnection, event: Event, mine: Signature, window: ti
         )
         for r in rows
     ]
-    return Facts(mine, store.get_settings(conn), recent)
+    return Facts(mine, store.get_settings(conn), recent, priors.get(conn, event.tenant_id))
 
 
 def assess(facts: Facts, event: Event, context: Context) -> Triage:
@@ -100,7 +108,9 @@ def assess(facts: Facts, event: Event, context: Context) -> Triage:
     incident = find_incident(facts.signature, event.received_at, facts.recent)
     settings = facts.settings
     policy = WritePolicy(settings.write_fields, settings.threshold, settings.fields)
-    return Triage(suggest(context.similar_tickets), policy, incident, signature=facts.signature)
+    return Triage(
+        suggest(context.similar_tickets, facts.priors), policy, incident, signature=facts.signature
+    )
 
 
 def apply(

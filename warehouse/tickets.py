@@ -64,9 +64,18 @@ def index_version(conn: TenantConnection) -> tuple[int, datetime | None]:
     return row["n"], row["last"]
 
 
+# Where a ticket's request/issue type is kept among its extra fields: as the plugins
+# normalize it, then as an import keeps a column it did not map (under the export's header:
+# Freshservice and ConnectWise "Type", Zendesk "Ticket type"), first found wins.
+TYPE_KEYS = (
+    *("request_type", "issue_type", "type", "ticket_type"),
+    *("Type", "Ticket type", "Request Type", "Issue Type"),
+)
+# Only the type of the extra fields: the rest (raw vendor fields) is not needed to search.
+_TYPE_ONLY = ", ".join(f"'{key}', extra -> '{key}'" for key in TYPE_KEYS)
 _TICKET_COLUMNS = (
     "ticket_id, subject, description, resolution, category, priority, status, tags,"
-    " created_at, resolved_at"
+    f" created_at, resolved_at, jsonb_strip_nulls(jsonb_build_object({_TYPE_ONLY})) AS extra"
 )
 
 
@@ -80,6 +89,7 @@ def _ticket(r: dict[str, Any]) -> Ticket:
         priority=r["priority"],
         status=r["status"],
         tags=list(r["tags"]),
+        extra=dict(r["extra"]),
         created_at=r["created_at"],
         resolved_at=r["resolved_at"],
     )

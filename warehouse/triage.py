@@ -10,6 +10,7 @@ from typing import Any
 from psycopg.types.json import Jsonb
 
 from warehouse.db import TenantConnection
+from warehouse.tickets import TYPE_KEYS
 
 FIELDS = ("category", "priority", "type")
 DEFAULT_THRESHOLD = 0.8
@@ -31,6 +32,29 @@ class RecentRow:
     description: str
     received_at: datetime
     signature: Any  # triage.signature as stored on arrival, if it was
+
+
+_TYPE = ", ".join(f"nullif(btrim(extra ->> '{key}'), '')" for key in TYPE_KEYS)
+# One scan of the history for all three fields.
+_VALUE_COUNTS = f"""
+SELECT category, priority, type, GROUPING(category) = 0 AS by_category,
+       GROUPING(priority) = 0 AS by_priority, count(*) AS n
+FROM (SELECT nullif(btrim(category), '') AS category, nullif(btrim(priority), '') AS priority,
+             coalesce({_TYPE}) AS type
+      FROM ticket_history) AS h
+GROUP BY GROUPING SETS ((category), (priority), (type))
+"""
+
+
+def value_counts(conn: TenantConnection) -> dict[str, dict[str, int]]:
+    """Per triage field, how many of the tenant's history tickets have each value."""
+    counts: dict[str, dict[str, int]] = {f: {} for f in FIELDS}
+    for r in conn.execute(_VALUE_COUNTS).fetchall():
+        field = "category" if r["by_category"] else "priority" if r["by_priority"] else "type"
+        value = r[field]
+        if value is not None:
+            counts[field][value] = r["n"]
+    return counts
 
 
 def get_settings(conn: TenantConnection) -> TriageSettings:

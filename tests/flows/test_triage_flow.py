@@ -104,6 +104,43 @@ def test_suggestions_are_in_the_note_stored_and_written_where_the_tenant_allows(
     assert written == 1
 
 
+def test_type_is_learned_from_the_history_shown_and_written_as_the_request_type(
+    flow_settings: Settings, db: Database, box: SecretBox, sdp: SdpServer, tenant_id: str
+) -> None:
+    sdp_tenant(db, box, tenant_id, sdp)
+    # As the SDP plugin and imports keep it: the request type among the extra fields.
+    seed(
+        db,
+        tenant_id,
+        history=[
+            *_history(4, category="Email", extra={"request_type": "Incident"}),
+            Ticket(
+                id="other",
+                subject="New starter needs a laptop",
+                description="Order a laptop for the new starter in accounts.",
+                extra={"request_type": "Service Request"},
+            ),
+        ],
+    )
+    with db.tenant(tenant_id) as conn:
+        assert triage.value_counts(conn)["type"] == {"Incident": 4, "Service Request": 1}
+        triage.set_settings(conn, write_fields=True, threshold=0.7, fields=["type"])
+    sdp.add_request({"id": "630", "subject": "Outlook password"})
+    ask = event(tenant_id, "630", "Outlook asks for the password", "Outlook keeps prompting.")
+
+    run_flow(flow_settings, [entry(ask)])
+
+    row = _row(db, tenant_id, ask.event_id)
+    stored = {s["field"]: s for s in row["triage"]["suggestions"]}
+    assert stored["type"]["value"] == "Incident" and stored["type"]["votes"] == 4
+    assert stored["type"]["prior"] == round(4 / 6, 3)
+    assert stored["type"]["confidence"] >= 0.7
+    assert row["triage"]["written"] == {"type": "Incident"}
+    assert sdp.request("630")["request_type"] == {"name": "Incident"}
+    (note,) = sdp.notes("630")
+    assert "Type: Incident (" in note["description"]
+
+
 def test_nothing_is_written_to_the_ticket_unless_the_tenant_turned_it_on(
     flow_settings: Settings, db: Database, box: SecretBox, sdp: SdpServer, tenant_id: str
 ) -> None:
@@ -231,6 +268,7 @@ def test_the_models_structured_answer_joins_the_vote_and_leaves_the_note(
         "origin": "model",
         "votes": 0,
         "voters": 0,
+        "prior": 0.0,
     }
     # The model alone (type) is not written: the ticket's text may have steered it.
     assert row["triage"]["written"] == {"category": "Email", "priority": "High"}

@@ -8,7 +8,15 @@ from aiops.events import Ticket
 from aiops.resolution_words import is_status_word
 from flows.context import SimilarTicket
 from flows.incidents import RecentTicket, Signature, find_incident, signature
-from flows.triage import Suggestion, WritePolicy, note_lines, suggest, to_write, vote
+from flows.triage import (
+    PRIOR_WEIGHT,
+    Suggestion,
+    WritePolicy,
+    note_lines,
+    suggest,
+    to_write,
+    vote,
+)
 from flows.triage_model import MODEL, combine, model_suggestions, split_answer
 
 
@@ -18,7 +26,7 @@ def _similar(
     return SimilarTicket(tid, f"subject {tid}", None, category, score, priority=priority)
 
 
-def test_the_vote_is_weighted_by_similarity_and_shrunk_by_few_voters() -> None:
+def test_the_vote_is_weighted_by_similarity_and_shrunk_by_little_evidence() -> None:
     neighbours = [
         _similar("1", 9.0, "Email", "High"),
         _similar("2", 1.0, "Network", "Low"),
@@ -26,9 +34,49 @@ def test_the_vote_is_weighted_by_similarity_and_shrunk_by_few_voters() -> None:
     ]
     category = vote(neighbours, "category")
     assert category is not None
-    # Email has 9 of 11 weight; three voters shrink it by 3/4.
+    # Email has 9 of 11 neighbour votes; with no history counts the prior's votes go to no
+    # value and only dilute: 9 / (11 + PRIOR_WEIGHT).
     assert category.value == "Email" and category.votes == 1 and category.voters == 3
-    assert category.confidence == round(9 / 11 * 3 / 4, 3)
+    assert category.confidence == round(9 / (11 + PRIOR_WEIGHT), 3)
+
+
+def test_weak_evidence_falls_back_to_what_the_tenant_usually_files() -> None:
+    history = {"Major": 700, "Minor": 200, "Blocker": 100}
+    one_distant = [_similar("1", 0.5, None, "Minor")]
+    found = vote(one_distant, "priority", history)
+    assert found is not None
+    # Major: 3 * 700/1001 = 2.10 of 3.5 votes; Minor: 0.5 + 3 * 200/1001 = 1.10.
+    assert found.value == "Major" and found.votes == 0 and found.voters == 1
+    assert found.confidence == round(3 * 700 / 1001 / 3.5, 3)
+    assert found.prior == round(700 / 1001, 3)
+
+
+def test_close_agreeing_neighbours_outvote_the_habit() -> None:
+    history = {"Major": 700, "Minor": 200, "Blocker": 100}
+    agreeing = [_similar(str(i), 0.9, None, "blocker") for i in range(5)]
+    found = vote(agreeing, "priority", history)
+    assert found is not None
+    assert found.value == "blocker" and found.votes == 5
+    assert found.confidence == round((4.5 + 3 * 100 / 1001) / 7.5, 3)
+    # The same neighbours without the prior: more sure, as nothing speaks against them.
+    alone = vote(agreeing, "priority", history, prior_weight=0)
+    assert alone is not None and alone.confidence == 1.0 > found.confidence
+
+
+def test_history_counts_merge_spellings_and_leave_room_for_a_new_value() -> None:
+    found = vote([_similar("1", 1.0, "email")], "category", {"Email": 3, "email": 1})
+    assert found is not None
+    # Four of four history tickets are Email: a share of 4/5, the next could be new.
+    assert found.prior == 0.8 and found.value == "email"
+    assert found.confidence == round((1 + 3 * 0.8) / 4, 3)
+
+
+def test_suggest_uses_each_fields_own_counts() -> None:
+    neighbours = [_similar("1", 0.6, "Email", "Low")]
+    priors = {"category": {"Email": 9}, "priority": {"High": 90, "Low": 10}}
+    by_field = {s.field: s for s in suggest(neighbours, priors)}
+    assert by_field["category"].value == "Email"
+    assert by_field["priority"].value == "High" and by_field["priority"].votes == 0
 
 
 def test_agreeing_neighbours_give_more_confidence_the_more_there_are() -> None:
@@ -55,21 +103,35 @@ def test_no_neighbour_with_the_field_means_no_suggestion() -> None:
 
 def test_only_fields_turned_on_sure_enough_writable_and_changed_are_written() -> None:
     suggestions = suggest([_similar(str(i), 1.0, "Email", "High") for i in range(5)])
+    assert [s.confidence for s in suggestions] == [round(5 / 8, 3)] * 2
     ticket = Ticket(id="9", subject="x", category=None, priority="high")
-    on = WritePolicy(write_fields=True, threshold=0.8)
+    on = WritePolicy(write_fields=True, threshold=0.6)
     assert to_write(suggestions, ticket, on, ("category", "priority")) == {"category": "Email"}
     assert to_write(suggestions, ticket, WritePolicy(write_fields=False), ("category",)) == {}
-    assert to_write(suggestions, ticket, WritePolicy(True, 0.9), ("category",)) == {}
+    assert to_write(suggestions, ticket, WritePolicy(True, 0.7), ("category",)) == {}
     assert to_write(suggestions, ticket, on, ("priority",)) == {}
     only_priority = WritePolicy(True, 0.5, ("priority",))
     assert to_write(suggestions, ticket, only_priority, ("category", "priority")) == {}
+
+
+def test_the_habit_alone_against_every_neighbour_is_shown_but_never_written() -> None:
+    history = {"Major": 990, "Minor": 10}
+    found = vote([_similar("1", 0.5, None, "Minor")], "priority", history)
+    assert found is not None and found.value == "Major" and found.votes == 0
+    assert found.confidence > 0.8
+    ticket = Ticket(id="9", subject="x", priority="Minor")
+    assert to_write([found], ticket, WritePolicy(True, 0.8), ("priority",)) == {}
 
 
 def test_the_note_lines_show_value_confidence_and_what_was_set() -> None:
     suggestions = suggest([_similar(str(i), 1.0, "Email") for i in range(4)])
     lines = note_lines(suggestions, {"category": "Email"})
     assert (
-        lines[1] == "- Category: Email (80% confidence, 4 of 4 similar tickets) - set on the ticket"
+        lines[1] == "- Category: Email (57% confidence, 4 of 4 similar tickets) - set on the ticket"
+    )
+    usual = suggest([_similar(str(i), 1.0, "Email") for i in range(4)], {"category": {"Email": 9}})
+    assert note_lines(usual, {})[1] == (
+        "- Category: Email (96% confidence, 4 of 4 similar tickets, 90% of all tickets)"
     )
 
 
@@ -160,10 +222,11 @@ def test_history_and_model_agreeing_are_surer_and_the_model_alone_is_never_writt
     model = [
         Suggestion("category", "email", 0.6, MODEL, 0, 0),
         Suggestion("type", "Incident", 0.95, MODEL, 0, 0),
-        Suggestion("priority", "Low", 0.5, MODEL, 0, 0),
+        Suggestion("priority", "Low", 0.4, MODEL, 0, 0),
     ]
     joined = {s.field: s for s in combine(history, model)}
-    assert joined["category"].confidence == round(1 - (1 - 0.75) * (1 - 0.6), 3)
+    # Three neighbours and no history counts: 3 / (3 + PRIOR_WEIGHT) = 0.5 each.
+    assert joined["category"].confidence == round(1 - (1 - 0.5) * (1 - 0.6), 3)
     assert joined["category"].votes == 3 and joined["category"].value == "Email"
     assert joined["priority"].value == "High"  # the surer of the two
     assert joined["type"].origin == MODEL
