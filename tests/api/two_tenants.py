@@ -16,7 +16,7 @@ from aiops.agent_spec import AgentSpec, Succeeds
 from aiops.events import Ticket
 from aiops.settings import Settings
 from tests.analytics import seed
-from warehouse import agent_runs, agents, api_keys
+from warehouse import agent_runs, agents, api_keys, sandbox_jobs
 from warehouse.agent_runs import RunRecord
 from warehouse.analytics import rollups
 from warehouse.analytics.export import ENHANCEMENTS, TICKETS, export_partition
@@ -108,6 +108,8 @@ def _agent(db: Database, tenant_id: str, ticket_id: str) -> tuple[int, str]:
         case = agents.add_test_case(conn, "helper", 1, "spare", ticket, [Succeeds()])
         run = RunRecord(uuid.uuid4().hex, "helper", 1, "sandbox", ticket_id, "succeeded", 1.0)
         agent_runs.store(conn, run)
+        job = sandbox_jobs.Job(uuid.uuid4().hex, "helper", 1, "sandbox", "seed", ticket)
+        sandbox_jobs.add(conn, job)
     return case.case_id, run.run_id
 
 
@@ -124,6 +126,7 @@ _TABLES = {
     "agent_test_cases": "id",
     "agent_deployments": "id",
     "sandbox_runs": "run_id",
+    "sandbox_jobs": "job_id",
     "note_feedback": "id",
 }
 
