@@ -122,7 +122,13 @@ def test_retention_removes_exactly_what_each_tenants_policy_expires(
             NOTE_FEEDBACK: 0,
             TICKETS: 2,
         },
-        tenants["b"]: {ENHANCEMENTS: 2, SPEND_TABLE: 2, SANDBOX_RUNS: 0, SANDBOX_JOBS: 0, NOTE_FEEDBACK: 0},
+        tenants["b"]: {
+            ENHANCEMENTS: 2,
+            SPEND_TABLE: 2,
+            SANDBOX_RUNS: 0,
+            SANDBOX_JOBS: 0,
+            NOTE_FEEDBACK: 0,
+        },
     }
     dry_rows = dry.output_for_node("purge_postgres")
     assert {t: dry_rows[t] for t in tenants.values()} == expected_rows
@@ -172,6 +178,12 @@ def test_retention_removes_exactly_what_each_tenants_policy_expires(
             NOTE_FEEDBACK: 0,
             TICKETS: 0,
         },
-        tenants["b"]: {ENHANCEMENTS: 0, SPEND_TABLE: 0, SANDBOX_RUNS: 0, SANDBOX_JOBS: 0, NOTE_FEEDBACK: 0},
+        tenants["b"]: {
+            ENHANCEMENTS: 0,
+            SPEND_TABLE: 0,
+            SANDBOX_RUNS: 0,
+            SANDBOX_JOBS: 0,
+            NOTE_FEEDBACK: 0,
+        },
     }
     assert _state(db, redis_client, warehouse_dir, tenants) == after
