@@ -76,6 +76,7 @@ def test_create_an_agent_sandbox_it_test_deploy_and_roll_back(
     settings: Settings,
     db: Database,
     redis_client: redis.Redis,
+    sandbox_worker: None,
     tenant_id: str,
     screenshots: Path,
     llm: OpenAiServer,
