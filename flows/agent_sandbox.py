@@ -272,15 +272,20 @@ class _Run:
         return _stage("model", self.ms("synthesize"), {"chain": chain}, output)
 
     def _mark_failed(self, trace: list[dict[str, Any]], error: BaseException) -> None:
-        """The stage that raised: the last one timed, which the trace may not list yet."""
+        """The stage that raised: the last one timed, which the trace may not list yet, or
+        recording the outcome once the note was made."""
         timed = [n for n in self.timings if n != "total"]
-        failed = _TIMED.get(timed[-1], timed[-1]) if timed else "tenant"
+        if "note" in self.facts:
+            failed = "finish"
+        else:
+            failed = _TIMED.get(timed[-1], timed[-1]) if timed else "tenant"
         status = f"failed: {_reason(error)}"
         for stage in trace:
             if stage["name"] == failed:
                 stage["status"] = status
                 return
-        trace.append(_stage(failed, self.ms(timed[-1]) if timed else 0.0, None, None, status))
+        ms = self.ms(timed[-1]) if timed and failed != "finish" else 0.0
+        trace.append(_stage(failed, ms, None, None, status))
 
 
 def _status(outcome: Outcome, facts: dict[str, dict[str, Any]]) -> str:
