@@ -37,7 +37,7 @@ from aiops.errors import PermanentError
 from aiops.events import Event, Ticket
 from aiops.settings import Settings
 from flows.agent_choice import prompt_of
-from flows.agents import Choice, GatherPlan, tenant_for, writes_back
+from flows.agents import Choice, GatherPlan, plan_for, tenant_for, writes_back
 from flows.budget import BudgetGate
 from flows.context import Context
 from flows.gather import gatherer_for, search_query
@@ -208,7 +208,7 @@ class _Run:
             )
         if "gather" in f:
             context: Context = f["gather"]["context"]
-            plan: GatherPlan = f["gather"]["plan"]
+            plan = plan_for(self.choice.spec)
             trace.append(
                 _stage("gather", self.ms("gather"), asdict(plan), {"sources": context.sources})
             )

@@ -208,7 +208,7 @@ def process_event(received: Received, services: Services) -> Outcome:
         with stages.stage("gather"):
             gathered = mask_context(services.gather(event, tenant, plan_of(choice)), redactor)
         context = gathered.as_dict()
-        services.trace("gather", context=gathered, plan=plan_of(choice))
+        services.trace("gather", context=gathered)
         with stages.stage("triage"):
             triage = assess(services.db, event, gathered, services.incident_window)
         services.trace("triage", triage=triage)
