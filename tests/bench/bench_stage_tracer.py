@@ -46,9 +46,13 @@ def main() -> None:
     events = int(sys.argv[1]) if len(sys.argv) > 1 else 1_000_000
     base, traced = _baseline(events), _traced(events)
     print(f"events: {events:,}")
-    print(f"baseline (no call):          {base / events * 1e6:8.3f} us CPU per event")
-    print(f"8 untraced calls (production): {traced / events * 1e6:8.3f} us CPU per event")
-    print(f"tracer cost:                 {(traced - base) / events * 1e6:8.3f} us CPU per event")
+    rows = (
+        ("baseline (no call)", base),
+        ("8 untraced calls (production)", traced),
+        ("tracer cost", traced - base),
+    )
+    for label, seconds in rows:
+        print(f"{label:<31} {seconds / events * 1e6:8.3f} us CPU per event")
 
 
 if __name__ == "__main__":
