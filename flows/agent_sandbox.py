@@ -216,7 +216,12 @@ class _Run:
         if "triage" in f:
             triage: Triage = f["triage"]["triage"]
             trace.append(
-                _stage("triage", self.ms("triage"), {"window": "incident"}, triage.as_dict())
+                _stage(
+                    "triage",
+                    self.ms("triage"),
+                    {"incident_window_minutes": self.settings.incident_window_minutes},
+                    triage.as_dict(),
+                )
             )
             trace.append(
                 _stage(
