@@ -163,6 +163,19 @@ class Settings(BaseSettings):
     flow_metrics_port: int = Field(
         default=8002, ge=0, le=65535, description="Prometheus metrics of the flow process; 0 = off."
     )
+    sandbox_worker_port: int = Field(
+        default=8003,
+        ge=0,
+        le=65535,
+        description="Health and Prometheus metrics of the agent sandbox worker; 0 = off.",
+    )
+    sandbox_wait_seconds: float = Field(
+        default=20.0,
+        ge=0,
+        le=300,
+        description="How long the API waits for a sandbox run, test cases or an activation "
+        "before answering 202 with the job to poll.",
+    )
 
     # LLM: no model means the offline synthesizer.
     llm_model: str | None = None

@@ -104,8 +104,10 @@ class StageOut(BaseModel):
     """One stage of a run, in the order it ran."""
 
     name: str = Field(
-        description="ticket, applies_to, mask, similar_tickets, kb_articles, inventory, "
-        "monitoring, prompt, model, render."
+        description="Production's stages in their order (flows.process): mask, agent, "
+        "begin, noise, gather and its sources (similar_tickets, kb_articles, inventory, "
+        "monitoring), triage, prompt, model, write_back, note. A run stops where "
+        "production would: after noise for a skipped ticket, at the stage that failed."
     )
     status: str = Field(description="ok, empty, skipped, failed: <why>.")
     ms: float
@@ -123,7 +125,9 @@ class RunOut(BaseModel):
     case_id: int | None
     event_id: str | None = Field(description="Shadow runs: the live event it ran beside.")
     ticket_id: str
-    status: Literal["succeeded", "failed", "not_applicable"]
+    status: Literal["succeeded", "failed", "skipped", "not_applicable"] = Field(
+        description="skipped: noise (an auto-reply, say), which production gives no note."
+    )
     error: str | None
     note: str | None = Field(description="The note as it would be posted (plain text).")
     passed: bool | None = Field(description="Test-case runs: whether every expectation held.")
@@ -293,3 +297,27 @@ class FeedbackOut(BaseModel):
 class FeedbackLinkOut(BaseModel):
     event_id: str
     url: str = Field(description="What the note links to: rating needs no key, only this URL.")
+
+
+class JobOut(BaseModel):
+    """A request to the sandbox worker: a sandbox run, a run of the test cases, or an
+    activation the test cases gate."""
+
+    job_id: str
+    agent_id: str
+    version: int
+    kind: Literal["sandbox", "test_cases", "activate"]
+    status: Literal["queued", "running", "done", "refused", "failed"] = Field(
+        description="refused: an activation whose test cases fail (error names them) or that "
+        "the agent's state forbids; failed: the worker could not run it."
+    )
+    error: str | None
+    run_ids: list[str] = Field(description="The runs made so far (GET …/runs/{run_id}).")
+    outcome: dict[str, Any] | None = Field(
+        description="Once done: sandbox {run_status}; test_cases {passed, failed}; "
+        "activate {deployment}."
+    )
+    created_at: datetime | None
+    started_at: datetime | None
+    finished_at: datetime | None
+    poll: str = Field(description="This job's URL: poll it until the status is final.")

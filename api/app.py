@@ -39,7 +39,6 @@ from api.routers import (
     webhooks,
 )
 from api.web_console import add_console
-from flows.agent_sandbox import Sandbox
 from warehouse.db import Database
 from warehouse.tenant_context import context_keys
 
@@ -91,8 +90,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 socket_connect_timeout=settings.redis_timeout_seconds,
             )
             stack.callback(client.close)
-            app.state.sandbox = Sandbox(db, settings, box)
-            stack.callback(app.state.sandbox.close)
             app.state.api = ApiState(
                 settings=settings,
                 db=db,

@@ -13,6 +13,7 @@ from cli.supervisor import ChildSpec
 from ingest.metrics import MULTIPROCESS_DIR_VARIABLE
 
 FLOW = "flows.enhance:build_flow()"
+SANDBOX_WORKER = "flows.sandbox_worker"
 
 
 def recovery_dir(settings: Settings) -> Path:
@@ -144,6 +145,15 @@ def child_specs(settings: Settings, python: str) -> list[ChildSpec]:
                 "-b",
                 str(settings.flow_backup_seconds),
             ],
+        ),
+        ChildSpec(
+            "sandbox",
+            [python, "-m", SANDBOX_WORKER],
+            ready_url=(
+                local_url(settings, settings.sandbox_worker_port) + "/health/ready"
+                if settings.sandbox_worker_port
+                else None
+            ),
         ),
         ChildSpec(
             "ingest",

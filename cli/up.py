@@ -108,7 +108,8 @@ def up(
     """Start the whole system in this terminal; Ctrl-C stops it.
 
     Database and Redis (embedded unless configured), migrations, webhook ingest,
-    the enhancement flow, the management API and the Dagster daemon and UI.
+    the enhancement flow, the agent sandbox worker, the management API and the
+    Dagster daemon and UI.
 
     Prints a line starting with 'ready:' once webhooks are accepted and the
     Dagster UI answers.
@@ -131,7 +132,10 @@ def up(
         ("webhook ingest", settings.ingest_port, "--ingest-port / AI_AGENTS_INGEST_PORT"),
         ("management API", settings.api_port, "--api-port / AI_AGENTS_API_PORT"),
         ("Dagster UI", settings.dagster_port, "--dagster-port / AI_AGENTS_DAGSTER_PORT"),
+        ("sandbox worker", settings.sandbox_worker_port, "AI_AGENTS_SANDBOX_WORKER_PORT"),
     ):
+        if not port:
+            continue
         if system.port_in_use(settings.host, port):
             fail(
                 f"port {port} on {settings.host} is taken (is AI Ops already running?); "

@@ -8,7 +8,6 @@ note length. The history row names the version as the event begins.
 from __future__ import annotations
 
 import dataclasses
-import logging
 from typing import Any
 
 from aiops.agent_spec import DEFAULT_AGENT
@@ -16,17 +15,13 @@ from aiops.crypto import SecretBox
 from aiops.events import Event
 from aiops.feedback_token import feedback_url, make_token
 from aiops.settings import Settings
-from flows.agent_sandbox import Parts, trace_run
 from flows.agents import Choice, GatherPlan, clip_note, plan_for
 from flows.synthesis import Synthesis
 from flows.synthesis.instructions import Messages, messages_for
 from flows.synthesis.prompt import build_messages
-from warehouse import agent_runs, agents, enhancements
-from warehouse.db import Database, TenantConnection
+from warehouse import agents, enhancements
+from warehouse.db import TenantConnection
 from warehouse.enhancements import Prior
-from warehouse.tenants import TenantConfig
-
-log = logging.getLogger(__name__)
 
 _DONE = ("succeeded", "stored")
 
@@ -92,39 +87,3 @@ class NoteLinks:
         ticketing systems make a bare URL clickable themselves."""
         url = feedback_url(self._base, make_token(self._box, event.tenant_id, event.event_id))
         return f"Was this note helpful? Rate it: {url}"
-
-
-class ShadowRunner:
-    """Runs an event's shadow versions after its active one, storing each result as a run
-    of kind "shadow". Never posts; a failure is recorded in the run, never raised."""
-
-    def __init__(self, db: Database, settings: Settings, parts: Parts) -> None:
-        self._db = db
-        self._settings = settings
-        self._parts = parts
-
-    def run(self, tenant: TenantConfig, event: Event, choice: Choice) -> None:
-        for shadow in choice.shadows:
-            try:
-                record = trace_run(
-                    self._parts,
-                    self._settings,
-                    tenant,
-                    event,
-                    shadow.spec,
-                    agent_id=shadow.agent_id,
-                    version=shadow.version,
-                    kind="shadow",
-                    live_event_id=event.event_id,
-                )
-                with self._db.tenant(tenant.tenant_id) as conn:
-                    agent_runs.store(conn, record)
-            except Exception as exc:
-                log.warning(
-                    "tenant %s event %s: shadow version %s/%s not stored: %s",
-                    tenant.tenant_id,
-                    event.event_id,
-                    shadow.agent_id,
-                    shadow.version,
-                    exc,
-                )

@@ -1,102 +1,107 @@
 """Running an agent version on one ticket with no side effect, and the trace of every stage.
 
-The stages are the flow's own (masking, the gatherer, the synthesizer and prompt builder,
-the note renderer), run once each with no retries so the trace shows exactly what
-happened. Nothing is posted, no enhancement_history row is written and no production
-metric moves; the run itself is stored in sandbox_runs (its cost counts against the
-tenant's monthly LLM budget, which it respects). The flow uses the same
-`trace_run` for shadow versions.
+A run is production's own pipeline (flows.process.process_event: tenant, masking, the
+agent, the history row, noise, gathering, triage, the model, the note) with a tracer the
+stages report to and sinks that keep nothing:
+
+- the database is production's, but every transaction of the run is rolled back
+  (Database.rolled_back): the history row, the triage signature and the spend that
+  process_event writes exist only while the run lasts;
+- the ticketing system is never called (the version's write-back mode is overridden to
+  "shadow", and the ITSM factory refuses), so nothing is posted and no field is set;
+- no shadow version runs, no retry hides a failure, no production metric moves (metrics
+  are the flow's sink's, which a run never reaches).
+
+The run itself is stored in sandbox_runs with its trace. Its model cost counts against
+the tenant's monthly LLM budget there (an exhausted budget gives offline notes here as in
+production): a sandbox must not be a way round the budget.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
-from typing import Any
+from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
 
 import httpx
 from prometheus_client import Gauge
 
 from aiops.agent_spec import AgentSpec, Expectation, RunFacts, applies, failures
 from aiops.crypto import SecretBox
+from aiops.errors import PermanentError
 from aiops.events import Event, Ticket
 from aiops.settings import Settings
-from flows.agents import GatherPlan, clip_note, plan_for, tenant_for
+from flows.agent_choice import prompt_of
+from flows.agents import Choice, GatherPlan, plan_for, tenant_for, writes_back
 from flows.budget import BudgetGate
 from flows.context import Context
 from flows.gather import gatherer_for, search_query
-from flows.masking import mask_context, mask_event, redactor_for
-from flows.synthesis import EveryModelFailed, Synthesis, Synthesizer
+from flows.items import Outcome, Received
+from flows.process import Gather, Services, process_event
+from flows.synthesis import Synthesis, Synthesizer
 from flows.synthesis.choose import llm_route
-from flows.synthesis.instructions import Messages, messages_for
-from flows.writeback import render_note_html
+from flows.synthesis.instructions import Messages
+from flows.triage_step import Triage
+from flows.writeback import marker, render_note_html
+from itsm.base import ItsmClient
 from warehouse import agent_runs
 from warehouse.agent_runs import RunRecord
 from warehouse.db import Database
+from warehouse.enhancements import Prior
 from warehouse.tenants import TenantConfig, get_tenant
 
 log = logging.getLogger(__name__)
 
+T = TypeVar("T")
+
 _SOURCES = ("similar_tickets", "kb_articles", "inventory", "monitoring")
 _ERROR_CHARS = 2_000
+# process_event's timed stages, by the name the trace gives them.
+_TIMED = {"synthesize": "model"}
+_NEVER_POSTS = "nothing: a sandbox run never calls the ticketing system"
 
 
 class UnknownTenantError(LookupError):
     pass
 
 
-class _NotApplicable(Exception):
-    """Ends a shadow run whose version's rules do not take the ticket."""
-
-
 @dataclass(frozen=True)
 class Parts:
-    """The flow's stages, as a run uses them."""
+    """The flow's stages that reach outside: gathering and the model."""
 
-    gather: Callable[[Event, TenantConfig, GatherPlan], Context]
+    gather: Gather
     synthesizer: Callable[[TenantConfig, Messages], Synthesizer]
 
 
-class _Trace:
+class _Recorder:
+    """The tracer: what each stage reported, in order."""
+
     def __init__(self) -> None:
-        self.stages: list[dict[str, Any]] = []
-        self._started = time.perf_counter()
+        self.facts: dict[str, dict[str, Any]] = {}
 
-    def add(self, name: str, status: str, ms: float, input: Any, output: Any) -> None:
-        self.stages.append(
-            {"name": name, "status": status, "ms": round(ms, 2), "input": input, "output": output}
-        )
-
-    @contextmanager
-    def stage(self, name: str, input: Any) -> Iterator[dict[str, Any]]:
-        """Times the block; it fills `output` (and `status`) in the dict it is given."""
-        started = time.perf_counter()
-        result: dict[str, Any] = {"status": "ok", "output": None}
-        try:
-            yield result
-        except Exception as exc:
-            self.add(name, f"failed: {_reason(exc)}", _ms(started), input, result["output"])
-            raise
-        self.add(name, result["status"], _ms(started), input, result["output"])
-
-    @property
-    def ms(self) -> float:
-        return _ms(self._started)
-
-
-def _ms(started: float) -> float:
-    return round((time.perf_counter() - started) * 1000, 2)
+    def __call__(self, stage: str, **facts: Any) -> None:
+        self.facts[stage] = facts
 
 
 def _reason(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"[:_ERROR_CHARS]
+
+
+def _no_itsm(_tenant: TenantConfig) -> ItsmClient:
+    raise PermanentError("a sandbox run never calls the ticketing system")
+
+
+def _once(fn: Callable[[], T]) -> T:
+    return fn()
+
+
+def _stage(name: str, ms: float, input: Any, output: Any, status: str = "ok") -> dict[str, Any]:
+    return {"name": name, "status": status, "ms": ms, "input": input, "output": output}
 
 
 def _source_stage(name: str, event: Event, plan: GatherPlan, context: Context) -> dict[str, Any]:
@@ -117,33 +122,187 @@ def _source_stage(name: str, event: Event, plan: GatherPlan, context: Context) -
     else:
         given = {"hostnames": list(context.mentions.hostnames), "ips": list(context.mentions.ips)}
         output = found
-    return {
-        "name": name,
-        "status": context.sources.get(name, "ok"),
-        "ms": context.timings_ms.get(name, 0.0),
-        "input": given,
-        "output": output,
-    }
+    return _stage(
+        name, context.timings_ms.get(name, 0.0), given, output, context.sources.get(name, "ok")
+    )
 
 
-def _attempts(synthesis: Synthesis) -> list[dict[str, Any]]:
-    rows: list[dict[str, Any]] = [
-        {"model": a.model, "api_base": a.api_base, "outcome": "failed", "error": a.error}
-        if a.error
-        else {
-            "model": a.model,
-            "api_base": a.api_base,
-            "outcome": "succeeded",
-            "answer": synthesis.text,
-        }
-        for a in synthesis.attempts
+def _attempts(records: list[dict[str, Any]], synthesis: Synthesis | None) -> list[dict[str, Any]]:
+    rows = [
+        {**r, "answer": synthesis.text}
+        if synthesis is not None and r["outcome"] == "succeeded"
+        else dict(r)
+        for r in records
     ]
-    if not rows:  # the offline synthesizer asks no model
+    if not rows and synthesis is not None:  # the offline synthesizer asks no model
         rows.append({"model": None, "outcome": "offline", "answer": synthesis.text})
     return rows
 
 
+@dataclass
+class _Run:
+    """What one run needs to turn the recorder's facts into the trace."""
+
+    settings: Settings
+    tenant: TenantConfig
+    spec: AgentSpec
+    choice: Choice
+    facts: dict[str, dict[str, Any]]
+    timings: dict[str, float]
+
+    def ms(self, name: str) -> float:
+        return self.timings.get(name, 0.0)
+
+    def stages(self) -> list[dict[str, Any]]:
+        trace: list[dict[str, Any]] = []
+        f = self.facts
+        tenant_ms = self.ms("tenant")
+        if "mask" in f:
+            event: Event = f["mask"]["event"]
+            trace.append(
+                _stage(
+                    "mask",
+                    round(tenant_ms + self.ms("mask"), 2),
+                    {"mask_personal_data": self.tenant.mask_personal_data},
+                    event.ticket.model_dump(mode="json"),
+                )
+            )
+        if "agent" in f:
+            selected, why = applies(self.spec.applies_to, event.ticket)
+            trace.append(
+                _stage(
+                    "agent",
+                    self.ms("agent"),
+                    {"applies_to": self.spec.applies_to.model_dump()},
+                    {
+                        "agent_id": self.choice.agent_id,
+                        "version": self.choice.version,
+                        "applies": selected,
+                        "why": why,
+                    },
+                )
+            )
+        if "begin" in f:
+            prior: Prior | None = f["begin"]["prior"]
+            trace.append(
+                _stage(
+                    "begin",
+                    self.ms("begin"),
+                    {"event_id": event.event_id},
+                    {
+                        "prior_status": prior.status if prior else None,
+                        "history_row": "rolled back: a sandbox run keeps no history row",
+                    },
+                )
+            )
+        if "noise" in f:
+            noise = f["noise"]["noise"]
+            trace.append(
+                _stage(
+                    "noise",
+                    0.0,
+                    {"subject": event.ticket.subject},
+                    noise.as_dict() if noise is not None else {"noise": False},
+                    f"skipped: {noise.reason}" if noise is not None else "ok",
+                )
+            )
+        if "gather" in f:
+            context: Context = f["gather"]["context"]
+            plan = plan_for(self.choice.spec)
+            trace.append(
+                _stage("gather", self.ms("gather"), asdict(plan), {"sources": context.sources})
+            )
+            trace += [_source_stage(name, event, plan, context) for name in _SOURCES]
+        if "triage" in f:
+            triage: Triage = f["triage"]["triage"]
+            trace.append(
+                _stage(
+                    "triage",
+                    self.ms("triage"),
+                    {"incident_window_minutes": self.settings.incident_window_minutes},
+                    triage.as_dict(),
+                )
+            )
+            trace.append(
+                _stage(
+                    "prompt",
+                    0.0,
+                    {"instructions": self.spec.instructions, "note": self.spec.note.model_dump()},
+                    {"messages": prompt_of(self.choice)(event, context)},
+                )
+            )
+        if "synthesize" in f or ("failed" in f and "triage" in f):
+            trace.append(self._model_stage())
+        if "note" in f:
+            text: str = f["note"]["text"]
+            trace.append(
+                _stage(
+                    "write_back",
+                    0.0,
+                    {
+                        "mode": self.spec.write_back,
+                        "posts_in_production": writes_back(self.spec, self.tenant),
+                        "fields": triage.policy.write_fields,
+                    },
+                    _NEVER_POSTS,
+                    "skipped",
+                )
+            )
+            html = render_note_html(text, marker(event.event_id))
+            trace.append(
+                _stage(
+                    "note",
+                    0.0,
+                    {"max_chars": self.spec.note.max_chars},
+                    {"note": text, "html": html, "chars": len(text)},
+                )
+            )
+        if "failed" in f:
+            self._mark_failed(trace, f["failed"]["error"])
+        return trace
+
+    def _model_stage(self) -> dict[str, Any]:
+        route = llm_route(tenant_for(self.spec, self.tenant), self.settings)
+        chain = list(route.models) if route is not None else ["offline"]
+        done = self.facts.get("synthesize")
+        synthesis: Synthesis | None = done["synthesis"] if done else None
+        records = (done or self.facts["failed"])["attempts"]
+        output: dict[str, Any] = {"attempts": _attempts(records, synthesis)}
+        if synthesis is not None:
+            output |= {
+                "prompt_tokens": synthesis.prompt_tokens,
+                "completion_tokens": synthesis.completion_tokens,
+                "cost_usd": synthesis.cost_usd,
+            }
+        return _stage("model", self.ms("synthesize"), {"chain": chain}, output)
+
+    def _mark_failed(self, trace: list[dict[str, Any]], error: BaseException) -> None:
+        """The stage that raised: the last one timed, which the trace may not list yet, or
+        recording the outcome once the note was made."""
+        timed = [n for n in self.timings if n != "total"]
+        if "note" in self.facts:
+            failed = "finish"
+        else:
+            failed = _TIMED.get(timed[-1], timed[-1]) if timed else "tenant"
+        status = f"failed: {_reason(error)}"
+        for stage in trace:
+            if stage["name"] == failed:
+                stage["status"] = status
+                return
+        ms = self.ms(timed[-1]) if timed and failed != "finish" else 0.0
+        trace.append(_stage(failed, ms, None, None, status))
+
+
+def _status(outcome: Outcome, facts: dict[str, dict[str, Any]]) -> str:
+    if outcome.status in ("succeeded", "stored"):
+        return "succeeded"
+    if outcome.status == "skipped" and "noise" in facts:
+        return "skipped"
+    return "failed"
+
+
 def trace_run(
+    db: Database,
     parts: Parts,
     settings: Settings,
     tenant: TenantConfig,
@@ -153,14 +312,15 @@ def trace_run(
     agent_id: str,
     version: int,
     kind: str,
+    run_id: str | None = None,
     case_id: int | None = None,
     live_event_id: str | None = None,
     expectations: list[Expectation] | None = None,
 ) -> RunRecord:
-    """Runs `spec` on the event, stage by stage; never raises (a failure is in the record)."""
-    trace = _Trace()
+    """Runs `spec` on the event through process_event; never raises (a failure is in the
+    record). A shadow run (`kind` "shadow") runs only on tickets the version's rules take."""
     record = RunRecord(
-        run_id=uuid.uuid4().hex,
+        run_id=run_id or uuid.uuid4().hex,
         agent_id=agent_id,
         version=version,
         kind=kind,
@@ -170,78 +330,58 @@ def trace_run(
         case_id=case_id,
         event_id=live_event_id,
     )
-    category = event.ticket.category
-    try:
-        with trace.stage("mask", {"mask_personal_data": tenant.mask_personal_data}) as stage:
-            redactor = redactor_for(tenant, event)
-            event = mask_event(event, redactor)
-            stage["output"] = event.ticket.model_dump(mode="json")
-        with trace.stage("applies_to", spec.applies_to.model_dump()) as stage:
-            selected, why = applies(spec.applies_to, event.ticket)
-            stage["output"] = {"applies": selected, "why": why}
-        # Asked for, a sandbox or test run goes on regardless; a shadow version only runs
-        # on the live tickets its own rules take.
-        if kind == "shadow" and not selected:
-            record.status = "not_applicable"
-            raise _NotApplicable()
-        plan = plan_for(spec)
-        started = time.perf_counter()
-        try:
-            context = mask_context(parts.gather(event, tenant, plan), redactor)
-        except Exception as exc:
-            trace.add("gather", f"failed: {_reason(exc)}", _ms(started), asdict(plan), None)
-            raise
-        trace.stages += [_source_stage(name, event, plan, context) for name in _SOURCES]
-        agent_tenant = tenant_for(spec, tenant)
-        messages = messages_for(spec)
-        with trace.stage(
-            "prompt", {"instructions": spec.instructions, "note": spec.note.model_dump()}
-        ) as stage:
-            stage["output"] = {"messages": messages(event, context)}
-        route = llm_route(agent_tenant, settings)
-        chain = list(route.models) if route is not None else ["offline"]
-        with trace.stage("model", {"chain": chain}) as stage:
-            try:
-                synthesis = parts.synthesizer(agent_tenant, messages).synthesize(event, context)
-            except EveryModelFailed as exc:
-                stage["output"] = {
-                    "attempts": [
-                        {
-                            "model": a.model,
-                            "api_base": a.api_base,
-                            "outcome": "failed",
-                            "error": a.error,
-                        }
-                        for a in exc.attempts
-                    ]
-                }
-                raise
-            stage["output"] = {
-                "attempts": _attempts(synthesis),
-                "prompt_tokens": synthesis.prompt_tokens,
-                "completion_tokens": synthesis.completion_tokens,
-                "cost_usd": synthesis.cost_usd,
-            }
-        with trace.stage("render", {"chars": len(synthesis.text)}) as stage:
-            note = clip_note(synthesis.text, spec)
-            html = render_note_html(note, f"[AI Ops ref {kind} {record.run_id}]")
-            stage["output"] = {"note": note, "html": html, "chars": len(note)}
-        record.status = "succeeded"
-        record.note = note
+    selected, why = applies(spec.applies_to, event.ticket)
+    if kind == "shadow" and not selected:
+        record.status = "not_applicable"
+        record.stages = [
+            _stage(
+                "agent",
+                0.0,
+                {"applies_to": spec.applies_to.model_dump()},
+                {"applies": False, "why": why},
+                "not_applicable",
+            )
+        ]
+        return record
+    # The run's own event id: a live event's id already has its production history row.
+    event = event.model_copy(update={"event_id": f"{kind}-{record.run_id}"})
+    choice = Choice(agent_id, version, spec.model_copy(update={"write_back": "shadow"}), why)
+    recorder = _Recorder()
+    services = Services(
+        db=db.rolled_back(),
+        tenant=lambda _tenant_id: tenant,
+        gather=parts.gather,
+        synthesizer=parts.synthesizer,
+        itsm=_no_itsm,
+        retry=_once,
+        agent=lambda _tenant_id, _ticket: choice,
+        shadows=lambda _tenant, _event, _choice: None,
+        note_footer=lambda _event: "",
+        incident_window=timedelta(minutes=settings.incident_window_minutes),
+        trace=recorder,
+    )
+    received = Received(stream=f"sandbox:{kind}", entry_id="0-0", event=event)
+    outcome = process_event(received, services)
+    timings = dict(outcome.timings or {})
+    run = _Run(settings, tenant, spec, choice, recorder.facts, timings)
+    record.stages = run.stages()
+    record.ms = timings.get("total", 0.0)
+    record.status = _status(outcome, recorder.facts)
+    if outcome.error:
+        record.error = outcome.error
+    done = recorder.facts.get("synthesize")
+    if done is not None:
+        synthesis: Synthesis = done["synthesis"]
         record.synthesizer = synthesis.synthesizer
         record.model = synthesis.model
         record.prompt_tokens = synthesis.prompt_tokens
         record.completion_tokens = synthesis.completion_tokens
         record.cost_usd = synthesis.cost_usd
-        category = event.ticket.category
-    except _NotApplicable:
-        pass
-    except Exception as exc:
-        record.error = _reason(exc)
-    record.stages = trace.stages
-    record.ms = trace.ms
+    if "note" in recorder.facts and record.status == "succeeded":
+        record.note = recorder.facts["note"]["text"]
     if expectations is not None:
-        facts = RunFacts(record.status, record.note or "", category)
+        masked = recorder.facts.get("mask", {}).get("event", event)
+        facts = RunFacts(record.status, record.note or "", masked.ticket.category)
         record.failures = failures(expectations, facts)
         record.passed = not record.failures
     return record
@@ -259,8 +399,8 @@ def sandbox_event(tenant: TenantConfig, ticket: Ticket, run_kind: str) -> Event:
 
 
 class Sandbox:
-    """The API's (and the CLI's) runner: its own indexes, HTTP client and threads, built on
-    first use, so a management process that never runs a sandbox opens none of them."""
+    """The sandbox worker's (and the CLI's) runner: its own indexes, HTTP client and
+    threads, built on first use."""
 
     def __init__(self, db: Database, settings: Settings, box: SecretBox) -> None:
         self._db = db
@@ -303,6 +443,7 @@ class Sandbox:
         ticket: Ticket,
         *,
         kind: str,
+        run_id: str | None = None,
         case_id: int | None = None,
         expectations: list[Expectation] | None = None,
     ) -> RunRecord:
@@ -310,6 +451,7 @@ class Sandbox:
         if tenant is None:
             raise UnknownTenantError(f"no tenant {tenant_id!r}")
         record = trace_run(
+            self._db,
             self.parts(),
             self._settings,
             tenant,
@@ -318,6 +460,7 @@ class Sandbox:
             agent_id=agent_id,
             version=version,
             kind=kind,
+            run_id=run_id,
             case_id=case_id,
             expectations=expectations,
         )

@@ -31,8 +31,9 @@ from aiops.secrets import secret_box
 from aiops.settings import Settings
 from aiops.tracing import EVENT_ID, TENANT_ID, continued_span
 from flows import history
-from flows.agent_choice import NoteLinks, ShadowRunner
+from flows.agent_choice import NoteLinks
 from flows.agent_sandbox import Parts
+from flows.agent_shadow import ShadowRunner
 from flows.agents import agent_directory
 from flows.budget import BudgetGate
 from flows.fixes import FixFinder

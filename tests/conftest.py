@@ -7,8 +7,11 @@ folder. Set AI_AGENTS_TEST_DATABASE_URL (application role), AI_AGENTS_TEST_MIGRA
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
+import threading
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,9 +20,11 @@ import pytest
 import redis
 from pydantic import SecretStr
 
+from aiops import sandbox_queue
 from aiops.crypto import SecretBox, generate_key, parse_key
 from aiops.embedded import ServiceUrls, services
 from aiops.settings import Settings
+from flows.sandbox_worker import run as run_sandbox_worker
 from warehouse import migrate, tenant_context
 from warehouse.db import Database
 from warehouse.tenant_context import context_keys
@@ -72,6 +77,7 @@ def settings(service_urls: ServiceUrls, state_dir: Path, master_key: str) -> Set
         flow_retry_base_seconds=0.01,
         # Tests that serve flow metrics pick a free port themselves.
         flow_metrics_port=0,
+        sandbox_worker_port=0,
     )
 
 
@@ -102,3 +108,30 @@ def redis_client(service_urls: ServiceUrls) -> Iterator[redis.Redis]:
 def tenant_id() -> str:
     """A fresh tenant id per test: tests never see each other's rows."""
     return f"t-{uuid.uuid4().hex[:12]}"
+
+
+@contextlib.contextmanager
+def running_sandbox_worker(settings: Settings) -> Iterator[None]:
+    """flows.sandbox_worker on a thread of this process, once it announces itself."""
+    stop = threading.Event()
+    thread = threading.Thread(target=run_sandbox_worker, args=(settings, stop), daemon=True)
+    thread.start()
+    assert settings.redis_url is not None
+    client = redis.Redis.from_url(settings.redis_url)
+    try:
+        deadline = time.monotonic() + 30
+        while not sandbox_queue.worker_alive(client, settings.stream_prefix):
+            assert thread.is_alive() and time.monotonic() < deadline, "no sandbox worker"
+            time.sleep(0.02)
+        yield
+    finally:
+        client.close()
+        stop.set()
+        thread.join(timeout=10)
+
+
+@pytest.fixture()
+def sandbox_worker(settings: Settings, redis_client: redis.Redis) -> Iterator[None]:
+    """A sandbox worker for the test (after redis_client has emptied Redis)."""
+    with running_sandbox_worker(settings):
+        yield

@@ -174,6 +174,7 @@ def delete_agent(conn: TenantConnection, agent_id: str) -> None:
             "stop its shadows first"
         )
     conn.execute("DELETE FROM sandbox_runs WHERE agent_id = %s", (agent_id,))
+    conn.execute("DELETE FROM sandbox_jobs WHERE agent_id = %s", (agent_id,))
     conn.execute("DELETE FROM agents WHERE agent_id = %s", (agent_id,))
 
 

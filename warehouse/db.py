@@ -6,6 +6,7 @@ a role allowed to call the `tenancy` functions (migration 0005_security2).
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 
@@ -62,6 +63,7 @@ class Database:
         the owner), needed only to create or remove tenants."""
         self._context_key = context_key
         self._operator_url = operator_url
+        self._commit = True
         # Backend pid -> that session's binding, filled as each connection is made.
         self._bindings: dict[int, str] = {}
         self._pool: ConnectionPool[Connection[DictRow]] = ConnectionPool(
@@ -74,6 +76,14 @@ class Database:
             connection_class=Connection[DictRow],
             configure=self._learn_binding,
         )
+
+    def rolled_back(self) -> Database:
+        """This database on the same pool, but every tenant transaction is rolled back at
+        its end: work that runs the production statements and must leave no trace (the
+        agent sandbox) sees its own writes while it runs and keeps none of them."""
+        view = copy.copy(self)
+        view._commit = False
+        return view
 
     def _learn_binding(self, conn: TenantConnection) -> None:
         row = conn.execute("SELECT tenancy.session_binding() AS binding").fetchone()
@@ -119,7 +129,7 @@ class Database:
             begin = _BEGIN_TENANT.format(
                 sql.Literal(tenant_context.SETTING), sql.Literal(signed), sql.Literal(tenant_id)
             )
-            with _transaction(conn, begin):
+            with _transaction(conn, begin, commit=self._commit):
                 yield conn
 
     @contextmanager
@@ -161,10 +171,13 @@ class Database:
 
 
 @contextmanager
-def _transaction(conn: TenantConnection, begin: sql.Composed | sql.SQL) -> Iterator[None]:
-    """`begin` (which opens the transaction), the block, then commit, or roll back if the
-    block raised; either way followed by RESET ALL. As in `Connection.transaction()`, a
-    block that raises `psycopg.Rollback` is rolled back quietly."""
+def _transaction(
+    conn: TenantConnection, begin: sql.Composed | sql.SQL, *, commit: bool = True
+) -> Iterator[None]:
+    """`begin` (which opens the transaction), the block, then commit (unless `commit` is
+    false), or roll back if the block raised; either way followed by RESET ALL. As in
+    `Connection.transaction()`, a block that raises `psycopg.Rollback` is rolled back
+    quietly."""
     conn.execute(begin)
     try:
         yield
@@ -175,4 +188,4 @@ def _transaction(conn: TenantConnection, begin: sql.Composed | sql.SQL) -> Itera
         with suppress(psycopg.Error):  # a broken connection: the pool discards it
             conn.execute(_END_ROLLBACK)
         raise
-    conn.execute(_END_COMMIT)
+    conn.execute(_END_COMMIT if commit else _END_ROLLBACK)

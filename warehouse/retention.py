@@ -19,6 +19,7 @@ from warehouse.db import Database, TenantConnection
 
 DEFAULT_ENHANCEMENT_DAYS = 90
 SANDBOX_RUNS = "sandbox_runs"
+SANDBOX_JOBS = "sandbox_jobs"
 NOTE_FEEDBACK = "note_feedback"
 
 _EXPIRES_BY = {
@@ -28,10 +29,11 @@ _EXPIRES_BY = {
     # Sandbox, test-case and shadow runs, and notes' ratings, are kept as long as the
     # enhancement history.
     SANDBOX_RUNS: "created_at",
+    SANDBOX_JOBS: "created_at",  # the requests that made those runs
     NOTE_FEEDBACK: "created_at",
 }
 # The column that names one row, where it is not `id`.
-_ROW_KEY = {SANDBOX_RUNS: "run_id"}
+_ROW_KEY = {SANDBOX_RUNS: "run_id", SANDBOX_JOBS: "job_id"}
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,8 @@
 
 Nothing here posts a note, writes an enhancement_history row or moves a production
 metric; each run is stored (sandbox_runs, retained like history) with its full trace.
+The sandbox worker runs them (api.agent_runtime): a request waits for it a bounded time,
+then answers 202 with the job to poll.
 """
 
 from __future__ import annotations
@@ -9,14 +11,30 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, HTTPException, Query, Response, status
+from fastapi.responses import JSONResponse
 
 from aiops.events import Ticket
-from api.agent_models import RunOut, RunSummary, SandboxIn, TestCaseIn, TestCaseOut, TestRunOut
-from api.agent_runtime import SandboxDep, agent_or_404, version_or_404
+from api.agent_models import (
+    JobOut,
+    RunOut,
+    RunSummary,
+    SandboxIn,
+    TestCaseIn,
+    TestCaseOut,
+    TestRunOut,
+)
+from api.agent_runtime import (
+    JOB_RESPONSES,
+    JobsDep,
+    agent_or_404,
+    failed_job,
+    job_out,
+    still_running,
+    version_or_404,
+)
 from api.deps import AdminScopeDep, ReadScopeDep, TenantScope, errors
-from flows import agent_deploy
-from flows.agent_sandbox import UnknownTenantError
-from warehouse import agent_runs, agents
+from warehouse import agent_runs, agents, sandbox_jobs
+from warehouse.sandbox_jobs import Job
 
 router = APIRouter(prefix="/tenants/{tenant_id}/agents/{agent_id}", tags=["agent sandbox"])
 
@@ -35,25 +53,59 @@ def _ticket(scope: TenantScope, ticket: Ticket | None, ticket_id: str | None) ->
     return found
 
 
+def _run_out(scope: TenantScope, agent_id: str, run_id: str) -> RunOut:
+    with scope.connection() as conn:
+        row = agent_runs.get_run(conn, agent_id, run_id)
+    if row is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no run {run_id!r} of agent {agent_id!r}")
+    return RunOut.model_validate(row)
+
+
+def _test_run_out(scope: TenantScope, job: Job) -> TestRunOut:
+    results = [_run_out(scope, job.agent_id, run_id) for run_id in job.run_ids]
+    failed = sum(1 for r in results if not r.passed)
+    return TestRunOut(
+        agent_id=job.agent_id,
+        version=job.version,
+        passed=failed == 0,
+        total=len(results),
+        failed=failed,
+        results=results,
+    )
+
+
 @router.post(
     "/versions/{version}/sandbox",
     response_model=RunOut,
-    responses=errors(401, 403, 404, 422),
+    responses={**errors(401, 403, 404, 422), **JOB_RESPONSES},
 )
 def sandbox(
-    scope: AdminScopeDep, runner: SandboxDep, agent_id: str, version: int, body: SandboxIn
-) -> RunOut:
-    """Runs the version on the ticket and answers with the trace: every stage in order
-    with input, output and ms. Nothing is posted and no production row is written; the
-    run is stored (GET …/runs/{run_id})."""
+    scope: AdminScopeDep, jobs: JobsDep, agent_id: str, version: int, body: SandboxIn
+) -> RunOut | JSONResponse:
+    """Runs the version on the ticket through production's stages and answers with the
+    trace: every stage in order with input, output and ms. Nothing is posted and no
+    production row is written; the run is stored (GET …/runs/{run_id}, the run id being
+    the job id)."""
     with scope.connection() as conn:
-        spec = version_or_404(conn, agent_id, version).spec
+        version_or_404(conn, agent_id, version)
     ticket = _ticket(scope, body.ticket, body.ticket_id)
-    try:
-        run = runner.run(scope.tenant_id, agent_id, version, spec, ticket, kind="sandbox")
-    except UnknownTenantError as exc:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from None
-    return RunOut.model_validate(run.as_dict())
+    job = jobs.submit(scope, "sandbox", agent_id, version, ticket=ticket)
+    if not job.finished:
+        return still_running(scope.tenant_id, job)
+    if job.status != "done":
+        raise failed_job(job)
+    return _run_out(scope, agent_id, job.job_id)
+
+
+@router.get("/jobs/{job_id}", response_model=JobOut, responses=errors(401, 404))
+def get_job(scope: ReadScopeDep, agent_id: str, job_id: str) -> JobOut:
+    """A sandbox, test-case or activation job: queued, running, then done, refused or
+    failed, with the runs it made."""
+    with scope.connection() as conn:
+        job = sandbox_jobs.get(conn, agent_id, job_id)
+    if job is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no job {job_id!r} of agent {agent_id!r}")
+    return job_out(scope.tenant_id, job)
 
 
 @router.get("/runs", response_model=list[RunSummary], responses=errors(401, 404))
@@ -74,11 +126,7 @@ def list_runs(
 @router.get("/runs/{run_id}", response_model=RunOut, responses=errors(401, 404))
 def get_run(scope: ReadScopeDep, agent_id: str, run_id: str) -> RunOut:
     """One run with its full trace."""
-    with scope.connection() as conn:
-        row = agent_runs.get_run(conn, agent_id, run_id)
-    if row is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no run {run_id!r} of agent {agent_id!r}")
-    return RunOut.model_validate(row)
+    return _run_out(scope, agent_id, run_id)
 
 
 @router.get(
@@ -128,21 +176,18 @@ def delete_test_case(scope: AdminScopeDep, agent_id: str, version: int, case_id:
 @router.post(
     "/versions/{version}/test-runs",
     response_model=TestRunOut,
-    responses=errors(401, 403, 404),
+    responses={**errors(401, 403, 404), **JOB_RESPONSES},
 )
 def run_test_cases(
-    scope: AdminScopeDep, runner: SandboxDep, agent_id: str, version: int
-) -> TestRunOut:
+    scope: AdminScopeDep, jobs: JobsDep, agent_id: str, version: int
+) -> TestRunOut | JSONResponse:
     """Runs every test case of the version in the sandbox: pass/fail per case, each with
     its trace."""
     with scope.connection() as conn:
         version_or_404(conn, agent_id, version)
-    outcome = agent_deploy.run_test_cases(runner, scope.tenant_id, agent_id, version)
-    return TestRunOut(
-        agent_id=agent_id,
-        version=version,
-        passed=outcome.passed,
-        total=len(outcome.runs),
-        failed=outcome.failed,
-        results=[RunOut.model_validate(r.as_dict()) for r in outcome.runs],
-    )
+    job = jobs.submit(scope, "test_cases", agent_id, version)
+    if not job.finished:
+        return still_running(scope.tenant_id, job)
+    if job.status != "done":
+        raise failed_job(job)
+    return _test_run_out(scope, job)

@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, Response, status
+from fastapi.responses import JSONResponse
 
 from aiops.agent_spec import AgentSpec, default_spec
 from aiops.settings import Settings
@@ -29,9 +30,16 @@ from api.agent_models import (
     VersionMetrics,
     VersionOut,
 )
-from api.agent_runtime import SandboxDep, actor, agent_or_404, version_or_404
+from api.agent_runtime import (
+    JOB_RESPONSES,
+    JobsDep,
+    actor,
+    agent_or_404,
+    failed_job,
+    still_running,
+    version_or_404,
+)
 from api.deps import AdminScopeDep, ReadScopeDep, SettingsDep, TenantScope, errors
-from flows import agent_deploy
 from warehouse import agent_metrics, agents
 from warehouse.db import TenantConnection
 
@@ -166,30 +174,31 @@ def _deployment(d: agents.Deployment) -> DeploymentOut:
 @router.post(
     "/{agent_id}/versions/{version}/activate",
     response_model=DeploymentOut,
-    responses=errors(401, 403, 404, 409, 422),
+    responses={**errors(401, 403, 404, 409, 422), **JOB_RESPONSES},
 )
 def activate(
     scope: AdminScopeDep,
-    sandbox: SandboxDep,
+    jobs: JobsDep,
     agent_id: str,
     version: int,
     body: ActivateIn | None = None,
-) -> DeploymentOut:
+) -> DeploymentOut | JSONResponse:
     """Runs every test case of the version; activates it only if all pass, or with
     `override_reason` (recorded with who). 409 names the failing cases. The version
-    that was active becomes the one a rollback returns to."""
+    that was active becomes the one a rollback returns to. The sandbox worker runs the
+    cases and activates in one transaction; a 202 job ends done (`outcome.deployment`)
+    or refused (`error` names the failing cases)."""
     with scope.connection() as conn:
         version_or_404(conn, agent_id, version)
     reason = body.override_reason if body is not None else None
-    try:
-        made = agent_deploy.activate(
-            sandbox, scope.tenant_id, agent_id, version, actor(scope.principal), reason
-        )
-    except agent_deploy.TestsFailedError as exc:
-        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
-    except agents.AgentStateError as exc:
-        raise _conflict(exc) from None
-    return _deployment(made)
+    job = jobs.submit(scope, "activate", agent_id, version, override_reason=reason)
+    if not job.finished:
+        return still_running(scope.tenant_id, job)
+    if job.status == "refused":
+        raise HTTPException(status.HTTP_409_CONFLICT, job.error)
+    if job.status != "done" or job.outcome is None:
+        raise failed_job(job)
+    return DeploymentOut.model_validate(job.outcome["deployment"])
 
 
 @router.post(

@@ -24,6 +24,7 @@ from warehouse.budgets import SPEND_TABLE
 from warehouse.retention import (
     DEFAULT_ENHANCEMENT_DAYS,
     NOTE_FEEDBACK,
+    SANDBOX_JOBS,
     SANDBOX_RUNS,
     Policy,
     cutoff_day,
@@ -113,6 +114,7 @@ def purge_postgres(
                 (ENHANCEMENTS, policy.enhancement_days),
                 (SPEND_TABLE, policy.enhancement_days),
                 (SANDBOX_RUNS, policy.enhancement_days),
+                (SANDBOX_JOBS, policy.enhancement_days),
                 (NOTE_FEEDBACK, policy.enhancement_days),
                 (TICKETS, policy.ticket_days),
             ):

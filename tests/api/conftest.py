@@ -13,7 +13,16 @@ from api.app import create_app
 
 
 @pytest.fixture()
-def client(settings: Settings, redis_client: redis.Redis) -> Iterator[TestClient]:
+def client(
+    settings: Settings, redis_client: redis.Redis, sandbox_worker: None
+) -> Iterator[TestClient]:
+    """The app, with a sandbox worker running beside it."""
+    with TestClient(create_app(settings)) as test_client:
+        yield test_client
+
+
+@pytest.fixture()
+def client_without_worker(settings: Settings, redis_client: redis.Redis) -> Iterator[TestClient]:
     with TestClient(create_app(settings)) as test_client:
         yield test_client
 

@@ -90,16 +90,22 @@ def test_sandbox_answers_the_full_trace_and_touches_nothing(
     run = answer.json()
     assert run["status"] == "succeeded", run["error"]
     names = [s["name"] for s in run["stages"]]
+    # Production's stages, in its order (flows.process), with the sources of the gather.
     assert names == [
         "mask",
-        "applies_to",
+        "agent",
+        "begin",
+        "noise",
+        "gather",
         "similar_tickets",
         "kb_articles",
         "inventory",
         "monitoring",
+        "triage",
         "prompt",
         "model",
-        "render",
+        "write_back",
+        "note",
     ]
     stages = {s["name"]: s for s in run["stages"]}
     assert "hunter2" not in str(stages["mask"]["output"])
@@ -111,7 +117,7 @@ def test_sandbox_answers_the_full_trace_and_touches_nothing(
     assert "<<<TENANT_INSTRUCTIONS>>>\nAlways name the affected host first." in system
     assert "Likely cause; Next steps" in system
     assert stages["model"]["output"]["attempts"][0]["outcome"] == "offline"
-    assert "KB-101" in run["note"] and run["note"] == stages["render"]["output"]["note"]
+    assert "KB-101" in run["note"] and run["note"] == stages["note"]["output"]["note"]
     # No side effect: nothing posted, no production row; the run itself is kept.
     assert sdp.note_posts == 0 and sdp.notes("4711") == []
     assert _history_rows(db, tenant) == 0

@@ -95,6 +95,10 @@ TENANT_ROUTES: dict[Route, Callable[[Party], Request]] = {
         "agent_id": "helper",
         "run_id": p.run_id,
     },
+    ("GET", "/tenants/{tenant_id}/agents/{agent_id}/jobs/{job_id}"): lambda p: {
+        "agent_id": "helper",
+        "job_id": p.job_id,
+    },
     ("GET", "/tenants/{tenant_id}/agents/{agent_id}/versions/{version}/test-cases"): lambda p: {
         "agent_id": "helper",
         "version": 2,

@@ -16,7 +16,7 @@ from aiops.agent_spec import AgentSpec, Succeeds
 from aiops.events import Ticket
 from aiops.settings import Settings
 from tests.analytics import seed
-from warehouse import agent_runs, agents, api_keys
+from warehouse import agent_runs, agents, api_keys, sandbox_jobs
 from warehouse.agent_runs import RunRecord
 from warehouse.analytics import rollups
 from warehouse.analytics.export import ENHANCEMENTS, TICKETS, export_partition
@@ -37,9 +37,11 @@ class Party:
     read_token: str
     spare_key_id: str
     markers: tuple[str, ...]
-    # Agent "helper": version 1 active, version 2 with a passing test case, one run.
+    # Agent "helper": version 1 active, version 2 with a passing test case, one run, one
+    # sandbox job.
     case_id: int = 0
     run_id: str = ""
+    job_id: str = ""
 
     def auth(self, scope: api_keys.Scope) -> dict[str, str]:
         token = self.admin_token if scope == "admin" else self.read_token
@@ -72,10 +74,11 @@ def make_party(
         spare = api_keys.create_key(conn, f"spare key of {tenant_id}", "read")
     rollups.write_daily(root, tenant_id, DAY)
     rollups.write_sources(root, tenant_id, DAY)
-    case_id, run_id = _agent(db, tenant_id, ticket_id)
+    case_id, run_id, job_id = _agent(db, tenant_id, ticket_id)
     return Party(
         case_id=case_id,
         run_id=run_id,
+        job_id=job_id,
         tenant_id=tenant_id,
         event_id=event_id,
         ticket_id=ticket_id,
@@ -95,9 +98,9 @@ def make_party(
     )
 
 
-def _agent(db: Database, tenant_id: str, ticket_id: str) -> tuple[int, str]:
+def _agent(db: Database, tenant_id: str, ticket_id: str) -> tuple[int, str, str]:
     """Agent "helper" with version 1 active and version 2 ready (its test case passes
-    offline); a stored run; the id of a test case of version 1."""
+    offline); a stored run and sandbox job; the id of a test case of version 1."""
     ticket = Ticket(id=ticket_id, subject=f"agent ticket of {tenant_id}")
     with db.tenant(tenant_id) as conn:
         agents.create_agent(conn, "helper", f"helper of {tenant_id}", "", 100)
@@ -108,7 +111,9 @@ def _agent(db: Database, tenant_id: str, ticket_id: str) -> tuple[int, str]:
         case = agents.add_test_case(conn, "helper", 1, "spare", ticket, [Succeeds()])
         run = RunRecord(uuid.uuid4().hex, "helper", 1, "sandbox", ticket_id, "succeeded", 1.0)
         agent_runs.store(conn, run)
-    return case.case_id, run.run_id
+        job = sandbox_jobs.Job(uuid.uuid4().hex, "helper", 1, "sandbox", "seed", ticket)
+        sandbox_jobs.add(conn, job)
+    return case.case_id, run.run_id, job.job_id
 
 
 _TABLES = {
@@ -124,6 +129,7 @@ _TABLES = {
     "agent_test_cases": "id",
     "agent_deployments": "id",
     "sandbox_runs": "run_id",
+    "sandbox_jobs": "job_id",
     "note_feedback": "id",
 }
 

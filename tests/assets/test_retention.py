@@ -17,7 +17,7 @@ from warehouse.analytics.export import ENHANCEMENTS, TICKETS, export_partition
 from warehouse.analytics.layout import partition_days
 from warehouse.budgets import SPEND_TABLE
 from warehouse.db import Database
-from warehouse.retention import NOTE_FEEDBACK, SANDBOX_RUNS, Policy
+from warehouse.retention import NOTE_FEEDBACK, SANDBOX_JOBS, SANDBOX_RUNS, Policy
 
 ENHANCEMENT_AGES = {"a": (0, 30, 31, 45, 100), "b": (0, 90, 91, 120)}
 TICKET_AGES = {"a": (10, 60, 61, 200, None), "b": (10, 500)}
@@ -118,10 +118,17 @@ def test_retention_removes_exactly_what_each_tenants_policy_expires(
             ENHANCEMENTS: 3,
             SPEND_TABLE: 3,
             SANDBOX_RUNS: 0,
+            SANDBOX_JOBS: 0,
             NOTE_FEEDBACK: 0,
             TICKETS: 2,
         },
-        tenants["b"]: {ENHANCEMENTS: 2, SPEND_TABLE: 2, SANDBOX_RUNS: 0, NOTE_FEEDBACK: 0},
+        tenants["b"]: {
+            ENHANCEMENTS: 2,
+            SPEND_TABLE: 2,
+            SANDBOX_RUNS: 0,
+            SANDBOX_JOBS: 0,
+            NOTE_FEEDBACK: 0,
+        },
     }
     dry_rows = dry.output_for_node("purge_postgres")
     assert {t: dry_rows[t] for t in tenants.values()} == expected_rows
@@ -167,9 +174,16 @@ def test_retention_removes_exactly_what_each_tenants_policy_expires(
             ENHANCEMENTS: 0,
             SPEND_TABLE: 0,
             SANDBOX_RUNS: 0,
+            SANDBOX_JOBS: 0,
             NOTE_FEEDBACK: 0,
             TICKETS: 0,
         },
-        tenants["b"]: {ENHANCEMENTS: 0, SPEND_TABLE: 0, SANDBOX_RUNS: 0, NOTE_FEEDBACK: 0},
+        tenants["b"]: {
+            ENHANCEMENTS: 0,
+            SPEND_TABLE: 0,
+            SANDBOX_RUNS: 0,
+            SANDBOX_JOBS: 0,
+            NOTE_FEEDBACK: 0,
+        },
     }
     assert _state(db, redis_client, warehouse_dir, tenants) == after

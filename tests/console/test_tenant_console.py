@@ -16,6 +16,7 @@ from aiops.settings import Settings
 from api.app import create_app
 from tests.api.two_tenants import Party
 from tests.console.browser import Page
+from tests.console.conftest import serving
 from tests.console.test_operator_console import ADMIN, party, sign_in
 from tests.fakes.openai_server import OpenAiServer
 from warehouse import agents
@@ -76,6 +77,7 @@ def test_create_an_agent_sandbox_it_test_deploy_and_roll_back(
     settings: Settings,
     db: Database,
     redis_client: redis.Redis,
+    sandbox_worker: None,
     tenant_id: str,
     screenshots: Path,
     llm: OpenAiServer,
@@ -113,13 +115,15 @@ def test_create_an_agent_sandbox_it_test_deploy_and_roll_back(
     stages = page.evaluate(
         "[...document.querySelectorAll('#trace ol.trace > li')].map(e => e.dataset.stage)"
     )
-    assert stages[0] == "mask" and stages[-1] == "render"
-    assert stages.index("prompt") < stages.index("model") < stages.index("render")
+    # Production's stages (flows.process), in its order.
+    assert stages[0] == "mask" and stages[-1] == "note"
+    assert stages.index("noise") < stages.index("triage") < stages.index("prompt")
+    assert stages.index("prompt") < stages.index("model") < stages.index("note")
     page.click("#trace li[data-stage=model] summary")
     attempts = page.wait_text("#trace li[data-stage=model] .attempts", "gpt-4o-mini")
     assert "ok" in attempts or "succeeded" in attempts, attempts
-    page.click("#trace li[data-stage=render] summary")
-    note = page.wait_text("#trace li[data-stage=render] .rendered-note", "Suggested")
+    page.click("#trace li[data-stage=note] summary")
+    note = page.wait_text("#trace li[data-stage=note] .rendered-note", "Suggested")
     assert "Suggested next steps for" in note  # the stand-in's answer, rendered
     # The prompt the trace shows is the one the model got (after the key check at PUT).
     assert "Always name the affected host." in str(llm.requests[-1]["messages"])
@@ -185,3 +189,42 @@ def test_create_an_agent_sandbox_it_test_deploy_and_roll_back(
     _version_state(page, "shadow")
     page.goto(f"{api_url}/console/#/agents/email")
     page.wait_text("#shadow-comparison", "No live ticket has reached a shadow version yet")
+
+
+def test_runs_the_worker_has_not_finished_in_time_are_polled_to_their_end(
+    page: Page,
+    settings: Settings,
+    db: Database,
+    redis_client: redis.Redis,
+    sandbox_worker: None,
+    tenant_id: str,
+) -> None:
+    """The API answers 202 at once (AI_AGENTS_SANDBOX_WAIT_SECONDS=0): the console polls
+    the job and shows the trace and the test outcome as if it had waited."""
+    user: Party = party(settings, db, tenant_id)
+    with TestClient(create_app(settings)) as client:
+        offline = client.delete(
+            f"/tenants/{tenant_id}/llm", headers={"Authorization": f"Bearer {ADMIN}"}
+        )
+    assert offline.status_code in (200, 204), offline.text
+    with serving(settings.model_copy(update={"sandbox_wait_seconds": 0.0})) as url:
+        sign_in(page, url, user.admin_token)
+        page.wait_text("#create-agent", "Create")
+        page.goto(f"{url}/console/#/agents/helper/v/2")
+        page.wait_text("#sandbox", "Run in the sandbox")
+        page.fill("#sandbox input[name=t_id]", "SB-2")
+        page.fill("#sandbox input[name=t_subject]", "Outlook cannot reach SQL01")
+        page.click("#sandbox button[type=submit]")
+        page.wait_text("#trace", "sandbox run")
+        stages = page.evaluate(
+            "[...document.querySelectorAll('#trace ol.trace > li')].map(e => e.dataset.stage)"
+        )
+        assert stages[0] == "mask" and stages[-1] == "note"
+        page.click("#run-tests")
+        page.wait_text("#test-summary", "1 of 1 passed")
+    with db.tenant(tenant_id) as conn:
+        jobs = conn.execute("SELECT kind, status FROM sandbox_jobs ORDER BY created_at").fetchall()
+    assert [(j["kind"], j["status"]) for j in jobs][-2:] == [
+        ("sandbox", "done"),
+        ("test_cases", "done"),
+    ]

@@ -45,7 +45,7 @@ CONFIG = "aiops-config"
 PLACEHOLDER = "REPLACE_ME"
 INTERNAL_RANGES = ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "169.254.0.0/16")
 # Long-running processes and the Dagster ones, by container name.
-APP_CONTAINERS = ("ingest", "api", "flow", "dagster-webserver", "dagster-daemon")
+APP_CONTAINERS = ("ingest", "api", "flow", "sandbox", "dagster-webserver", "dagster-daemon")
 DAGSTER_CONTAINERS = ("dagster-webserver", "dagster-daemon", "dagster-storage")
 OWNER_URL = PREFIX + "MIGRATION_DATABASE_URL"
 OPERATOR_URL = PREFIX + "OPERATOR_DATABASE_URL"
@@ -337,6 +337,8 @@ def test_ports_match_the_settings_probes_and_annotations(
         assert m.container_ports(m.named(docs, "Deployment", workload))["http"] == port
     flow = m.named(docs, "StatefulSet", "aiops-flow")
     assert m.container_ports(flow)["metrics"] == pod_settings.flow_metrics_port
+    sandbox = m.named(docs, "Deployment", "aiops-sandbox")
+    assert m.container_ports(sandbox)["metrics"] == pod_settings.sandbox_worker_port
     for c in m.containers(docs):
         for probe in ("readinessProbe", "livenessProbe", "startupProbe"):
             if probe in c.spec and "httpGet" in c.spec[probe]:
@@ -647,7 +649,7 @@ def test_network_policies_select_real_pods_and_ports(docs: list[m.Manifest]) -> 
         assert [_rule_ports(r) for r in open_rules] == [{m.container_ports(w)["http"]}]
 
 
-def test_egress_of_flow_and_api_is_limited_and_keeps_out_of_internal_ranges(
+def test_egress_of_flow_sandbox_and_api_is_limited_and_keeps_out_of_internal_ranges(
     docs: list[m.Manifest],
 ) -> None:
     policies = _policies(docs)
@@ -656,6 +658,7 @@ def test_egress_of_flow_and_api_is_limited_and_keeps_out_of_internal_ranges(
         "aiops-ingest": {53, 6379},
         "aiops-api": {53, 5432, 6379, 443},
         "aiops-flow": {53, 5432, 6379, 443, flow_cluster},
+        "aiops-sandbox": {53, 5432, 6379, 443},
     }
     for name, ports in allowed.items():
         spec = policies[name]
@@ -765,6 +768,7 @@ def test_scrape_jobs_find_the_pods_and_ports_that_serve_metrics(docs: list[m.Man
     assert {job["job_name"] for job in config["scrape_configs"]} >= {
         "aiops-ingest",
         "aiops-flow",
+        "aiops-sandbox",
         "aiops-api",
     }
 

@@ -155,7 +155,8 @@ def servicedesk() -> Iterator[SdpServer]:
 def system(llm: OpenAiServer) -> Iterator[System]:
     # Short: the embedded servers' Unix sockets live in it.
     state = Path(tempfile.mkdtemp(prefix="aiops-e2e-", dir="/tmp"))
-    ports = {name: free_port() for name in ("INGEST", "API", "DAGSTER", "FLOW_METRICS")}
+    names = ("INGEST", "API", "DAGSTER", "FLOW_METRICS", "SANDBOX_WORKER")
+    ports = {name: free_port() for name in names}
     env = {k: v for k, v in os.environ.items() if not k.startswith("AI_AGENTS_")}
     env.update(
         {
@@ -249,6 +250,34 @@ def _enhancements(system: System) -> dict[str, str]:
     return {row["event_id"]: row["status"] for row in response.json()}
 
 
+def _sandbox_runs_in_the_worker(system: System, servicedesk: SdpServer) -> None:
+    """`aiops up` runs the sandbox worker: the API's sandbox answers with production's
+    stages, and nothing reaches the ticketing system or the history."""
+    worker = f"http://127.0.0.1:{system.env['AI_AGENTS_SANDBOX_WORKER_PORT']}"
+    assert httpx.get(f"{worker}/health/ready", timeout=10).status_code == 200
+    agents = f"{system.api}/tenants/acme/agents"
+    made = httpx.post(
+        agents, json={"agent_id": "vpn", "name": "VPN", "spec": {}}, headers=system.admin()
+    )
+    assert made.status_code == 201, made.text
+    ticket = {"id": "S-1", "subject": SUBJECT, "description": "The VPN drops."}
+    answer = httpx.post(
+        f"{agents}/vpn/versions/1/sandbox",
+        json={"ticket": ticket},
+        headers=system.admin(),
+        timeout=60,
+    )
+    assert answer.status_code == 200, answer.text
+    run = answer.json()
+    assert run["status"] == "succeeded", run["error"]
+    names = [stage["name"] for stage in run["stages"]]
+    assert {"noise", "triage", "similar_tickets", "prompt", "model", "note"} <= set(names)
+    assert DISTINCTIVE in str(run["stages"])  # the imported history was searched
+    assert servicedesk.note_posts == 0 and _enhancements(system) == {}
+    metrics = httpx.get(f"{worker}/metrics", timeout=10).text
+    assert 'aiops_sandbox_jobs_total{kind="sandbox",status="done"} 1.0' in metrics
+
+
 def test_webhooks_become_notes_once_each_through_a_flow_crash(
     system: System, llm: OpenAiServer, servicedesk: SdpServer, tmp_path: Path
 ) -> None:
@@ -265,6 +294,7 @@ def test_webhooks_become_notes_once_each_through_a_flow_crash(
         assert secret and webhook is not None, created
         assert webhook.group(1).startswith(system.ingest)
         system.aiops("history", "import", str(_history_csv(tmp_path)), "--tenant", "acme")
+        _sandbox_runs_in_the_worker(system, servicedesk)
 
         tickets = [str(n) for n in range(5001, 5009)]
         for ticket in tickets:

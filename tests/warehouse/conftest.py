@@ -10,7 +10,16 @@ from psycopg.types.json import Jsonb
 from aiops.agent_spec import AgentSpec, Succeeds
 from aiops.crypto import SecretBox
 from aiops.events import Ticket
-from warehouse import agent_runs, agents, api_keys, budgets, knowledge, note_feedback, triage
+from warehouse import (
+    agent_runs,
+    agents,
+    api_keys,
+    budgets,
+    knowledge,
+    note_feedback,
+    sandbox_jobs,
+    triage,
+)
 from warehouse.agent_runs import RunRecord
 from warehouse.db import Database, TenantConnection
 from warehouse.tenants import TenantConfig, create_tenant
@@ -18,13 +27,14 @@ from warehouse.tickets import upsert_tickets
 
 
 def _one_of_each_agent_row(conn: TenantConnection, tid: str) -> None:
-    """An agent with one version, test case, deployment, run and note rating."""
+    """An agent with one version, test case, deployment, run, sandbox job and note rating."""
     ticket = Ticket(id=f"{tid}-1", subject=f"printer of {tid}")
     agents.create_agent(conn, "helper", f"helper of {tid}", "", 1)
     agents.add_version(conn, "helper", AgentSpec(), "", "test")
     agents.add_test_case(conn, "helper", 1, "case", ticket, [Succeeds()])
     agents.activate(conn, "helper", 1, "test", overridden=False, reason="", tests=(0, 0))
     agent_runs.store(conn, RunRecord(f"{tid}-run", "helper", 1, "sandbox", ticket.id, "ok", 1.0))
+    sandbox_jobs.add(conn, sandbox_jobs.Job(f"{tid}-job", "helper", 1, "sandbox", "test", ticket))
     note_feedback.add(conn, f"{tid}-ev", True, f"rating of {tid}", "", "api")
 
 

@@ -25,6 +25,7 @@ TENANT_TABLES = {
     "agent_test_cases",
     "agent_deployments",
     "sandbox_runs",
+    "sandbox_jobs",
     "note_feedback",
 }
 

@@ -96,6 +96,10 @@ PLANTED = {
         "INSERT INTO sandbox_runs (tenant_id, run_id, agent_id, version, kind, ticket_id, "
         "status, ms, stages) VALUES (%s, 'planted', 'helper', 1, 'sandbox', '1', 'ok', 1, '[]')"
     ),
+    "sandbox_jobs": (
+        "INSERT INTO sandbox_jobs (tenant_id, job_id, agent_id, version, kind, actor) "
+        "VALUES (%s, 'planted', 'helper', 1, 'sandbox', 'planted')"
+    ),
     "note_feedback": (
         "INSERT INTO note_feedback (tenant_id, event_id, helpful, via) "
         "VALUES (%s, 'planted', true, 'api')"

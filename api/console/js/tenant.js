@@ -2,7 +2,7 @@
 // cases, deploy and rollback, per-version charts. Routes: #/agents, #/agents/<id>,
 // #/agents/<id>/v/<version>.
 
-import { del, enc, get, post } from "./api.js";
+import { ApiError, del, enc, get, post } from "./api.js";
 import {
   action, badge, failed, field, flash, h, replace, submitting, table, when,
 } from "./dom.js";
@@ -13,6 +13,25 @@ const KINDS = ["mentions", "cites", "avoids", "shorter_than", "category", "succe
 
 function base(tenantId) {
   return `/tenants/${enc(tenantId)}/agents`;
+}
+
+// The sandbox worker runs sandbox runs, test cases and activations; one it has not finished
+// within the API's wait comes back 202 as a job. This polls it and gives what the API would
+// have answered: the run, the test outcome, or the deployment.
+async function settled(answer, agentPath) {
+  if (!answer || !answer.job_id || !answer.poll) return answer;
+  let job = answer;
+  while (job.status === "queued" || job.status === "running") {
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    job = await get(job.poll);
+  }
+  if (job.status === "refused") throw new ApiError(409, job.error);
+  if (job.status !== "done") throw new ApiError(500, `the sandbox worker could not run it: ${job.error}`);
+  if (job.kind === "activate") return job.outcome.deployment;
+  const runs = await Promise.all(job.run_ids.map((id) => get(`${agentPath}/runs/${enc(id)}`)));
+  if (job.kind === "sandbox") return runs[0];
+  const failedCount = runs.filter((r) => !r.passed).length;
+  return { agent_id: job.agent_id, version: job.version, passed: failedCount === 0, total: runs.length, failed: failedCount, results: runs };
 }
 
 export async function agentsView(root, tenantId) {
@@ -208,7 +227,7 @@ async function versionView(root, tenantId, agentId, version) {
 
   const sandbox = h("form", { id: "sandbox", onsubmit: submitting(async (v) => {
     const body = v.history_ticket ? { ticket_id: v.history_ticket } : { ticket: ticketFrom(v, "t_") };
-    const run = await post(`${vpath}/sandbox`, body);
+    const run = await settled(await post(`${vpath}/sandbox`, body), path);
     show(run);
   }) },
   h("p", { class: "muted" }, "Runs this version on a ticket with no side effect: nothing is posted, no history row, no production metric."),
@@ -245,7 +264,7 @@ async function versionView(root, tenantId, agentId, version) {
           const reason = override.value.trim();
           let d;
           try {
-            d = await post(`${vpath}/activate`, reason ? { override_reason: reason } : {});
+            d = await settled(await post(`${vpath}/activate`, reason ? { override_reason: reason } : {}), path);
           } catch (error) {
             // Refused because cases failed: show their fresh verdicts beside the reason.
             if (error.status === 409) await versionView(root, tenantId, agentId, version);
@@ -272,7 +291,7 @@ async function versionView(root, tenantId, agentId, version) {
         ["last run", (c) => (c.last_passed === null ? h("span", { class: "muted" }, "never run") : badge(c.last_passed ? "passed" : "failed"))],
       ], cases, { id: "test-cases", empty: "No test case yet: a version with none can be deployed as it is." }),
       h("p", {}, action("Run all test cases", async () => {
-        const outcome = await post(`${vpath}/test-runs`);
+        const outcome = await settled(await post(`${vpath}/test-runs`), path);
         replace(results,
           h("p", { id: "test-summary", class: outcome.passed ? "ok" : "bad" }, `${outcome.total - outcome.failed} of ${outcome.total} passed`),
           table([

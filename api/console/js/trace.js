@@ -34,10 +34,17 @@ function highlight(stage) {
   if (stage.name === "prompt" && out.messages) {
     return h("div", {}, out.messages.map((m) => h("div", {}, h("strong", {}, m.role), h("pre", {}, m.content))));
   }
-  if (stage.name === "render" && out.note !== undefined) {
+  if (stage.name === "note" && out.note !== undefined) {
     return h("pre", { class: "rendered-note" }, out.note);
   }
-  if (stage.name === "applies_to") return h("p", {}, out.why ?? json(out));
+  if (stage.name === "agent") return h("p", {}, out.why ?? json(out));
+  if (stage.name === "noise") return h("p", {}, out.reason ? `${out.reason}: ${out.evidence}` : "not noise");
+  if (stage.name === "triage") {
+    const suggested = (out.suggestions || []).map((s) => `${s.field} ${s.value} (${Number(s.confidence).toFixed(2)})`);
+    return h("div", {},
+      h("p", {}, suggested.length ? `suggests ${suggested.join(", ")}` : "no suggestion"),
+      out.incident ? h("p", {}, `incident: ${json(out.incident)}`) : null);
+  }
   return null;
 }
 
