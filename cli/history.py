@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from enum import StrEnum
 from typing import Annotated, Any
 
 import typer
@@ -16,6 +17,15 @@ app = typer.Typer(
     help="Resolved-ticket history (what similar-ticket search draws on) and enhancement results.",
     no_args_is_help=True,
 )
+
+
+class Status(StrEnum):
+    """What enhancement_history records of an event's outcome."""
+
+    SUCCEEDED = "succeeded"
+    STORED = "stored"
+    FAILED = "failed"
+    SKIPPED = "skipped"
 
 
 @app.command("import")
@@ -95,6 +105,7 @@ def show(
     tenant: Annotated[str, typer.Option("--tenant", help="Whose enhancements to show.")],
     limit: Annotated[int, typer.Option(min=1, max=1000, help="How many, newest first.")] = 20,
     ticket: Annotated[str | None, typer.Option(help="Only this ticket's events.")] = None,
+    status: Annotated[Status | None, typer.Option(help="Only events with this outcome.")] = None,
     event: Annotated[
         str | None, typer.Option(help="Show one event in full, with the note it produced.")
     ] = None,
@@ -109,7 +120,9 @@ def show(
                 rows = []
             else:
                 row = None
-                rows = enhancements.recent(conn, limit=limit, ticket_id=ticket)
+                rows = enhancements.recent(
+                    conn, limit=limit, ticket_id=ticket, status=status.value if status else None
+                )
     if event is not None:
         if row is None:
             fail(f"tenant {tenant!r} has no event {event!r}; list them with `aiops history show`")

@@ -11,6 +11,7 @@ configuration problem the operator must see at once.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import shutil
@@ -110,15 +111,33 @@ class ChildProcess:
 
     def stop(self, timeout: float) -> None:
         process = self.process
-        if process is None or process.poll() is not None:
+        if process is None:
             return
-        process.terminate()
-        try:
-            process.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            log.error("%s did not stop within %.0f s; killing it", self.name, timeout)
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+        if process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                log.error("%s did not stop within %.0f s; killing it", self.name, timeout)
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+        self._stop_leftovers(process.pid, timeout)
+
+    def _stop_leftovers(self, group: int, timeout: float) -> None:
+        """Processes the child started outlive it in its process group (a Dagster run
+        worker the daemon launched keeps running its asset): they stop with it."""
+        if not _group_alive(group):
+            return
+        log.info("stopping what %s left running", self.name)
+        os.killpg(group, signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        while _group_alive(group):
+            if time.monotonic() > deadline:
+                log.error("what %s left did not stop within %.0f s; killing it", self.name, timeout)
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(group, signal.SIGKILL)
+                return
+            time.sleep(0.05)
 
 
 @dataclass
@@ -249,6 +268,14 @@ class Supervisor:
             watch.component.stop(timeout)
         if self._status_file is not None:
             self._status_file.unlink(missing_ok=True)
+
+
+def _group_alive(group: int) -> bool:
+    try:
+        os.killpg(group, 0)
+    except ProcessLookupError:
+        return False
+    return True
 
 
 def _answers(http: httpx.Client, url: str | None) -> bool:

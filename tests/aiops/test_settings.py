@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 from pydantic import SecretStr, ValidationError
@@ -11,7 +12,7 @@ from pydantic import SecretStr, ValidationError
 from aiops.crypto import generate_key
 from aiops.settings import Settings
 
-GOOD = {
+GOOD: dict[str, Any] = {
     "environment": "production",
     "database_url": "postgresql://svc@db/aiops",
     "redis_url": "redis://cache:6379/0",
@@ -47,7 +48,7 @@ def test_complete_production_settings_load() -> None:
     ],
 )
 def test_production_refuses_what_is_missing_weak_or_malformed(
-    change: dict[str, object], says: str
+    change: dict[str, Any], says: str
 ) -> None:
     with pytest.raises(ValidationError, match=says):
         Settings(**{**GOOD, **change})

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 from fastapi.testclient import TestClient
+from httpx2 import Response
 
 from aiops.crypto import SecretBox
 from aiops.settings import Settings
@@ -33,7 +34,7 @@ def llm() -> Iterator[OpenAiServer]:
         yield server
 
 
-def _put(client: TestClient, auth: dict[str, str], tenant_id: str, **body: object) -> object:
+def _put(client: TestClient, auth: dict[str, str], tenant_id: str, **body: object) -> Response:
     return client.put(f"/tenants/{tenant_id}/llm", json=body, headers=auth)
 
 
@@ -252,7 +253,7 @@ def test_clearing_the_key_resetting_and_bad_input(
         llm_api_base=llm.base_url,
         llm_api_key=NEW_KEY,
     )
-    bad = [
+    bad: list[dict[str, object]] = [
         {"model": "no-such-provider-model"},
         {"model": "openai/primary", "fallbacks": ["not/a-provider"]},
         {"model": "openai/primary", "api_key": WRONG_KEY, "clear_api_key": True},

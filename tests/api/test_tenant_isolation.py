@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import redis
 from fastapi.testclient import TestClient
-from httpx import Response
+from httpx2 import Response
 
 from aiops.settings import Settings
 from tests.api.test_system_routes import dead_letter

@@ -40,6 +40,7 @@ def test_recent_and_one_event_in_detail(aiops: Invoke, tenant_id: str, db: Datab
     recent = aiops("history", "show", "--tenant", tenant_id)
     one = aiops("history", "show", "--tenant", tenant_id, "--event", "ev-ok")
     only_ticket = aiops("history", "show", "--tenant", tenant_id, "--ticket", "4712")
+    only_failed = aiops("history", "show", "--tenant", tenant_id, "--status", "failed")
 
     assert recent.exit_code == 0, recent.output
     for text in ("ev-ok", "ev-bad", "stored", "failed", "3.93s", "answered 401"):
@@ -49,6 +50,8 @@ def test_recent_and_one_event_in_detail(aiops: Invoke, tenant_id: str, db: Datab
     assert "Restart the spooler on PRINT01." in one.output
     assert "similar_tickets: 2 items" in one.output
     assert "ev-ok" not in only_ticket.output and "ev-bad" in only_ticket.output
+    assert only_failed.exit_code == 0, only_failed.output
+    assert "ev-ok" not in only_failed.output and "ev-bad" in only_failed.output
 
 
 def test_other_tenants_events_are_not_found(aiops: Invoke, tenant_id: str, db: Database) -> None:

@@ -270,3 +270,35 @@ def _webhook(ingest: TestClient, tenant_id: str, ticket_id: str) -> int:
         content=raw,
         headers=sdp.headers(raw, delivery_id=f"d-{ticket_id}"),
     ).status_code
+
+
+def test_what_a_child_started_stops_with_it(tmp_path: Path) -> None:
+    """A Dagster daemon's run worker stays in the daemon's process group after the daemon
+    exits; `aiops up` must not leave it running."""
+    grandchild_pid = tmp_path / "grandchild.pid"
+    # The parent exits at SIGTERM at once; its own child ignores nothing but is not waited for.
+    parent = (
+        "import pathlib, signal, subprocess, sys, time\n"
+        "child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)'])\n"
+        "pathlib.Path(sys.argv[1]).write_text(str(child.pid))\n"
+        "signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))\n"
+        "time.sleep(60)\n"
+    )
+    supervisor = Supervisor(
+        [ChildSpec("daemon", [sys.executable, "-c", parent, str(grandchild_pid)])], {}, FAST
+    )
+    supervisor.start()
+    _until(lambda: grandchild_pid.exists() and grandchild_pid.read_text() != "")
+    pid = int(grandchild_pid.read_text())
+
+    supervisor.stop(timeout=5)
+
+    def gone() -> bool:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        # A zombie waiting for init to reap it has stopped running.
+        return Path(f"/proc/{pid}/stat").read_text().split(") ")[-1].startswith("Z")
+
+    _until(gone, seconds=5)

@@ -7,7 +7,7 @@ from aiops.crypto import SecretBox
 from aiops.embedded import ServiceUrls
 from aiops.events import Ticket
 from warehouse import migrate
-from warehouse.db import Database, UnsafeRoleError
+from warehouse.db import Database, TenantConnection, UnsafeRoleError
 from warehouse.tenants import TenantConfig, create_tenant, get_tenant
 from warehouse.tickets import all_tickets, upsert_tickets
 
@@ -39,6 +39,12 @@ def _tables(url: str) -> dict[str, tuple[bool, bool]]:
     return {name: (rls, forced) for name, rls, forced in rows}
 
 
+def _count(conn: TenantConnection, sql: str) -> int:
+    row = conn.execute(sql).fetchone()
+    assert row is not None
+    return int(row["n"])
+
+
 def test_every_tenant_table_has_forced_rls(service_urls: ServiceUrls) -> None:
     tables = _tables(service_urls.migration_database_url)
     for table in TENANT_TABLES:
@@ -68,12 +74,11 @@ def test_tenant_cannot_read_or_write_another_tenants_rows(db: Database, box: Sec
 
     with db.tenant("rls-a") as conn:
         assert [t.id for t in all_tickets(conn)] == ["rls-a-1"]
-        assert conn.execute("SELECT count(*) AS n FROM tenant_configs").fetchone()["n"] == 1
+        assert _count(conn, "SELECT count(*) AS n FROM tenant_configs") == 1
         # Even an explicit predicate on the other tenant finds nothing.
-        hidden = conn.execute(
-            "SELECT count(*) AS n FROM ticket_history WHERE tenant_id = 'rls-b'"
-        ).fetchone()
-        assert hidden["n"] == 0
+        assert (
+            _count(conn, "SELECT count(*) AS n FROM ticket_history WHERE tenant_id = 'rls-b'") == 0
+        )
         updated = conn.execute(
             "UPDATE ticket_history SET subject = 'pwned' WHERE tenant_id = 'rls-b'"
         )
@@ -88,11 +93,12 @@ def test_tenant_cannot_read_or_write_another_tenants_rows(db: Database, box: Sec
         assert [t.subject for t in all_tickets(conn)] == ["printer of rls-b"]
 
     with db.platform() as conn:
-        assert conn.execute("SELECT count(*) AS n FROM ticket_history").fetchone()["n"] == 0
+        assert _count(conn, "SELECT count(*) AS n FROM ticket_history") == 0
 
     assert get_tenant(db, box, "rls-a") is not None
     with db.tenant("rls-a") as conn:
         row = conn.execute("SELECT webhook_secrets_enc FROM tenant_configs").fetchone()
+    assert row is not None
     assert b"whsec_" not in bytes(row["webhook_secrets_enc"])
 
 
