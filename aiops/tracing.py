@@ -9,6 +9,7 @@ continued by the flow.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 from collections.abc import Iterator, Mapping
@@ -56,7 +57,10 @@ def configure_tracing(settings: Settings, process: str) -> bool:
     return True
 
 
+@functools.cache
 def tracer() -> trace.Tracer:
+    # Cached: each get_tracer call builds a tracer (ingest asks once per webhook). One got
+    # before configure_tracing() is a proxy that delegates to the provider set later.
     return trace.get_tracer("aiops")
 
 
