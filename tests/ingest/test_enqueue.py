@@ -185,7 +185,7 @@ async def test_over_the_rate_nothing_is_written_and_retry_after_says_when_a_slot
 
 
 async def _outcome(queue: EventQueue, event: Event, rate: int) -> str | int:
-    """ "accepted", or the Retry-After of a refusal."""
+    """The outcome ("accepted"), or the Retry-After of a refusal."""
     try:
         return (await _put(queue, event, rate=rate)).outcome
     except RateLimited as exc:
