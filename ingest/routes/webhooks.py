@@ -21,7 +21,7 @@ from starlette.types import Receive, Scope, Send
 
 from aiops.events import EventKind
 from aiops.tenant_directory import is_tenant_id
-from aiops.tracing import TENANT_ID, tracer
+from aiops.tracing import TENANT_ID, current_span
 from ingest.context import IngestContext
 from ingest.receive import choose_tenant, lowercase_headers, receive, refuse_repeated_tenant
 from ingest.rejection import Rejection
@@ -156,8 +156,8 @@ async def answer(
         refuse_repeated_tenant(queried, scope)
         tenant_id = choose_tenant(query, header)
         # The event's trace begins here; receive() names the event id on it.
-        with tracer().start_as_current_span(
-            "ingest webhook", attributes={TENANT_ID: tenant_id, "itsm.source": plugin.name}
+        with current_span(
+            "ingest webhook", {TENANT_ID: tenant_id, "itsm.source": plugin.name}
         ) as span:
             try:
                 received = await receive(context, plugin, kind, body_stream, headers, tenant_id)
