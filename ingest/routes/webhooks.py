@@ -105,6 +105,8 @@ def _loggable(tenant_id: str | None) -> str:
 
 @dataclass(frozen=True)
 class Reply:
+    """What a webhook is answered: the status, the JSON body and any extra headers."""
+
     status: int
     content: dict[str, Any]
     headers: tuple[tuple[bytes, bytes], ...] = ()
