@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from starlette.requests import ClientDisconnect, Request
+from starlette.types import Receive
 
 from ingest.rejection import Rejection
 
@@ -23,22 +23,24 @@ def _too_large(limit: int) -> Rejection:
     return Rejection(413, "too_large", f"the webhook body is larger than {limit} bytes")
 
 
-async def read_capped(request: Request, limit: int) -> bytes:
-    """The raw body, refusing a declared or actual size over `limit` without buffering it."""
-    declared = request.headers.get("content-length")
+async def read_capped(receive: Receive, declared: str | None, limit: int) -> bytes:
+    """The raw body from the ASGI `receive`, refusing a declared (Content-Length) or actual
+    size over `limit` without buffering it."""
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise _too_large(limit)
     chunks: list[bytes] = []
     size = 0
-    try:
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > limit:
-                raise _too_large(limit)
-            chunks.append(chunk)
-    except ClientDisconnect as exc:
-        raise Rejection(400, "disconnected", "the sender left before the body arrived") from exc
-    return b"".join(chunks)
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":  # http.disconnect
+            raise Rejection(400, "disconnected", "the sender left before the body arrived")
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise _too_large(limit)
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
 def _not_json(detail: str) -> Rejection:

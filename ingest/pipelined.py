@@ -73,10 +73,17 @@ def parse(buffer: bytes | bytearray, start: int = 0) -> tuple[Reply, int]:
 
 
 class _Protocol(asyncio.Protocol):
-    def __init__(self) -> None:
+    """One connection's commands in flight. A reply later than `timeout_seconds` fails its
+    command with TimeoutError and closes the connection (a late reply would be matched to
+    the next command). One timer per connection watches the oldest command, rather than
+    asyncio.wait_for per command, which adds a timer and an event-loop hop to each."""
+
+    def __init__(self, timeout_seconds: float) -> None:
         self.transport: asyncio.Transport | None = None
-        self.waiting: deque[asyncio.Future[Reply]] = deque()
+        self.waiting: deque[tuple[float, asyncio.Future[Reply]]] = deque()  # (deadline, reply)
         self.closed = False
+        self._timeout = timeout_seconds
+        self._watchdog: asyncio.TimerHandle | None = None
         self._buffer = bytearray()
         self._outgoing: list[bytes] = []
 
@@ -87,15 +94,37 @@ class _Protocol(asyncio.Protocol):
     def send(self, command: bytes) -> asyncio.Future[Reply]:
         """The future of the reply to `command`. Commands asked for in one turn of the event
         loop leave in one write, in the order asked, which is the order of the replies."""
-        future = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
         if self.closed:
             future.set_exception(exceptions.ConnectionError("the Redis connection was lost"))
             return future
         if not self._outgoing:
-            asyncio.get_running_loop().call_soon(self._flush)
+            loop.call_soon(self._flush)
         self._outgoing.append(command)
-        self.waiting.append(future)
+        deadline = loop.time() + self._timeout
+        self.waiting.append((deadline, future))
+        if self._watchdog is None:
+            self._watchdog = loop.call_at(deadline, self._expire)
         return future
+
+    def _expire(self) -> None:
+        self._watchdog = None
+        if not self.waiting or self.closed:
+            return
+        loop = asyncio.get_running_loop()
+        deadline = self.waiting[0][0]
+        if deadline > loop.time():
+            # The command it was set for was answered: watch the oldest one now waiting.
+            self._watchdog = loop.call_at(deadline, self._expire)
+            return
+        while self.waiting and self.waiting[0][0] <= loop.time():
+            _, future = self.waiting.popleft()
+            if not future.done():
+                future.set_exception(
+                    exceptions.TimeoutError(f"Redis did not answer within {self._timeout} s")
+                )
+        self.close()  # the younger commands fail with ConnectionError, and are retried
 
     def _flush(self) -> None:
         if self.transport is not None and not self.closed:
@@ -109,7 +138,7 @@ class _Protocol(asyncio.Protocol):
         try:
             while start < len(buffer):
                 reply, start = parse(buffer, start)
-                future = self.waiting.popleft()
+                _, future = self.waiting.popleft()
                 if not future.done():  # its caller timed out and closed us; skip it
                     future.set_result(reply)
         except _Incomplete:
@@ -121,8 +150,11 @@ class _Protocol(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+            self._watchdog = None
         while self.waiting:
-            future = self.waiting.popleft()
+            _, future = self.waiting.popleft()
             if not future.done():
                 future.set_exception(exceptions.ConnectionError("the Redis connection was lost"))
 
@@ -143,12 +175,7 @@ class _Lane:
 
     async def call(self, command: bytes) -> Reply:
         protocol = await self._connection()
-        try:
-            return await asyncio.wait_for(protocol.send(command), self._timeout)
-        except TimeoutError as exc:
-            # The late reply would be matched to the next command: start afresh.
-            protocol.close()
-            raise exceptions.TimeoutError(f"Redis did not answer within {self._timeout} s") from exc
+        return await protocol.send(command)
 
     def close(self) -> None:
         if self._protocol is not None:
@@ -173,9 +200,13 @@ class _Lane:
     async def _connect(self) -> _Protocol:
         options = self._options
         loop = asyncio.get_running_loop()
+
+        def protocol_factory() -> _Protocol:
+            return _Protocol(self._timeout)
+
         try:
             if "path" in options:
-                opening = loop.create_unix_connection(_Protocol, options["path"])
+                opening = loop.create_unix_connection(protocol_factory, options["path"])
             else:
                 tls = None
                 if options.get("connection_class") is SSLConnection:
@@ -184,7 +215,10 @@ class _Lane:
                         tls.check_hostname = False
                         tls.verify_mode = ssl.CERT_NONE
                 opening = loop.create_connection(
-                    _Protocol, options.get("host", "localhost"), options.get("port", 6379), ssl=tls
+                    protocol_factory,
+                    options.get("host", "localhost"),
+                    options.get("port", 6379),
+                    ssl=tls,
                 )
             _, protocol = await asyncio.wait_for(opening, self._timeout)
         except (OSError, TimeoutError) as exc:
@@ -201,7 +235,7 @@ class _Lane:
         return protocol
 
     async def _checked(self, protocol: _Protocol, args: tuple[Arg, ...]) -> None:
-        reply = await asyncio.wait_for(protocol.send(encode(args)), self._timeout)
+        reply = await protocol.send(encode(args))
         if isinstance(reply, exceptions.ResponseError):
             protocol.close()
             raise exceptions.ConnectionError(f"Redis refused {args[0]!s}: {reply}")

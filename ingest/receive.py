@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from opentelemetry import trace
 from redis.exceptions import RedisError
-from starlette.requests import Request
+from starlette.types import Receive, Scope
 
 from aiops.crypto import DecryptionError
 from aiops.events import Event, EventKind, derive_event_id, utcnow
@@ -57,12 +57,11 @@ def rate_limited(rate: int, retry_after: int, event_id: str) -> Rejection:
     )
 
 
-def refuse_repeated_tenant(queried: Sequence[str], request: Request) -> None:
+def refuse_repeated_tenant(queried: Sequence[str], scope: Scope) -> None:
     """`?tenant=a&tenant=b` (or two X-Tenant-Id headers) is refused: a proxy in front may
     act on the first while we would read the last. `queried` are the query's tenants."""
-    # ASGI servers give header names in lower case; Starlette's Headers would be built
-    # and scanned for this alone.
-    named = sum(1 for name, _ in request.scope["headers"] if name == b"x-tenant-id")
+    # ASGI servers give header names in lower case.
+    named = sum(1 for name, _ in scope["headers"] if name == b"x-tenant-id")
     if len(queried) > 1 or named > 1:
         raise Rejection(
             400, "no_tenant", "name the tenant once: one ?tenant= parameter or X-Tenant-Id header"
@@ -126,12 +125,11 @@ def _to_event(
     )
 
 
-def lowercase_headers(request: Request) -> dict[str, str]:
+def lowercase_headers(scope: Scope) -> dict[str, str]:
     """The request's headers by lower-case name (the last of repeated ones), built once:
     Starlette's Headers scans the whole list on every lookup."""
     return {
-        name.decode("latin-1").lower(): value.decode("latin-1")
-        for name, value in request.scope["headers"]
+        name.decode("latin-1").lower(): value.decode("latin-1") for name, value in scope["headers"]
     }
 
 
@@ -139,17 +137,17 @@ async def receive(
     context: IngestContext,
     plugin: ItsmPlugin,
     kind: EventKind | None,
-    request: Request,
+    body_stream: Receive,
     headers: Mapping[str, str],
     tenant_id: str,
 ) -> Received:
-    """The accepted event, once Redis holds it; raises Rejection otherwise. `headers` are
-    the request's, by lower-case name."""
+    """The accepted event, once Redis holds it; raises Rejection otherwise. `body_stream`
+    is the request's ASGI receive, `headers` its headers by lower-case name."""
     if not is_json_media_type(headers.get("content-type")):
         raise Rejection(415, "unsupported_media_type", "send the webhook body as application/json")
     bind_log_context(tenant_id=tenant_id)
     settings = context.settings
-    body = await read_capped(request, settings.max_webhook_bytes)
+    body = await read_capped(body_stream, headers.get("content-length"), settings.max_webhook_bytes)
     entry = await _lookup(context, tenant_id)
     now = time.time()
     tolerance = settings.webhook_timestamp_tolerance_seconds

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 from collections.abc import Sequence
 
 
 def hex_hmac_sha256(secret: str, body: bytes) -> str:
-    return hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    # hmac.digest is OpenSSL's one-shot HMAC: the same bytes as hmac.new(...).hexdigest()
+    # without building the Python HMAC object (a few µs per webhook).
+    return hmac.digest(secret.encode(), body, "sha256").hex()
 
 
 def matches_any_secret(signature: str | None, body: bytes, secrets: Sequence[str]) -> bool:

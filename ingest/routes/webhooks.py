@@ -10,7 +10,6 @@ from the same answer models.
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass
 from typing import Annotated, Any
@@ -18,16 +17,15 @@ from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, Header, Query
 from pydantic import BaseModel, Field
-from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
 from starlette.types import Receive, Scope, Send
 
 from aiops.events import EventKind
 from aiops.tenant_directory import is_tenant_id
-from aiops.tracing import TENANT_ID, tracer
+from aiops.tracing import TENANT_ID, current_span
 from ingest.context import IngestContext
 from ingest.receive import choose_tenant, lowercase_headers, receive, refuse_repeated_tenant
 from ingest.rejection import Rejection
+from ingest.reply import send_json
 from itsm.base import IgnoredEvent, ItsmPlugin
 from itsm.url_token import with_url_token
 
@@ -105,9 +103,18 @@ def _loggable(tenant_id: str | None) -> str:
     return tenant_id if tenant_id is not None and is_tenant_id(tenant_id) else "-"
 
 
+@dataclass(frozen=True)
+class Reply:
+    """What a webhook is answered: the status, the JSON body and any extra headers."""
+
+    status: int
+    content: dict[str, Any]
+    headers: tuple[tuple[bytes, bytes], ...] = ()
+
+
 def _refusal(
     context: IngestContext, plugin: ItsmPlugin, tenant_id: str | None, rejection: Rejection
-) -> Response:
+) -> Reply:
     context.metrics.webhooks.labels(plugin.name, rejection.outcome).inc()
     log.warning(
         "webhook source=%s tenant=%s outcome=%s status=%d event_id=%s%s",
@@ -118,8 +125,8 @@ def _refusal(
         rejection.event_id or "-",
         f" reason={rejection.reason}" if rejection.reason else "",
     )
-    headers = {"Retry-After": str(rejection.retry_after)} if rejection.retry_after else None
-    return JSONResponse({"detail": rejection.detail}, status_code=rejection.status, headers=headers)
+    headers = ((b"retry-after", b"%d" % rejection.retry_after),) if rejection.retry_after else ()
+    return Reply(rejection.status, {"detail": rejection.detail}, headers)
 
 
 def _tenant_parameters(query_string: bytes) -> list[str]:
@@ -134,24 +141,28 @@ def _tenant_parameters(query_string: bytes) -> list[str]:
 
 
 async def answer(
-    context: IngestContext, plugin: ItsmPlugin, kind: EventKind | None, request: Request
-) -> Response:
-    """The response to one webhook delivery: 202 once Redis holds the event, else the refusal."""
+    context: IngestContext,
+    plugin: ItsmPlugin,
+    kind: EventKind | None,
+    scope: Scope,
+    body_stream: Receive,
+) -> Reply:
+    """The answer to one webhook delivery: 202 once Redis holds the event, else the refusal."""
     # A URL's ?token= reaches verify() as a header: ConnectWise callbacks can send no other.
-    headers = with_url_token(lowercase_headers(request), request.scope["query_string"])
-    queried = _tenant_parameters(request.scope["query_string"])
+    headers = with_url_token(lowercase_headers(scope), scope["query_string"])
+    queried = _tenant_parameters(scope["query_string"])
     query = queried[-1] if queried else None  # the last, as query_params.get reads it
     header = headers.get("x-tenant-id")
     tenant_id: str | None = query or header
     try:
-        refuse_repeated_tenant(queried, request)
+        refuse_repeated_tenant(queried, scope)
         tenant_id = choose_tenant(query, header)
         # The event's trace begins here; receive() names the event id on it.
-        with tracer().start_as_current_span(
-            "ingest webhook", attributes={TENANT_ID: tenant_id, "itsm.source": plugin.name}
+        with current_span(
+            "ingest webhook", {TENANT_ID: tenant_id, "itsm.source": plugin.name}
         ) as span:
             try:
-                received = await receive(context, plugin, kind, request, headers, tenant_id)
+                received = await receive(context, plugin, kind, body_stream, headers, tenant_id)
             except Rejection as rejection:
                 span.set_attribute("aiops.outcome", rejection.outcome)
                 raise
@@ -167,8 +178,7 @@ async def answer(
             tenant_id,
             ignored.reason,
         )
-        ignored_answer = {"ignored": True, "reason": ignored.reason}
-        return Response(json.dumps(ignored_answer), status_code=202, media_type="application/json")
+        return Reply(202, {"ignored": True, "reason": ignored.reason})
     enqueued = received.enqueued
     event = received.event
     context.metrics.webhooks.labels(plugin.name, enqueued.outcome).inc()
@@ -188,8 +198,7 @@ async def answer(
         enqueued.stream,
         f" replay_of={enqueued.original_event_id}" if enqueued.original_event_id else "",
     )
-    accepted = {"event_id": event.event_id, "duplicate": enqueued.duplicate}
-    return Response(json.dumps(accepted), status_code=202, media_type="application/json")
+    return Reply(202, {"event_id": event.event_id, "duplicate": enqueued.duplicate})
 
 
 @dataclass(frozen=True)
@@ -202,12 +211,10 @@ class WebhookEndpoint:
     ) -> None:
         """ASGI for one HTTP request to this endpoint's path."""
         if scope["method"] != "POST":
-            response: Response = JSONResponse(
-                {"detail": "Method Not Allowed"}, status_code=405, headers={"Allow": "POST"}
-            )
+            reply = Reply(405, {"detail": "Method Not Allowed"}, ((b"allow", b"POST"),))
         else:
-            response = await answer(context, self.plugin, self.kind, Request(scope, receive))
-        await response(scope, receive, send)
+            reply = await answer(context, self.plugin, self.kind, scope, receive)
+        await send_json(send, reply.status, reply.content, reply.headers)
 
 
 def endpoints(plugins: list[ItsmPlugin]) -> dict[str, WebhookEndpoint]:

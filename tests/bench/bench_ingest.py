@@ -1,7 +1,7 @@
 """Ingest throughput, latency and CPU per webhook: wrk against a real uvicorn on loopback.
 
     .venv/bin/python -m tests.bench.bench_ingest [--seconds 10] [--connections 64]
-        [--workers 1] [--threads 2]
+        [--workers 1 [2 ...]] [--threads 2] [--pin]
 
 Needs `wrk` (Debian: apt-get install -y wrk). Two servers under the same uvicorn
 settings (workers, event loop, HTTP parser), driven by the same wrk, in the same run:
@@ -10,10 +10,16 @@ settings (workers, event loop, HTTP parser), driven by the same wrk, in the same
   id from a pre-generated pool (tenant lookup from the cache, HMAC check, strict JSON,
   normalization, the Lua dedupe/replay/rate/XADD step on an embedded Redis that fsyncs
   its AOF on every write), answered 202 once Redis has it.
-CPU per request is the servers' user+system time from /proc/PID/stat (the uvicorn
-process and its workers) over the requests answered; Redis's own CPU is shown apart.
-wrk, the servers and Redis share this machine's cores: figures are a lower bound, and
-noisy when other work runs beside them.
+Both servers run for each --workers count, hello first, in the same run.
+
+CPU per request is each process's user+system time over the requests answered: the
+server's from /proc/PID/stat (the uvicorn process and its workers), Redis's from INFO,
+wrk's from its own clock once its pool is loaded. wrk, the server and Redis share this
+machine's cores, so req/s and latency also show who else runs (the load average is
+printed); the ratio of CPU per request shows it less, and is printed beside the ratio
+of req/s. --pin gives the server its own cores (the first --workers of them) and puts
+wrk and Redis on the others, so neither steals the server's time; it needs more cores
+than workers.
 """
 
 from __future__ import annotations
@@ -27,7 +33,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -64,6 +70,8 @@ class Run:
     wraps: int
     socket_errors: int
     cpu_seconds: float
+    wrk_cpu_seconds: float
+    redis_cpu_seconds: float | None  # None: no Redis in this run
 
     @property
     def rate(self) -> float:
@@ -72,6 +80,9 @@ class Run:
     @property
     def cpu_ms_per_request(self) -> float:
         return self.cpu_seconds * 1000 / max(self.requests, 1)
+
+    def per_request_ms(self, seconds: float) -> float:
+        return seconds * 1000 / max(self.requests, 1)
 
 
 def _require_wrk() -> str:
@@ -130,13 +141,48 @@ def _redis_cpu_seconds(client: redis.Redis) -> float:
     return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
 
 
+@dataclass(frozen=True)
+class Cores:
+    """Which cores the server may use, and which wrk and Redis may; None: any."""
+
+    server: set[int] | None = None
+    others: set[int] | None = None
+
+    def preexec(self, cores: set[int] | None) -> Callable[[], None] | None:
+        if cores is None:
+            return None
+        return lambda: os.sched_setaffinity(0, cores)
+
+    def describe(self) -> str:
+        if self.server is None:
+            return "not pinned: wrk, the server and Redis share every core"
+        return (
+            f"pinned: the server on cores {sorted(self.server)}, "
+            f"wrk and Redis on {sorted(self.others or ())}"
+        )
+
+
+def _cores(pin: bool, workers: int) -> Cores:
+    available = sorted(os.sched_getaffinity(0))
+    if not pin:
+        return Cores()
+    if workers >= len(available):
+        sys.exit(
+            f"--pin needs more cores than --workers ({workers}); this machine lets us use "
+            f"{len(available)}: run without --pin, or with fewer workers"
+        )
+    return Cores(set(available[:workers]), set(available[workers:]))
+
+
 @contextlib.contextmanager
 def _serve(
-    command: list[str], env: dict[str, str], url: str, workers: int
+    command: list[str], env: dict[str, str], url: str, workers: int, cores: Cores
 ) -> Iterator[subprocess.Popen[bytes]]:
     # The server's own log goes to a file, as a container's would go to its log pipe.
     log = open(Path(env["AI_AGENTS_STATE_DIR"]) / "server.log", "ab")  # noqa: SIM115
-    server = subprocess.Popen(command, cwd=REPO, env=env, stderr=log)
+    server = subprocess.Popen(
+        command, cwd=REPO, env=env, stderr=log, preexec_fn=cores.preexec(cores.server)
+    )
     try:
         deadline = time.monotonic() + 60
         while True:
@@ -160,26 +206,46 @@ def _serve(
 
 
 def _wrk(
-    wrk: str, url: str, args: argparse.Namespace, seconds: float, pool: Path | None
+    wrk: str, url: str, args: argparse.Namespace, seconds: float, pool: Path | None, cores: Cores
 ) -> dict[str, int]:
+    """wrk's RESULT figures."""
     command = [
         wrk, "-t", str(args.threads), "-c", str(args.connections), "-d", f"{seconds:g}s",
         "--timeout", "10s", "-s", str(SCRIPT), url,
     ]  # fmt: skip
     if pool is not None:
         command += ["--", str(pool), str(args.threads)]
-    output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
+    output = subprocess.run(
+        command,
+        check=True,
+        capture_output=True,
+        text=True,
+        preexec_fn=cores.preexec(cores.others),
+    ).stdout
     found = _RESULT.search(output)
     if found is None:
         raise RuntimeError(f"wrk printed no RESULT line:\n{output}")
     return {key: int(value) for key, value in (pair.split("=") for pair in found[1].split())}
 
 
-def _measure(wrk: str, url: str, args: argparse.Namespace, server: int, pool: Path | None) -> Run:
+def _measure(
+    wrk: str,
+    url: str,
+    args: argparse.Namespace,
+    server: int,
+    pool: Path | None,
+    cores: Cores,
+    direct: redis.Redis | None,
+) -> Run:
     pids = _process_tree(server)
+    redis_before = _redis_cpu_seconds(direct) if direct is not None else 0.0
     before = _cpu_seconds(pids)
-    result = _wrk(wrk, url, args, args.seconds, pool)
+    result = _wrk(wrk, url, args, args.seconds, pool, cores)
     cpu = _cpu_seconds(pids) - before
+    redis_cpu = None
+    if direct is not None:
+        time.sleep(1)  # what was in flight when wrk stopped lands first
+        redis_cpu = _redis_cpu_seconds(direct) - redis_before
     return Run(
         requests=result["requests"],
         seconds=result["duration_us"] / 1e6,
@@ -192,6 +258,8 @@ def _measure(wrk: str, url: str, args: argparse.Namespace, server: int, pool: Pa
         wraps=result["wraps"],
         socket_errors=result["socket_errors"],
         cpu_seconds=cpu,
+        wrk_cpu_seconds=result["run_cpu_us"] / 1e6,
+        redis_cpu_seconds=redis_cpu,
     )
 
 
@@ -222,11 +290,87 @@ def _write_pool(path: Path, first: int, count: int) -> None:
 
 
 def _line(name: str, run: Run) -> str:
+    redis_cpu = (
+        f"  Redis {run.per_request_ms(run.redis_cpu_seconds):5.3f}"
+        if run.redis_cpu_seconds is not None
+        else ""
+    )
     return (
         f"{name:<7} {run.rate:8.0f} req/s  p50 {run.p50_ms:6.2f} ms  p99 {run.p99_ms:7.2f} ms"
-        f"  max {run.max_ms:7.1f} ms  CPU {run.cpu_ms_per_request:5.3f} ms/req"
+        f"  max {run.max_ms:7.1f} ms  CPU ms/req: server {run.cpu_ms_per_request:5.3f}"
+        f"{redis_cpu}  wrk {run.per_request_ms(run.wrk_cpu_seconds):5.3f}"
         f"  ({run.requests} requests, {run.socket_errors} socket errors)"
     )
+
+
+def _load() -> str:
+    return "load average " + " ".join(f"{n:.1f}" for n in os.getloadavg())
+
+
+def _round(
+    wrk: str,
+    args: argparse.Namespace,
+    workers: int,
+    env: dict[str, str],
+    direct: redis.Redis,
+    stream: str,
+    pools: tuple[Path, Path],
+    pool_size: int,
+) -> None:
+    """hello, then ingest, under `workers` uvicorn workers; prints their figures."""
+    cores = _cores(args.pin, workers)
+    if cores.others is not None:
+        os.sched_setaffinity(int(direct.info("server")["process_id"]), cores.others)
+    print(
+        f"\n--workers {workers}: wrk -t{args.threads} -c{args.connections}, "
+        f"{args.seconds:g} s per phase, uvicorn (uvloop, httptools); "
+        f"{os.cpu_count()} cores, {cores.describe()}; {_load()} before"
+    )
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    with _serve(
+        _uvicorn(["tests.bench.hello:app"], port, workers), env, base, workers, cores
+    ) as hello:
+        _wrk(wrk, base + "/", args, 2, None, cores)  # warm-up
+        floor = _measure(wrk, base + "/", args, hello.pid, None, cores, None)
+
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    factory = ["--factory", "ingest.app:create_app"]
+    warmup, measured = pools
+    with _serve(
+        _uvicorn(factory, port, workers), env, base + "/health/ready", workers, cores
+    ) as ingest:
+        _wrk(wrk, base + WEBHOOK_PATH, args, 2, warmup, cores)
+        time.sleep(1)  # what was in flight when the warm-up stopped lands first
+        direct.delete(stream)
+        with _profiled(ingest.pid, args.profile):
+            run = _measure(wrk, base + WEBHOOK_PATH, args, ingest.pid, measured, cores, direct)
+    stored = int(direct.xlen(stream))
+
+    print(_line("hello", floor))
+    print(_line("ingest", run))
+    by_cpu = floor.cpu_ms_per_request / max(run.cpu_ms_per_request, 1e-9)
+    print(
+        f"ratio ingest/hello: req/s {run.rate / floor.rate:.3f} (issue 14: >= 0.25, "
+        f"moonshot 0.5); by server CPU per request {by_cpu:.3f}; {_load()} after"
+    )
+    # wrk stops with requests in flight: the server may still store those (at most one
+    # per connection), but their 202 is not counted.
+    unanswered = stored - run.accepted
+    verdict = (
+        "equal to the 202s"
+        if unanswered == 0
+        else f"the 202s + {unanswered} in flight when wrk stopped"
+        if 0 < unanswered <= args.connections
+        else "NOT MATCHING the 202s"
+    )
+    print(
+        f"answers: {run.accepted} accepted (202), {run.duplicates} duplicates, "
+        f"{run.other} other; entries in {stream}: {stored} ({verdict})"
+    )
+    if run.wraps:
+        print(f"the pool of {pool_size} ran out {run.wraps} times: raise --pool")
 
 
 def main() -> None:
@@ -234,18 +378,31 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0, help="per measured phase")
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--threads", type=int, default=2, help="wrk threads")
-    parser.add_argument("--workers", type=int, default=1, help="uvicorn workers per server")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        nargs="+",
+        default=[1],
+        help="uvicorn workers per server; several counts run one after the other",
+    )
+    parser.add_argument(
+        "--pin",
+        action="store_true",
+        help="the server on its own cores, wrk and Redis on the others",
+    )
     parser.add_argument(
         "--pool",
         type=int,
         default=0,
-        help="signed webhooks to pre-generate (default: enough for 8,000 req/s)",
+        help="signed webhooks to pre-generate per round (default: enough for 8,000 req/s)",
     )
     parser.add_argument(
         "--profile", metavar="FILE", help="py-spy profile of the ingest run (collapsed)"
     )
     args = parser.parse_args()
     wrk = _require_wrk()
+    for workers in args.workers:
+        _cores(args.pin, workers)  # refuse an impossible --pin before any work
     pool_size = args.pool or int(8000 * (args.seconds + 3))
     key = generate_key()
     settings = Settings()
@@ -266,9 +423,6 @@ def main() -> None:
             [sdp.SECRET],
             rate_per_minute=100_000_000,
         )
-        warmup, measured = Path(state) / "warmup.pool", Path(state) / "measured.pool"
-        _write_pool(warmup, 0, 2000)
-        _write_pool(measured, 2000, pool_size)
         env = {
             **os.environ,
             "PYTHONPATH": str(REPO),
@@ -276,58 +430,14 @@ def main() -> None:
             "AI_AGENTS_ENCRYPTION_KEY": key,
             "AI_AGENTS_STATE_DIR": state,
         }
-        print(
-            f"wrk -t{args.threads} -c{args.connections}, {args.seconds:g} s per phase, "
-            f"uvicorn --workers {args.workers} (uvloop, httptools); {os.cpu_count()} cores "
-            f"shared by wrk, the server and Redis"
-        )
-
-        port = free_port()
-        base = f"http://127.0.0.1:{port}"
-        with _serve(
-            _uvicorn(["tests.bench.hello:app"], port, args.workers), env, base, args.workers
-        ) as hello:
-            _wrk(wrk, base + "/", args, 2, None)  # warm-up
-            floor = _measure(wrk, base + "/", args, hello.pid, None)
-
-        port = free_port()
-        base = f"http://127.0.0.1:{port}"
-        factory = ["--factory", "ingest.app:create_app"]
-        with _serve(
-            _uvicorn(factory, port, args.workers), env, base + "/health/ready", args.workers
-        ) as ingest:
-            _wrk(wrk, base + WEBHOOK_PATH, args, 2, warmup)
-            time.sleep(1)  # what was in flight when the warm-up stopped lands first
-            direct.delete(stream)
-            redis_before = _redis_cpu_seconds(direct)
-            with _profiled(ingest.pid, args.profile):
-                run = _measure(wrk, base + WEBHOOK_PATH, args, ingest.pid, measured)
-            time.sleep(1)
-            redis_cpu = _redis_cpu_seconds(direct) - redis_before
-        stored = int(direct.xlen(stream))
-
-    print(_line("hello", floor))
-    print(_line("ingest", run))
-    print(
-        f"ratio ingest/hello {run.rate / floor.rate:.3f} (issue 14: >= 0.25, moonshot 0.5); "
-        f"Redis CPU {redis_cpu * 1000 / max(run.requests, 1):.3f} ms/webhook besides"
-    )
-    # wrk stops with requests in flight: the server may still store those (at most one
-    # per connection), but their 202 is not counted.
-    unanswered = stored - run.accepted
-    verdict = (
-        "equal to the 202s"
-        if unanswered == 0
-        else f"the 202s + {unanswered} in flight when wrk stopped"
-        if 0 < unanswered <= args.connections
-        else "NOT MATCHING the 202s"
-    )
-    print(
-        f"answers: {run.accepted} accepted (202), {run.duplicates} duplicates, "
-        f"{run.other} other; entries in {stream}: {stored} ({verdict})"
-    )
-    if run.wraps:
-        print(f"the pool of {pool_size} ran out {run.wraps} times: raise --pool")
+        first = 0
+        for workers in args.workers:
+            # Each round its own delivery ids: a repeat would be a cheap duplicate.
+            pools = Path(state) / f"warmup-{workers}.pool", Path(state) / f"measured-{workers}.pool"
+            _write_pool(pools[0], first, 2000)
+            _write_pool(pools[1], first + 2000, pool_size)
+            first += 2000 + pool_size
+            _round(wrk, args, workers, env, direct, stream, pools, pool_size)
 
 
 if __name__ == "__main__":

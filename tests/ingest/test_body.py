@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from starlette.requests import Request
 from starlette.types import Message
 
 from ingest.body import is_json_media_type, parse_json, read_capped
@@ -25,22 +24,30 @@ class _Sender:
         return {"type": "http.request", "body": chunk, "more_body": self.taken < len(self.chunks)}
 
 
-def _request(sender: _Sender, content_length: int | None = None) -> Request:
-    headers = [] if content_length is None else [(b"content-length", str(content_length).encode())]
-    return Request({"type": "http", "method": "POST", "headers": headers}, sender)
+class _Leaver:
+    """An ASGI receive channel whose sender sends one chunk and then disconnects."""
+
+    def __init__(self) -> None:
+        self.messages: list[Message] = [
+            {"type": "http.request", "body": b"ab", "more_body": True},
+            {"type": "http.disconnect"},
+        ]
+
+    async def __call__(self) -> Message:
+        return self.messages.pop(0)
 
 
 async def test_the_body_is_read_whole_when_within_the_limit() -> None:
     sender = _Sender([b"ab", b"cd", b"e"])
 
-    assert await read_capped(_request(sender), limit=5) == b"abcde"
+    assert await read_capped(sender, None, limit=5) == b"abcde"
 
 
 async def test_reading_stops_at_the_first_chunk_past_the_limit() -> None:
     sender = _Sender([b"x" * 4] * 100)
 
     with pytest.raises(Rejection) as caught:
-        await read_capped(_request(sender), limit=10)
+        await read_capped(sender, None, limit=10)
 
     assert caught.value.status == 413
     assert sender.taken == 3
@@ -50,10 +57,17 @@ async def test_a_declared_length_over_the_limit_is_refused_unread() -> None:
     sender = _Sender([b"x"])
 
     with pytest.raises(Rejection) as caught:
-        await read_capped(_request(sender, content_length=11), limit=10)
+        await read_capped(sender, "11", limit=10)
 
     assert caught.value.status == 413
     assert sender.taken == 0
+
+
+async def test_a_sender_that_leaves_mid_body_is_a_400() -> None:
+    with pytest.raises(Rejection) as caught:
+        await read_capped(_Leaver(), "10", limit=100)
+
+    assert (caught.value.status, caught.value.outcome) == (400, "disconnected")
 
 
 @pytest.mark.parametrize(

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
-import time
+import math
 from collections.abc import AsyncIterator
 
 import pytest
@@ -146,16 +147,35 @@ async def test_replays_are_remembered_at_least_as_long_as_the_timestamp_toleranc
     assert redis_client.ttl(dedupe_key(settings.stream_prefix, tenant_id, "delivery-1")) > 290
 
 
+def _redis_clock_us(redis_client: redis.Redis) -> int:
+    """Redis's own clock, the one the limiter reads, in microseconds."""
+    seconds, micros = redis_client.time()
+    return seconds * 1_000_000 + micros
+
+
+def _allowed_at_us(redis_client: redis.Redis, settings: Settings, tenant_id: str, rate: int) -> int:
+    """When the limiter's stored state (the theoretical arrival time) lets the next one in."""
+    stored = redis_client.get(rate_key(settings.stream_prefix, tenant_id))
+    assert stored is not None
+    return int(stored) + 60_000_000 // rate - 60_000_000
+
+
 async def test_over_the_rate_nothing_is_written_and_retry_after_says_when_a_slot_frees(
     queue: EventQueue, redis_client: redis.Redis, settings: Settings, tenant_id: str
 ) -> None:
-    # 2 a minute: a burst of 2, then one slot every 30 s.
+    # 2 a minute: a burst of 2, then one slot every 30 s (far longer than this test runs).
     accepted = [await _put(queue, _event(tenant_id, f"d-{n}"), rate=2) for n in range(2)]
+    allowed_at = _allowed_at_us(redis_client, settings, tenant_id, 2)
 
+    before = _redis_clock_us(redis_client)
     with pytest.raises(RateLimited) as caught:
         await _put(queue, _event(tenant_id, "d-2"), rate=2)
+    after = _redis_clock_us(redis_client)
 
-    assert 29 <= caught.value.retry_after <= 30
+    # The script read Redis's clock between `before` and `after`: Retry-After is the wait
+    # from then to the next slot, rounded up to whole seconds.
+    assert math.ceil((allowed_at - after) / 1e6) <= caught.value.retry_after
+    assert caught.value.retry_after <= math.ceil((allowed_at - before) / 1e6) <= 30
     assert redis_client.xlen(accepted[0].stream) == 2
     assert not redis_client.exists(dedupe_key(settings.stream_prefix, tenant_id, "d-2"))
     # Retries of accepted events still get their answer, and are not counted.
@@ -164,17 +184,37 @@ async def test_over_the_rate_nothing_is_written_and_retry_after_says_when_a_slot
     assert 0 < ttl_ms <= 60_000
 
 
-async def test_a_slot_frees_after_the_emission_interval(queue: EventQueue, tenant_id: str) -> None:
-    # 60 a minute: one slot a second once the burst of 60 is spent.
-    for n in range(60):
-        await _put(queue, _event(tenant_id, f"d-{n}"), rate=60)
-    with pytest.raises(RateLimited) as caught:
-        await _put(queue, _event(tenant_id, "late"), rate=60)
-    assert caught.value.retry_after == 1
+async def _outcome(queue: EventQueue, event: Event, rate: int) -> str | int:
+    """The outcome ("accepted"), or the Retry-After of a refusal."""
+    try:
+        return (await _put(queue, event, rate=rate)).outcome
+    except RateLimited as exc:
+        return exc.retry_after
 
-    time.sleep(1.05)
 
-    assert (await _put(queue, _event(tenant_id, "late"), rate=60)).outcome == "accepted"
+async def test_a_burst_takes_the_whole_budget_and_a_slot_frees_after_the_emission_interval(
+    queue: EventQueue, redis_client: redis.Redis, settings: Settings, tenant_id: str
+) -> None:
+    # 60 a minute: a burst of 60, then one slot a second. All 61 deliveries are sent at
+    # once; how many get in is checked against Redis's clock (which the limiter reads), so
+    # a slow machine that stretches the burst over more than a second still agrees.
+    started = _redis_clock_us(redis_client)
+    answers = await asyncio.gather(
+        *(_outcome(queue, _event(tenant_id, f"d-{n}"), 60) for n in range(61))
+    )
+    elapsed_seconds = (_redis_clock_us(redis_client) - started) / 1e6
+
+    accepted = answers.count("accepted")
+    assert 60 <= accepted <= 60 + math.floor(elapsed_seconds)
+    assert all(answer == 1 for answer in answers if answer != "accepted")
+
+    # Wait, by Redis's clock, until the limiter's state says the next slot is free.
+    allowed_at = _allowed_at_us(redis_client, settings, tenant_id, 60)
+    assert allowed_at - _redis_clock_us(redis_client) <= 1_000_000
+    while _redis_clock_us(redis_client) < allowed_at:
+        await asyncio.sleep(0.05)
+
+    assert await _outcome(queue, _event(tenant_id, "late"), 60) == "accepted"
 
 
 async def test_each_tenant_has_its_own_budget(queue: EventQueue, tenant_id: str) -> None:

@@ -62,6 +62,24 @@ async def test_concurrent_commands_each_get_their_own_reply(service_urls: Servic
     assert replies == [f"m{n}".encode() for n in range(500)]
 
 
+async def test_answered_commands_keep_a_busy_connection_alive_past_the_timeout(
+    service_urls: ServiceUrls,
+) -> None:
+    # The timeout watches the oldest unanswered command, not the connection's age: one
+    # always busy for longer than the timeout, each command answered in time, never times
+    # out. Each BLPOP on an empty list is answered (nil) after 0.2 s.
+    client = PipelinedRedis(service_urls.redis_url, 0.5, lanes=1)
+    try:
+        started = time.monotonic()
+        replies = []
+        while time.monotonic() - started < 1.6:
+            replies.append(await client.execute("BLPOP", "aiops-test:empty", "0.2"))
+    finally:
+        await client.aclose()
+    assert len(replies) >= 4
+    assert set(replies) == {None}
+
+
 async def test_an_error_reply_is_raised_and_the_connection_stays_usable(
     service_urls: ServiceUrls, redis_client: redis.Redis
 ) -> None:
