@@ -17,6 +17,7 @@ from aiops.feedback_token import make_token
 from tests.fakes.openai_server import OpenAiServer
 from tests.fakes.sdp_server import SdpServer
 from tests.flows.conftest import SDP_KEY, add_tenant, seed
+from tests.flows.events import TRACED_STAGES
 from warehouse import agent_runs, api_keys
 from warehouse.agent_runs import RunRecord
 from warehouse.db import Database
@@ -91,22 +92,7 @@ def test_sandbox_answers_the_full_trace_and_touches_nothing(
     assert run["status"] == "succeeded", run["error"]
     names = [s["name"] for s in run["stages"]]
     # Production's stages, in its order (flows.process), with the sources of the gather.
-    assert names == [
-        "mask",
-        "agent",
-        "begin",
-        "noise",
-        "gather",
-        "similar_tickets",
-        "kb_articles",
-        "inventory",
-        "monitoring",
-        "triage",
-        "prompt",
-        "model",
-        "write_back",
-        "note",
-    ]
+    assert names == TRACED_STAGES
     stages = {s["name"]: s for s in run["stages"]}
     assert "hunter2" not in str(stages["mask"]["output"])
     kb = stages["kb_articles"]

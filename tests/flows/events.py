@@ -46,3 +46,23 @@ def entry(item: Event | dict[str, str], stream: str = "aiops:events:0") -> Entry
 def received(item: Event) -> Received:
     e = entry(item)
     return Received(e.stream, e.entry_id, item)
+
+
+# A sandbox trace's stages, in production's order: the flow's own stages, each context
+# source inside the gather, and what the sandbox shows of the model and the write-back.
+TRACED_STAGES = [
+    "mask",
+    "agent",
+    "begin",
+    "noise",
+    "gather",
+    "similar_tickets",
+    "kb_articles",
+    "inventory",
+    "monitoring",
+    "triage",
+    "prompt",
+    "model",
+    "write_back",
+    "note",
+]

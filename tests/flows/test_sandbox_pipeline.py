@@ -17,6 +17,7 @@ from flows.agent_sandbox import Sandbox
 from tests.fakes.openai_server import OpenAiServer
 from tests.fakes.sdp_server import SdpServer
 from tests.flows.conftest import sdp_tenant, seed
+from tests.flows.events import TRACED_STAGES
 from warehouse import triage
 from warehouse.db import Database
 from warehouse.knowledge import Article, Host
@@ -100,22 +101,7 @@ def test_a_run_traces_every_production_stage_and_keeps_nothing_of_production(
     )
     assert run.status == "succeeded", run.error
     stages = {s["name"]: s for s in run.stages}
-    assert [s["name"] for s in run.stages] == [
-        "mask",
-        "agent",
-        "begin",
-        "noise",
-        "gather",
-        "similar_tickets",
-        "kb_articles",
-        "inventory",
-        "monitoring",
-        "triage",
-        "prompt",
-        "model",
-        "write_back",
-        "note",
-    ]
+    assert [s["name"] for s in run.stages] == TRACED_STAGES
     assert all(isinstance(s["ms"], float) for s in run.stages)
     assert stages["gather"]["ms"] > 0 and stages["model"]["ms"] > 0
     assert "hunter2" not in str(run.stages)  # masked before anything saw it
