@@ -42,6 +42,7 @@ from flows.budget import BudgetGate
 from flows.context import Context
 from flows.gather import gatherer_for, search_query
 from flows.items import Outcome, Received
+from flows.masking import mask_event, redactor_for
 from flows.process import Gather, Services, process_event
 from flows.synthesis import Synthesis, Synthesizer
 from flows.synthesis.choose import llm_route
@@ -146,7 +147,7 @@ class _Run:
     settings: Settings
     tenant: TenantConfig
     spec: AgentSpec
-    choice: Choice
+    applies: bool
     facts: dict[str, dict[str, Any]]
     timings: dict[str, float]
 
@@ -168,17 +169,17 @@ class _Run:
                 )
             )
         if "agent" in f:
-            selected, why = applies(self.spec.applies_to, event.ticket)
+            choice: Choice = f["agent"]["choice"]
             trace.append(
                 _stage(
                     "agent",
                     self.ms("agent"),
                     {"applies_to": self.spec.applies_to.model_dump()},
                     {
-                        "agent_id": self.choice.agent_id,
-                        "version": self.choice.version,
-                        "applies": selected,
-                        "why": why,
+                        "agent_id": choice.agent_id,
+                        "version": choice.version,
+                        "applies": self.applies,
+                        "why": choice.reason,
                     },
                 )
             )
@@ -208,7 +209,7 @@ class _Run:
             )
         if "gather" in f:
             context: Context = f["gather"]["context"]
-            plan = plan_for(self.choice.spec)
+            plan = plan_for(choice.spec)
             trace.append(
                 _stage("gather", self.ms("gather"), asdict(plan), {"sources": context.sources})
             )
@@ -228,7 +229,7 @@ class _Run:
                     "prompt",
                     0.0,
                     {"instructions": self.spec.instructions, "note": self.spec.note.model_dump()},
-                    {"messages": prompt_of(self.choice)(event, context)},
+                    {"messages": prompt_of(choice)(event, context)},
                 )
             )
         if "synthesize" in f or ("failed" in f and "triage" in f):
@@ -330,7 +331,10 @@ def trace_run(
         case_id=case_id,
         event_id=live_event_id,
     )
-    selected, why = applies(spec.applies_to, event.ticket)
+    # Decided once, on the ticket production's chooser sees (flows.process masks before it
+    # chooses, and a pasted ticket is not masked yet); the trace shows this Choice.
+    chosen_on = mask_event(event, redactor_for(tenant, event)).ticket
+    selected, why = applies(spec.applies_to, chosen_on)
     if kind == "shadow" and not selected:
         record.status = "not_applicable"
         record.stages = [
@@ -363,7 +367,7 @@ def trace_run(
     received = Received(stream=f"sandbox:{kind}", entry_id="0-0", event=event)
     outcome = process_event(received, services)
     timings = dict(outcome.timings or {})
-    run = _Run(settings, tenant, spec, choice, recorder.facts, timings)
+    run = _Run(settings, tenant, spec, selected, recorder.facts, timings)
     record.stages = run.stages()
     record.ms = timings.get("total", 0.0)
     record.status = _status(outcome, recorder.facts)

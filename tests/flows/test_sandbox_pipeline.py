@@ -9,18 +9,22 @@ from typing import Any
 
 import pytest
 
-from aiops.agent_spec import AgentSpec, Cites, Succeeds
+from aiops.agent_spec import AgentSpec, AppliesTo, Cites, Succeeds
 from aiops.crypto import SecretBox
 from aiops.events import Ticket
 from aiops.settings import Settings
-from flows.agent_sandbox import Sandbox
+from flows.agent_sandbox import Sandbox, sandbox_event
+from flows.agents import choose
+from flows.masking import mask_event, redactor_for
 from tests.fakes.openai_server import OpenAiServer
 from tests.fakes.sdp_server import SdpServer
 from tests.flows.conftest import sdp_tenant, seed
 from tests.flows.events import TRACED_STAGES
 from warehouse import triage
+from warehouse.agents import Deployed, Running
 from warehouse.db import Database
 from warehouse.knowledge import Article, Host
+from warehouse.tenants import get_tenant
 
 KEY = "sk-sandbox-pipeline"
 HISTORY = [
@@ -169,3 +173,35 @@ def test_a_model_chain_that_fails_marks_the_model_stage_with_every_attempt(
     assert [a["outcome"] for a in model["output"]["attempts"]] == ["failed"]
     assert "note" not in [s["name"] for s in run.stages]
     assert _counts(db, tenant)["history"] == 0
+
+
+def test_the_trace_names_the_choice_production_makes_on_the_masked_ticket(
+    sandbox: Sandbox, db: Database, box: SecretBox, tenant: str
+) -> None:
+    """A rule on a pasted password: masking hides it before production chooses, so the
+    version is chosen for its other keyword only, and a rule on the password alone takes
+    no ticket (a shadow of it does not run)."""
+    config = get_tenant(db, box, tenant)
+    assert config is not None
+    event = sandbox_event(config, TICKET, "sandbox")
+    masked = mask_event(event, redactor_for(config, event)).ticket
+    assert "hunter2" in TICKET.description and "hunter2" not in masked.description
+    spec = AgentSpec(applies_to=AppliesTo(keywords=["hunter2", "mailbox"]))
+    production = choose(Deployed(active=(Running("mail", 100, 1, spec),)), masked, AgentSpec())
+
+    run = sandbox.run(tenant, "mail", 1, spec, TICKET, kind="sandbox")
+
+    assert run.status == "succeeded", run.error
+    agent = next(s for s in run.stages if s["name"] == "agent")
+    assert agent["output"] == {
+        "agent_id": production.agent_id,
+        "version": production.version,
+        "applies": True,
+        "why": production.reason,
+    }
+    assert production.reason == "matches the rules (keywords ['mailbox'])"
+
+    password_only = AgentSpec(applies_to=AppliesTo(keywords=["hunter2"]))
+    shadow = sandbox.run(tenant, "mail", 2, password_only, TICKET, kind="shadow")
+    assert shadow.status == "not_applicable"
+    assert [s["output"]["applies"] for s in shadow.stages] == [False]
