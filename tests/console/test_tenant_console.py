@@ -5,6 +5,7 @@ goes through the real API and PostgreSQL; the sandbox posts nothing and writes n
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,7 +20,8 @@ from tests.console.browser import Page
 from tests.console.conftest import serving
 from tests.console.test_operator_console import ADMIN, party, sign_in
 from tests.fakes.openai_server import OpenAiServer
-from warehouse import agents
+from warehouse import agent_runs, agents
+from warehouse.agent_runs import RunRecord
 from warehouse.db import Database
 
 LLM_KEY = "sk-console-test"
@@ -69,6 +71,96 @@ def test_a_tenant_key_sees_only_its_own_tenant(
     page.wait_text("#main", "Agents")
     shown = page.evaluate("document.body.innerText")
     assert not [m for m in theirs.markers if m in shown]
+
+
+# What only an admin-scope key may do on the agent pages (the API refuses it to a read key).
+LIST_CONTROLS = ("#create-agent",)
+AGENT_CONTROLS = ("#rollback", "#deactivate", "#new-version")
+VERSION_CONTROLS = (
+    "#deploy",
+    "#override-reason",
+    "#shadow",
+    "#sandbox",
+    "#run-tests",
+    "#add-test-case",
+)
+
+
+def _present(page: Page, selectors: tuple[str, ...]) -> list[str]:
+    found: list[str] = page.evaluate(
+        f"{list(selectors)!r}.filter(s => document.querySelector(s) !== null)"
+    )
+    return found
+
+
+def _controls_on_agent_pages(page: Page, api_url: str) -> dict[str, list[str]]:
+    """Visits the agent list, helper's page and its v1: the change controls each shows."""
+    page.goto(f"{api_url}/console/#/agents")
+    page.wait_text("#agents-table", "helper")
+    shown = {"list": _present(page, LIST_CONTROLS)}
+    page.goto(f"{api_url}/console/#/agents/helper")
+    page.wait_text("#versions-table", "v2")
+    shown["agent"] = _present(page, AGENT_CONTROLS)
+    page.goto(f"{api_url}/console/#/agents/helper/v/1")
+    page.wait_text("#version-state", "active")
+    shown["version"] = _present(page, VERSION_CONTROLS)
+    return shown
+
+
+def test_a_read_key_sees_versions_results_and_traces_but_no_change_control(
+    page: Page, api_url: str, settings: Settings, db: Database, tenant_id: str
+) -> None:
+    user: Party = party(settings, db, tenant_id)
+    with db.tenant(tenant_id) as conn:
+        case = next(c for c in agents.list_test_cases(conn, "helper", 1) if c.name == "spare")
+        agent_runs.store(
+            conn,
+            RunRecord(
+                uuid.uuid4().hex,
+                "helper",
+                1,
+                "test_case",
+                case.ticket.id,
+                "succeeded",
+                12.0,
+                stages=[
+                    {
+                        "name": "agent",
+                        "status": "ok",
+                        "ms": 0.1,
+                        "input": {},
+                        "output": {"why": "applies to every ticket"},
+                    }
+                ],
+                case_id=case.case_id,
+                note="Restart the spooler.",
+                passed=False,
+                failures=["the note does not cite KB-7"],
+            ),
+        )
+    sign_in(page, api_url, user.read_token)
+    assert page.text("#who") == f"tenant {tenant_id} (read key)"
+
+    assert _controls_on_agent_pages(page, api_url) == {"list": [], "agent": [], "version": []}
+    # Nothing on the page would be refused: it only reads.
+    assert page.evaluate("document.querySelectorAll('#main form, #main button').length") == 0
+    assert "read key" in page.text("#read-only")
+    # The version's test-case results and its runs' traces are all there to read.
+    assert "failed" in page.wait_text("#test-cases", "spare")
+    page.click("#runs-table tr.clickable")
+    assert "the note does not cite KB-7" in page.wait_text("#trace", "test_case run")
+    page.click("#trace li[data-stage=agent] summary")
+    page.wait_text("#trace li[data-stage=agent] .body", "applies to every ticket")
+
+    # The same pages with the tenant's admin key offer every control.
+    page.click("#sign-out")
+    sign_in(page, api_url, user.admin_token)
+    assert _controls_on_agent_pages(page, api_url) == {
+        "list": list(LIST_CONTROLS),
+        "agent": list(AGENT_CONTROLS),
+        "version": list(VERSION_CONTROLS),
+    }
+    assert page.evaluate("document.querySelector('#read-only')") is None
 
 
 def test_create_an_agent_sandbox_it_test_deploy_and_roll_back(

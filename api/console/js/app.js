@@ -17,7 +17,7 @@ const OPERATOR = [
 ];
 
 const TENANT = [
-  ["#/agents", "Agents", (root) => agentsView(root, who.tenant.tenant_id)],
+  ["#/agents", "Agents", (root) => agentsView(root, who.tenant.tenant_id, who)],
   ["#/settings", "Settings", async (root) => {
     const tenant = await get(`/tenants/${enc(who.tenant.tenant_id)}`);
     replace(root, ...(await tenantSettings(tenant, who)));
