@@ -166,7 +166,20 @@ class Page:
         )
 
     def screenshot(self, path: Path, whole_page: bool = True) -> None:
-        shot = self.send("Page.captureScreenshot", format="png", captureBeyondViewport=whole_page)
+        if not whole_page:
+            shot = self.send("Page.captureScreenshot", format="png")
+        else:
+            # The window's full width: left to itself, the capture is as wide as the page
+            # beside its scroll bar, and cuts the right edge of what the page lays out.
+            width, height = self.evaluate(
+                "[window.innerWidth, document.documentElement.scrollHeight]"
+            )
+            shot = self.send(
+                "Page.captureScreenshot",
+                format="png",
+                captureBeyondViewport=True,
+                clip={"x": 0, "y": 0, "width": width, "height": height, "scale": 1},
+            )
         path.write_bytes(base64.b64decode(shot["data"]))
 
 

@@ -19,6 +19,7 @@ from tests.api.two_tenants import Party
 from tests.console.browser import Page
 from tests.console.conftest import serving
 from tests.console.test_operator_console import ADMIN, party, sign_in
+from tests.console.test_tenant_settings_console import fits
 from tests.fakes.openai_server import OpenAiServer
 from warehouse import agent_runs, agents
 from warehouse.agent_runs import RunRecord
@@ -107,8 +108,23 @@ def _controls_on_agent_pages(page: Page, api_url: str) -> dict[str, list[str]]:
     return shown
 
 
+def _shots(page: Page, folder: Path, name: str) -> None:
+    """The page at 1280 and at 800 px wide, nothing reaching past the window's edge."""
+    page.screenshot(folder / f"{name}.png")
+    assert fits(page)
+    page.resize(800)
+    page.screenshot(folder / f"{name}-800.png")
+    assert fits(page)
+    page.resize(1280)
+
+
 def test_a_read_key_sees_versions_results_and_traces_but_no_change_control(
-    page: Page, api_url: str, settings: Settings, db: Database, tenant_id: str
+    page: Page,
+    api_url: str,
+    settings: Settings,
+    db: Database,
+    tenant_id: str,
+    screenshots: Path,
 ) -> None:
     user: Party = party(settings, db, tenant_id)
     with db.tenant(tenant_id) as conn:
@@ -151,6 +167,7 @@ def test_a_read_key_sees_versions_results_and_traces_but_no_change_control(
     assert "the note does not cite KB-7" in page.wait_text("#trace", "test_case run")
     page.click("#trace li[data-stage=agent] summary")
     page.wait_text("#trace li[data-stage=agent] .body", "applies to every ticket")
+    _shots(page, screenshots, "console-agent-version-read")
 
     # The same pages with the tenant's admin key offer every control.
     page.click("#sign-out")
@@ -161,6 +178,10 @@ def test_a_read_key_sees_versions_results_and_traces_but_no_change_control(
         "version": list(VERSION_CONTROLS),
     }
     assert page.evaluate("document.querySelector('#read-only')") is None
+    _shots(page, screenshots, "console-agent-version-admin")
+    page.goto(f"{api_url}/console/#/agents/helper")
+    page.wait_text("#versions-table", "v2")
+    _shots(page, screenshots, "console-agent-admin")
 
 
 def test_create_an_agent_sandbox_it_test_deploy_and_roll_back(

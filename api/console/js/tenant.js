@@ -216,7 +216,7 @@ function ticketFrom(v, prefix) {
 function expectationRow() {
   return h("div", { class: "inline expectation" },
     h("select", { name: "kind" }, KINDS.map((k) => h("option", { value: k }, k))),
-    h("input", { name: "value", placeholder: "value (e.g. SQL01, KB-101, 1200)" }));
+    h("input", { name: "value", size: "32", placeholder: "value (e.g. SQL01, KB-101, 1200)" }));
 }
 
 function expectationsOf(form) {
