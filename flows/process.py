@@ -178,11 +178,24 @@ def _write_back(
         )
 
     client = services.itsm(tenant)
-    return services.retry(
-        lambda: post_once(
-            client, event.ticket.id, body, note_marker, known_note_id=known, record=record
+    # No prior row: the begin transaction made this event's row, so no attempt before
+    # this one posted. A retry of this attempt may follow a post that landed, so it looks.
+    tries = 0
+
+    def attempt() -> str:
+        nonlocal tries
+        tries += 1
+        return post_once(
+            client,
+            event.ticket.id,
+            body,
+            note_marker,
+            known_note_id=known,
+            may_exist=prior is not None or tries > 1,
+            record=record,
         )
-    )
+
+    return services.retry(attempt)
 
 
 def _result(status: str, synthesis: Synthesis, context: dict[str, Any]) -> Result:

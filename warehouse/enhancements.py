@@ -52,44 +52,40 @@ def begin(
     """Marks the event in progress and returns the previous attempt's state, if any.
 
     A first attempt's row is written whole, in one statement: `agent` (id, version) that
-    produces it and its first `triage` data (the flow's hot path saves the round trips)."""
+    produces it and its first `triage` data (the flow's hot path saves the round trips).
+    The insert comes first: a first attempt, the common case, then costs one statement,
+    and a new attempt finds the row the insert left alone."""
+    made = conn.execute(
+        """
+        INSERT INTO enhancement_history (
+            tenant_id, event_id, ticket_id, source, kind, backfill, status, attempts,
+            received_at, started_at, ticket, agent_id, agent_version, triage)
+        VALUES (current_setting('app.current_tenant_id', true), %s, %s, %s, %s, %s,
+                'processing', 1, %s, now(), %s, %s, %s, %s)
+        ON CONFLICT (tenant_id, event_id) DO NOTHING
+        RETURNING event_id
+        """,
+        (
+            event.event_id,
+            event.ticket.id,
+            event.source,
+            event.kind,
+            event.backfill,
+            event.received_at,
+            Jsonb(event.ticket.model_dump(mode="json")),
+            agent[0] if agent else None,
+            agent[1] if agent else None,
+            Jsonb(triage) if triage is not None else None,
+        ),
+    ).fetchone()
+    if made is not None:
+        return None
+    # An earlier attempt made the row: this one is a new attempt at it.
     prior = conn.execute(
         "SELECT status, note_id, attempts FROM enhancement_history WHERE event_id = %s FOR UPDATE",
         (event.event_id,),
     ).fetchone()
-    if prior is None:
-        made = conn.execute(
-            """
-            INSERT INTO enhancement_history (
-                tenant_id, event_id, ticket_id, source, kind, backfill, status, attempts,
-                received_at, started_at, ticket, agent_id, agent_version, triage)
-            VALUES (current_setting('app.current_tenant_id', true), %s, %s, %s, %s, %s,
-                    'processing', 1, %s, now(), %s, %s, %s, %s)
-            ON CONFLICT (tenant_id, event_id) DO NOTHING
-            RETURNING event_id
-            """,
-            (
-                event.event_id,
-                event.ticket.id,
-                event.source,
-                event.kind,
-                event.backfill,
-                event.received_at,
-                Jsonb(event.ticket.model_dump(mode="json")),
-                agent[0] if agent else None,
-                agent[1] if agent else None,
-                Jsonb(triage) if triage is not None else None,
-            ),
-        ).fetchone()
-        if made is not None:
-            return None
-        # Another attempt made the row meanwhile: this one is a new attempt at it.
-        prior = conn.execute(
-            "SELECT status, note_id, attempts FROM enhancement_history WHERE event_id = %s "
-            "FOR UPDATE",
-            (event.event_id,),
-        ).fetchone()
-        assert prior is not None
+    assert prior is not None
     conn.execute(
         "UPDATE enhancement_history SET attempts = attempts + 1, backfill = %s, "
         "started_at = now(), updated_at = now() WHERE event_id = %s",

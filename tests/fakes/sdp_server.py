@@ -58,6 +58,7 @@ class SdpServer(VendorServer):
         self._requests: dict[str, dict[str, Any]] = {}
         self._notes: dict[str, list[dict[str, Any]]] = {}
         self._note_posts = 0
+        self._note_reads = 0
         self._ids = itertools.count(234759602834500)
 
     # Test hooks ---------------------------------------------------------------------------
@@ -91,6 +92,12 @@ class SdpServer(VendorServer):
         with self._lock:
             return self._note_posts
 
+    @property
+    def note_reads(self) -> int:
+        """Note list reads (GET .../notes), answered or not."""
+        with self._lock:
+            return self._note_reads
+
     # Behaviour ----------------------------------------------------------------------------
 
     def _authorized(self, headers: dict[str, str]) -> bool:
@@ -116,6 +123,8 @@ class SdpServer(VendorServer):
             return 200, {"request": copy.deepcopy(request), "response_status": _success()}, {}
 
     def _list_notes(self, ticket_id: str, query: str) -> Reply:
+        with self._lock:
+            self._note_reads += 1
         raw = parse_qs(query).get("input_data", ["{}"])[0]
         try:
             list_info = json.loads(raw).get("list_info") or {}

@@ -31,6 +31,7 @@ from tests.flows.conftest import (
     seed,
 )
 from tests.flows.events import entry, event
+from warehouse import enhancements
 from warehouse.db import Database
 from warehouse.knowledge import Article, Host
 from warehouse.tickets import all_tickets
@@ -153,6 +154,8 @@ def test_a_note_posted_before_a_crash_is_found_by_its_marker_not_posted_again(
     sdp_tenant(db, box, tenant_id, sdp)
     sdp.add_request({"id": "8"})
     crashed = event(tenant_id, "8", "Mailbox full")
+    with db.tenant(tenant_id) as conn:  # the crashed attempt's begin
+        assert enhancements.begin(conn, crashed) is None
     with httpx.Client() as http:
         client = ServiceDeskClient(ItsmConnection(sdp.base_url, SDP_KEY, "onprem"), http)
         posted = client.add_note("8", f"<p>earlier note</p><p>{marker(crashed.event_id)}</p>")
@@ -161,6 +164,21 @@ def test_a_note_posted_before_a_crash_is_found_by_its_marker_not_posted_again(
 
     assert sdp.note_posts == 1
     assert recorded(db, tenant_id, crashed.event_id)["note_id"] == posted
+
+
+def test_a_first_attempt_posts_without_searching_the_ticket_for_its_note(
+    flow_settings: Settings, db: Database, box: SecretBox, sdp: SdpServer, tenant_id: str
+) -> None:
+    """Its history row is new, so no earlier attempt can have posted: the read is skipped."""
+    sdp_tenant(db, box, tenant_id, sdp)
+    sdp.add_request({"id": "9"})
+    fresh = event(tenant_id, "9", "Printer offline")
+
+    run_flow(flow_settings, [entry(fresh)])
+
+    assert sdp.note_posts == 1
+    assert sdp.note_reads == 0
+    assert recorded(db, tenant_id, fresh.event_id)["status"] == "succeeded"
 
 
 def test_backfills_rewrite_history_and_post_again_only_when_asked(
