@@ -16,6 +16,7 @@ from psycopg.rows import DictRow
 from psycopg.types.json import Jsonb
 
 from aiops.events import Ticket
+from aiops.ticket_masking import mask_ticket
 from warehouse.db import TenantConnection
 
 JobKind = Literal["sandbox", "test_cases", "activate"]
@@ -57,6 +58,9 @@ def _job(row: DictRow) -> Job:
 
 
 def add(conn: TenantConnection, job: Job) -> Job:
+    """The job as stored: a pasted ticket's credentials masked, as ingest masks a webhook's
+    before anything durable holds it."""
+    ticket = mask_ticket(job.ticket) if job.ticket is not None else None
     row = conn.execute(
         f"""
         INSERT INTO sandbox_jobs (tenant_id, job_id, agent_id, version, kind, actor, ticket,
@@ -70,7 +74,7 @@ def add(conn: TenantConnection, job: Job) -> Job:
             job.version,
             job.kind,
             job.actor,
-            Jsonb(job.ticket.model_dump(mode="json")) if job.ticket is not None else None,
+            Jsonb(ticket.model_dump(mode="json")) if ticket is not None else None,
             job.override_reason,
         ),
     ).fetchone()

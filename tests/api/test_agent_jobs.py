@@ -141,3 +141,17 @@ def test_a_job_of_another_tenant_is_not_found(
     assert client.get(f"{agent}/jobs/{run_id}", headers=auth).status_code == 200
     elsewhere = client.get(f"/tenants/{other}/agents/vpn/jobs/{run_id}", headers=auth)
     assert elsewhere.status_code == 404
+
+
+def test_a_pasted_tickets_credentials_are_masked_before_its_job_is_stored(
+    unwaiting: TestClient, auth: dict[str, str], db: Database, tenant: str
+) -> None:
+    agent = _agent(unwaiting, auth, tenant)
+    pasted = {**TICKET, "description": "VPN drops. Login is admin, password: hunter2"}
+    answer = unwaiting.post(agent + "/versions/1/sandbox", json={"ticket": pasted}, headers=auth)
+    assert answer.status_code in (200, 202), answer.text
+    with db.tenant(tenant) as conn:
+        stored = conn.execute("SELECT ticket::text AS ticket FROM sandbox_jobs").fetchall()
+    assert len(stored) == 1
+    assert "hunter2" not in stored[0]["ticket"]
+    assert "[REDACTED:password]" in stored[0]["ticket"]
