@@ -49,7 +49,11 @@ _NO_HEAD = Head(0, b"")
 def _bulk_strings(args: tuple[Arg, ...]) -> bytes:
     parts = []
     for arg in args:
-        data = arg if isinstance(arg, bytes) else str(arg).encode()
+        # Most arguments are str: encoding them directly skips a str() call each.
+        if type(arg) is str:
+            data = arg.encode()
+        else:
+            data = arg if isinstance(arg, bytes) else str(arg).encode()
         parts.append(b"$%d\r\n%s\r\n" % (len(data), data))
     return b"".join(parts)
 
