@@ -11,7 +11,7 @@ from redis.exceptions import ResponseError
 
 from aiops.events import EVENT_FIELD, Event, shard_for
 from aiops.settings import Settings
-from ingest.pipelined import PipelinedRedis
+from ingest.pipelined import PipelinedRedis, head
 
 # KEYS: dedupe (per event id), replay (per digest of what the signature covers), rate
 # (the tenant's limiter state), stream. ARGV: ttl, maxlen, field, event, event id, rate,
@@ -98,6 +98,9 @@ def rate_key(prefix: str, tenant_id: str) -> str:
 
 
 _SHA = hashlib.sha1(_ENQUEUE.encode()).hexdigest()
+_KEY_COUNT = 4
+_EVALSHA = head("EVALSHA", _SHA, _KEY_COUNT)
+_EVAL = head("EVAL", _ENQUEUE, _KEY_COUNT)
 
 
 class EventQueue:
@@ -124,7 +127,6 @@ class EventQueue:
         tenant_id = event.tenant_id
         stream = settings.stream_name(shard_for(tenant_id, settings.stream_shards))
         keys_and_args = (
-            4,
             dedupe_key(prefix, tenant_id, event.event_id),
             replay_key(prefix, tenant_id, signed_digest),
             rate_key(prefix, tenant_id),
@@ -138,12 +140,12 @@ class EventQueue:
             traceparent or "",
         )
         try:
-            answer = await self._client.execute("EVALSHA", _SHA, *keys_and_args)
+            answer = await self._client.execute(*keys_and_args, first=_EVALSHA)
         except ResponseError as exc:
             if not str(exc).startswith("NOSCRIPT"):
                 raise
             # Redis restarted, or SCRIPT FLUSH: EVAL runs the script and caches it again.
-            answer = await self._client.execute("EVAL", _ENQUEUE, *keys_and_args)
+            answer = await self._client.execute(*keys_and_args, first=_EVAL)
         # The script answers {outcome} or {outcome, text}.
         assert isinstance(answer, list)
         outcome, *rest = [item.decode() for item in answer if isinstance(item, bytes)]

@@ -18,7 +18,7 @@ import asyncio
 import random
 import ssl
 from collections import deque
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
 from redis import exceptions
 from redis.asyncio.connection import SSLConnection, parse_url
@@ -31,13 +31,36 @@ class _Incomplete(Exception):
     """The buffer ends inside a reply: wait for more bytes."""
 
 
-def encode(args: tuple[Arg, ...]) -> bytes:
-    """A command as a RESP array of bulk strings."""
-    parts = [b"*%d\r\n" % len(args)]
+class Head(NamedTuple):
+    """A command's first arguments as RESP bulk strings, encoded once for every call (the
+    EVALSHA, script digest and key count of the webhook's one command)."""
+
+    argument_count: int
+    data: bytes
+
+
+def head(*args: Arg) -> Head:
+    return Head(len(args), _bulk_strings(args))
+
+
+_NO_HEAD = Head(0, b"")
+
+
+def _bulk_strings(args: tuple[Arg, ...]) -> bytes:
+    parts = []
     for arg in args:
-        data = arg if isinstance(arg, bytes) else str(arg).encode()
+        # Most arguments are str: encoding them directly skips a str() call each.
+        if type(arg) is str:
+            data = arg.encode()
+        else:
+            data = arg if isinstance(arg, bytes) else str(arg).encode()
         parts.append(b"$%d\r\n%s\r\n" % (len(data), data))
     return b"".join(parts)
+
+
+def encode(args: tuple[Arg, ...], first: Head = _NO_HEAD) -> bytes:
+    """A command (`first`'s arguments, then `args`) as a RESP array of bulk strings."""
+    return b"*%d\r\n%s%s" % (first.argument_count + len(args), first.data, _bulk_strings(args))
 
 
 def parse(buffer: bytes | bytearray, start: int = 0) -> tuple[Reply, int]:
@@ -251,11 +274,12 @@ class PipelinedRedis:
         self._lanes = [_Lane(options, timeout_seconds) for _ in range(lanes)]
         self._turn = 0
 
-    async def execute(self, *args: Arg) -> Reply:
-        """The reply to one command; an error reply is raised as ResponseError."""
+    async def execute(self, *args: Arg, first: Head = _NO_HEAD) -> Reply:
+        """The reply to one command (`first`'s arguments, then `args`); an error reply is
+        raised as ResponseError."""
         self._turn = (self._turn + 1) % len(self._lanes)
         lane = self._lanes[self._turn]
-        command = encode(args)
+        command = encode(args, first)
         try:
             reply = await lane.call(command)
         except exceptions.ConnectionError:

@@ -10,6 +10,7 @@ import re
 from html.parser import HTMLParser
 
 _LOOKS_LIKE_HTML = re.compile(r"<[a-zA-Z/!]")
+_SPACES = re.compile(r"\s+")
 _BLOCKS = frozenset(
     {
         *("address", "article", "aside", "blockquote", "dd", "div", "dl", "dt", "fieldset"),
@@ -19,6 +20,13 @@ _BLOCKS = frozenset(
     }
 )
 _HIDDEN = frozenset({"script", "style", "head", "title"})
+# Tags the quick path may meet: block breaks and inline styling, never one whose content
+# the parser reads raw (script, style, textarea, ...) or hides.
+_QUICK_TAGS = _BLOCKS | {"br", "span", "b", "i", "u", "em", "strong", "small", "code"}
+# A fragment of bare text (no entities) and attribute-less tags: <p>, </p>, <br/>, <br />.
+_QUICK_TOKEN = re.compile(
+    r"([^<&]+)|<([a-zA-Z][a-zA-Z0-9]*)>|</([a-zA-Z][a-zA-Z0-9]*)>|<([a-zA-Z][a-zA-Z0-9]*) ?/>"
+)
 
 
 class _TextExtractor(HTMLParser):
@@ -48,16 +56,57 @@ class _TextExtractor(HTMLParser):
     def handle_data(self, data: str) -> None:
         if not self._hidden_depth:
             # In HTML, source line breaks are just spaces; real breaks come from tags.
-            self.parts.append(re.sub(r"\s+", " ", data))
+            self.parts.append(_SPACES.sub(" ", data))
+
+
+def quick_text(html: str) -> str | None:
+    """What _TextExtractor collects from a simple fragment, or None when the fragment needs
+    the parser; most ticket bodies are a few <div>/<p>/<br> around plain text."""
+    parts: list[str] = []
+    position = 0
+    for match in _QUICK_TOKEN.finditer(html):
+        if match.start() != position:
+            return None
+        position = match.end()
+        data, start, end, start_end = match.groups()
+        if data is not None:
+            parts.append(_SPACES.sub(" ", data))
+        elif start is not None:
+            tag = start.lower()
+            if tag not in _QUICK_TAGS:
+                return None
+            if tag == "br" or tag in _BLOCKS:
+                parts.append("\n")
+                if tag == "li":
+                    parts.append("- ")
+        elif end is not None:
+            tag = end.lower()
+            if tag not in _QUICK_TAGS:
+                return None
+            if tag in _BLOCKS and tag != "li":
+                parts.append("\n")
+        else:
+            tag = start_end.lower()
+            if tag not in _QUICK_TAGS:
+                return None
+            if tag == "br" or tag in _BLOCKS:
+                parts.append("\n")
+    return "".join(parts) if position == len(html) else None
+
+
+def parsed_text(html: str) -> str:
+    """What _TextExtractor collects from `html` (the reference for quick_text)."""
+    parser = _TextExtractor()
+    parser.feed(html)
+    parser.close()
+    return "".join(parser.parts)
 
 
 def html_to_text(html: str) -> str:
     """Plain text of an HTML fragment; text without markup keeps its own line breaks."""
     if _LOOKS_LIKE_HTML.search(html):
-        parser = _TextExtractor()
-        parser.feed(html)
-        parser.close()
-        text = "".join(parser.parts)
+        quick = quick_text(html)
+        text = parsed_text(html) if quick is None else quick
     else:
         text = html
     lines = [" ".join(line.split()) for line in text.splitlines()]

@@ -15,7 +15,7 @@ from pydantic import ValidationError
 
 from aiops.events import EventKind, Ticket
 from itsm.base import FieldError, NormalizationError
-from itsm.fields import clip, max_length, unstorable
+from itsm.fields import clip, is_mapping, max_length, unstorable
 from itsm.html_text import html_to_text
 
 Loc = tuple[str | int, ...]
@@ -56,7 +56,7 @@ class _Reader:
 
     def identifier(self, key: str) -> str | None:
         value = self.obj.get(key)
-        if isinstance(value, bool) or not isinstance(value, str | int):
+        if type(value) is not str and (isinstance(value, bool) or not isinstance(value, str | int)):
             self._fail(key, "required: a string or number")
             return None
         text = str(value).strip()
@@ -83,7 +83,7 @@ class _Reader:
         value = self.obj.get(key)
         if value is None or isinstance(value, str):
             return value or None
-        if isinstance(value, Mapping):
+        if is_mapping(value):
             inner = value.get(attribute)
             if inner is None or isinstance(inner, str):
                 return inner or None
@@ -95,7 +95,7 @@ class _Reader:
     def timestamp(self, key: str) -> datetime | None:
         """SDP datetimes: {"value": "<epoch ms>", "display_value": ...}, or bare epoch ms."""
         value = self.obj.get(key)
-        if isinstance(value, Mapping):
+        if is_mapping(value):
             value = value.get("value")
         if value is None or value == "":
             return None
@@ -128,7 +128,7 @@ def normalize_webhook(payload: Any, kind: EventKind | None = None) -> tuple[Even
     `kind` from the caller wins (the resolved-ticket endpoint passes "resolved"); then the
     body's "event"; then "created".
     """
-    if not isinstance(payload, Mapping):
+    if not is_mapping(payload):
         raise NormalizationError([FieldError((), "expected a JSON object")])
     errors: list[FieldError] = []
     if kind is None:
@@ -146,7 +146,7 @@ def normalize_webhook(payload: Any, kind: EventKind | None = None) -> tuple[Even
 
 
 def _read_ticket(request: Any, loc: Loc, errors: list[FieldError]) -> Ticket | None:
-    if not isinstance(request, Mapping):
+    if not is_mapping(request):
         errors.append(FieldError(loc, "required: the ServiceDesk Plus v3 request object"))
         return None
     read = _Reader(request, loc)
@@ -156,7 +156,7 @@ def _read_ticket(request: Any, loc: Loc, errors: list[FieldError]) -> Ticket | N
     if not (subject or "").strip() and not description:
         errors.append(FieldError((*loc, "subject"), "subject or description is required"))
     resolution = request.get("resolution")
-    if isinstance(resolution, Mapping):
+    if is_mapping(resolution):
         inner = _Reader(resolution, (*loc, "resolution"))
         resolution_text = inner.html("content")
         errors.extend(inner.errors)
@@ -173,10 +173,11 @@ def _read_ticket(request: Any, loc: Loc, errors: list[FieldError]) -> Ticket | N
         "updated_at": read.timestamp("last_updated_time"),
         "resolved_at": read.timestamp("resolved_time"),
     }
-    extra: dict[str, Any] = {key: read.name(key) for key in _EXTRA_LOOKUPS}
-    extra |= {key: read.text(key) for key in _EXTRA_TEXTS}
+    name, text = read.name, read.text
+    extra: dict[str, Any] = {key: name(key) for key in _EXTRA_LOOKUPS}
+    extra |= {key: text(key) for key in _EXTRA_TEXTS}
     udf_fields = request.get("udf_fields")
-    if isinstance(udf_fields, Mapping) and udf_fields:
+    if is_mapping(udf_fields) and udf_fields:
         extra["udf_fields"] = dict(udf_fields)
     errors.extend(read.errors)
     for key, value in extra.items():

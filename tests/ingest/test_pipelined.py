@@ -14,13 +14,19 @@ import redis
 from redis.exceptions import ConnectionError, ResponseError, TimeoutError
 
 from aiops.embedded import ServiceUrls
-from ingest.pipelined import PipelinedRedis, _Incomplete, encode, parse
+from ingest.pipelined import PipelinedRedis, _Incomplete, encode, head, parse
 
 pytestmark = pytest.mark.anyio
 
 
 def test_a_command_is_an_array_of_bulk_strings() -> None:
     assert encode(("SET", b"k\r\n", 42)) == b"*3\r\n$3\r\nSET\r\n$3\r\nk\r\n\r\n$2\r\n42\r\n"
+
+
+def test_an_encoded_head_makes_the_same_command_as_its_arguments_would() -> None:
+    whole = encode(("EVALSHA", "ab" * 20, 2, "k1", b"k2", 7, ""))
+    assert encode(("k1", b"k2", 7, ""), head("EVALSHA", "ab" * 20, 2)) == whole
+    assert encode((), head("PING")) == encode(("PING",)) == b"*1\r\n$4\r\nPING\r\n"
 
 
 @pytest.mark.parametrize(
