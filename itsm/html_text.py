@@ -29,6 +29,23 @@ _QUICK_TOKEN = re.compile(
 )
 
 
+def _opened(tag: str) -> str:
+    """The text a start tag adds."""
+    if tag == "li":
+        return "\n- "
+    return "\n" if tag == "br" or tag in _BLOCKS else ""
+
+
+def _closed(tag: str) -> str:
+    """The text an end tag adds (the next item's start tag breaks a list's line)."""
+    return "\n" if tag in _BLOCKS and tag != "li" else ""
+
+
+def _self_closed(tag: str) -> str:
+    """The text a self-closing tag (<br/>) adds."""
+    return "\n" if tag == "br" or tag in _BLOCKS else ""
+
+
 class _TextExtractor(HTMLParser):
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
@@ -38,20 +55,17 @@ class _TextExtractor(HTMLParser):
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         if tag in _HIDDEN:
             self._hidden_depth += 1
-        elif tag == "br" or tag in _BLOCKS:
-            self.parts.append("\n")
-            if tag == "li":
-                self.parts.append("- ")
+        else:
+            self.parts.append(_opened(tag))
 
     def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag == "br" or tag in _BLOCKS:
-            self.parts.append("\n")
+        self.parts.append(_self_closed(tag))
 
     def handle_endtag(self, tag: str) -> None:
         if tag in _HIDDEN:
             self._hidden_depth = max(0, self._hidden_depth - 1)
-        elif tag in _BLOCKS and tag != "li":  # the next item's start tag breaks the line
-            self.parts.append("\n")
+        else:
+            self.parts.append(_closed(tag))
 
     def handle_data(self, data: str) -> None:
         if not self._hidden_depth:
@@ -68,29 +82,16 @@ def quick_text(html: str) -> str | None:
         if match.start() != position:
             return None
         position = match.end()
-        data, start, end, start_end = match.groups()
-        if data is not None:
-            parts.append(_SPACES.sub(" ", data))
-        elif start is not None:
-            tag = start.lower()
-            if tag not in _QUICK_TAGS:
-                return None
-            if tag == "br" or tag in _BLOCKS:
-                parts.append("\n")
-                if tag == "li":
-                    parts.append("- ")
-        elif end is not None:
-            tag = end.lower()
-            if tag not in _QUICK_TAGS:
-                return None
-            if tag in _BLOCKS and tag != "li":
-                parts.append("\n")
-        else:
-            tag = start_end.lower()
-            if tag not in _QUICK_TAGS:
-                return None
-            if tag == "br" or tag in _BLOCKS:
-                parts.append("\n")
+        # Which group matched: 1 text, 2 a start tag, 3 an end tag, 4 a self-closing tag.
+        group = match.lastindex
+        if group == 1:
+            parts.append(_SPACES.sub(" ", match[1]))
+            continue
+        assert group is not None
+        tag = match[group].lower()
+        if tag not in _QUICK_TAGS:
+            return None
+        parts.append((_opened, _closed, _self_closed)[group - 2](tag))
     return "".join(parts) if position == len(html) else None
 
 
