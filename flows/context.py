@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from flows.extract import Mentions
@@ -50,5 +50,21 @@ class Context:
     dropped: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
-        """JSON-ready, for enhancement_history.context."""
-        return asdict(self)
+        """JSON-ready, for enhancement_history.context: what `dataclasses.asdict` gives,
+        without its deep copy of every value (a context is not changed once gathered),
+        which cost as much CPU as the search that found the similar tickets."""
+        return {
+            "similar_tickets": [_flat(t) for t in self.similar_tickets],
+            "kb_articles": [_flat(a) for a in self.kb_articles],
+            "mentions": _flat(self.mentions),
+            "hosts": [_flat(h) for h in self.hosts],
+            "monitoring": self.monitoring,
+            "sources": dict(self.sources),
+            "timings_ms": dict(self.timings_ms),
+            "dropped": {name: list(items) for name, items in self.dropped.items()},
+        }
+
+
+def _flat(item: SimilarTicket | KbArticle | Mentions | Host) -> dict[str, Any]:
+    """A dataclass whose fields hold no dataclass, as a dict of its fields."""
+    return {f.name: getattr(item, f.name) for f in fields(item)}
