@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, is_dataclass
 from typing import Any
 
 from flows.extract import Mentions
@@ -53,18 +53,15 @@ class Context:
         """JSON-ready, for enhancement_history.context: what `dataclasses.asdict` gives,
         without its deep copy of every value (a context is not changed once gathered),
         which cost as much CPU as the search that found the similar tickets."""
-        return {
-            "similar_tickets": [_flat(t) for t in self.similar_tickets],
-            "kb_articles": [_flat(a) for a in self.kb_articles],
-            "mentions": _flat(self.mentions),
-            "hosts": [_flat(h) for h in self.hosts],
-            "monitoring": self.monitoring,
-            "sources": dict(self.sources),
-            "timings_ms": dict(self.timings_ms),
-            "dropped": {name: list(items) for name, items in self.dropped.items()},
-        }
+        return {f.name: _shallow(getattr(self, f.name)) for f in fields(self)}
 
 
-def _flat(item: SimilarTicket | KbArticle | Mentions | Host) -> dict[str, Any]:
-    """A dataclass whose fields hold no dataclass, as a dict of its fields."""
-    return {f.name: getattr(item, f.name) for f in fields(item)}
+def _shallow(value: Any) -> Any:
+    """A field's value with its dataclasses (which hold none) as dicts, one level down."""
+    if is_dataclass(value):
+        return {f.name: getattr(value, f.name) for f in fields(value)}
+    if isinstance(value, list):
+        return [_shallow(item) for item in value]
+    if isinstance(value, dict):
+        return dict(value)
+    return value
