@@ -117,8 +117,8 @@ def _matches_postgres(asset_name: str) -> AssetCheckSpec:
 def enhancement_history_parquet(
     context: AssetExecutionContext, postgres: PostgresResource, warehouse: WarehouseResource
 ) -> MaterializeResult:
-    """Each tenant's enhancement_history rows created on the day (UTC), one Parquet file
-    per tenant and day."""
+    """Each tenant's enhancement_history rows created on the day (UTC), in the tenant's
+    Parquet files of the month."""
     return _export(context, postgres, warehouse, ENHANCEMENTS)
 
 
@@ -155,12 +155,12 @@ def enhancement_daily_rollup(
     one DuckDB query for every tenant and day of the run."""
     days = days_of(context.partition_keys)
     tenant_ids = _exported_tenants(context, postgres)
-    frames, _ = rollups.write_daily_many(warehouse.root, tenant_ids, days)
-    context.log.info("daily rollup: %d tenant/day rows", frames.height)
+    written = rollups.write(warehouse.root, rollups.DAILY, tenant_ids, days)
+    context.log.info("daily rollup: %d tenant/day rows", written.rows)
     return MaterializeResult(
         metadata={
-            **_run_metadata(tenant_ids, days, frames.height),
-            "enhancements": MetadataValue.int(int(frames["enhancements"].sum())),
+            **_run_metadata(tenant_ids, days, written.rows),
+            "enhancements": MetadataValue.int(written.enhancements or 0),
         }
     )
 
@@ -179,8 +179,8 @@ def context_source_daily_rollup(
     contributed, came back empty, or failed, per tenant and day."""
     days = days_of(context.partition_keys)
     tenant_ids = _exported_tenants(context, postgres)
-    frames, _ = rollups.write_sources_many(warehouse.root, tenant_ids, days)
-    return MaterializeResult(metadata=_run_metadata(tenant_ids, days, frames.height))
+    written = rollups.write(warehouse.root, rollups.SOURCES, tenant_ids, days)
+    return MaterializeResult(metadata=_run_metadata(tenant_ids, days, written.rows))
 
 
 @asset(
@@ -197,8 +197,8 @@ def agent_version_daily_rollup(
     total time, tokens and cost."""
     days = days_of(context.partition_keys)
     tenant_ids = _exported_tenants(context, postgres)
-    frames, _ = rollups.write_agents_many(warehouse.root, tenant_ids, days)
-    return MaterializeResult(metadata=_run_metadata(tenant_ids, days, frames.height))
+    written = rollups.write(warehouse.root, rollups.AGENTS, tenant_ids, days)
+    return MaterializeResult(metadata=_run_metadata(tenant_ids, days, written.rows))
 
 
 @asset(

@@ -1,7 +1,10 @@
 from __future__ import annotations
 
 import math
-from datetime import timedelta
+import os
+import re
+import shutil
+from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -9,10 +12,23 @@ import polars as pl
 
 from aiops.crypto import SecretBox
 from tests.analytics import seed
-from warehouse.analytics import rollups
-from warehouse.analytics.export import ENHANCEMENTS, TICKETS, export_partition, source_outcomes
-from warehouse.analytics.layout import covered_days, partition_file
-from warehouse.analytics.reconcile import parquet_day, postgres_day
+from warehouse.analytics import duck, export, rollups
+from warehouse.analytics.export import (
+    ENHANCEMENTS,
+    TICKETS,
+    export_partition,
+    export_tenant_days,
+    source_outcomes,
+)
+from warehouse.analytics.layout import (
+    Part,
+    days_metadata,
+    month_dir,
+    part_of,
+    parts,
+    tenant_dir,
+)
+from warehouse.analytics.reconcile import parquet_day, parquet_days, postgres_day, postgres_days
 from warehouse.db import Database
 
 _PG_DAILY = """
@@ -84,11 +100,21 @@ def test_partition_holds_exactly_the_tenants_rows_of_the_day(
     assert frame["cost_usd"].to_list() == [Decimal("0.001250")] * 2
 
 
+def _month_listing(warehouse_dir: Path, tenant_id: str) -> list[str]:
+    """The table folder's entries, generation tokens replaced by <g>."""
+    folder = tenant_dir(warehouse_dir, tenant_id) / ENHANCEMENTS
+    return sorted(re.sub(r"\.[0-9a-f]{8}$", ".<g>", name) for name in os.listdir(folder))
+
+
+def _parts(warehouse_dir: Path, tenant_id: str, day: date) -> list[Part]:
+    return parts(month_dir(warehouse_dir, ENHANCEMENTS, tenant_id, day))
+
+
 def test_rerunning_a_partition_replaces_exactly_its_day(
     db: Database, box: SecretBox, tenant_id: str, warehouse_dir: Path
 ) -> None:
     seed.tenant(db, box, tenant_id)
-    # Two days of one month (one file) and a day of the month before (another file).
+    # Two days of one month (two parts) and the last day of the month before.
     month = (seed.today().replace(day=1) - timedelta(days=1)).replace(day=1)
     day, neighbour = month + timedelta(days=10), month + timedelta(days=9)
     earlier = month - timedelta(days=1)
@@ -98,9 +124,11 @@ def test_rerunning_a_partition_replaces_exactly_its_day(
         seed.enhancement(conn, "z", seed.at(earlier))
         for d in (day, neighbour, earlier):
             export_partition(conn, warehouse_dir, ENHANCEMENTS, tenant_id, d)
-    other_month = partition_file(warehouse_dir, ENHANCEMENTS, tenant_id, earlier)
-    other_bytes = other_month.read_bytes()
-    before = pl.read_parquet(partition_file(warehouse_dir, ENHANCEMENTS, tenant_id, neighbour))
+    other_month = _parts(warehouse_dir, tenant_id, earlier)
+    other_bytes = [p.path.read_bytes() for p in other_month]
+    before = part_of(warehouse_dir, ENHANCEMENTS, tenant_id, neighbour)
+    assert before is not None
+    before_bytes = before.path.read_bytes()
 
     with db.tenant(tenant_id) as conn:
         seed.enhancement(conn, "c", seed.at(day, 18))
@@ -109,15 +137,113 @@ def test_rerunning_a_partition_replaces_exactly_its_day(
 
     frame = pl.read_parquet(again.path)
     assert again.rows == 2
-    assert sorted(frame.filter(pl.col("day") == day)["event_id"]) == ["a", "c"]
-    kept = frame.filter(pl.col("day") == neighbour)
-    assert kept.equals(before.filter(pl.col("day") == neighbour))
-    assert kept["event_id"].to_list() == ["b"]
-    assert other_month.read_bytes() == other_bytes
-    assert covered_days(again.path) == {day, neighbour}
+    assert sorted(frame["event_id"]) == ["a", "c"]
+    month_parts = _parts(warehouse_dir, tenant_id, day)
+    assert [p.days for p in month_parts] == [{neighbour}, {day}]
+    assert month_parts[0].path.name == before.path.name
+    assert month_parts[0].path.read_bytes() == before_bytes
+    assert [p.path.read_bytes() for p in _parts(warehouse_dir, tenant_id, earlier)] == other_bytes
     assert parquet_day(warehouse_dir, ENHANCEMENTS, tenant_id, day + timedelta(days=1)) is None
-    leftovers = sorted(p.name for p in again.path.parent.iterdir())
-    assert leftovers == [".lock", "data.parquet"]
+    names = [f"month={m:%Y-%m}" for m in (earlier, month)]
+    assert _month_listing(warehouse_dir, tenant_id) == sorted(
+        [*names, *(f".{n}.<g>" for n in names), *(f".{n}.lock" for n in names)]
+    )
+
+
+def test_a_day_inside_a_part_of_several_days_is_replaced_alone(
+    db: Database, box: SecretBox, tenant_id: str, warehouse_dir: Path
+) -> None:
+    seed.tenant(db, box, tenant_id)
+    month = (seed.today().replace(day=1) - timedelta(days=1)).replace(day=1)
+    days = [month + timedelta(days=n) for n in (3, 4, 5)]
+    with db.tenant(tenant_id) as conn:
+        for n, d in enumerate(days):
+            seed.enhancement(conn, f"e{n}", seed.at(d))
+        export_tenant_days(conn, warehouse_dir, ENHANCEMENTS, tenant_id, days)
+        assert [p.days for p in _parts(warehouse_dir, tenant_id, month)] == [set(days)]
+        seed.enhancement(conn, "e1-later", seed.at(days[1], 20))
+        export_partition(conn, warehouse_dir, ENHANCEMENTS, tenant_id, days[1])
+
+    (only,) = _parts(warehouse_dir, tenant_id, month)
+    assert only.days == set(days)
+    frame = pl.read_parquet(only.path)
+    assert frame["event_id"].to_list() == ["e0", "e1", "e1-later", "e2"]
+
+
+def test_the_run_covering_the_months_last_day_folds_the_month_into_one_part(
+    db: Database, box: SecretBox, tenant_id: str, warehouse_dir: Path
+) -> None:
+    seed.tenant(db, box, tenant_id)
+    month = (seed.today().replace(day=1) - timedelta(days=1)).replace(day=1)
+    last = (month + timedelta(days=31)).replace(day=1) - timedelta(days=1)
+    days = [month, month + timedelta(days=1), last - timedelta(days=1), last]
+    with db.tenant(tenant_id) as conn:
+        for n, d in enumerate(days):
+            seed.enhancement(conn, f"e{n}", seed.at(d))
+        for d in days[:-1]:
+            export_partition(conn, warehouse_dir, ENHANCEMENTS, tenant_id, d)
+        assert len(_parts(warehouse_dir, tenant_id, month)) == 3
+        export_partition(conn, warehouse_dir, ENHANCEMENTS, tenant_id, last)
+        in_postgres = postgres_days(conn, ENHANCEMENTS, month)
+
+    (only,) = _parts(warehouse_dir, tenant_id, month)
+    assert only.days == set(days)
+    assert pl.read_parquet(only.path)["event_id"].to_list() == ["e0", "e1", "e2", "e3"]
+    assert parquet_days(warehouse_dir, ENHANCEMENTS, tenant_id) == in_postgres
+
+
+def test_leftovers_of_a_killed_writer_go_and_an_old_month_folder_is_taken_over(
+    db: Database, box: SecretBox, tenant_id: str, warehouse_dir: Path
+) -> None:
+    seed.tenant(db, box, tenant_id)
+    month = (seed.today().replace(day=1) - timedelta(days=1)).replace(day=1)
+    old_day, day = month + timedelta(days=2), month + timedelta(days=3)
+    with db.tenant(tenant_id) as conn:
+        seed.enhancement(conn, "old", seed.at(old_day))
+        seed.enhancement(conn, "new", seed.at(day))
+        exported = export_partition(conn, warehouse_dir, ENHANCEMENTS, tenant_id, old_day)
+    # As the previous release left a month: a plain folder holding data.parquet.
+    folder = month_dir(warehouse_dir, ENHANCEMENTS, tenant_id, month)
+    rows = pl.read_parquet(exported.path)
+    folder.unlink()
+    shutil.rmtree(folder.with_name(f".{folder.name}.{exported.path.name.split('.')[1]}"))
+    folder.mkdir()
+    rows.write_parquet(folder / "data.parquet", metadata=days_metadata({old_day}))
+    # What a writer killed half-way leaves.
+    (folder.parent / f".{folder.name}.deadbeef").mkdir()
+    (folder.parent / f".{folder.name}.link-deadbeef").symlink_to(".nowhere")
+
+    with db.tenant(tenant_id) as conn:
+        export_partition(conn, warehouse_dir, ENHANCEMENTS, tenant_id, day)
+
+    assert folder.is_symlink()
+    assert [p.days for p in _parts(warehouse_dir, tenant_id, month)] == [{old_day}, {day}]
+    found = duck.run_query(warehouse_dir, "SELECT event_id FROM enhancement_history", tenant_id)
+    assert sorted(r[0] for r in found.rows) == ["new", "old"]
+    name = f"month={month:%Y-%m}"
+    assert _month_listing(warehouse_dir, tenant_id) == [f".{name}.<g>", f".{name}.lock", name]
+
+
+def test_dropping_days_keeps_the_rest_of_their_parts(
+    db: Database, box: SecretBox, tenant_id: str, warehouse_dir: Path
+) -> None:
+    seed.tenant(db, box, tenant_id)
+    month = (seed.today().replace(day=1) - timedelta(days=1)).replace(day=1)
+    days = [month + timedelta(days=n) for n in (1, 2, 6)]
+    with db.tenant(tenant_id) as conn:
+        for n, d in enumerate(days):
+            seed.enhancement(conn, f"e{n}", seed.at(d))
+        export_tenant_days(conn, warehouse_dir, ENHANCEMENTS, tenant_id, days[:2])
+        export_partition(conn, warehouse_dir, ENHANCEMENTS, tenant_id, days[2])
+
+    export.drop_days(warehouse_dir, ENHANCEMENTS, tenant_id, [days[0]])
+    left = _parts(warehouse_dir, tenant_id, month)
+    assert [p.days for p in left] == [{days[1]}, {days[2]}]
+    assert pl.read_parquet(left[0].path)["event_id"].to_list() == ["e1"]
+
+    export.drop_days(warehouse_dir, ENHANCEMENTS, tenant_id, days[1:])
+    assert not month_dir(warehouse_dir, ENHANCEMENTS, tenant_id, month).exists()
+    assert parquet_days(warehouse_dir, ENHANCEMENTS, tenant_id) == {}
 
 
 def test_ticket_partitions_follow_the_ticket_creation_day(
@@ -204,7 +330,9 @@ def test_noise_is_counted_as_skipped_by_reason_and_not_against_the_success_rate(
     assert row["skipped"] == 3 and row["enhancements"] == 5
     assert row["success_rate"] == 0.5
     assert row["p50_seconds"] == 2.5
-    frame = pl.read_parquet(partition_file(warehouse_dir, ENHANCEMENTS, tenant_id, day))
+    part = part_of(warehouse_dir, ENHANCEMENTS, tenant_id, day)
+    assert part is not None
+    frame = pl.read_parquet(part.path)
     reasons = frame.filter(pl.col("status") == "skipped")["skip_reason"].sort().to_list()
     assert reasons == ["auto_reply", "auto_reply", "newsletter"]
 
@@ -264,13 +392,15 @@ def test_agent_version_rollup_equals_postgres_per_version(
         export_partition(conn, warehouse_dir, ENHANCEMENTS, tenant_id, day)
         expected = conn.execute(_PG_AGENTS, seed.day_bounds(day)).fetchall()
 
-    frames, written = rollups.write_agents_many(warehouse_dir, [tenant_id], [day])
+    written = rollups.write(warehouse_dir, rollups.AGENTS, [tenant_id], [day])
 
-    rows = frames.sort("agent_id", "agent_version").to_dicts()
+    stored = pl.read_parquet(written.files[tenant_id].path)
+    rows = stored.sort("agent_id", "agent_version").to_dicts()
+    assert written.rows == len(rows) and written.files[tenant_id].rows == len(rows)
     assert len(expected) >= 3 and len(rows) == len(expected)
     for row, want in zip(rows, expected, strict=True):
         assert (row["tenant_id"], row["day"]) == (tenant_id, day)
         for name, value in want.items():
             assert _close(row[name], value), (name, row[name], value)
     assert sum(r["enhancements"] for r in rows) < 40
-    assert pl.read_parquet(written[tenant_id].path).height == len(expected)
+    assert stored.equals(rollups.frames(warehouse_dir, rollups.AGENTS, [tenant_id], [day]))

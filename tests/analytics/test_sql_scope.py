@@ -16,7 +16,7 @@ from tests.analytics import seed
 from warehouse import agents
 from warehouse.analytics import duck, rollups
 from warehouse.analytics.export import ENHANCEMENTS, TICKETS, export_partition
-from warehouse.analytics.layout import InvalidTenantError, partition_file, tenant_dir
+from warehouse.analytics.layout import InvalidTenantError, part_of, tenant_dir
 from warehouse.db import Database
 
 
@@ -39,7 +39,7 @@ def two_tenants(
             export_partition(conn, warehouse_dir, TICKETS, tid, day)
         rollups.write_daily(warehouse_dir, tid, day)
         rollups.write_sources(warehouse_dir, tid, day)
-        rollups.write_agents_many(warehouse_dir, [tid], [day])
+        rollups.write(warehouse_dir, rollups.AGENTS, [tid], [day])
     return mine, theirs
 
 
@@ -61,14 +61,17 @@ def test_each_view_shows_only_the_scoped_tenant(
 
 def _escapes(warehouse_dir: Path, mine: str, theirs: str) -> list[str]:
     day = seed.today() - timedelta(days=1)
-    my_file = partition_file(warehouse_dir, ENHANCEMENTS, mine, day)
-    their_file = partition_file(warehouse_dir, ENHANCEMENTS, theirs, day)
+    my_part = part_of(warehouse_dir, ENHANCEMENTS, mine, day)
+    their_part = part_of(warehouse_dir, ENHANCEMENTS, theirs, day)
+    assert my_part is not None and their_part is not None
+    my_file, their_file = my_part.path, their_part.path
     my_dir = tenant_dir(warehouse_dir, mine)
     root = warehouse_dir / "parquet"
     return [
         f"SELECT * FROM read_parquet('{their_file}')",
         f"SELECT * FROM read_parquet('{my_dir}/../tenant_id={theirs}/{ENHANCEMENTS}/*/*.parquet')",
-        f"SELECT * FROM read_parquet('{root}/*/{ENHANCEMENTS}/*/data.parquet')",
+        f"SELECT * FROM read_parquet('{root}/*/{ENHANCEMENTS}/*/*.parquet')",
+        f"SELECT * FROM read_parquet('{root}/*/{ENHANCEMENTS}/.*/*.parquet')",
         f"SELECT * FROM read_parquet('{root}/**/*.parquet')",
         f"SELECT * FROM read_parquet(['{my_file}', '{their_file}'])",
         f"SELECT * FROM parquet_scan('{their_file}')",

@@ -12,7 +12,7 @@ from aiops.settings import Settings
 from tests.analytics import seed
 from warehouse.analytics import duck, rollups
 from warehouse.analytics.export import ENHANCEMENTS, TICKETS, export_partition
-from warehouse.analytics.layout import partition_file, tenant_dir
+from warehouse.analytics.layout import part_of, tenant_dir
 from warehouse.db import Database
 
 DAY = seed.today() - timedelta(days=1)
@@ -65,8 +65,9 @@ def test_sql_cannot_read_another_tenants_files(
 ) -> None:
     mine, theirs = two_tenants
     root = settings.warehouse_path
-    their_file = partition_file(root, ENHANCEMENTS, theirs, DAY)
-    assert their_file.exists()
+    their_part = part_of(root, ENHANCEMENTS, theirs, DAY)
+    assert their_part is not None and their_part.path.exists()
+    their_file = their_part.path
     for attempt in (
         f"SELECT * FROM read_parquet('{their_file}')",
         f"SELECT * FROM read_parquet('{tenant_dir(root, mine)}/../tenant_id={theirs}/**')",

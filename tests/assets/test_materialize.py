@@ -1,10 +1,12 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import polars as pl
 from dagster import AssetKey, DagsterInstance, Definitions, materialize
 
 from aiops.crypto import SecretBox
@@ -39,9 +41,21 @@ DAILY_ASSETS = [
 ]
 
 
+# The token in a month generation's folder and part names (warehouse.analytics.months).
+_GENERATION = re.compile(r"\.[0-9a-f]{8}\b")
+
+
 def _files(root: Path) -> dict[str, str]:
+    """What the warehouse holds where: Parquet files by their rows (a re-run writes the
+    same rows, under a new generation's name), other files by their bytes."""
+
+    def content(path: Path) -> str:
+        if path.suffix == ".parquet":
+            return str(pl.read_parquet(path).rows())
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+
     return {
-        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        _GENERATION.sub(".<g>", str(p.relative_to(root))): content(p)
         for p in sorted(root.rglob("*"))
         if p.is_file() and p.suffix != ".duckdb"
     }
@@ -219,11 +233,11 @@ def test_a_range_of_days_for_every_tenant_is_one_run(
 
 
 def _stamps(root: Path, tenant_id: str) -> dict[str, tuple[int, int]]:
-    """Inode and modification time of each of the tenant's files: a rewrite changes them
-    even when it writes the same bytes."""
+    """Inode and modification time of each of the tenant's files (generation tokens left
+    out of the names): a rewrite changes them even when it writes the same bytes."""
     folder = root / "parquet" / f"tenant_id={tenant_id}"
     return {
-        str(p.relative_to(folder)): (p.stat().st_ino, p.stat().st_mtime_ns)
+        _GENERATION.sub(".<g>", str(p.relative_to(folder))): (p.stat().st_ino, p.stat().st_mtime_ns)
         for p in sorted(folder.rglob("*.parquet"))
     }
 

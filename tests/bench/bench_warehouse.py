@@ -8,9 +8,9 @@ all of them, then, in this one script:
   1. exports every tenant's days to Parquet as the Dagster assets do
      (export.export_days: per tenant one RLS-scoped transaction, COPY into Polars, one
      file per tenant and month);
-  2. rolls them up as the assets do (rollups.write_daily_many: one DuckDB query for
-     every tenant and day, merged into each tenant's rollup file; then the source and
-     agent-version rollups beside it);
+  2. rolls them up as the assets do (rollups.write: one DuckDB statement for every
+     tenant and day that also merges the rows into each tenant's rollup file and writes
+     them all; then the source and agent-version rollups beside it);
   3. runs the same aggregate as one `GROUP BY tenant_id, day` query on PostgreSQL;
   4. runs one day's export and rollup for each of the two later days (few tenants,
      many tenants: the daily schedule's run);
@@ -37,6 +37,7 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
+import polars as pl
 import psycopg
 from dagster import DagsterInstance, materialize
 from psycopg.rows import dict_row
@@ -251,7 +252,14 @@ def _pg_rollup(
 
 
 def _files(root: Path) -> int:
-    return sum(1 for _ in (root / "parquet").glob(f"*/{ENHANCEMENTS}/*/*.parquet"))
+    return sum(1 for _ in (root / "parquet").glob(f"*/{ENHANCEMENTS}/month=*/*.parquet"))
+
+
+def _written_rows(root: Path, days: list[date]) -> list[dict[str, Any]]:
+    """The daily rollup rows of `days` as the warehouse stored them, every tenant's."""
+    files = sorted((root / "parquet").glob(f"*/{rollups.DAILY}/*.parquet"))
+    frame = pl.concat([pl.read_parquet(f) for f in files])
+    return frame.filter(pl.col("day").is_between(days[0], days[-1])).to_dicts()
 
 
 def _close(a: object, b: object) -> bool:
@@ -326,7 +334,7 @@ def _schedule_scaling(db: Database, state: Path, wide: Block, narrow: Block) -> 
 
         def daily_run(block: Block = block) -> None:
             export_days(db, root, ENHANCEMENTS, block.tenant_ids, [block.first])
-            rollups.write_daily_many(root, block.tenant_ids, [block.first])
+            rollups.write(root, rollups.DAILY, block.tenant_ids, [block.first])
 
         server_before = _server_cpu(state)
         _timed(f"daily run, {len(block.tenant_ids)} tenants x {block.per_day:,} rows", daily_run)
@@ -389,23 +397,24 @@ def main() -> None:
                     "(this process + server)",
                     flush=True,
                 )
-                (frames, _), rollup_wall, rollup_cpu = _timed(
-                    "rollup: write_daily_many (one DuckDB query)",
-                    lambda: rollups.write_daily_many(root, tenant_ids, days),
+                _, rollup_wall, rollup_cpu = _timed(
+                    "rollup: rollups.write (one DuckDB statement)",
+                    lambda: rollups.write(root, rollups.DAILY, tenant_ids, days),
                 )
                 _timed(
                     "  (the source rollup beside it)",
-                    lambda: rollups.write_sources_many(root, tenant_ids, days),
+                    lambda: rollups.write(root, rollups.SOURCES, tenant_ids, days),
                 )
                 _timed(
                     "  (the agent-version rollup beside it)",
-                    lambda: rollups.write_agents_many(root, tenant_ids, days),
+                    lambda: rollups.write(root, rollups.AGENTS, tenant_ids, days),
                 )
                 theirs, pg_wall, pg_cpu = _pg_rollup(urls.migration_database_url, state, days)
                 print(f"ratio (wall): PostgreSQL / warehouse rollup = {pg_wall / rollup_wall:.1f}x")
                 print(f"ratio (CPU):  PostgreSQL / warehouse rollup = {pg_cpu / rollup_cpu:.1f}x")
-                bad = _mismatches(frames.to_dicts(), theirs)
-                partitions = frames.height
+                ours = _written_rows(root, days)
+                bad = _mismatches(ours, theirs)
+                partitions = len(ours)
                 print(
                     f"equality: {partitions - len({b.split(' ')[0] for b in bad}):,}/"
                     f"{partitions:,} tenant/day partitions equal"

@@ -11,10 +11,11 @@ Each tenant is read in its own transaction scoped by `Database.tenant`, so Postg
 row-level security, not this module, decides which rows come back; a frame that still
 held another tenant's row would be refused before anything is written.
 
-The partition is the day. Exporting days replaces exactly those days' rows in their
-month's file (the other days' rows are kept as they were) and the new file is swapped in
-atomically. The prompt and the full context stay in PostgreSQL; the warehouse keeps what
-analysis needs, with the context reduced to which sources contributed.
+The partition is the day. Exporting days writes their rows as one new part of their
+month and drops them from the part that held them before, so the other days' rows are
+kept as they were, and the month changes atomically (see months). The prompt and the
+full context stay in PostgreSQL; the warehouse keeps what analysis needs, with the
+context reduced to which sources contributed.
 """
 
 from __future__ import annotations
@@ -22,7 +23,6 @@ from __future__ import annotations
 import io
 import json
 import select
-import shutil
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -34,13 +34,13 @@ import polars as pl
 import psycopg
 from psycopg import pq, sql
 
+from warehouse.analytics import months
 from warehouse.analytics.layout import (
-    covered_days,
+    Part,
     day_bounds,
     days_metadata,
-    locked,
+    month_dir,
     month_of,
-    partition_file,
     replacing,
 )
 from warehouse.db import Database, TenantConnection
@@ -362,21 +362,42 @@ def _refuse_strangers(frame: pl.DataFrame, tenant_id: str) -> None:
         )
 
 
+def _last_day_of_month(day: date) -> date:
+    return (day.replace(day=28) + timedelta(days=4)).replace(day=1) - timedelta(days=1)
+
+
+def _without(part: Part, days: set[date]) -> pl.DataFrame:
+    return pl.read_parquet(part.path).filter(~pl.col("day").is_in(sorted(days)))
+
+
 def _write_month(
     frame: pl.DataFrame, root: Path, table: str, tenant_id: str, days: Sequence[date]
 ) -> dict[date, Exported]:
-    """Replaces the rows of `days` (all of one month) in the month's file by `frame`'s."""
+    """Writes `frame`, the rows of `days` (all of one month), as a new part of the month;
+    a part that held any of those days is rewritten without them. Once the month's last
+    day is covered, the month is folded into one part."""
     _refuse_strangers(frame, tenant_id)
-    target = partition_file(root, table, tenant_id, days[0])
-    with locked(target):
-        covered = covered_days(target)
-        if covered - set(days):
-            kept = pl.read_parquet(target).filter(~pl.col("day").is_in(list(days)))
-            frame = pl.concat([kept, frame], how="diagonal_relaxed")
-        merged = frame.select(list(SCHEMAS[table])).sort("day", "id")
-        write_partition(merged, target, days_metadata(covered | set(days)))
+    wanted = set(days)
+    with months.rewriting(root, table, tenant_id, days[0]) as draft:
+        frames, covered, others = [frame], set(wanted), []
+        for part in draft.current:
+            if not part.days & wanted:
+                others.append(part)
+            elif part.days - wanted:
+                frames.append(_without(part, wanted))
+                covered |= part.days - wanted
+        if others and _last_day_of_month(days[0]) in covered.union(*(p.days for p in others)):
+            frames.extend(pl.read_parquet(part.path) for part in others)
+            covered = covered.union(*(p.days for p in others))
+            others = []
+        for part in others:
+            draft.keep(part)
+        merged = pl.concat(frames, how="diagonal_relaxed").select(list(SCHEMAS[table]))
+        target = draft.new_part(min(covered))
+        write_partition(merged.sort("day", "id"), target, days_metadata(covered))
     counts = dict(frame.group_by("day").len().iter_rows())
-    return {day: Exported(target, int(counts.get(day, 0))) for day in days}
+    published = draft.folder / target.name
+    return {day: Exported(published, int(counts.get(day, 0))) for day in days}
 
 
 def drop_days(root: Path, table: str, tenant_id: str, days: Iterable[date]) -> None:
@@ -386,14 +407,17 @@ def drop_days(root: Path, table: str, tenant_id: str, days: Iterable[date]) -> N
     for day in days:
         by_month.setdefault(month_of(day), set()).add(day)
     for month, doomed in by_month.items():
-        target = partition_file(root, table, tenant_id, month)
-        with locked(target):
-            left = covered_days(target) - doomed
-            if left:
-                kept = pl.read_parquet(target).filter(~pl.col("day").is_in(list(doomed)))
-                write_partition(kept, target, days_metadata(left))
-            else:
-                shutil.rmtree(target.parent, ignore_errors=True)
+        if not month_dir(root, table, tenant_id, month).is_dir():
+            continue
+        with months.rewriting(root, table, tenant_id, month) as draft:
+            for part in draft.current:
+                left = part.days - doomed
+                if left == part.days:
+                    draft.keep(part)
+                elif left:
+                    write_partition(
+                        _without(part, doomed), draft.new_part(min(left)), days_metadata(left)
+                    )
 
 
 def _days_between(first: date, last: date) -> list[date]:

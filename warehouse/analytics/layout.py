@@ -1,18 +1,17 @@
 """Where everything lives under the warehouse folder.
 
-    parquet/tenant_id=<tenant>/<table>/month=<YYYY-MM>/data.parquet   exported tables
-    parquet/tenant_id=<tenant>/<rollup>/data.parquet                  rollup tables
+    parquet/tenant_id=<tenant>/<table>/month=<YYYY-MM>/*.parquet   exported tables
+    parquet/tenant_id=<tenant>/<rollup>/data.parquet              rollup tables
     ticket_index/tenant_id=<tenant>/...
     analytics.duckdb
 
 One folder per tenant holds every table of that tenant, so a tenant-scoped DuckDB
-connection can be confined to it. An exported table has one file per tenant and UTC
-month, rows in day order; the file's key-value metadata lists the days it covers
-(`aiops_days`), so a day exported with no rows is told apart from a day never exported.
-DuckDB pays a fixed cost per file it opens (about 0.25 ms), which with one file per
-tenant and day cost more than the aggregate itself; a month file holds up to 31 days.
-A rollup has one row per day (per source), so a tenant's rollup is one small file
-holding all its days. Re-running a day replaces that day's rows only, in either kind.
+connection can be confined to it. An exported table has a folder per tenant and UTC
+month holding a few part files, rows in day order (see months). DuckDB pays a fixed cost
+per file it opens (about 0.25 ms), which with one file per tenant and day cost more than
+the aggregate itself; a past month is one file. A rollup has one row per day (per
+source), so a tenant's rollup is one small file holding all its days. Re-running a day
+replaces that day's rows only, in either kind.
 """
 
 from __future__ import annotations
@@ -23,6 +22,7 @@ import re
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 
@@ -39,6 +39,7 @@ AGENT_ROLLUP = "agent_version_daily_rollup"
 ROLLUP_TABLES = frozenset({DAILY_ROLLUP, SOURCE_ROLLUP, AGENT_ROLLUP})
 # Key-value metadata of an exported file: the days it covers, comma-separated ISO dates.
 DAYS_KEY = "aiops_days"
+PART_SUFFIX = ".parquet"
 
 
 class InvalidTenantError(ValueError):
@@ -63,10 +64,9 @@ def month_of(day: date) -> date:
     return day.replace(day=1)
 
 
-def partition_file(root: Path, table: str, tenant_id: str, day: date) -> Path:
-    """The file holding the tenant's rows of `table` for `day`: its month's."""
-    month = f"month={day.year:04d}-{day.month:02d}"
-    return tenant_dir(root, tenant_id) / table / month / PARTITION_FILE
+def month_dir(root: Path, table: str, tenant_id: str, day: date) -> Path:
+    """The folder holding the tenant's rows of `table` for `day`'s month."""
+    return tenant_dir(root, tenant_id) / table / f"month={day.year:04d}-{day.month:02d}"
 
 
 def rollup_file(root: Path, table: str, tenant_id: str) -> Path:
@@ -74,7 +74,7 @@ def rollup_file(root: Path, table: str, tenant_id: str) -> Path:
 
 
 def _table_pattern(root: Path, table: str, tenant_id: str | None) -> tuple[Path, str]:
-    inner = PARTITION_FILE if table in ROLLUP_TABLES else f"month=*/{PARTITION_FILE}"
+    inner = PARTITION_FILE if table in ROLLUP_TABLES else "month=*/*.parquet"
     if tenant_id:
         return tenant_dir(root, tenant_id), f"{table}/{inner}"
     return parquet_root(root), f"tenant_id=*/{table}/{inner}"
@@ -91,29 +91,56 @@ def has_partitions(root: Path, table: str, tenant_id: str | None = None) -> bool
     return base.is_dir() and next(base.glob(pattern), None) is not None
 
 
-def covered_days(path: Path) -> set[date]:
-    """The days an exported file covers (none if it does not exist)."""
-    if not path.is_file():
-        return set()
-    listed = pl.read_parquet_metadata(path).get(DAYS_KEY, "")
-    return {date.fromisoformat(day) for day in listed.split(",") if day}
-
-
-def days_metadata(days: set[date]) -> dict[str, str]:
-    return {DAYS_KEY: ",".join(day.isoformat() for day in sorted(days))}
-
-
-def month_files(root: Path, table: str, tenant_id: str) -> list[Path]:
-    """The tenant's exported files of `table`, oldest month first."""
+def month_dirs(root: Path, table: str, tenant_id: str) -> list[Path]:
+    """The tenant's month folders of `table`, oldest month first."""
     folder = tenant_dir(root, tenant_id) / table
     if not folder.is_dir():
         return []
+    return sorted(
+        folder / name
+        for name in os.listdir(folder)
+        if _MONTH_DIR.fullmatch(name) and (folder / name).is_dir()
+    )
+
+
+@dataclass(frozen=True)
+class Part:
+    """One file of a month and the days whose rows it holds."""
+
+    path: Path
+    days: frozenset[date]
+
+
+def part_days(path: Path) -> frozenset[date]:
+    listed = pl.read_parquet_metadata(path).get(DAYS_KEY, "")
+    return frozenset(date.fromisoformat(day) for day in listed.split(",") if day)
+
+
+def days_metadata(days: set[date] | frozenset[date]) -> dict[str, str]:
+    return {DAYS_KEY: ",".join(day.isoformat() for day in sorted(days))}
+
+
+def parts(folder: Path) -> list[Part]:
+    """The month's parts, oldest first day first (none if the month was never exported).
+    Paths go through the `month=` link, as a reader's glob sees them."""
+    if not folder.is_dir():
+        return []
     found = [
-        child / PARTITION_FILE
-        for child in folder.iterdir()
-        if _MONTH_DIR.fullmatch(child.name) and (child / PARTITION_FILE).is_file()
+        Part(folder / name, part_days(folder / name))
+        for name in os.listdir(folder)
+        if name.endswith(PART_SUFFIX) and not name.startswith(".")
     ]
-    return sorted(found)
+    return sorted(found, key=lambda p: (min(p.days, default=date.min), p.path.name))
+
+
+def covered_days(folder: Path) -> set[date]:
+    return {day for part in parts(folder) for day in part.days}
+
+
+def part_of(root: Path, table: str, tenant_id: str, day: date) -> Part | None:
+    """The part holding the tenant's rows of `table` for `day`; None if never exported."""
+    holding = [p for p in parts(month_dir(root, table, tenant_id, day)) if day in p.days]
+    return holding[0] if holding else None
 
 
 def partition_days(root: Path, table: str, tenant_id: str) -> list[date]:
@@ -123,10 +150,8 @@ def partition_days(root: Path, table: str, tenant_id: str) -> list[date]:
         if not path.is_file():
             return []
         return sorted(set(pl.read_parquet(path, columns=["day"])["day"].to_list()))
-    days: set[date] = set()
-    for path in month_files(root, table, tenant_id):
-        days |= covered_days(path)
-    return sorted(days)
+    folders = month_dirs(root, table, tenant_id)
+    return sorted({day for folder in folders for day in covered_days(folder)})
 
 
 def exported_tenants(root: Path) -> list[str]:
@@ -153,11 +178,11 @@ def day_bounds(day: date) -> tuple[datetime, datetime]:
 
 
 @contextmanager
-def locked(path: Path) -> Iterator[None]:
-    """One writer at a time per file that runs read-modify-write it (the schedule while a
-    backfill runs)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path.with_name(".lock"), "a") as lock:
+def locked(lock_file: Path) -> Iterator[None]:
+    """One writer at a time for what `lock_file` guards (the schedule while a backfill
+    runs)."""
+    lock_file.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock_file, "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         try:
             yield

@@ -15,13 +15,7 @@ from pathlib import Path
 import duckdb
 
 from warehouse.analytics.export import ENHANCEMENTS, TICKET_DAY, TICKETS
-from warehouse.analytics.layout import (
-    covered_days,
-    day_bounds,
-    month_files,
-    month_of,
-    partition_file,
-)
+from warehouse.analytics.layout import day_bounds, month_dir, month_dirs, month_of, part_of, parts
 from warehouse.db import Database, TenantConnection
 
 _DAY_EXPR = {ENHANCEMENTS: "created_at", TICKETS: TICKET_DAY}
@@ -64,13 +58,14 @@ def postgres_days(conn: TenantConnection, table: str, since: date) -> dict[date,
 
 
 def parquet_day(root: Path, table: str, tenant_id: str, day: date) -> PartitionStats | None:
-    """The day's rows in its month file; None if the day was never exported."""
-    path = partition_file(root, table, tenant_id, day)
-    if day not in covered_days(path):
+    """The day's rows in its month; None if the day was never exported."""
+    part = part_of(root, table, tenant_id, day)
+    if part is None:
         return None
     with duckdb.connect() as conn:
         row = conn.execute(
-            "SELECT count(*), max(updated_at) FROM read_parquet(?) WHERE day = ?", [str(path), day]
+            "SELECT count(*), max(updated_at) FROM read_parquet(?) WHERE day = ?",
+            [str(part.path), day],
         ).fetchone()
     assert row is not None
     return PartitionStats(row[0], row[1])
@@ -78,8 +73,9 @@ def parquet_day(root: Path, table: str, tenant_id: str, day: date) -> PartitionS
 
 def parquet_days(root: Path, table: str, tenant_id: str) -> dict[date, PartitionStats]:
     """Every exported day of the tenant, empty ones too."""
-    files = month_files(root, table, tenant_id)
-    days = {day for path in files for day in covered_days(path)}
+    found_parts = [p for folder in month_dirs(root, table, tenant_id) for p in parts(folder)]
+    files = [p.path for p in found_parts]
+    days = {day for part in found_parts for day in part.days}
     if not days:
         return {}
     with duckdb.connect() as conn:
@@ -130,9 +126,14 @@ def compare_days(
             ).fetchall()
         in_postgres.update({(tenant_id, r["day"]): PartitionStats(r["n"], r["last"]) for r in rows})
     keys = [(t, d) for t in tenant_ids for d in days]
-    files = {(t, month_of(d)): partition_file(root, table, t, d) for t, d in keys}
-    covered = {key: covered_days(path) for key, path in files.items()}
-    present = [str(path) for path in files.values() if path.is_file()]
+    wanted = set(days)
+    covered: set[tuple[str, date]] = set()
+    present: list[str] = []
+    for tenant_id, month in sorted({(t, month_of(d)) for t, d in keys}):
+        for part in parts(month_dir(root, table, tenant_id, month)):
+            if part.days & wanted:
+                present.append(str(part.path))
+                covered |= {(tenant_id, day) for day in part.days}
     in_parquet: dict[tuple[str, date], PartitionStats] = {}
     if present:
         with duckdb.connect() as conn:
@@ -146,8 +147,7 @@ def compare_days(
     drifts = []
     for key in keys:
         pg = in_postgres.get(key, PartitionStats(0, None))
-        exported = key[1] in covered[(key[0], month_of(key[1]))]
-        pq = in_parquet.get(key, PartitionStats(0, None)) if exported else None
+        pq = in_parquet.get(key, PartitionStats(0, None)) if key in covered else None
         if pq != pg:
             drifts.append(Drift(key[0], key[1], pg, pq))
     return drifts

@@ -1,27 +1,33 @@
 """Daily per-tenant rollups of enhancement_history, computed by DuckDB from the tenants'
-month files: one query for every tenant and day of a run, not one per partition. Each
-tenant's result is merged into that tenant's rollup file (see layout)."""
+exported parts: one statement for every tenant and day of a run, not one per partition.
+The same statement merges the run's rows into every tenant's rollup file (the other days'
+rows kept as they were) and writes them all, one file per tenant (see layout)."""
 
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
-from datetime import date
+from dataclasses import dataclass
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
 import duckdb
 import polars as pl
 
-from warehouse.analytics.export import ENHANCEMENTS, Exported, write_partition
+from warehouse.analytics.duck_types import duck_type
+from warehouse.analytics.export import ENHANCEMENTS, Exported
 from warehouse.analytics.layout import (
     AGENT_ROLLUP,
     DAILY_ROLLUP,
     SOURCE_ROLLUP,
-    covered_days,
     locked,
+    month_dir,
     month_of,
-    partition_file,
+    parquet_root,
+    parts,
     rollup_file,
 )
 
@@ -74,9 +80,6 @@ AGENTS_SCHEMA: dict[str, Any] = {
     "cost_usd": pl.Decimal(18, 6),
 }
 
-# Rollup files written at once.
-WRITERS = 2
-
 _KEYS = {DAILY: ["day"], SOURCES: ["day", "source"], AGENTS: ["day", "agent_id", "agent_version"]}
 _SCHEMAS = {DAILY: DAILY_SCHEMA, SOURCES: SOURCES_SCHEMA, AGENTS: AGENTS_SCHEMA}
 
@@ -107,11 +110,11 @@ FROM (
             CASE WHEN status NOT IN ('processing', 'skipped') THEN processing_seconds END,
             [0.5, 0.95]
         ) AS seconds,
-        coalesce(sum(prompt_tokens), 0) AS prompt_tokens,
-        coalesce(sum(completion_tokens), 0) AS completion_tokens,
+        coalesce(sum(prompt_tokens::BIGINT), 0) AS prompt_tokens,
+        coalesce(sum(completion_tokens::BIGINT), 0) AS completion_tokens,
         coalesce(sum(cost_usd), 0) AS cost_usd
     FROM read_parquet(?, hive_partitioning = false)
-    WHERE day IN (SELECT unnest(?::DATE[]))
+    WHERE {days}
     GROUP BY tenant_id, day
 )
 """
@@ -128,7 +131,7 @@ SELECT
 FROM (
     SELECT tenant_id, day, unnest(context_sources) AS s
     FROM read_parquet(?, hive_partitioning = false)
-    WHERE day IN (SELECT unnest(?::DATE[]))
+    WHERE {days}
 )
 GROUP BY tenant_id, day, s.source
 """
@@ -154,11 +157,11 @@ FROM (
             / nullif(count(*) FILTER (WHERE status IN ('succeeded', 'stored', 'failed')), 0)
             AS success_rate,
         quantile_cont(CASE WHEN status <> 'processing' THEN total_ms END, [0.5, 0.95]) AS ms,
-        coalesce(sum(prompt_tokens), 0) AS prompt_tokens,
-        coalesce(sum(completion_tokens), 0) AS completion_tokens,
+        coalesce(sum(prompt_tokens::BIGINT), 0) AS prompt_tokens,
+        coalesce(sum(completion_tokens::BIGINT), 0) AS completion_tokens,
         coalesce(sum(cost_usd), 0) AS cost_usd
     FROM read_parquet(?, hive_partitioning = false)
-    WHERE day IN (SELECT unnest(?::DATE[]))
+    WHERE {days}
       AND agent_id IS NOT NULL AND agent_version IS NOT NULL
     GROUP BY tenant_id, day, agent_id, agent_version
 )
@@ -169,19 +172,49 @@ class MissingPartitionError(FileNotFoundError):
     pass
 
 
+@dataclass(frozen=True)
+class Written:
+    """What a run wrote: its rows over all tenants, their enhancements (for the tables
+    that count them) and, per tenant, its rollup file with the run's rows in it."""
+
+    rows: int
+    enhancements: int | None
+    files: dict[str, Exported]
+
+
+def day_ranges(days: Sequence[date]) -> list[tuple[date, date]]:
+    """Sorted days as (first, last) runs of consecutive days."""
+    runs: list[tuple[date, date]] = []
+    for day in sorted(set(days)):
+        if runs and day == runs[-1][1] + timedelta(days=1):
+            runs[-1] = (runs[-1][0], day)
+        else:
+            runs.append((day, day))
+    return runs
+
+
+def _day_filter(days: Sequence[date]) -> tuple[str, list[date]]:
+    """A WHERE condition on `day` for `days`, as ranges: DuckDB tests a range per row
+    far more cheaply than membership in a list."""
+    ranges = day_ranges(days)
+    condition = " OR ".join("day BETWEEN ? AND ?" for _ in ranges)
+    return f"({condition})", [day for pair in ranges for day in pair]
+
+
 def _source_files(root: Path, tenant_ids: Sequence[str], days: Sequence[date]) -> list[str]:
-    """The month files holding the tenants' `days`; each of those days must be exported."""
+    """The parts holding the tenants' `days`; each of those days must be exported."""
     files: list[str] = []
     missing: list[str] = []
-    months = sorted({month_of(day) for day in days})
+    wanted = set(days)
     for tenant_id in tenant_ids:
-        for month in months:
-            path = partition_file(root, ENHANCEMENTS, tenant_id, month)
-            wanted = {day for day in days if month_of(day) == month}
-            absent = wanted - covered_days(path)
-            missing.extend(f"{tenant_id} {day.isoformat()}" for day in sorted(absent))
-            if path.is_file():
-                files.append(str(path))
+        for month in sorted({month_of(day) for day in wanted}):
+            in_month = {day for day in wanted if month_of(day) == month}
+            covered: set[date] = set()
+            for part in parts(month_dir(root, ENHANCEMENTS, tenant_id, month)):
+                covered |= part.days
+                if part.days & in_month:
+                    files.append(str(part.path))
+            missing.extend(f"{tenant_id} {day.isoformat()}" for day in sorted(in_month - covered))
     if missing:
         raise MissingPartitionError(
             f"{len(missing)} enhancement_history partitions were never exported "
@@ -196,135 +229,153 @@ def _connect() -> duckdb.DuckDBPyConnection:
     return duckdb.connect(config={"preserve_insertion_order": False})
 
 
-def _query(
-    sql: str, files: list[str], days: Sequence[date], schema: dict[str, Any]
-) -> pl.DataFrame:
-    # Rows, not Arrow: a run yields one row per tenant and day, and pyarrow is not needed.
-    with _connect() as conn:
-        rows = conn.execute(sql, [files, list(days)]).fetchall()
-    return pl.DataFrame(rows, schema=schema, orient="row")
-
-
-def daily_frames(root: Path, tenant_ids: Sequence[str], days: Sequence[date]) -> pl.DataFrame:
-    """One row per tenant and day, even for a day without enhancements."""
-    keys = pl.DataFrame(
-        {
-            "tenant_id": [t for t in tenant_ids for _ in days],
-            "day": [d for _ in tenant_ids for d in days],
-        },
-        schema={"tenant_id": pl.String, "day": pl.Date},
+def _typed(table: str, source: str, zero: frozenset[str] = frozenset()) -> str:
+    """`source`'s rows with the table's columns, in its order and types (`zero`: null
+    becomes 0)."""
+    columns = ", ".join(
+        f"CAST({f'coalesce({name}, 0)' if name in zero else name} AS {duck_type(dtype)}) AS {name}"
+        for name, dtype in _SCHEMAS[table].items()
     )
-    if keys.height == 0:
-        return pl.DataFrame(schema=DAILY_SCHEMA)
-    found = _query(_DAILY_SQL, _source_files(root, tenant_ids, days), days, DAILY_SCHEMA)
-    zero = [
-        pl.col(name).fill_null(0)
-        for name in DAILY_SCHEMA
-        if name not in ("tenant_id", "day", "success_rate", "p50_seconds", "p95_seconds")
-    ]
-    return (
-        keys.join(found, on=["tenant_id", "day"], how="left")
-        .with_columns(zero)
-        .select(list(DAILY_SCHEMA))
-        .cast(DAILY_SCHEMA)  # type: ignore[arg-type]
+    return f"SELECT {columns} FROM ({source})"
+
+
+def _empty(table: str) -> str:
+    columns = ", ".join(
+        f"CAST(NULL AS {duck_type(dtype)}) AS {name}" for name, dtype in _SCHEMAS[table].items()
     )
+    return f"SELECT {columns} WHERE false"
 
 
-def sources_frames(root: Path, tenant_ids: Sequence[str], days: Sequence[date]) -> pl.DataFrame:
-    if not tenant_ids or not days:
-        return pl.DataFrame(schema=SOURCES_SCHEMA)
-    return _query(_SOURCES_SQL, _source_files(root, tenant_ids, days), days, SOURCES_SCHEMA)
+# A day without enhancements still gets its row in the daily rollup, with zero counts.
+_DAILY_ZERO = frozenset(DAILY_SCHEMA) - {
+    "tenant_id",
+    "day",
+    "success_rate",
+    "p50_seconds",
+    "p95_seconds",
+}
+_EVERY_TENANT_DAY = (
+    "SELECT t.tenant_id, d.day FROM (SELECT unnest(?::VARCHAR[]) AS tenant_id) AS t, "
+    "(SELECT unnest(?::DATE[]) AS day) AS d"
+)
 
 
-def _with_columns_of(frame: pl.DataFrame, schema: dict[str, Any]) -> pl.DataFrame:
-    """A rollup file written before a column existed (skipped: 0011_triage) gets it as null."""
-    missing = [
-        pl.lit(None, dtype=dtype).alias(n) for n, dtype in schema.items() if n not in frame.columns
-    ]
-    return frame.with_columns(missing).select(list(schema)) if missing else frame
+def _fresh(
+    root: Path, table: str, tenant_ids: Sequence[str], days: Sequence[date]
+) -> tuple[str, list[Any]]:
+    """The statement computing the run's rows of `table`, and its parameters."""
+    files = _source_files(root, tenant_ids, days)
+    condition, bounds = _day_filter(days)
+    aggregate = {DAILY: _DAILY_SQL, SOURCES: _SOURCES_SQL, AGENTS: _AGENTS_SQL}[table]
+    aggregate = aggregate.replace("{days}", condition)
+    if table != DAILY:
+        return _typed(table, aggregate), [files, *bounds]
+    every = (
+        f"SELECT * FROM ({_EVERY_TENANT_DAY}) AS every "
+        f"LEFT JOIN ({aggregate}) AS found USING (tenant_id, day)"
+    )
+    return _typed(table, every, _DAILY_ZERO), [list(tenant_ids), sorted(set(days)), files, *bounds]
 
 
-def merge_days(
-    root: Path, table: str, tenant_id: str, days: Sequence[date], rows: pl.DataFrame
-) -> Exported:
-    """Replaces the tenant's rows of `days` in its rollup file with `rows`; other days
-    stay as they were."""
-    target = rollup_file(root, table, tenant_id)
+def frames(root: Path, table: str, tenant_ids: Sequence[str], days: Sequence[date]) -> pl.DataFrame:
+    """The run's rows of `table`, computed but not written."""
     schema = _SCHEMAS[table]
-    with locked(target):
-        kept = pl.DataFrame(schema=schema)
-        if target.is_file():
-            kept = _with_columns_of(
-                pl.read_parquet(target).filter(~pl.col("day").is_in(list(days))), schema
+    if not tenant_ids or not days:
+        return pl.DataFrame(schema=schema)
+    statement, parameters = _fresh(root, table, tenant_ids, days)
+    # Rows, not Arrow: pyarrow is not needed.
+    with _connect() as conn:
+        rows = conn.execute(statement, parameters).fetchall()
+    return pl.DataFrame(rows, schema=schema, orient="row").sort(_KEYS[table])
+
+
+def _replace(
+    root: Path,
+    table: str,
+    tenant_ids: Sequence[str],
+    days: Sequence[date],
+    fresh: tuple[str, list[Any]],
+) -> Written:
+    """Each tenant's rollup file with its rows of `days` replaced by `fresh`'s, all in one
+    DuckDB statement: one file per tenant into a staging folder, each then renamed over
+    the tenant's file (a tenant left without rows loses its file)."""
+    condition, bounds = _day_filter(days)
+    base = parquet_root(root)
+    base.mkdir(parents=True, exist_ok=True)
+    with locked(base / f".{table}.lock"), _connect() as conn:
+        conn.execute(f"CREATE TEMP TABLE fresh AS {fresh[0]}", fresh[1])
+        kept = [str(rollup_file(root, table, t)) for t in tenant_ids]
+        kept = [path for path in kept if os.path.isfile(path)]
+        # Always a union, so that the same rows make the same bytes, kept rows or none.
+        source, parameters = f"SELECT * FROM fresh UNION ALL BY NAME {_empty(table)}", []
+        if kept:
+            # A file written before a column existed (skipped: 0011_triage) gives null.
+            source += (
+                " UNION ALL BY NAME SELECT * FROM read_parquet(?, hive_partitioning = false, "
+                f"union_by_name = true) WHERE NOT {condition}"
             )
-        merged = pl.concat([kept.cast(schema), rows.cast(schema)])  # type: ignore[arg-type]
-        return write_partition(merged.sort(_KEYS[table]), target)
+            parameters = [kept, *bounds]
+        stage = Path(tempfile.mkdtemp(prefix=f".{table}-", dir=base))
+        try:
+            conn.execute(
+                f"COPY ({_typed(table, source)} ORDER BY tenant_id, {', '.join(_KEYS[table])}) "
+                f"TO '{stage}' (FORMAT parquet, COMPRESSION zstd, PARTITION_BY (tenant_id), "
+                "WRITE_PARTITION_COLUMNS true)",
+                parameters,
+            )
+            totals = "sum(enhancements)" if "enhancements" in _SCHEMAS[table] else "NULL"
+            counted = conn.execute(
+                f"SELECT tenant_id, count(*), {totals} FROM fresh GROUP BY tenant_id"
+            ).fetchall()
+            files = {t: _publish(root, table, stage, t) for t in tenant_ids}
+        finally:
+            shutil.rmtree(stage, ignore_errors=True)
+    rows = {tenant_id: n for tenant_id, n, _ in counted}
+    enhancements = None if totals == "NULL" else sum(int(e or 0) for _, _, e in counted)
+    return Written(
+        rows=sum(rows.values()),
+        enhancements=enhancements,
+        files={t: Exported(path, rows.get(t, 0)) for t, path in files.items()},
+    )
+
+
+def _publish(root: Path, table: str, stage: Path, tenant_id: str) -> Path:
+    target = rollup_file(root, table, tenant_id)
+    staged = sorted((stage / f"tenant_id={tenant_id}").glob("*.parquet"))
+    if len(staged) > 1:
+        raise RuntimeError(f"DuckDB wrote {len(staged)} rollup files for {tenant_id}, not one")
+    if staged:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(staged[0], target)
+    else:
+        target.unlink(missing_ok=True)
+    return target
+
+
+def write(root: Path, table: str, tenant_ids: Sequence[str], days: Sequence[date]) -> Written:
+    """Computes the run's rows of `table` for every tenant and day at once and merges them
+    into each tenant's rollup file."""
+    if not tenant_ids or not days:
+        return Written(0, None, {})
+    return _replace(root, table, tenant_ids, days, _fresh(root, table, tenant_ids, days))
 
 
 def drop_days(root: Path, table: str, tenant_id: str, days: Sequence[date]) -> None:
     """Removes the tenant's rollup rows of `days` (retention)."""
-    merge_days(root, table, tenant_id, days, pl.DataFrame(schema=_SCHEMAS[table]))
-
-
-def write(
-    root: Path, table: str, frames: pl.DataFrame, tenant_ids: Sequence[str], days: Sequence[date]
-) -> dict[str, Exported]:
-    """Merges each tenant's rows of `days` from `frames` into its rollup file."""
-    by_tenant = {
-        key[0]: part for key, part in frames.partition_by("tenant_id", as_dict=True).items()
-    }
-    empty = frames.clear()
-
-    def one(tenant_id: str) -> Exported:
-        return merge_days(root, table, tenant_id, days, by_tenant.get(tenant_id, empty))
-
-    # Polars reads and writes Parquet without the GIL: two tenants' files at a time.
-    with ThreadPoolExecutor(max_workers=WRITERS, thread_name_prefix="rollup") as pool:
-        return dict(zip(tenant_ids, pool.map(one, tenant_ids), strict=True))
-
-
-def write_daily_many(
-    root: Path, tenant_ids: Sequence[str], days: Sequence[date]
-) -> tuple[pl.DataFrame, dict[str, Exported]]:
-    """The rollup of every tenant's `days` in one query, merged into each tenant's file."""
-    frames = daily_frames(root, tenant_ids, days)
-    return frames, write(root, DAILY, frames, tenant_ids, days)
-
-
-def agents_frames(root: Path, tenant_ids: Sequence[str], days: Sequence[date]) -> pl.DataFrame:
-    if not tenant_ids or not days:
-        return pl.DataFrame(schema=AGENTS_SCHEMA)
-    return _query(_AGENTS_SQL, _source_files(root, tenant_ids, days), days, AGENTS_SCHEMA)
-
-
-def write_agents_many(
-    root: Path, tenant_ids: Sequence[str], days: Sequence[date]
-) -> tuple[pl.DataFrame, dict[str, Exported]]:
-    frames = agents_frames(root, tenant_ids, days)
-    return frames, write(root, AGENTS, frames, tenant_ids, days)
-
-
-def write_sources_many(
-    root: Path, tenant_ids: Sequence[str], days: Sequence[date]
-) -> tuple[pl.DataFrame, dict[str, Exported]]:
-    frames = sources_frames(root, tenant_ids, days)
-    return frames, write(root, SOURCES, frames, tenant_ids, days)
-
-
-def daily_frame(root: Path, tenant_id: str, day: date) -> pl.DataFrame:
-    """One row, even for a day without enhancements."""
-    return daily_frames(root, [tenant_id], [day])
-
-
-def sources_frame(root: Path, tenant_id: str, day: date) -> pl.DataFrame:
-    return sources_frames(root, [tenant_id], [day]).sort("source")
+    if days and rollup_file(root, table, tenant_id).is_file():
+        _replace(root, table, [tenant_id], days, (_empty(table), []))
 
 
 def write_daily(root: Path, tenant_id: str, day: date) -> tuple[Exported, dict[str, Any]]:
-    """Writes one tenant's day; returns its rollup file and the day's row."""
-    frames, written = write_daily_many(root, [tenant_id], [day])
-    return written[tenant_id], frames.row(0, named=True)
+    """Writes one tenant's day; returns its rollup file and the day's row as written."""
+    written = write(root, DAILY, [tenant_id], [day]).files[tenant_id]
+    row = pl.read_parquet(written.path).filter(pl.col("day") == day)
+    return written, row.row(0, named=True)
 
 
 def write_sources(root: Path, tenant_id: str, day: date) -> Exported:
-    return write_sources_many(root, [tenant_id], [day])[1][tenant_id]
+    return write(root, SOURCES, [tenant_id], [day]).files[tenant_id]
+
+
+def sources_frame(root: Path, tenant_id: str, day: date) -> pl.DataFrame:
+    return frames(root, SOURCES, [tenant_id], [day])
