@@ -9,6 +9,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import polars as pl
+import pytest
 
 from aiops.crypto import SecretBox
 from tests.analytics import seed
@@ -404,3 +405,27 @@ def test_agent_version_rollup_equals_postgres_per_version(
             assert _close(row[name], value), (name, row[name], value)
     assert sum(r["enhancements"] for r in rows) < 40
     assert stored.equals(rollups.frames(warehouse_dir, rollups.AGENTS, [tenant_id], [day]))
+
+
+def test_a_row_of_another_tenant_in_a_batch_stops_the_batch_before_any_write(
+    db: Database, box: SecretBox, tenant_id: str, warehouse_dir: Path
+) -> None:
+    mine, theirs = seed.tenant(db, box, tenant_id), seed.tenant(db, box, tenant_id + "-b")
+    day = seed.today() - timedelta(days=2)
+    read = {}
+    for tid in (mine, theirs):
+        with db.tenant(tid) as conn:
+            seed.enhancement(conn, f"{tid}-1", seed.at(day))
+            read[tid] = export.read_days(conn, ENHANCEMENTS, tid, day, day)
+    # What a role that bypassed row-level security would hand over: their row, read
+    # under my context.
+    forged = read[theirs].replace(f",{theirs}\n".encode(), f",{mine}\n".encode())
+    assert forged != read[theirs]
+    batch = [
+        export._Month(mine, [day], read[mine]),
+        export._Month(mine, [day], forged),
+    ]
+
+    with pytest.raises(export.CrossTenantRowError, match="rows of another tenant"):
+        export._write_batch(warehouse_dir, ENHANCEMENTS, batch)
+    assert not warehouse_dir.exists()

@@ -21,10 +21,12 @@ context reduced to which sources contributed.
 from __future__ import annotations
 
 import io
+import itertools
 import json
 import select
+from collections import Counter, deque
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
@@ -41,7 +43,6 @@ from warehouse.analytics.layout import (
     days_metadata,
     month_dir,
     month_of,
-    replacing,
 )
 from warehouse.db import Database, TenantConnection
 
@@ -150,6 +151,12 @@ _SELECTS: dict[str, dict[str, str]] = {
 # rows while this process parses and writes another's (Polars and libpq waits release
 # the GIL).
 EXPORT_WORKERS = 2
+# Parts written at once.
+WRITERS = 2
+
+
+# How every Parquet file of the warehouse is written.
+PARQUET: dict[str, Any] = {"compression": "zstd", "statistics": True}
 
 
 class CrossTenantRowError(RuntimeError):
@@ -203,13 +210,20 @@ def source_outcomes_json(text: str) -> list[dict[str, str | None]]:
     return source_outcomes({"sources": json.loads(text, parse_float=_Number, parse_int=_Number)})
 
 
+# The tenant whose context read a row, sent beside it: rows of several tenants are parsed
+# together, and each must still be proven to be its reader's.
+READ_UNDER = "read_under"
+
+
 def _copy_sql(table: str) -> str:
     columns = ", ".join(f"{expr} AS {name}" for name, expr in _SELECTS[table].items())
     day = DAY_EXPR[table]
-    # Day order is the (tenant, day) index's order; id makes each file's order stable.
+    # Day order is the (tenant, day) index's order; id makes each file's order stable, and
+    # a part is written in the order its rows arrive.
     return (
-        f"COPY (SELECT {columns} FROM {table} WHERE {day} >= {{start}} AND {day} < {{end}} "
-        f"ORDER BY {day}, id) TO STDOUT (FORMAT csv)"
+        f"COPY (SELECT {columns}, {{reader}} AS {READ_UNDER} FROM {table} "
+        f"WHERE {day} >= {{start}} AND {day} < {{end}} ORDER BY {day}, id) "
+        "TO STDOUT (FORMAT csv)"
     )
 
 
@@ -234,7 +248,8 @@ def _decode_sources(raw: pl.DataFrame) -> pl.DataFrame:
 
 
 def _parse(table: str, data: bytes) -> pl.DataFrame:
-    schema = SCHEMAS[table]
+    """The rows of one or more COPYs, with the tenant that read each (READ_UNDER)."""
+    schema = {**SCHEMAS[table], READ_UNDER: pl.String}
     if not data:
         return pl.DataFrame(schema=schema)
     # Everything not plainly numeric is read as text, then converted with explicit rules.
@@ -272,15 +287,18 @@ def _parse(table: str, data: bytes) -> pl.DataFrame:
     return raw.select(converted).cast(schema)  # type: ignore[arg-type]
 
 
-def read_days(conn: TenantConnection, table: str, start: date, end: date) -> pl.DataFrame:
-    """Rows of `table` whose day falls in `start`..`end` inclusive, for the connection's
-    tenant (RLS), in one COPY."""
+def read_days(conn: TenantConnection, table: str, tenant_id: str, start: date, end: date) -> bytes:
+    """CSV of the rows of `table` whose day falls in `start`..`end` inclusive, for the
+    connection's tenant (RLS), in one COPY; `tenant_id` is what the connection is
+    scoped to, sent beside each row."""
     lower, _ = day_bounds(start)
     _, upper = day_bounds(end)
     # Days as UTC dates, whatever the role's or the server's default time zone.
     conn.execute("SET LOCAL TimeZone = 'UTC'")
-    statement = sql.SQL(_copy_sql(table)).format(start=sql.Literal(lower), end=sql.Literal(upper))
-    return _parse(table, copy_out(conn, statement.as_bytes(conn)))
+    statement = sql.SQL(_copy_sql(table)).format(
+        reader=sql.Literal(tenant_id), start=sql.Literal(lower), end=sql.Literal(upper)
+    )
+    return copy_out(conn, statement.as_bytes(conn))
 
 
 def copy_out(conn: TenantConnection, statement: bytes) -> bytes:
@@ -334,14 +352,6 @@ def _drain(pgconn: pq.abc.PGconn) -> None:
         pass
 
 
-def write_partition(
-    frame: pl.DataFrame, target: Path, metadata: dict[str, str] | None = None
-) -> Exported:
-    with replacing(target) as tmp:
-        frame.write_parquet(tmp, compression="zstd", statistics=True, metadata=metadata)
-    return Exported(target, frame.height)
-
-
 def _day_runs(days: Iterable[date]) -> list[tuple[date, date]]:
     """Sorted days as (first, last) runs of consecutive days within one month."""
     runs: list[tuple[date, date]] = []
@@ -353,12 +363,13 @@ def _day_runs(days: Iterable[date]) -> list[tuple[date, date]]:
     return runs
 
 
-def _refuse_strangers(frame: pl.DataFrame, tenant_id: str) -> None:
-    strangers = frame.filter(pl.col("tenant_id") != tenant_id).height
-    if strangers:
+def _refuse_strangers(frame: pl.DataFrame) -> None:
+    strangers = frame.filter(pl.col("tenant_id") != pl.col(READ_UNDER))
+    if strangers.height:
+        reader = strangers[READ_UNDER][0]
         raise CrossTenantRowError(
-            f"{strangers} rows of another tenant came back under {tenant_id!r}'s context: "
-            "the role bypasses row-level security; nothing was written"
+            f"{strangers.height} rows of another tenant came back under {reader!r}'s "
+            "context: the role bypasses row-level security; nothing was written"
         )
 
 
@@ -372,11 +383,11 @@ def _without(part: Part, days: set[date]) -> pl.DataFrame:
 
 def _write_month(
     frame: pl.DataFrame, root: Path, table: str, tenant_id: str, days: Sequence[date]
-) -> dict[date, Exported]:
-    """Writes `frame`, the rows of `days` (all of one month), as a new part of the month;
-    a part that held any of those days is rewritten without them. Once the month's last
-    day is covered, the month is folded into one part."""
-    _refuse_strangers(frame, tenant_id)
+) -> Path:
+    """Writes `frame`, the tenant's rows of `days` (all of one month) in day order, as a
+    new part of the month; a part that held any of those days is rewritten without them.
+    Once the month's last day is covered, the month is folded into one part. Returns the
+    new part."""
     wanted = set(days)
     with months.rewriting(root, table, tenant_id, days[0]) as draft:
         frames, covered, others = [frame], set(wanted), []
@@ -392,12 +403,13 @@ def _write_month(
             others = []
         for part in others:
             draft.keep(part)
-        merged = pl.concat(frames, how="diagonal_relaxed").select(list(SCHEMAS[table]))
+        if len(frames) > 1:
+            merged = pl.concat(frames, how="diagonal_relaxed").select(list(SCHEMAS[table]))
+            frame = merged.sort("day", "id")
         target = draft.new_part(min(covered))
-        write_partition(merged.sort("day", "id"), target, days_metadata(covered))
-    counts = dict(frame.group_by("day").len().iter_rows())
-    published = draft.folder / target.name
-    return {day: Exported(published, int(counts.get(day, 0))) for day in days}
+        # Straight to its name: nobody sees the generation before it is published.
+        frame.write_parquet(target, **PARQUET, metadata=days_metadata(covered))
+    return draft.folder / target.name
 
 
 def drop_days(root: Path, table: str, tenant_id: str, days: Iterable[date]) -> None:
@@ -415,8 +427,9 @@ def drop_days(root: Path, table: str, tenant_id: str, days: Iterable[date]) -> N
                 if left == part.days:
                     draft.keep(part)
                 elif left:
-                    write_partition(
-                        _without(part, doomed), draft.new_part(min(left)), days_metadata(left)
+                    target = draft.new_part(min(left))
+                    _without(part, doomed).write_parquet(
+                        target, **PARQUET, metadata=days_metadata(left)
                     )
 
 
@@ -424,20 +437,72 @@ def _days_between(first: date, last: date) -> list[date]:
     return [first + timedelta(days=n) for n in range((last - first).days + 1)]
 
 
-def export_tenant_days(
-    conn: TenantConnection, root: Path, table: str, tenant_id: str, days: Iterable[date]
-) -> dict[date, Exported]:
-    """Writes the days (empty days too) into their months' files; `conn` must be scoped
-    to the tenant."""
+@dataclass(frozen=True)
+class _Month:
+    """One tenant's rows of the wanted days of one month, as read (CSV)."""
+
+    tenant_id: str
+    days: list[date]
+    data: bytes
+
+
+def _months(days: Iterable[date]) -> list[tuple[list[tuple[date, date]], list[date]]]:
+    """Per month of `days`: its runs of consecutive days, and every day of those runs."""
     by_month: dict[date, list[tuple[date, date]]] = {}
     for run in _day_runs(days):
         by_month.setdefault(month_of(run[0]), []).append(run)
-    written: dict[date, Exported] = {}
-    for runs in by_month.values():
-        frames = [read_days(conn, table, first, last) for first, last in runs]
-        span = [d for first, last in runs for d in _days_between(first, last)]
-        written.update(_write_month(pl.concat(frames), root, table, tenant_id, span))
+    return [
+        (runs, [d for first, last in runs for d in _days_between(first, last)])
+        for runs in by_month.values()
+    ]
+
+
+def _read_tenant(
+    conn: TenantConnection, table: str, tenant_id: str, days: Iterable[date]
+) -> list[_Month]:
+    months_read = []
+    for runs, span in _months(days):
+        data = b"".join(read_days(conn, table, tenant_id, first, last) for first, last in runs)
+        months_read.append(_Month(tenant_id, span, data))
+    return months_read
+
+
+def _write_batch(root: Path, table: str, batch: list[_Month]) -> dict[str, dict[date, Exported]]:
+    """Parses a batch of tenants' months at once (a parse costs a fixed few ms, which per
+    tenant made a day's run grow with tenants) and writes each month's part."""
+    frame = _parse(table, b"".join(m.data for m in batch))
+    _refuse_strangers(frame)
+    counts = {
+        (tenant_id, day): n
+        for tenant_id, day, n in frame.group_by(READ_UNDER, "day").len().iter_rows()
+    }
+    by_tenant = frame.partition_by(READ_UNDER, as_dict=True, include_key=False)
+    empty = frame.clear().drop(READ_UNDER)
+    months_of = Counter(m.tenant_id for m in batch)
+
+    def write(month: _Month) -> Path:
+        rows = by_tenant.get((month.tenant_id,), empty)
+        if months_of[month.tenant_id] > 1:
+            rows = rows.filter(pl.col("day").is_between(month.days[0], month.days[-1]))
+        return _write_month(rows, root, table, month.tenant_id, month.days)
+
+    written: dict[str, dict[date, Exported]] = {}
+    # Polars writes and the file system calls release the GIL: two parts at a time.
+    with ThreadPoolExecutor(max_workers=WRITERS, thread_name_prefix="export-write") as pool:
+        for month, path in zip(batch, pool.map(write, batch), strict=True):
+            written.setdefault(month.tenant_id, {}).update(
+                {d: Exported(path, int(counts.get((month.tenant_id, d), 0))) for d in month.days}
+            )
     return written
+
+
+def export_tenant_days(
+    conn: TenantConnection, root: Path, table: str, tenant_id: str, days: Iterable[date]
+) -> dict[date, Exported]:
+    """Writes the days (empty days too) into their months' parts; `conn` must be scoped
+    to the tenant."""
+    batch = _read_tenant(conn, table, tenant_id, days)
+    return _write_batch(root, table, batch).get(tenant_id, {}) if batch else {}
 
 
 def export_partition(
@@ -457,6 +522,11 @@ class TenantExport:
         return sum(e.rows for e in self.partitions.values())
 
 
+# CSV held before it is parsed and written: tenants are batched up to this size, small
+# enough that the next tenants are read while a batch is written.
+BATCH_BYTES = 8 * 1024 * 1024
+
+
 def export_days(
     db: Database,
     root: Path,
@@ -467,19 +537,43 @@ def export_days(
     workers: int = EXPORT_WORKERS,
 ) -> list[TenantExport]:
     """Every listed tenant's partitions of `days`: per tenant one transaction under its
-    own RLS context, per run of consecutive days one COPY; `workers` tenants at a time
-    (the pool must allow as many connections). `on_tenant(done, export)` reports progress
-    after each tenant, in the order of `tenant_ids`."""
+    own RLS context, per run of consecutive days one COPY, `workers` tenants at a time
+    (the pool must allow as many connections); the rows are parsed and written a batch
+    of tenants at a time. `on_tenant(done, export)` reports progress after each tenant,
+    in the order of `tenant_ids`."""
     wanted = sorted(set(days))
 
-    def one(tenant_id: str) -> TenantExport:
+    def read(tenant_id: str) -> list[_Month]:
         with db.tenant(tenant_id) as conn:
-            return TenantExport(tenant_id, export_tenant_days(conn, root, table, tenant_id, wanted))
+            return _read_tenant(conn, table, tenant_id, wanted)
 
-    exports = []
-    with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="export") as pool:
-        for done, exported in enumerate(pool.map(one, tenant_ids), start=1):
-            exports.append(exported)
+    exports: list[TenantExport] = []
+    batch: list[_Month] = []
+    pending: list[str] = []
+
+    def flush() -> None:
+        written = _write_batch(root, table, batch) if batch else {}
+        for tenant_id in pending:
+            exports.append(TenantExport(tenant_id, written.get(tenant_id, {})))
             if on_tenant is not None:
-                on_tenant(done, exported)
+                on_tenant(len(exports), exports[-1])
+        batch.clear()
+        pending.clear()
+
+    with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="export") as pool:
+        # A few reads ahead of the writes, not every tenant's rows in memory at once.
+        ahead: deque[tuple[str, Future[list[_Month]]]] = deque()
+        queue = iter(tenant_ids)
+        for tenant_id in itertools.islice(queue, max(1, workers) * 2):
+            ahead.append((tenant_id, pool.submit(read, tenant_id)))
+        while ahead:
+            tenant_id, future = ahead.popleft()
+            batch.extend(future.result())
+            pending.append(tenant_id)
+            following = next(queue, None)
+            if following is not None:
+                ahead.append((following, pool.submit(read, following)))
+            if sum(len(m.data) for m in batch) >= BATCH_BYTES:
+                flush()
+        flush()
     return exports

@@ -74,7 +74,7 @@ def rewriting(root: Path, table: str, tenant_id: str, month: date) -> Iterator[D
         try:
             yield draft
             for part in draft.kept:
-                os.link(part.path.resolve(), draft.generation / part.path.name)
+                os.link(part.path, draft.generation / part.path.name)
             _publish(draft)
         except BaseException:
             shutil.rmtree(draft.generation, ignore_errors=True)
@@ -97,7 +97,7 @@ def _remove_leftovers(folder: Path) -> None:
 
 def _publish(draft: Draft) -> None:
     folder = draft.folder
-    previous = folder.resolve() if folder.is_symlink() else None
+    previous = folder.parent / os.readlink(folder) if folder.is_symlink() else None
     if folder.is_dir() and not folder.is_symlink():
         # A month from before generations: moved aside, then linked like any other.
         previous = folder.with_name(f".{folder.name}.old-{draft.token}")
