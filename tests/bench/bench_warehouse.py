@@ -12,8 +12,8 @@ all of them, then, in this one script:
      tenant and day that also merges the rows into each tenant's rollup file and writes
      them all; then the source and agent-version rollups beside it);
   3. runs the same aggregate as one `GROUP BY tenant_id, day` query on PostgreSQL;
-  4. runs one day's export and rollup for each of the two later days (few tenants,
-     many tenants: the daily schedule's run);
+  4. runs one day's export, check and three rollups for each of the two later days
+     (few tenants, many tenants: the daily schedule's run of enhancement_history);
   5. materializes the four daily assets over the whole range as one Dagster run, as a
      single-run backfill from the UI does (`--no-backfill` skips it);
 
@@ -57,6 +57,7 @@ from warehouse import migrate, tenant_context
 from warehouse.analytics import rollups
 from warehouse.analytics.export import ENHANCEMENTS, export_days
 from warehouse.analytics.layout import day_bounds
+from warehouse.analytics.reconcile import compare_days
 from warehouse.db import Database
 from warehouse.tenant_context import context_keys
 
@@ -327,14 +328,18 @@ def _backfill(urls: ServiceUrls, key: str, state: Path, days: list[date]) -> Non
 
 
 def _schedule_scaling(db: Database, state: Path, wide: Block, narrow: Block) -> None:
-    """A daily run's export and rollup (the functions the assets call) for one day of the
-    same number of rows held by few tenants and by many."""
+    """A daily run of enhancement_history (what the assets call: the export, its
+    matches_postgres check, the three rollups) for one day of the same number of rows
+    held by few tenants and by many."""
     root = state / "warehouse"
     for block in (wide, narrow):
 
         def daily_run(block: Block = block) -> None:
-            export_days(db, root, ENHANCEMENTS, block.tenant_ids, [block.first])
-            rollups.write(root, rollups.DAILY, block.tenant_ids, [block.first])
+            tenant_ids, day = block.tenant_ids, [block.first]
+            export_days(db, root, ENHANCEMENTS, tenant_ids, day)
+            assert not compare_days(db, root, ENHANCEMENTS, tenant_ids, day)
+            for table in (rollups.DAILY, rollups.SOURCES, rollups.AGENTS):
+                rollups.write(root, table, tenant_ids, day)
 
         server_before = _server_cpu(state)
         _timed(f"daily run, {len(block.tenant_ids)} tenants x {block.per_day:,} rows", daily_run)

@@ -8,13 +8,14 @@ updated_at.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 
 import duckdb
 
-from warehouse.analytics.export import ENHANCEMENTS, TICKET_DAY, TICKETS
+from warehouse.analytics.export import ENHANCEMENTS, EXPORT_WORKERS, TICKET_DAY, TICKETS
 from warehouse.analytics.layout import day_bounds, month_dir, month_dirs, month_of, part_of, parts
 from warehouse.db import Database, TenantConnection
 
@@ -110,13 +111,14 @@ def compare_days(
     db: Database, root: Path, table: str, tenant_ids: Sequence[str], days: Sequence[date]
 ) -> list[Drift]:
     """Partitions of `days` whose file does not match PostgreSQL: per tenant one query
-    under its own RLS context, and one DuckDB query over every file."""
+    under its own RLS context (two tenants at a time), and one DuckDB query over every
+    file."""
     if not days or not tenant_ids:
         return []
     first, last = min(days), max(days)
     expr = _DAY_EXPR[table]
-    in_postgres: dict[tuple[str, date], PartitionStats] = {}
-    for tenant_id in tenant_ids:
+
+    def count(tenant_id: str) -> dict[tuple[str, date], PartitionStats]:
         with db.tenant(tenant_id) as conn:
             rows = conn.execute(
                 f"SELECT ({expr} AT TIME ZONE 'UTC')::date AS day, count(*) AS n, "
@@ -124,7 +126,13 @@ def compare_days(
                 f"WHERE {expr} >= %s AND {expr} < %s GROUP BY 1",
                 (day_bounds(first)[0], day_bounds(last)[1]),
             ).fetchall()
-        in_postgres.update({(tenant_id, r["day"]): PartitionStats(r["n"], r["last"]) for r in rows})
+        return {(tenant_id, r["day"]): PartitionStats(r["n"], r["last"]) for r in rows}
+
+    in_postgres: dict[tuple[str, date], PartitionStats] = {}
+    # As many tenants at once as the export reads (the pool allows that many connections).
+    with ThreadPoolExecutor(max_workers=EXPORT_WORKERS, thread_name_prefix="check") as pool:
+        for counted in pool.map(count, tenant_ids):
+            in_postgres.update(counted)
     keys = [(t, d) for t in tenant_ids for d in days]
     wanted = set(days)
     covered: set[tuple[str, date]] = set()
