@@ -151,15 +151,24 @@ def test_rerunning_a_partition_replaces_exactly_its_day(
     )
 
 
-def test_a_day_inside_a_part_of_several_days_is_replaced_alone(
-    db: Database, box: SecretBox, tenant_id: str, warehouse_dir: Path
-) -> None:
+def _last_month_days(
+    db: Database, box: SecretBox, tenant_id: str, offsets: tuple[int, ...]
+) -> tuple[date, list[date]]:
+    """The first of last month and its days at `offsets`, one enhancement `e<n>` each."""
     seed.tenant(db, box, tenant_id)
     month = (seed.today().replace(day=1) - timedelta(days=1)).replace(day=1)
-    days = [month + timedelta(days=n) for n in (3, 4, 5)]
+    days = [month + timedelta(days=n) for n in offsets]
     with db.tenant(tenant_id) as conn:
         for n, d in enumerate(days):
             seed.enhancement(conn, f"e{n}", seed.at(d))
+    return month, days
+
+
+def test_a_day_inside_a_part_of_several_days_is_replaced_alone(
+    db: Database, box: SecretBox, tenant_id: str, warehouse_dir: Path
+) -> None:
+    month, days = _last_month_days(db, box, tenant_id, (3, 4, 5))
+    with db.tenant(tenant_id) as conn:
         export_tenant_days(conn, warehouse_dir, ENHANCEMENTS, tenant_id, days)
         assert [p.days for p in _parts(warehouse_dir, tenant_id, month)] == [set(days)]
         seed.enhancement(conn, "e1-later", seed.at(days[1], 20))
@@ -174,13 +183,10 @@ def test_a_day_inside_a_part_of_several_days_is_replaced_alone(
 def test_the_run_covering_the_months_last_day_folds_the_month_into_one_part(
     db: Database, box: SecretBox, tenant_id: str, warehouse_dir: Path
 ) -> None:
-    seed.tenant(db, box, tenant_id)
-    month = (seed.today().replace(day=1) - timedelta(days=1)).replace(day=1)
-    last = (month + timedelta(days=31)).replace(day=1) - timedelta(days=1)
-    days = [month, month + timedelta(days=1), last - timedelta(days=1), last]
+    length = (seed.today().replace(day=1) - timedelta(days=1)).day
+    month, days = _last_month_days(db, box, tenant_id, (0, 1, length - 2, length - 1))
+    last = days[-1]
     with db.tenant(tenant_id) as conn:
-        for n, d in enumerate(days):
-            seed.enhancement(conn, f"e{n}", seed.at(d))
         for d in days[:-1]:
             export_partition(conn, warehouse_dir, ENHANCEMENTS, tenant_id, d)
         assert len(_parts(warehouse_dir, tenant_id, month)) == 3
@@ -196,12 +202,8 @@ def test_the_run_covering_the_months_last_day_folds_the_month_into_one_part(
 def test_leftovers_of_a_killed_writer_go_and_an_old_month_folder_is_taken_over(
     db: Database, box: SecretBox, tenant_id: str, warehouse_dir: Path
 ) -> None:
-    seed.tenant(db, box, tenant_id)
-    month = (seed.today().replace(day=1) - timedelta(days=1)).replace(day=1)
-    old_day, day = month + timedelta(days=2), month + timedelta(days=3)
+    month, (old_day, day) = _last_month_days(db, box, tenant_id, (2, 3))
     with db.tenant(tenant_id) as conn:
-        seed.enhancement(conn, "old", seed.at(old_day))
-        seed.enhancement(conn, "new", seed.at(day))
         exported = export_partition(conn, warehouse_dir, ENHANCEMENTS, tenant_id, old_day)
     # As the previous release left a month: a plain folder holding data.parquet.
     folder = month_dir(warehouse_dir, ENHANCEMENTS, tenant_id, month)
@@ -220,7 +222,7 @@ def test_leftovers_of_a_killed_writer_go_and_an_old_month_folder_is_taken_over(
     assert folder.is_symlink()
     assert [p.days for p in _parts(warehouse_dir, tenant_id, month)] == [{old_day}, {day}]
     found = duck.run_query(warehouse_dir, "SELECT event_id FROM enhancement_history", tenant_id)
-    assert sorted(r[0] for r in found.rows) == ["new", "old"]
+    assert sorted(r[0] for r in found.rows) == ["e0", "e1"]
     name = f"month={month:%Y-%m}"
     assert _month_listing(warehouse_dir, tenant_id) == [f".{name}.<g>", f".{name}.lock", name]
 
@@ -228,12 +230,8 @@ def test_leftovers_of_a_killed_writer_go_and_an_old_month_folder_is_taken_over(
 def test_dropping_days_keeps_the_rest_of_their_parts(
     db: Database, box: SecretBox, tenant_id: str, warehouse_dir: Path
 ) -> None:
-    seed.tenant(db, box, tenant_id)
-    month = (seed.today().replace(day=1) - timedelta(days=1)).replace(day=1)
-    days = [month + timedelta(days=n) for n in (1, 2, 6)]
+    month, days = _last_month_days(db, box, tenant_id, (1, 2, 6))
     with db.tenant(tenant_id) as conn:
-        for n, d in enumerate(days):
-            seed.enhancement(conn, f"e{n}", seed.at(d))
         export_tenant_days(conn, warehouse_dir, ENHANCEMENTS, tenant_id, days[:2])
         export_partition(conn, warehouse_dir, ENHANCEMENTS, tenant_id, days[2])
 
