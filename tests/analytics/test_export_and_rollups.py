@@ -427,3 +427,29 @@ def test_a_row_of_another_tenant_in_a_batch_stops_the_batch_before_any_write(
     with pytest.raises(export.CrossTenantRowError, match="rows of another tenant"):
         export._write_batch(warehouse_dir, ENHANCEMENTS, batch)
     assert not warehouse_dir.exists()
+
+
+def test_one_rollup_statement_writes_every_tenants_own_file(
+    db: Database, box: SecretBox, tenant_id: str, warehouse_dir: Path
+) -> None:
+    tenants = [seed.tenant(db, box, f"{tenant_id}-{n}") for n in range(3)]
+    day = seed.today() - timedelta(days=2)
+    for n, tid in enumerate(tenants):
+        with db.tenant(tid) as conn:
+            seed.random_day(conn, day, 5 + n, seed=40 + n, prefix=tid)
+            export_partition(conn, warehouse_dir, ENHANCEMENTS, tid, day)
+    # What a run killed between its statement and its renames leaves.
+    stale = warehouse_dir / "parquet" / f".{rollups.DAILY}-killed"
+    (stale / f"tenant_id={tenants[0]}").mkdir(parents=True)
+
+    written = rollups.write(warehouse_dir, rollups.DAILY, tenants, [day])
+
+    assert written.rows == 3 and written.enhancements == 5 + 6 + 7
+    for n, tid in enumerate(tenants):
+        stored = pl.read_parquet(written.files[tid].path)
+        assert stored.select("tenant_id", "day", "enhancements").rows() == [(tid, day, 5 + n)]
+    assert not stale.exists()
+    assert sorted(p.name for p in (warehouse_dir / "parquet").iterdir()) == [
+        f".{rollups.DAILY}.lock",
+        *(f"tenant_id={tid}" for tid in sorted(tenants)),
+    ]

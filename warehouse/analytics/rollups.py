@@ -313,6 +313,9 @@ def _replace(
                 f"union_by_name = true) WHERE NOT {condition}"
             )
             parameters = [kept, *bounds]
+        for leftover in base.glob(f".{table}-*"):
+            # A staging folder of a run that was killed: under the lock, nobody's.
+            shutil.rmtree(leftover, ignore_errors=True)
         stage = Path(tempfile.mkdtemp(prefix=f".{table}-", dir=base))
         try:
             conn.execute(
