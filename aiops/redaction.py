@@ -487,9 +487,37 @@ def _apply(rules: Iterable[_Rule], text: str) -> str:
 _SHAPE_TRIGGERS = tuple(sorted({t for rule in _SHAPES for t in rule.triggers}))
 
 
+def _any_of(words: Iterable[str]) -> re.Pattern[str]:
+    """A pattern finding any of `words`, its alternatives grouped by first character: `re`
+    tries every alternative of a flat alternation at every position, a grouped one just
+    the group whose first character is there (several times faster on ticket fields)."""
+    by_first: dict[str, list[str]] = {}
+    for word in sorted(set(words)):
+        by_first.setdefault(word[0], []).append(re.escape(word[1:]))
+    return re.compile(
+        "|".join(f"{re.escape(first)}(?:{'|'.join(rest)})" for first, rest in by_first.items())
+    )
+
+
+# Every match of a shape holds one of its triggers and every labelled pair starts at a
+# pair-start word, all found in the lower-cased text; so when lower-casing keeps every
+# position, text holding none of them is masked as it is. One scan tells that, where the
+# tests below cost several microseconds even for "High" or a requester's name.
+_MAY_HOLD_SECRET = _any_of(
+    [
+        *_SHAPE_TRIGGERS,
+        *_PAIR_START.pattern.split("|"),
+        *_PAIR_START_NON_ASCII.pattern.split("|"),
+    ]
+)
+
+
 def redact_secrets(text: str) -> str:
     """Credentials masked: passwords, API keys and tokens, connection strings, private keys."""
-    if any(map(text.lower().__contains__, _SHAPE_TRIGGERS)):
+    lower = text.lower()
+    if len(lower) == len(text) and _MAY_HOLD_SECRET.search(lower) is None:
+        return text
+    if any(map(lower.__contains__, _SHAPE_TRIGGERS)):
         text = _apply(_SHAPES, text)
     return _redact_pairs(text)
 

@@ -15,21 +15,22 @@ CREDENTIALS = Redactor()
 
 
 def mask_ticket(ticket: Ticket, redactor: Redactor = CREDENTIALS) -> Ticket:
-    """The ticket with every text field masked; ids and timestamps as they are."""
-    return ticket.model_copy(
-        update={
-            "subject": redactor.text(ticket.subject),
-            "description": redactor.text(ticket.description),
-            "priority": redactor.optional(ticket.priority),
-            "status": redactor.optional(ticket.status),
-            "category": redactor.optional(ticket.category),
-            "requester": redactor.optional(ticket.requester),
-            "requester_email": redactor.optional(ticket.requester_email),
-            "tags": [redactor.text(t) for t in ticket.tags],
-            "resolution": redactor.optional(ticket.resolution),
-            "extra": redactor.value(ticket.extra),
-        }
-    )
+    """The ticket with every text field masked; ids and timestamps as they are. A ticket
+    with nothing to mask (most of them) is returned itself rather than copied."""
+    masked = {
+        "subject": redactor.text(ticket.subject),
+        "description": redactor.text(ticket.description),
+        "priority": redactor.optional(ticket.priority),
+        "status": redactor.optional(ticket.status),
+        "category": redactor.optional(ticket.category),
+        "requester": redactor.optional(ticket.requester),
+        "requester_email": redactor.optional(ticket.requester_email),
+        "tags": [redactor.text(t) for t in ticket.tags],
+        "resolution": redactor.optional(ticket.resolution),
+        "extra": redactor.value(ticket.extra),
+    }
+    changed = {name: value for name, value in masked.items() if value != getattr(ticket, name)}
+    return ticket.model_copy(update=changed) if changed else ticket
 
 
 def mask_credentials(event: Event) -> Event:

@@ -4,7 +4,19 @@ from __future__ import annotations
 
 import pytest
 
-from aiops.redaction import EMAIL, NAME, PHONE, Redactor, redact_personal, redact_secrets, tag
+from aiops.redaction import (
+    _MAY_HOLD_SECRET,
+    _PAIR_START,
+    _PAIR_START_NON_ASCII,
+    _SHAPE_TRIGGERS,
+    EMAIL,
+    NAME,
+    PHONE,
+    Redactor,
+    redact_personal,
+    redact_secrets,
+    tag,
+)
 
 AWS_SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
 JWT = (
@@ -145,6 +157,31 @@ def test_text_whose_lower_case_differs_in_length_is_still_masked() -> None:
     assert redact_secrets("İstanbul office, password: Hunter2") == (
         "İstanbul office, password: [REDACTED:password]"
     )
+
+
+def test_the_quick_check_lets_through_every_word_a_rule_starts_at() -> None:
+    # Text the quick check finds nothing in is returned unmasked, so it must find every
+    # shape trigger and pair-start word, wherever it stands.
+    words = [
+        *_SHAPE_TRIGGERS,
+        *_PAIR_START.pattern.split("|"),
+        *_PAIR_START_NON_ASCII.pattern.split("|"),
+    ]
+    for word in words:
+        assert _MAY_HOLD_SECRET.search(f"x {word}") is not None, word
+        assert _MAY_HOLD_SECRET.search(f"{word}x") is not None, word
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("PASSWORD: Hunter2", "PASSWORD: [REDACTED:password]"),
+        ("Api_Key=8f3b2c1d9e7a6b5c4d3e", "Api_Key=[REDACTED:api_key]"),
+        ("BEARER abcdef123456789", "BEARER [REDACTED:token]"),
+    ],
+)
+def test_labels_in_any_case_are_masked(text: str, expected: str) -> None:
+    assert redact_secrets(text) == expected
 
 
 PERSONAL = [
