@@ -62,6 +62,12 @@ def _refuse_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return found
 
 
+# json.loads with options builds a decoder (and its scanner) per call; this one is reused.
+_DECODER = json.JSONDecoder(
+    parse_constant=_refuse_constant, object_pairs_hook=_refuse_duplicate_keys
+)
+
+
 def parse_json(body: bytes) -> Any:
     """JSON as RFC 8259 has it between systems: UTF-8, no NaN or Infinity, and (as the RFC
     advises for interoperability) unique keys in every object."""
@@ -72,9 +78,9 @@ def parse_json(body: bytes) -> Any:
     except UnicodeDecodeError as exc:
         raise _not_json(f"it is not UTF-8 ({exc.reason} at byte {exc.start})") from exc
     try:
-        return json.loads(
-            text, parse_constant=_refuse_constant, object_pairs_hook=_refuse_duplicate_keys
-        )
+        if text.startswith("\ufeff"):  # what json.loads refuses before decoding
+            raise json.JSONDecodeError("Unexpected UTF-8 BOM (decode using utf-8-sig)", text, 0)
+        return _DECODER.decode(text)
     except RecursionError as exc:
         raise _not_json("it is nested too deeply") from exc
     except ValueError as exc:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from starlette.types import Message
 
@@ -93,3 +95,23 @@ def test_what_is_not_json_is_a_400(raw: bytes) -> None:
         parse_json(raw)
 
     assert caught.value.status == 400
+
+
+@pytest.mark.parametrize(
+    ("raw", "detail"),
+    [
+        (b"\xef\xbb\xbf{}", "Unexpected UTF-8 BOM (decode using utf-8-sig): line 1 column 1"),
+        (b'{"a": NaN}', "NaN is not a JSON value"),
+        (b'{"a": 1, "b": {"c": 2, "c": 3}}', "the key 'c' appears twice in one object"),
+    ],
+)
+def test_a_400_says_what_is_wrong_with_the_json(raw: bytes, detail: str) -> None:
+    with pytest.raises(Rejection) as caught:
+        parse_json(raw)
+
+    assert detail in caught.value.detail
+
+
+def test_json_is_parsed_like_json_loads() -> None:
+    raw = '{"a": [1, 2.5, true, null, "é\\u00e9"], "b": {"c": {}}}'
+    assert parse_json(raw.encode()) == json.loads(raw)
