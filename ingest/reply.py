@@ -14,11 +14,13 @@ from typing import Any
 from starlette.types import Send
 
 _JSON = (b"content-type", b"application/json")
+# json.dumps with options builds an encoder per call; this one is reused.
+_ENCODER = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":"))
 
 
 def render(content: Any) -> bytes:
     """JSON as Starlette's JSONResponse renders it: compact, UTF-8."""
-    return json.dumps(content, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode()
+    return _ENCODER.encode(content).encode()
 
 
 async def send_json(
