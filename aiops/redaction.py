@@ -75,6 +75,18 @@ def _split_tail(value: str) -> tuple[str, str]:
     return value, ""
 
 
+def _any_of(words: Iterable[str]) -> re.Pattern[str]:
+    """A pattern finding any of `words`, its alternatives grouped by first character: `re`
+    tries every alternative of a flat alternation at every position, a grouped one just
+    the group whose first character is there (several times faster on ticket fields)."""
+    by_first: dict[str, list[str]] = {}
+    for word in sorted(set(words)):
+        by_first.setdefault(word[0], []).append(re.escape(word[1:]))
+    return re.compile(
+        "|".join(f"{re.escape(first)}(?:{'|'.join(rest)})" for first, rest in by_first.items())
+    )
+
+
 # Rules --------------------------------------------------------------------------------------
 
 
@@ -289,13 +301,18 @@ _PASSWORD_PAIR = re.compile(
 )
 _LABEL_PAIR = re.compile(rf"(?P<key>{_LABEL_WORDS})(?P<sep>{_ASSIGN}){_VALUE}", re.IGNORECASE)
 # Where a pair may start: the first letters of every keyword above, searched
-# case-sensitively in the lower-cased text, each then tried with the patterns. Non-ASCII
-# words have a pattern of their own: in one alternation they slow the whole scan down.
-_PAIR_START = re.compile(
-    "pass|pw|mdp|pin|kennwort|wachtwoord|contrase|senha|mot|losenord|adgangskode|salasana|"
-    "haslo|heslo|client|secret|api|access|account|private|auth|refresh|token|credential"
+# case-sensitively in the lower-cased text, each then tried with the patterns. None is
+# the start of another, so at most one matches at any position, in whatever order they
+# are tried. Non-ASCII words have a pattern of their own: in one alternation they slow
+# the whole scan down.
+_PAIR_WORDS = (
+    *("pass", "pw", "mdp", "pin", "kennwort", "wachtwoord", "contrase", "senha", "mot"),
+    *("losenord", "adgangskode", "salasana", "haslo", "heslo", "client", "secret", "api"),
+    *("access", "account", "private", "auth", "refresh", "token", "credential"),
 )
-_PAIR_START_NON_ASCII = re.compile("lösenord|hasło|пароль")
+_PAIR_WORDS_NON_ASCII = ("lösenord", "hasło", "пароль")
+_PAIR_START = _any_of(_PAIR_WORDS)
+_PAIR_START_NON_ASCII = _any_of(_PAIR_WORDS_NON_ASCII)
 
 
 def _pair_starts(lower: str) -> list[int]:
@@ -483,33 +500,16 @@ def _apply(rules: Iterable[_Rule], text: str) -> str:
 
 
 # Every shape rule has triggers, so text holding none of them skips all the shapes: most
-# ticket fields ("High", a requester's name) pay a few substring tests, not a dozen scans.
+# ticket fields ("High", a requester's name) pay one scan for them, not a dozen.
 _SHAPE_TRIGGERS = tuple(sorted({t for rule in _SHAPES for t in rule.triggers}))
-
-
-def _any_of(words: Iterable[str]) -> re.Pattern[str]:
-    """A pattern finding any of `words`, its alternatives grouped by first character: `re`
-    tries every alternative of a flat alternation at every position, a grouped one just
-    the group whose first character is there (several times faster on ticket fields)."""
-    by_first: dict[str, list[str]] = {}
-    for word in sorted(set(words)):
-        by_first.setdefault(word[0], []).append(re.escape(word[1:]))
-    return re.compile(
-        "|".join(f"{re.escape(first)}(?:{'|'.join(rest)})" for first, rest in by_first.items())
-    )
+_SHAPE_TRIGGER = _any_of(_SHAPE_TRIGGERS)
 
 
 # Every match of a shape holds one of its triggers and every labelled pair starts at a
 # pair-start word, all found in the lower-cased text; so when lower-casing keeps every
 # position, text holding none of them is masked as it is. One scan tells that, where the
 # tests below cost several microseconds even for "High" or a requester's name.
-_MAY_HOLD_SECRET = _any_of(
-    [
-        *_SHAPE_TRIGGERS,
-        *_PAIR_START.pattern.split("|"),
-        *_PAIR_START_NON_ASCII.pattern.split("|"),
-    ]
-)
+_MAY_HOLD_SECRET = _any_of([*_SHAPE_TRIGGERS, *_PAIR_WORDS, *_PAIR_WORDS_NON_ASCII])
 
 
 def redact_secrets(text: str) -> str:
@@ -517,7 +517,7 @@ def redact_secrets(text: str) -> str:
     lower = text.lower()
     if len(lower) == len(text) and _MAY_HOLD_SECRET.search(lower) is None:
         return text
-    if any(map(lower.__contains__, _SHAPE_TRIGGERS)):
+    if _SHAPE_TRIGGER.search(lower) is not None:
         text = _apply(_SHAPES, text)
     return _redact_pairs(text)
 
