@@ -11,6 +11,7 @@ from html.parser import HTMLParser
 
 _LOOKS_LIKE_HTML = re.compile(r"<[a-zA-Z/!]")
 _SPACES = re.compile(r"\s+")
+_BLANK_LINES = re.compile(r"\n{3,}")
 _BLOCKS = frozenset(
     {
         *("address", "article", "aside", "blockquote", "dd", "div", "dl", "dt", "fieldset"),
@@ -110,5 +111,7 @@ def html_to_text(html: str) -> str:
         text = parsed_text(html) if quick is None else quick
     else:
         text = html
-    lines = [" ".join(line.split()) for line in text.splitlines()]
-    return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
+    lines = "\n".join([" ".join(line.split()) for line in text.splitlines()])
+    if "\n\n\n" in lines:  # the regex only where there are blank lines to fold
+        lines = _BLANK_LINES.sub("\n\n", lines)
+    return lines.strip()

@@ -173,9 +173,10 @@ def _read_ticket(request: Any, loc: Loc, errors: list[FieldError]) -> Ticket | N
         "updated_at": read.timestamp("last_updated_time"),
         "resolved_at": read.timestamp("resolved_time"),
     }
+    # Only the keys present: an absent one reads as None, which is neither an error nor kept.
     name, text = read.name, read.text
-    extra: dict[str, Any] = {key: name(key) for key in _EXTRA_LOOKUPS}
-    extra |= {key: text(key) for key in _EXTRA_TEXTS}
+    extra: dict[str, Any] = {key: name(key) for key in _EXTRA_LOOKUPS if key in request}
+    extra |= {key: text(key) for key in _EXTRA_TEXTS if key in request}
     udf_fields = request.get("udf_fields")
     if is_mapping(udf_fields) and udf_fields:
         extra["udf_fields"] = dict(udf_fields)
