@@ -133,11 +133,14 @@ def _tenant_parameters(query_string: bytes) -> list[str]:
     """Every `tenant` in the query, as Starlette's query_params.getlist would read them."""
     if b"tenant" not in query_string:
         return []
-    return [
-        v
-        for k, v in parse_qsl(query_string.decode("latin-1"), keep_blank_values=True)
-        if k == "tenant"
-    ]
+    query = query_string.decode("latin-1")
+    if "%" in query or "+" in query:
+        fields = parse_qsl(query, keep_blank_values=True)
+    else:
+        # What parse_qsl reads from a query with nothing to decode, without its per-field
+        # unquoting (most webhook URLs are ?tenant=<id>).
+        fields = [field.partition("=")[::2] for field in query.split("&") if field]
+    return [v for k, v in fields if k == "tenant"]
 
 
 async def answer(

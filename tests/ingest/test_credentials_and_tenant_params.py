@@ -4,6 +4,7 @@ tenant is named once."""
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import parse_qsl
 
 import pytest
 import redis
@@ -11,6 +12,7 @@ from fastapi.testclient import TestClient
 
 from aiops.events import shard_for
 from aiops.settings import Settings
+from ingest.routes.webhooks import _tenant_parameters
 from tests.ingest import sdp
 from tests.ingest.streams import enqueued_count, stored_events
 
@@ -85,3 +87,28 @@ def test_a_tenant_named_twice_is_refused(
     assert response.status_code == 400, response.text
     assert "once" in response.json()["detail"]
     assert enqueued_count(redis_client, settings.stream_prefix) == 0
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        b"",
+        b"tenant=acme",
+        b"tenant=",
+        b"tenant",
+        b"&&tenant=a&&",
+        b"tenant=a=b",
+        b"tenantx=a&tenant=b&xtenant=c",
+        b"tenant=a&tenant=b",
+        b"tenant=a%2Db",
+        b"tenant=a+b&tenant=%zz",
+        b"tenant=caf\xe9",
+    ],
+)
+def test_the_query_tenants_are_read_as_parse_qsl_reads_them(query: bytes) -> None:
+    expected = [
+        value
+        for name, value in parse_qsl(query.decode("latin-1"), keep_blank_values=True)
+        if name == "tenant"
+    ]
+    assert _tenant_parameters(query) == expected
