@@ -34,6 +34,9 @@ class IngestMetrics:
             buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
             registry=self.registry,
         )
+        # Each (source, outcome)'s counter, got once: labels() takes a lock and builds
+        # the label tuple on every call, which the webhook path would pay per request.
+        self._counted: dict[tuple[str, str], Counter] = {}
         self._scraped = self.registry
         shared = os.environ.get(MULTIPROCESS_DIR_VARIABLE)
         if shared:
@@ -42,6 +45,12 @@ class IngestMetrics:
         if supervisor_status is not None:
             # What `aiops up` reports of the components it runs, read at scrape time.
             self._scraped.register(SupervisedComponents(supervisor_status))
+
+    def count_webhook(self, source: str, outcome: str) -> None:
+        counter = self._counted.get((source, outcome))
+        if counter is None:
+            counter = self._counted[source, outcome] = self.webhooks.labels(source, outcome)
+        counter.inc()
 
     def exposition(self) -> bytes:
         """The text a scrape gets: this worker's metrics, or every worker's."""

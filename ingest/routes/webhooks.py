@@ -115,7 +115,7 @@ class Reply:
 def _refusal(
     context: IngestContext, plugin: ItsmPlugin, tenant_id: str | None, rejection: Rejection
 ) -> Reply:
-    context.metrics.webhooks.labels(plugin.name, rejection.outcome).inc()
+    context.metrics.count_webhook(plugin.name, rejection.outcome)
     log.warning(
         "webhook source=%s tenant=%s outcome=%s status=%d event_id=%s%s",
         plugin.name,
@@ -174,7 +174,7 @@ async def answer(
         return _refusal(context, plugin, tenant_id, rejection)
     except IgnoredEvent as ignored:
         # Only after the signature held: normalizing comes after authenticating.
-        context.metrics.webhooks.labels(plugin.name, "ignored").inc()
+        context.metrics.count_webhook(plugin.name, "ignored")
         log.info(
             "webhook source=%s tenant=%s outcome=ignored status=202 reason=%s",
             plugin.name,
@@ -184,7 +184,7 @@ async def answer(
         return Reply(202, {"ignored": True, "reason": ignored.reason})
     enqueued = received.enqueued
     event = received.event
-    context.metrics.webhooks.labels(plugin.name, enqueued.outcome).inc()
+    context.metrics.count_webhook(plugin.name, enqueued.outcome)
     # A replay is a signed body seen before under another delivery id: someone resent a
     # captured webhook, or the ITSM changed its delivery id on a retry. Worth a look.
     # Accepted and duplicate deliveries are routine: /metrics counts them, and their line
