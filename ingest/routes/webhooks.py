@@ -25,7 +25,7 @@ from aiops.tracing import TENANT_ID, current_span
 from ingest.context import IngestContext
 from ingest.receive import choose_tenant, lowercase_headers, receive, refuse_repeated_tenant
 from ingest.rejection import Rejection
-from ingest.reply import send_json
+from ingest.reply import render, render_accepted, send_json
 from itsm.base import IgnoredEvent, ItsmPlugin
 from itsm.url_token import with_url_token
 
@@ -108,7 +108,7 @@ class Reply:
     """What a webhook is answered: the status, the JSON body and any extra headers."""
 
     status: int
-    content: dict[str, Any]
+    body: bytes
     headers: tuple[tuple[bytes, bytes], ...] = ()
 
 
@@ -126,7 +126,7 @@ def _refusal(
         f" reason={rejection.reason}" if rejection.reason else "",
     )
     headers = ((b"retry-after", b"%d" % rejection.retry_after),) if rejection.retry_after else ()
-    return Reply(rejection.status, {"detail": rejection.detail}, headers)
+    return Reply(rejection.status, render({"detail": rejection.detail}), headers)
 
 
 def _tenant_parameters(query_string: bytes) -> list[str]:
@@ -181,7 +181,7 @@ async def answer(
             tenant_id,
             ignored.reason,
         )
-        return Reply(202, {"ignored": True, "reason": ignored.reason})
+        return Reply(202, render({"ignored": True, "reason": ignored.reason}))
     enqueued = received.enqueued
     event = received.event
     context.metrics.count_webhook(plugin.name, enqueued.outcome)
@@ -201,7 +201,7 @@ async def answer(
         enqueued.stream,
         f" replay_of={enqueued.original_event_id}" if enqueued.original_event_id else "",
     )
-    return Reply(202, {"event_id": event.event_id, "duplicate": enqueued.duplicate})
+    return Reply(202, render_accepted(event.event_id, enqueued.duplicate))
 
 
 @dataclass(frozen=True)
@@ -214,10 +214,10 @@ class WebhookEndpoint:
     ) -> None:
         """ASGI for one HTTP request to this endpoint's path."""
         if scope["method"] != "POST":
-            reply = Reply(405, {"detail": "Method Not Allowed"}, ((b"allow", b"POST"),))
+            reply = Reply(405, render({"detail": "Method Not Allowed"}), ((b"allow", b"POST"),))
         else:
             reply = await answer(context, self.plugin, self.kind, scope, receive)
-        await send_json(send, reply.status, reply.content, reply.headers)
+        await send_json(send, reply.status, reply.body, reply.headers)
 
 
 def endpoints(plugins: list[ItsmPlugin]) -> dict[str, WebhookEndpoint]:
