@@ -30,6 +30,13 @@ _QUICK_TOKEN = re.compile(
 )
 
 
+def _single_spaced(text: str) -> str:
+    """Each run of white space as one space. Every white-space character but the space is
+    unprintable, so printable text without two spaces in a row has none to fold (most
+    text between tags) and skips the regex."""
+    return text if text.isprintable() and "  " not in text else _SPACES.sub(" ", text)
+
+
 def _opened(tag: str) -> str:
     """The text a start tag adds."""
     if tag == "li":
@@ -71,7 +78,7 @@ class _TextExtractor(HTMLParser):
     def handle_data(self, data: str) -> None:
         if not self._hidden_depth:
             # In HTML, source line breaks are just spaces; real breaks come from tags.
-            self.parts.append(_SPACES.sub(" ", data))
+            self.parts.append(_single_spaced(data))
 
 
 def quick_text(html: str) -> str | None:
@@ -86,7 +93,7 @@ def quick_text(html: str) -> str | None:
         # Which group matched: 1 text, 2 a start tag, 3 an end tag, 4 a self-closing tag.
         group = match.lastindex
         if group == 1:
-            parts.append(_SPACES.sub(" ", match[1]))
+            parts.append(_single_spaced(match[1]))
             continue
         assert group is not None
         tag = match[group].lower()

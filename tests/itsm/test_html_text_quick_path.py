@@ -6,6 +6,8 @@ from __future__ import annotations
 import ast
 import csv
 import json
+import re
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,7 +16,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from itsm.html_text import parsed_text, quick_text
+from itsm.html_text import _single_spaced, parsed_text, quick_text
 from tests.conftest import FIXTURES
 
 TESTS = Path(__file__).resolve().parents[1]
@@ -99,3 +101,11 @@ _TOKENS = st.one_of(
 @given(st.lists(_TOKENS, max_size=12).map("".join))
 def test_simple_fragments_take_the_quick_path_with_the_parsers_text(html: str) -> None:
     assert quick_text(html) == parsed_text(html)
+
+
+def test_text_skips_the_space_folding_only_when_it_has_nothing_to_fold() -> None:
+    # _single_spaced trusts that every white-space character but the space is unprintable.
+    spaces = [c for c in map(chr, range(sys.maxunicode + 1)) if c.isspace()]
+    assert [c for c in spaces if c != " " and c.isprintable()] == []
+    for text in [*(f"a{c}b" for c in spaces), "a  b", " a ", "plain text", "", "\xad"]:
+        assert _single_spaced(text) == re.sub(r"\s+", " ", text)
