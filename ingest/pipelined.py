@@ -197,7 +197,9 @@ class _Lane:
         self._connecting: asyncio.Future[_Protocol] | None = None
 
     async def call(self, command: bytes) -> Reply:
-        protocol = await self._connection()
+        protocol = self._protocol
+        if protocol is None or protocol.closed:  # else no coroutine for _connection()
+            protocol = await self._connection()
         return await protocol.send(command)
 
     def close(self) -> None:
