@@ -12,7 +12,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Literal
 
-from warehouse.db import TenantConnection, session_tenant
+from warehouse.db import TenantConnection
 
 WARN_AT = 0.8
 BudgetState = Literal["ok", "warning", "exhausted"]
@@ -29,11 +29,14 @@ SPEND_TABLE = "llm_spend"
 
 
 def record_spend(conn: TenantConnection, event_id: str, cost_usd: float | None) -> None:
-    """Adds what one synthesis of `event_id` cost to the tenant's ledger (nothing if free)."""
+    """Adds what one synthesis of `event_id` cost to the tenant's ledger (nothing if free).
+    The row names the transaction's tenant, as every tenant insert does; the table's policy
+    refuses it unless that is the signed context's tenant."""
     if cost_usd and cost_usd > 0:
         conn.execute(
-            "INSERT INTO llm_spend (tenant_id, event_id, cost_usd) VALUES (%s, %s, %s)",
-            (session_tenant(conn), event_id, cost_usd),
+            "INSERT INTO llm_spend (tenant_id, event_id, cost_usd) "
+            "VALUES (current_setting('app.current_tenant_id', true), %s, %s)",
+            (event_id, cost_usd),
         )
 
 
