@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, ExitStack, contextmanager, nullcontext
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol, TypeVar
 
 from aiops.errors import PermanentError, TransientError
@@ -158,6 +158,15 @@ def _read_pointed(services: Services, tenant: TenantConfig, event: Event) -> Eve
     return services.retry(lambda: read_pointed(event, client))
 
 
+@dataclass(frozen=True)
+class _Note:
+    """The event's note on the ticket, for the finish transaction to record."""
+
+    note_id: str
+    # When this attempt posted (or found) it; None for the note an earlier attempt recorded.
+    posted_at: datetime | None
+
+
 def _write_back(
     services: Services,
     tenant: TenantConfig,
@@ -165,17 +174,18 @@ def _write_back(
     text: str,
     prior: Prior | None,
     repost: bool,
-) -> str:
+) -> _Note:
+    """The note, posted at most once. Its id is recorded by the finish transaction, not one
+    of its own: should the flow stop in between, the next attempt (which has a prior row,
+    so it looks) finds the note by its marker instead of posting another."""
     note_marker = marker(event.event_id, prior.attempts + 1 if repost and prior else None)
     body = render_note_html(text, note_marker, services.note_footer(event))
     known = prior.note_id if prior is not None and not repost else None
+    posted_at: datetime | None = None
 
-    def record(note_id: str) -> None:
-        in_tenant(
-            services.db,
-            event.tenant_id,
-            lambda conn: enhancements.record_note(conn, event.event_id, note_id),
-        )
+    def record(_note_id: str) -> None:
+        nonlocal posted_at
+        posted_at = datetime.now(UTC)
 
     client = services.itsm(tenant)
     # No prior row: the begin transaction made this event's row, so no attempt before
@@ -195,7 +205,8 @@ def _write_back(
             record=record,
         )
 
-    return services.retry(attempt)
+    note_id = services.retry(attempt)
+    return _Note(note_id, posted_at)
 
 
 def _result(status: str, synthesis: Synthesis, context: dict[str, Any]) -> Result:
@@ -219,6 +230,7 @@ def process_event(received: Received, services: Services) -> Outcome:
     begun = False
     context: dict[str, Any] = {}
     synthesis: Synthesis | None = None
+    note: _Note | None = None
     llm_attempts = AttemptLog()  # every model asked, over every try
     try:
         with stages.stage("tenant"):
@@ -278,7 +290,6 @@ def process_event(received: Received, services: Services) -> Outcome:
         # The model's TRIAGE line goes before the version's length limit could cut it.
         answered = take_model_answer(triage, synthesis.text)
         synthesis = shaped(dataclasses.replace(synthesis, text=answered), choice)
-        note_id = None
         posts = writes_back(choice.spec, tenant)
         if posts:
             # Fields first, so the note can say which it set.
@@ -288,10 +299,10 @@ def process_event(received: Received, services: Services) -> Outcome:
         services.trace("note", text=note_text, posts=posts)
         if posts:
             with stages.stage("write_back"):
-                note_id = _write_back(services, tenant, event, note_text, prior, repost)
+                note = _write_back(services, tenant, event, note_text, prior, repost)
         status: OutcomeStatus = "succeeded" if posts else "stored"
-        result = _result(status, synthesis, context)
-        result.output, result.note_id = note_text, note_id
+        result = _with_note(_result(status, synthesis, context), note)
+        result.output = note_text
         result.timings = stages.with_total()
         with _busy(services, tid, stages, "wait_busy_finish"):
             services.retry(
@@ -302,7 +313,7 @@ def process_event(received: Received, services: Services) -> Outcome:
         return Outcome(
             received,
             status,
-            note_id,
+            result.note_id,
             timings=result.timings,
             incident_tickets=triage.incident.tickets if triage.incident else 0,
             fields_written=tuple(triage.written),
@@ -310,7 +321,7 @@ def process_event(received: Received, services: Services) -> Outcome:
     except Exception as exc:
         context = llm_attempts.into(context)
         services.trace("failed", error=exc, attempts=llm_attempts.records)
-        return _failed(received, services, exc, stages, begun, context, synthesis)
+        return _failed(received, services, exc, stages, begun, context, synthesis, note)
 
 
 def _begin(
@@ -338,10 +349,15 @@ def _begin(
     return work
 
 
+def _with_note(result: Result, note: _Note | None) -> Result:
+    if note is not None:
+        result.note_id, result.note_posted_at = note.note_id, note.posted_at
+    return result
+
+
 def _finish(event_id: str, result: Result, triage: Triage) -> Callable[[TenantConnection], None]:
     def work(conn: TenantConnection) -> None:
-        enhancements.finish(conn, event_id, result)
-        triage_store.record_triage(conn, event_id, triage.as_dict())
+        enhancements.finish(conn, event_id, result, triage.as_dict())
 
     return work
 
@@ -377,6 +393,7 @@ def _failed(
     begun: bool,
     context: dict[str, Any],
     synthesis: Synthesis | None,
+    note: _Note | None,
 ) -> Outcome:
     event = received.event
     kind = error_kind(exc)
@@ -392,10 +409,11 @@ def _failed(
     )
     timings = stages.with_total()
     if begun:
-        result = (
+        result = _with_note(
             _result("failed", synthesis, context)
             if synthesis is not None
-            else Result(status="failed", context=context)
+            else Result(status="failed", context=context),
+            note,
         )
         result.error, result.error_kind, result.timings = error, kind, timings
         try:

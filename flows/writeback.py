@@ -2,10 +2,10 @@
 
 Every note carries a marker naming its event. Before posting: a note id recorded by an
 earlier attempt is reused; else, when an earlier attempt may have posted, the ticket is
-searched for the marker, which covers a crash between posting and recording; only then is
-a note added, and its id recorded at once. An event whose history row was made by this
-attempt has no earlier attempt, so its first try skips the search (one ITSM read saved
-per event on the hot path).
+searched for the marker, which covers a crash between posting and recording (the flow
+records the id in the event's finish transaction); only then is a note added. An event
+whose history row was made by this attempt has no earlier attempt, so its first try skips
+the search (one ITSM read saved per event on the hot path).
 
 The note's text comes from a model that read the ticket, so it is untrusted: it is
 HTML-escaped (tags, attributes and entities arrive as visible text), and anything in it

@@ -94,47 +94,48 @@ def begin(
     return Prior(prior["status"], prior["note_id"], prior["attempts"])
 
 
-def record_note(conn: TenantConnection, event_id: str, note_id: str) -> None:
-    """Saved the moment a note exists, before anything else can fail."""
-    conn.execute(
-        "UPDATE enhancement_history SET note_id = %s, note_posted_at = now(), updated_at = now()"
-        " WHERE event_id = %s",
-        (note_id, event_id),
-    )
-
-
-def finish(conn: TenantConnection, event_id: str, result: Result) -> None:
-    """The event's outcome, and what its synthesis cost into the spend ledger."""
-    budgets.record_spend(conn, event_id, result.cost_usd)
-    conn.execute(
-        """
-        UPDATE enhancement_history SET
-            status = %s, context = %s, prompt = %s, output = %s, synthesizer = %s, model = %s,
-            note_id = coalesce(%s, note_id),
-            note_posted_at = coalesce(%s, note_posted_at),
-            error = %s, error_kind = %s, timings = %s,
-            prompt_tokens = %s, completion_tokens = %s, cost_usd = %s,
-            finished_at = now(), updated_at = now()
-        WHERE event_id = %s
-        """,
-        (
-            result.status,
-            Jsonb(result.context),
-            result.prompt,
-            result.output,
-            result.synthesizer,
-            result.model,
-            result.note_id,
-            result.note_posted_at,
-            result.error,
-            result.error_kind,
-            Jsonb(result.timings),
-            result.prompt_tokens,
-            result.completion_tokens,
-            result.cost_usd,
-            event_id,
-        ),
-    )
+def finish(
+    conn: TenantConnection,
+    event_id: str,
+    result: Result,
+    triage: dict[str, Any] | None = None,
+) -> None:
+    """The event's outcome (with its note, and its `triage` data when given: kept as they
+    were when not), and what its synthesis cost into the spend ledger. The statements go
+    as one pipeline: one round trip."""
+    with conn.pipeline():
+        budgets.record_spend(conn, event_id, result.cost_usd)
+        conn.execute(
+            """
+            UPDATE enhancement_history SET
+                status = %s, context = %s, prompt = %s, output = %s, synthesizer = %s, model = %s,
+                note_id = coalesce(%s, note_id),
+                note_posted_at = coalesce(%s, note_posted_at),
+                error = %s, error_kind = %s, timings = %s,
+                prompt_tokens = %s, completion_tokens = %s, cost_usd = %s,
+                triage = coalesce(%s, triage),
+                finished_at = now(), updated_at = now()
+            WHERE event_id = %s
+            """,
+            (
+                result.status,
+                Jsonb(result.context),
+                result.prompt,
+                result.output,
+                result.synthesizer,
+                result.model,
+                result.note_id,
+                result.note_posted_at,
+                result.error,
+                result.error_kind,
+                Jsonb(result.timings),
+                result.prompt_tokens,
+                result.completion_tokens,
+                result.cost_usd,
+                Jsonb(triage) if triage is not None else None,
+                event_id,
+            ),
+        )
 
 
 _COLUMNS = (
