@@ -64,15 +64,30 @@ def tracer() -> trace.Tracer:
     return trace.get_tracer("aiops")
 
 
+def tracing_on() -> bool:
+    """Whether a tracer provider is set (configure_tracing, or a test's own). Until one is,
+    spans go nowhere, yet the API's no-op tracer still costs a few µs per span (a context
+    manager, a span object, a context switch), which ingest pays on every webhook and the
+    flow on every stage of every event: the helpers below make none then."""
+    return not isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider)
+
+
 def current_span(
-    name: str, attributes: Mapping[str, AttributeValue]
+    name: str, attributes: Mapping[str, AttributeValue] | None = None
 ) -> AbstractContextManager[Span]:
     """A new current span, as tracer().start_as_current_span makes it; the invalid span,
-    which records nothing, when no tracer provider is configured: the API's no-op tracer
-    still costs a few µs per span, which the ingest pays on every webhook."""
-    if isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider):
+    which records nothing, when nothing is traced."""
+    if not tracing_on():
         return nullcontext(trace.INVALID_SPAN)
     return tracer().start_as_current_span(name, attributes=attributes)
+
+
+def started_span(name: str, attributes: Mapping[str, AttributeValue]) -> Span:
+    """A new span that is not made current, for the caller to end; the invalid span (whose
+    status and end do nothing) when nothing is traced."""
+    if not tracing_on():
+        return trace.INVALID_SPAN
+    return tracer().start_span(name, attributes=attributes)
 
 
 def current_traceparent() -> str | None:
@@ -86,7 +101,11 @@ def current_traceparent() -> str | None:
 def continued_span(
     name: str, traceparent: str | None, attributes: Mapping[str, AttributeValue]
 ) -> Iterator[Span]:
-    """A span that continues the trace `traceparent` names (a new trace without one)."""
+    """A span that continues the trace `traceparent` names (a new trace without one); the
+    invalid span when nothing is traced."""
+    if not tracing_on():
+        yield trace.INVALID_SPAN
+        return
     parent = _PROPAGATOR.extract({TRACEPARENT: traceparent}) if traceparent else None
     token = context.attach(parent) if parent is not None else None
     try:

@@ -25,7 +25,7 @@ from typing import Any, Protocol, TypeVar
 
 from aiops.errors import PermanentError, TransientError
 from aiops.events import Event, Ticket
-from aiops.tracing import tracer
+from aiops.tracing import current_span
 from flows.agent_choice import begin_for, plan_of, prompt_of, shaped
 from flows.agents import Choice, GatherPlan, tenant_for, writes_back
 from flows.context import Context
@@ -128,7 +128,7 @@ class _Stages:
         """Timed, and a span of the event's trace."""
         started = time.perf_counter()
         try:
-            with tracer().start_as_current_span(f"flow {name}"):
+            with current_span(f"flow {name}"):
                 yield
         finally:
             self.ms[name] = round((time.perf_counter() - started) * 1000, 2)

@@ -19,7 +19,7 @@ import html
 import re
 from collections.abc import Callable
 
-from aiops.tracing import tracer
+from aiops.tracing import current_span
 from itsm.base import ItsmClient
 
 _MARKER_LIKE = re.compile(r"\[AI Ops ref [^\]]*\]", re.IGNORECASE)
@@ -64,12 +64,12 @@ def post_once(
         if found is not None:
             record(found)
             return found
-    with tracer().start_as_current_span("itsm add note", attributes={"itsm.ticket_id": ticket_id}):
+    with current_span("itsm add note", {"itsm.ticket_id": ticket_id}):
         note_id = client.add_note(ticket_id, body_html)
     record(note_id)
     return note_id
 
 
 def _find(client: ItsmClient, ticket_id: str, note_marker: str) -> str | None:
-    with tracer().start_as_current_span("itsm find note", attributes={"itsm.ticket_id": ticket_id}):
+    with current_span("itsm find note", {"itsm.ticket_id": ticket_id}):
         return client.find_note(ticket_id, note_marker)

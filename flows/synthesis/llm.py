@@ -20,7 +20,7 @@ from aiops.errors import PermanentError
 from aiops.events import Event
 from aiops.llm import LlmTarget, is_transient, litellm
 from aiops.redaction import redact_secrets
-from aiops.tracing import tracer
+from aiops.tracing import started_span
 from flows.context import Context
 from flows.synthesis import (
     Attempt,
@@ -115,9 +115,9 @@ class LlmSynthesizer:
         transient = False
         for target in self._route.targets:
             model = target.model
-            span = tracer().start_span(
+            span = started_span(
                 "llm completion",
-                attributes={"gen_ai.request.model": model, "server.address": target.api_base or ""},
+                {"gen_ai.request.model": model, "server.address": target.api_base or ""},
             )
             try:
                 answer = _complete(target, self._route.timeout_seconds, messages)
