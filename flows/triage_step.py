@@ -91,14 +91,18 @@ def read_facts(
     """The tenant's policy and its recent tickets; the caller has recorded `mine` in the
     same transaction, for the tickets that come after this one."""
     rows = store.recent_tickets(conn, event.received_at, window, event.ticket.id)
+    stored = [Signature.from_dict(r.signature) for r in rows]
+    # A stored signature is used as is; a row without a usable one is compared by its text.
+    unread = [r.event_id for r, s in zip(rows, stored, strict=True) if s is None and r.text is None]
+    texts = store.texts(conn, unread) if unread else {}
     recent = [
         RecentTicket(
             r.ticket_id,
-            f"{r.subject}\n{r.description}",
+            r.text if r.text is not None else texts.get(r.event_id, ""),
             r.received_at,
-            Signature.from_dict(r.signature),
+            signature,
         )
-        for r in rows
+        for r, signature in zip(rows, stored, strict=True)
     ]
     return Facts(mine, store.get_settings(conn), recent, priors.get(conn, event.tenant_id))
 

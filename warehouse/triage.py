@@ -16,6 +16,12 @@ FIELDS = ("category", "priority", "type")
 DEFAULT_THRESHOLD = 0.8
 _RECENT_LIMIT = 200
 _RECENT_TEXT_CHARS = 2_000
+# A recent ticket's text: its subject, a newline, the first _RECENT_TEXT_CHARS of its
+# description.
+_TEXT = (
+    "coalesce(ticket ->> 'subject', '') || E'\\n' "
+    "|| left(coalesce(ticket ->> 'description', ''), %(chars)s)"
+)
 
 
 @dataclass(frozen=True)
@@ -27,11 +33,12 @@ class TriageSettings:
 
 @dataclass(frozen=True)
 class RecentRow:
+    event_id: str
     ticket_id: str
-    subject: str
-    description: str
     received_at: datetime
     signature: Any  # triage.signature as stored on arrival, if it was
+    # Subject and description: read only for a row with no stored signature object.
+    text: str | None
 
 
 _TYPE = ", ".join(f"nullif(btrim(extra ->> '{key}'), '')" for key in TYPE_KEYS)
@@ -104,13 +111,16 @@ def recent_tickets(
     conn: TenantConnection, before: datetime, window: timedelta, exclude_ticket: str
 ) -> list[RecentRow]:
     """Tickets opened for the tenant in `window` up to `before`, newest first (at most
-    _RECENT_LIMIT), one row per ticket at its first receipt, the given one left out."""
+    _RECENT_LIMIT), one row per ticket at its first receipt, the given one left out.
+
+    A row's text comes only with a row whose signature was not stored (an event that began
+    as noise, say): the signature is all that is compared otherwise, and up to 200 texts of
+    2,000 characters per event were most of this read's cost. `texts` reads it for others."""
     rows = conn.execute(
-        """
-        SELECT ticket_id, received_at,
-               coalesce(ticket ->> 'subject', '') AS subject,
-               left(coalesce(ticket ->> 'description', ''), %(chars)s) AS description,
-               triage -> 'signature' AS signature
+        f"""
+        SELECT event_id, ticket_id, received_at, triage -> 'signature' AS signature,
+               CASE WHEN jsonb_typeof(triage -> 'signature') IS DISTINCT FROM 'object'
+                    THEN {_TEXT} END AS text
         FROM enhancement_history
         WHERE received_at >= %(since)s AND received_at <= %(before)s
           AND kind = 'created' AND ticket_id <> %(exclude)s
@@ -129,9 +139,18 @@ def recent_tickets(
     first: dict[str, RecentRow] = {}
     for r in rows:  # newest first: the last seen is the first receipt
         first[r["ticket_id"]] = RecentRow(
-            r["ticket_id"], r["subject"], r["description"], r["received_at"], r["signature"]
+            r["event_id"], r["ticket_id"], r["received_at"], r["signature"], r["text"]
         )
     return sorted(first.values(), key=lambda r: r.received_at, reverse=True)
+
+
+def texts(conn: TenantConnection, event_ids: Sequence[str]) -> dict[str, str]:
+    """Subject and description of these events' tickets, as recent_tickets gives them."""
+    rows = conn.execute(
+        f"SELECT event_id, {_TEXT} AS text FROM enhancement_history WHERE event_id = ANY(%(ids)s)",
+        {"ids": list(event_ids), "chars": _RECENT_TEXT_CHARS},
+    ).fetchall()
+    return {r["event_id"]: r["text"] for r in rows}
 
 
 def record_skipped(

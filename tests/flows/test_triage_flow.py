@@ -183,6 +183,34 @@ def test_a_ticket_like_ones_opened_minutes_ago_says_it_may_be_the_same_incident(
     assert burst == 1
 
 
+def test_recent_tickets_without_a_usable_stored_signature_are_compared_by_their_text(
+    flow_settings: Settings, db: Database, box: SecretBox, sdp: SdpServer, tenant_id: str
+) -> None:
+    """Only rows without a stored signature bring their text along; a stored one that is
+    not a signature (not an object, or an object of the wrong shape) is read as text too."""
+    sdp_tenant(db, box, tenant_id, sdp)
+    texts = [
+        ("711", "SRV-FS02 not reachable", "Mapped drives on SRV-FS02 are gone."),
+        ("712", "Cannot open files", "Everything on srv-fs02 hangs."),
+    ]
+    for ticket_id, subject, body in texts:
+        sdp.add_request({"id": ticket_id})
+        run_flow(flow_settings, [entry(event(tenant_id, ticket_id, subject, body))])
+    spoiled = {"711": '"not an object"', "712": '{"hosts": "srv-fs02"}'}
+    with db.tenant(tenant_id) as conn:
+        for ticket_id, raw in spoiled.items():
+            conn.execute(
+                "UPDATE enhancement_history SET triage = jsonb_build_object('signature', %s::jsonb)"
+                " WHERE ticket_id = %s",
+                (raw, ticket_id),
+            )
+    sdp.add_request({"id": "713"})
+    run_flow(flow_settings, [entry(event(tenant_id, "713", "Share down?", "Is SRV-FS02 down?"))])
+
+    (last,) = sdp.notes("713")
+    assert "Possibly the same incident as #711, #712: 3 tickets in" in last["description"]
+
+
 def test_an_incident_is_per_tenant(
     flow_settings: Settings, db: Database, box: SecretBox, sdp: SdpServer, tenant_id: str
 ) -> None:
