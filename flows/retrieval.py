@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Sequence
+from functools import lru_cache
 
 import bm25s
 import numpy as np
@@ -32,6 +33,14 @@ def tokenize(text: str) -> list[str]:
         if len(parts) > 1:
             tokens.extend(p for p in parts if len(p) > 1 and p not in _STOPWORDS)
     return tokens
+
+
+@lru_cache(maxsize=256)
+def _query_tokens(query: str) -> tuple[str, ...]:
+    """tokenize() of a query, kept for the next search with it: an event's similar-ticket
+    and KB searches use the same query, and tokenizing a ticket's text costs more than
+    scoring it. 256 covers the events in flight; a tuple, so no caller can change it."""
+    return tuple(tokenize(query))
 
 
 class Bm25Index:
@@ -61,8 +70,10 @@ class Bm25Index:
     def search(self, query: str, k: int) -> list[tuple[str, float]]:
         """Up to `k` (document id, score) pairs, best first (ties: the earlier document);
         only documents sharing a term."""
-        terms = Counter(t for t in tokenize(query) if t in self._vocab)
-        if self._model is None or not terms or k <= 0:
+        if self._model is None or k <= 0:  # an empty index (a tenant without KB articles)
+            return []
+        terms = Counter(t for t in _query_tokens(query) if t in self._vocab)
+        if not terms:
             return []
         scores = self._scores(self._model, terms)
         k = min(k, len(self._ids))
