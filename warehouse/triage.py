@@ -181,13 +181,6 @@ def record_signature(conn: TenantConnection, event_id: str, signature: dict[str,
     )
 
 
-def record_triage(conn: TenantConnection, event_id: str, triage: dict[str, Any]) -> None:
-    conn.execute(
-        "UPDATE enhancement_history SET triage = %s, updated_at = now() WHERE event_id = %s",
-        (Jsonb(triage), event_id),
-    )
-
-
 def skipped_counts(conn: TenantConnection, since: datetime) -> dict[str, int]:
     """Events skipped as noise since `since`, by reason."""
     rows = conn.execute(

@@ -57,7 +57,12 @@ def test_the_history_shows_why_noise_was_skipped_and_the_suggestions(
             conn, "noise-1", "auto_reply", {"noise": {"reason": "auto_reply"}}, {"total": 1.0}
         )
         enhancements.begin(conn, event(tenant_id, "2", "Outlook", event_id="real-1"))
-        triage.record_triage(conn, "real-1", {"suggestions": [suggestion], "written": {}})
+        enhancements.finish(
+            conn,
+            "real-1",
+            enhancements.Result(status="succeeded"),
+            {"suggestions": [suggestion], "written": {}},
+        )
 
     listed = client.get(f"/tenants/{tenant_id}/enhancements", headers=auth).json()
     by_id = {row["event_id"]: row for row in listed}
