@@ -74,7 +74,7 @@ def rollup_file(root: Path, table: str, tenant_id: str) -> Path:
 
 
 def _table_pattern(root: Path, table: str, tenant_id: str | None) -> tuple[Path, str]:
-    inner = PARTITION_FILE if table in ROLLUP_TABLES else "month=*/*.parquet"
+    inner = PARTITION_FILE if table in ROLLUP_TABLES else f"month=*/*{PART_SUFFIX}"
     if tenant_id:
         return tenant_dir(root, tenant_id), f"{table}/{inner}"
     return parquet_root(root), f"tenant_id=*/{table}/{inner}"
