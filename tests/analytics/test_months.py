@@ -81,3 +81,59 @@ def test_a_failed_change_leaves_the_month_as_it_was(tmp_path: Path) -> None:
     assert parts(month_dir(tmp_path, TABLE, TENANT, MONTH)) == before
     folder = month_dir(tmp_path, TABLE, TENANT, MONTH).parent
     assert len([p for p in folder.iterdir() if p.is_dir() and not p.is_symlink()]) == 1
+    assert not [p for p in folder.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_a_part_rewritten_with_the_same_days_is_replaced_in_place(tmp_path: Path) -> None:
+    _split(tmp_path)
+    folder = month_dir(tmp_path, TABLE, TENANT, MONTH)
+    generation = folder.resolve()
+    pattern = table_glob(tmp_path, TABLE, TENANT)
+    counts: list[int] = []
+    done = threading.Event()
+
+    def read() -> None:
+        with duckdb.connect() as conn:
+            while not done.is_set():
+                row = conn.execute(f"SELECT count(*) FROM read_parquet('{pattern}')")
+                counts.append(row.fetchone()[0])  # type: ignore[index]
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    try:
+        for _ in range(150):
+            with months.rewriting(tmp_path, TABLE, TENANT, MONTH) as draft:
+                second = next(p for p in draft.current if p.days == {DAYS[1]})
+                for part in draft.current:
+                    if part is not second:
+                        draft.keep(part)
+                path = draft.new_part(DAYS[1], instead_of=second)
+                _rows([DAYS[1]]).write_parquet(path, metadata=days_metadata({DAYS[1]}))
+            assert draft.published(path) == second.path
+    finally:
+        done.set()
+        reader.join()
+
+    assert len(counts) > 50
+    assert set(counts) == {3}, sorted(set(counts))
+    # No new generation: the same folder, the same three parts, nothing left beside them.
+    assert folder.resolve() == generation
+    assert [p.days for p in parts(folder)] == [{d} for d in DAYS]
+    assert sorted(p.name for p in folder.parent.iterdir()) == sorted(
+        [folder.name, generation.name, f".{folder.name}.lock"]
+    )
+
+
+def test_a_new_day_joins_the_month_without_a_new_generation(tmp_path: Path) -> None:
+    _split(tmp_path)
+    folder = month_dir(tmp_path, TABLE, TENANT, MONTH)
+    generation = folder.resolve()
+    later = date(2025, 6, 5)
+    with months.rewriting(tmp_path, TABLE, TENANT, MONTH) as draft:
+        for part in draft.current:
+            draft.keep(part)
+        path = draft.new_part(later)
+        _rows([later]).write_parquet(path, metadata=days_metadata({later}))
+    assert folder.resolve() == generation
+    assert [p.days for p in parts(folder)] == [{d} for d in [*DAYS, later]]
+    assert draft.published(path).parent == folder

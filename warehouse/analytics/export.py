@@ -390,13 +390,15 @@ def _write_month(
     new part."""
     wanted = set(days)
     with months.rewriting(root, table, tenant_id, days[0]) as draft:
-        frames, covered, others = [frame], set(wanted), []
+        frames, covered, others, holding = [frame], set(wanted), [], []
         for part in draft.current:
             if not part.days & wanted:
                 others.append(part)
-            elif part.days - wanted:
-                frames.append(_without(part, wanted))
-                covered |= part.days - wanted
+            else:
+                holding.append(part)
+                if part.days - wanted:
+                    frames.append(_without(part, wanted))
+                    covered |= part.days - wanted
         if others and _last_day_of_month(days[0]) in covered.union(*(p.days for p in others)):
             frames.extend(pl.read_parquet(part.path) for part in others)
             covered = covered.union(*(p.days for p in others))
@@ -406,10 +408,11 @@ def _write_month(
         if len(frames) > 1:
             merged = pl.concat(frames, how="diagonal_relaxed").select(list(SCHEMAS[table]))
             frame = merged.sort("day", "id")
-        target = draft.new_part(min(covered))
-        # Straight to its name: nobody sees the generation before it is published.
+        # A re-run of the days of one part rewrites that part.
+        same = holding[0] if len(holding) == 1 and holding[0].days == covered else None
+        target = draft.new_part(min(covered), instead_of=same)
         frame.write_parquet(target, **PARQUET, metadata=days_metadata(covered))
-    return draft.folder / target.name
+    return draft.published(target)
 
 
 def drop_days(root: Path, table: str, tenant_id: str, days: Iterable[date]) -> None:

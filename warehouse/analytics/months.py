@@ -18,6 +18,11 @@ the old set of parts or the new one, never both. A part's name carries the gener
 that wrote it and is never reused, so a reader that listed the old generation just
 before a swap opens the very same files or fails to find one; it never counts a day
 twice. A month folder from before (a plain directory) is taken over on its first change.
+
+A change that only adds parts for days no part holds (the daily run's case), or
+rewrites a part with the same days (its re-run), renames them into the month's
+generation instead: a reader sees each part before or after, and the handful of file
+system calls a new generation costs is not paid per tenant every day.
 """
 
 from __future__ import annotations
@@ -36,14 +41,18 @@ from warehouse.analytics.layout import PART_SUFFIX, Part, locked, month_dir, par
 
 @dataclass
 class Draft:
-    """The next generation of a month, being built: `keep` the parts that stay, write
-    new ones at `new_part`."""
+    """The next state of a month, being built: `keep` the parts that stay, write new ones
+    at `new_part`."""
 
     folder: Path
     current: list[Part]
     token: str = field(default_factory=lambda: secrets.token_hex(4))
     kept: list[Part] = field(default_factory=list)
-    written: list[Path] = field(default_factory=list)
+    # New parts, written beside the month: each one's first day, and the current part
+    # holding exactly its days that it may take the place of.
+    written: dict[Path, tuple[date, Part | None]] = field(default_factory=dict)
+    # Once published: each new part's name in the month.
+    names: dict[Path, str] = field(default_factory=dict)
 
     @property
     def generation(self) -> Path:
@@ -52,14 +61,30 @@ class Draft:
     def keep(self, part: Part) -> None:
         self.kept.append(part)
 
-    def new_part(self, first_day: date) -> Path:
-        path = self.generation / f"{first_day.isoformat()}.{self.token}{PART_SUFFIX}"
-        self.written.append(path)
+    def new_part(self, first_day: date, instead_of: Part | None = None) -> Path:
+        """A file to write a new part to; it joins the month when the change ends.
+        `instead_of` is a current part that holds exactly the new part's days."""
+        path = self.generation.with_name(f"{self.generation.name}.{first_day.isoformat()}.tmp")
+        self.written[path] = (first_day, instead_of)
         return path
+
+    def published(self, written: Path) -> Path:
+        """Where the part written at `written` is read, through the month's link."""
+        return self.folder / self.names[written]
 
     @property
     def empty(self) -> bool:
         return not self.kept and not self.written
+
+    @property
+    def in_place(self) -> bool:
+        """The change can be made inside the month's generation: every current part stays
+        or is taken the place of by a new part holding the same days. A reader then sees
+        each part before or after, and no day twice or not at all."""
+        replaced = {part.path for _, part in self.written.values() if part is not None}
+        return self.folder.is_symlink() and {p.path for p in self.kept} | replaced == {
+            p.path for p in self.current
+        }
 
 
 @contextmanager
@@ -70,33 +95,51 @@ def rewriting(root: Path, table: str, tenant_id: str, month: date) -> Iterator[D
     with locked(folder.with_name(f".{folder.name}.lock")):
         _remove_leftovers(folder)
         draft = Draft(folder, parts(folder))
-        draft.generation.mkdir(parents=True)
         try:
             yield draft
-            for part in draft.kept:
-                os.link(part.path, draft.generation / part.path.name)
-            _publish(draft)
+            if draft.in_place:
+                current = folder.parent / os.readlink(folder)
+                for path, (first_day, instead_of) in draft.written.items():
+                    name = instead_of.path.name if instead_of else _part_name(draft, first_day)
+                    os.rename(path, current / name)
+                    draft.names[path] = name
+            else:
+                _publish(draft)
         except BaseException:
+            for path in draft.written:
+                path.unlink(missing_ok=True)
             shutil.rmtree(draft.generation, ignore_errors=True)
             raise
 
 
+def _part_name(draft: Draft, first_day: date) -> str:
+    return f"{first_day.isoformat()}.{draft.token}{PART_SUFFIX}"
+
+
 def _remove_leftovers(folder: Path) -> None:
-    """Generations and links a killed writer left behind: under the month's lock, every
-    one but the generation the month links to is garbage."""
+    """Generations, links and parts a killed writer left behind: under the month's lock,
+    everything of the month but the generation it links to is garbage."""
     current = os.readlink(folder) if folder.is_symlink() else None
     prefix = f".{folder.name}."
     for name in os.listdir(folder.parent):
         if name.startswith(prefix) and name != current and not name.endswith(".lock"):
             leftover = folder.parent / name
-            if leftover.is_symlink():
+            if leftover.is_symlink() or not leftover.is_dir():
                 leftover.unlink()
             else:
                 shutil.rmtree(leftover, ignore_errors=True)
 
 
 def _publish(draft: Draft) -> None:
+    """The draft as a new generation, swapped in for the month."""
     folder = draft.folder
+    if not draft.empty:
+        draft.generation.mkdir(parents=True)
+        for part in draft.kept:
+            os.link(part.path, draft.generation / part.path.name)
+        for path, (first_day, _) in draft.written.items():
+            draft.names[path] = _part_name(draft, first_day)
+            os.rename(path, draft.generation / draft.names[path])
     previous = folder.parent / os.readlink(folder) if folder.is_symlink() else None
     if folder.is_dir() and not folder.is_symlink():
         # A month from before generations: moved aside, then linked like any other.
@@ -104,7 +147,6 @@ def _publish(draft: Draft) -> None:
         os.rename(folder, previous)
     if draft.empty:
         folder.unlink(missing_ok=True)
-        shutil.rmtree(draft.generation, ignore_errors=True)
     else:
         link = folder.with_name(f".{folder.name}.link-{draft.token}")
         os.symlink(draft.generation.name, link)
