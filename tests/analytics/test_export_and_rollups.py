@@ -438,9 +438,6 @@ def test_one_rollup_statement_writes_every_tenants_own_file(
         with db.tenant(tid) as conn:
             seed.random_day(conn, day, 5 + n, seed=40 + n, prefix=tid)
             export_partition(conn, warehouse_dir, ENHANCEMENTS, tid, day)
-    # What a run killed between its statement and its renames leaves.
-    stale = warehouse_dir / "parquet" / f".{rollups.DAILY}-killed"
-    (stale / f"tenant_id={tenants[0]}").mkdir(parents=True)
 
     written = rollups.write(warehouse_dir, rollups.DAILY, tenants, [day])
 
@@ -448,7 +445,7 @@ def test_one_rollup_statement_writes_every_tenants_own_file(
     for n, tid in enumerate(tenants):
         stored = pl.read_parquet(written.files[tid].path)
         assert stored.select("tenant_id", "day", "enhancements").rows() == [(tid, day, 5 + n)]
-    assert not stale.exists()
+        assert [p.name for p in written.files[tid].path.parent.iterdir()] == ["data.parquet"]
     assert sorted(p.name for p in (warehouse_dir / "parquet").iterdir()) == [
         f".{rollups.DAILY}.lock",
         *(f"tenant_id={tid}" for tid in sorted(tenants)),

@@ -1,14 +1,15 @@
 """Daily per-tenant rollups of enhancement_history, computed by DuckDB from the tenants'
-exported parts: one statement for every tenant and day of a run, not one per partition.
-The same statement merges the run's rows into every tenant's rollup file (the other days'
-rows kept as they were) and writes them all, one file per tenant (see layout)."""
+exported parts: one statement per rollup for every tenant and day of a run, not one per
+partition. A run reads the parts once for all its rollups (DuckDB pays a fixed cost for
+each file it opens, which per tenant made a day's run grow with tenants), and one more
+statement per rollup merges the run's rows into every tenant's rollup file (the other
+days' rows kept as they were) and writes them all, one file per tenant (see layout)."""
 
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
@@ -18,7 +19,7 @@ import duckdb
 import polars as pl
 
 from warehouse.analytics.duck_types import duck_type
-from warehouse.analytics.export import ENHANCEMENTS, Exported
+from warehouse.analytics.export import ENHANCEMENTS, PARQUET, WRITERS, Exported
 from warehouse.analytics.layout import (
     AGENT_ROLLUP,
     DAILY_ROLLUP,
@@ -28,12 +29,14 @@ from warehouse.analytics.layout import (
     month_of,
     parquet_root,
     parts,
+    replacing,
     rollup_file,
 )
 
 DAILY = DAILY_ROLLUP
 SOURCES = SOURCE_ROLLUP
 AGENTS = AGENT_ROLLUP
+TABLES = (DAILY, SOURCES, AGENTS)
 
 DAILY_SCHEMA: dict[str, Any] = {
     "tenant_id": pl.String,
@@ -114,8 +117,7 @@ FROM (
         coalesce(sum(prompt_tokens::BIGINT), 0) AS prompt_tokens,
         coalesce(sum(completion_tokens::BIGINT), 0) AS completion_tokens,
         coalesce(sum(cost_usd), 0) AS cost_usd
-    FROM read_parquet(?, hive_partitioning = false)
-    WHERE {days}
+    FROM run_rows
     GROUP BY tenant_id, day
 )
 """
@@ -131,8 +133,7 @@ SELECT
     count(*) FILTER (WHERE s.outcome = 'skipped') AS skipped
 FROM (
     SELECT tenant_id, day, unnest(context_sources) AS s
-    FROM read_parquet(?, hive_partitioning = false)
-    WHERE {days}
+    FROM run_rows
 )
 GROUP BY tenant_id, day, s.source
 """
@@ -158,9 +159,8 @@ FROM (
         coalesce(sum(prompt_tokens::BIGINT), 0) AS prompt_tokens,
         coalesce(sum(completion_tokens::BIGINT), 0) AS completion_tokens,
         coalesce(sum(cost_usd), 0) AS cost_usd
-    FROM read_parquet(?, hive_partitioning = false)
-    WHERE {days}
-      AND agent_id IS NOT NULL AND agent_version IS NOT NULL
+    FROM run_rows
+    WHERE agent_id IS NOT NULL AND agent_version IS NOT NULL
     GROUP BY tenant_id, day, agent_id, agent_version
 )
 """
@@ -258,21 +258,37 @@ _EVERY_TENANT_DAY = (
 )
 
 
-def _fresh(
-    root: Path, table: str, tenant_ids: Sequence[str], days: Sequence[date]
-) -> tuple[str, list[Any]]:
-    """The statement computing the run's rows of `table`, and its parameters."""
-    files = _source_files(root, tenant_ids, days)
+# What the rollups read of a part.
+_RUN_COLUMNS = (
+    "tenant_id, day, status, backfill, processing_seconds, prompt_tokens, "
+    "completion_tokens, cost_usd, context_sources, agent_id, agent_version, total_ms"
+)
+
+
+def _load_run_rows(
+    conn: duckdb.DuckDBPyConnection, root: Path, tenant_ids: Sequence[str], days: Sequence[date]
+) -> None:
+    """The run's rows of the tenants' parts, as the temporary table run_rows: read once for
+    every rollup of the run."""
     condition, bounds = _day_filter(days)
+    conn.execute(
+        f"CREATE TEMP TABLE run_rows AS SELECT {_RUN_COLUMNS} "
+        f"FROM read_parquet(?, hive_partitioning = false) WHERE {condition}",
+        [_source_files(root, tenant_ids, days), *bounds],
+    )
+
+
+def _fresh(table: str, tenant_ids: Sequence[str], days: Sequence[date]) -> tuple[str, list[Any]]:
+    """The statement computing the run's rows of `table` from run_rows, and its
+    parameters."""
     aggregate = {DAILY: _DAILY_SQL, SOURCES: _SOURCES_SQL, AGENTS: _AGENTS_SQL}[table]
-    aggregate = aggregate.replace("{days}", condition)
     if table != DAILY:
-        return _typed(table, aggregate), [files, *bounds]
+        return _typed(table, aggregate), []
     every = (
         f"SELECT * FROM ({_EVERY_TENANT_DAY}) AS every "
         f"LEFT JOIN ({aggregate}) AS found USING (tenant_id, day)"
     )
-    return _typed(table, every, _DAILY_ZERO), [list(tenant_ids), sorted(set(days)), files, *bounds]
+    return _typed(table, every, _DAILY_ZERO), [list(tenant_ids), sorted(set(days))]
 
 
 def frames(root: Path, table: str, tenant_ids: Sequence[str], days: Sequence[date]) -> pl.DataFrame:
@@ -280,32 +296,36 @@ def frames(root: Path, table: str, tenant_ids: Sequence[str], days: Sequence[dat
     schema = _SCHEMAS[table]
     if not tenant_ids or not days:
         return pl.DataFrame(schema=schema)
-    statement, parameters = _fresh(root, table, tenant_ids, days)
     # Rows, not Arrow: pyarrow is not needed.
     with _connect() as conn:
-        rows = conn.execute(statement, parameters).fetchall()
+        _load_run_rows(conn, root, tenant_ids, days)
+        rows = conn.execute(*_fresh(table, tenant_ids, days)).fetchall()
     return pl.DataFrame(rows, schema=schema, orient="row").sort(_KEYS[table])
 
 
 def _replace(
+    conn: duckdb.DuckDBPyConnection,
     root: Path,
     table: str,
     tenant_ids: Sequence[str],
     days: Sequence[date],
     fresh: tuple[str, list[Any]],
 ) -> Written:
-    """Each tenant's rollup file with its rows of `days` replaced by `fresh`'s, all in one
-    DuckDB statement: one file per tenant into a staging folder, each then renamed over
-    the tenant's file (a tenant left without rows loses its file)."""
+    """Each tenant's rollup file with its rows of `days` replaced by `fresh`'s: one
+    DuckDB statement merges every tenant's kept rows with the fresh ones, then each
+    tenant's file is written beside its old one and renamed over it (a tenant left
+    without rows loses its file). Polars writes the small files: DuckDB's partitioned
+    COPY made a staging folder per tenant, and on this file system each folder made and
+    removed cost more than writing the file."""
     condition, bounds = _day_filter(days)
     base = parquet_root(root)
     base.mkdir(parents=True, exist_ok=True)
-    with locked(base / f".{table}.lock"), _connect() as conn:
-        conn.execute(f"CREATE TEMP TABLE fresh AS {fresh[0]}", fresh[1])
+    schema = _SCHEMAS[table]
+    with locked(base / f".{table}.lock"):
+        conn.execute(f"CREATE OR REPLACE TEMP TABLE fresh AS {fresh[0]}", fresh[1])
         kept = [str(rollup_file(root, table, t)) for t in tenant_ids]
         kept = [path for path in kept if os.path.isfile(path)]
-        # Always a union, so that the same rows make the same bytes, kept rows or none.
-        source, parameters = f"SELECT * FROM fresh UNION ALL BY NAME {_empty(table)}", []
+        source, parameters = "SELECT * FROM fresh", []
         if kept:
             # A file written before a column existed (skipped: 0011_triage) gives null.
             source += (
@@ -313,24 +333,31 @@ def _replace(
                 f"union_by_name = true) WHERE NOT {condition}"
             )
             parameters = [kept, *bounds]
-        for leftover in base.glob(f".{table}-*"):
-            # A staging folder of a run that was killed: under the lock, nobody's.
-            shutil.rmtree(leftover, ignore_errors=True)
-        stage = Path(tempfile.mkdtemp(prefix=f".{table}-", dir=base))
-        try:
-            conn.execute(
-                f"COPY ({_typed(table, source)} ORDER BY tenant_id, {', '.join(_KEYS[table])}) "
-                f"TO '{stage}' (FORMAT parquet, COMPRESSION zstd, PARTITION_BY (tenant_id), "
-                "WRITE_PARTITION_COLUMNS true)",
-                parameters,
-            )
-            totals = "sum(enhancements)" if "enhancements" in _SCHEMAS[table] else "NULL"
-            counted = conn.execute(
-                f"SELECT tenant_id, count(*), {totals} FROM fresh GROUP BY tenant_id"
-            ).fetchall()
-            files = {t: _publish(root, table, stage, t) for t in tenant_ids}
-        finally:
-            shutil.rmtree(stage, ignore_errors=True)
+        # Rows, not Arrow: pyarrow is not needed.
+        merged = conn.execute(
+            f"{_typed(table, source)} ORDER BY tenant_id, {', '.join(_KEYS[table])}", parameters
+        ).fetchall()
+        totals = "sum(enhancements)" if "enhancements" in schema else "NULL"
+        counted = conn.execute(
+            f"SELECT tenant_id, count(*), {totals} FROM fresh GROUP BY tenant_id"
+        ).fetchall()
+        frame = pl.DataFrame(merged, schema=schema, orient="row")
+        by_tenant = frame.partition_by("tenant_id", as_dict=True)
+        empty = frame.clear()
+
+        def publish(tenant_id: str) -> Path:
+            target = rollup_file(root, table, tenant_id)
+            rows = by_tenant.get((tenant_id,), empty)
+            if rows.is_empty():
+                target.unlink(missing_ok=True)
+            else:
+                with replacing(target) as path:
+                    rows.write_parquet(path, **PARQUET)
+            return target
+
+        # Polars writes and the file system calls release the GIL.
+        with ThreadPoolExecutor(max_workers=WRITERS, thread_name_prefix="rollup-write") as pool:
+            files = dict(zip(tenant_ids, pool.map(publish, tenant_ids), strict=True))
     rows = {tenant_id: n for tenant_id, n, _ in counted}
     enhancements = None if totals == "NULL" else sum(int(e or 0) for _, _, e in counted)
     return Written(
@@ -340,31 +367,31 @@ def _replace(
     )
 
 
-def _publish(root: Path, table: str, stage: Path, tenant_id: str) -> Path:
-    target = rollup_file(root, table, tenant_id)
-    staged = sorted((stage / f"tenant_id={tenant_id}").glob("*.parquet"))
-    if len(staged) > 1:
-        raise RuntimeError(f"DuckDB wrote {len(staged)} rollup files for {tenant_id}, not one")
-    if staged:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(staged[0], target)
-    else:
-        target.unlink(missing_ok=True)
-    return target
+def write_all(
+    root: Path, tables: Sequence[str], tenant_ids: Sequence[str], days: Sequence[date]
+) -> dict[str, Written]:
+    """Computes the run's rows of each of `tables` for every tenant and day at once, from
+    one read of the tenants' parts, and merges them into each tenant's rollup files."""
+    if not tenant_ids or not days:
+        return {table: Written(0, None, {}) for table in tables}
+    with _connect() as conn:
+        _load_run_rows(conn, root, tenant_ids, days)
+        return {
+            table: _replace(conn, root, table, tenant_ids, days, _fresh(table, tenant_ids, days))
+            for table in tables
+        }
 
 
 def write(root: Path, table: str, tenant_ids: Sequence[str], days: Sequence[date]) -> Written:
-    """Computes the run's rows of `table` for every tenant and day at once and merges them
-    into each tenant's rollup file."""
-    if not tenant_ids or not days:
-        return Written(0, None, {})
-    return _replace(root, table, tenant_ids, days, _fresh(root, table, tenant_ids, days))
+    """write_all of one rollup."""
+    return write_all(root, [table], tenant_ids, days)[table]
 
 
 def drop_days(root: Path, table: str, tenant_id: str, days: Sequence[date]) -> None:
     """Removes the tenant's rollup rows of `days` (retention)."""
     if days and rollup_file(root, table, tenant_id).is_file():
-        _replace(root, table, [tenant_id], days, (_empty(table), []))
+        with _connect() as conn:
+            _replace(conn, root, table, [tenant_id], days, (_empty(table), []))
 
 
 def write_daily(root: Path, tenant_id: str, day: date) -> tuple[Exported, dict[str, Any]]:
