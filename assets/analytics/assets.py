@@ -2,7 +2,7 @@
 file. A run covers any number of days (a backfill is one run) and all tenants, or those
 its `aiops/tenants` tag names (assets.analytics.scope)."""
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import date
 
 from dagster import (
@@ -10,10 +10,13 @@ from dagster import (
     AssetCheckSeverity,
     AssetCheckSpec,
     AssetExecutionContext,
+    AssetKey,
+    AssetSpec,
     BackfillPolicy,
     MaterializeResult,
     MetadataValue,
     asset,
+    multi_asset,
 )
 
 from assets.analytics.scope import TENANTS_TAG, chosen_tenants
@@ -141,64 +144,53 @@ def _exported_tenants(context: AssetExecutionContext, postgres: PostgresResource
         return _run_tenants(context, db)
 
 
-@asset(
+# Each rollup asset and the table it writes.
+ROLLUPS = {
+    "enhancement_daily_rollup": rollups.DAILY,
+    "context_source_daily_rollup": rollups.SOURCES,
+    "agent_version_daily_rollup": rollups.AGENTS,
+}
+_ROLLUP_DESCRIPTIONS = {
+    "enhancement_daily_rollup": "Volume, success rate, p50/p95 processing time, tokens and "
+    "cost per tenant and day.",
+    "context_source_daily_rollup": "Per context source (similar tickets, KB, inventory, "
+    "monitoring): how often it contributed, came back empty, or failed, per tenant and day.",
+    "agent_version_daily_rollup": "Per agent version, tenant and day: volume, success rate, "
+    "p50/p95 of the flow's total time, tokens and cost.",
+}
+
+
+@multi_asset(
+    specs=[
+        AssetSpec(
+            name,
+            deps=[enhancement_history_parquet],
+            description=_ROLLUP_DESCRIPTIONS[name],
+            group_name=GROUP,
+            kinds={"duckdb", "parquet"},
+        )
+        for name in ROLLUPS
+    ],
     partitions_def=daily,
     backfill_policy=BackfillPolicy.single_run(),
-    group_name=GROUP,
-    kinds={"duckdb", "parquet"},
-    deps=[enhancement_history_parquet],
+    can_subset=True,
 )
-def enhancement_daily_rollup(
+def daily_rollups(
     context: AssetExecutionContext, postgres: PostgresResource, warehouse: WarehouseResource
-) -> MaterializeResult:
-    """Volume, success rate, p50/p95 processing time, tokens and cost per tenant and day:
-    one DuckDB query for every tenant and day of the run."""
+) -> Iterator[MaterializeResult]:
+    """The rollups of the run's days for every tenant, from one read of the exported parts:
+    per rollup one DuckDB query over every tenant and day of the run."""
     days = days_of(context.partition_keys)
     tenant_ids = _exported_tenants(context, postgres)
-    written = rollups.write(warehouse.root, rollups.DAILY, tenant_ids, days)
-    context.log.info("daily rollup: %d tenant/day rows", written.rows)
-    return MaterializeResult(
-        metadata={
-            **_run_metadata(tenant_ids, days, written.rows),
-            "enhancements": MetadataValue.int(written.enhancements or 0),
-        }
-    )
-
-
-@asset(
-    partitions_def=daily,
-    backfill_policy=BackfillPolicy.single_run(),
-    group_name=GROUP,
-    kinds={"duckdb", "parquet"},
-    deps=[enhancement_history_parquet],
-)
-def context_source_daily_rollup(
-    context: AssetExecutionContext, postgres: PostgresResource, warehouse: WarehouseResource
-) -> MaterializeResult:
-    """Per context source (similar tickets, KB, inventory, monitoring): how often it
-    contributed, came back empty, or failed, per tenant and day."""
-    days = days_of(context.partition_keys)
-    tenant_ids = _exported_tenants(context, postgres)
-    written = rollups.write(warehouse.root, rollups.SOURCES, tenant_ids, days)
-    return MaterializeResult(metadata=_run_metadata(tenant_ids, days, written.rows))
-
-
-@asset(
-    partitions_def=daily,
-    backfill_policy=BackfillPolicy.single_run(),
-    group_name=GROUP,
-    kinds={"duckdb", "parquet"},
-    deps=[enhancement_history_parquet],
-)
-def agent_version_daily_rollup(
-    context: AssetExecutionContext, postgres: PostgresResource, warehouse: WarehouseResource
-) -> MaterializeResult:
-    """Per agent version, tenant and day: volume, success rate, p50/p95 of the flow's
-    total time, tokens and cost."""
-    days = days_of(context.partition_keys)
-    tenant_ids = _exported_tenants(context, postgres)
-    written = rollups.write(warehouse.root, rollups.AGENTS, tenant_ids, days)
-    return MaterializeResult(metadata=_run_metadata(tenant_ids, days, written.rows))
+    chosen = [name for name in ROLLUPS if AssetKey(name) in context.selected_asset_keys]
+    written = rollups.write_all(warehouse.root, [ROLLUPS[n] for n in chosen], tenant_ids, days)
+    for name in chosen:
+        table = written[ROLLUPS[name]]
+        context.log.info("%s: %d tenant/day rows", name, table.rows)
+        metadata = _run_metadata(tenant_ids, days, table.rows)
+        if table.enhancements is not None:
+            metadata["enhancements"] = MetadataValue.int(table.enhancements)
+        yield MaterializeResult(asset_key=name, metadata=metadata)
 
 
 @asset(
@@ -207,9 +199,7 @@ def agent_version_daily_rollup(
     deps=[
         enhancement_history_parquet,
         ticket_history_parquet,
-        enhancement_daily_rollup,
-        context_source_daily_rollup,
-        agent_version_daily_rollup,
+        daily_rollups,
     ],
 )
 def analytics_duckdb(warehouse: WarehouseResource) -> MaterializeResult:

@@ -1,10 +1,8 @@
 from dagster import Definitions
 
 from assets.analytics.assets import (
-    agent_version_daily_rollup,
     analytics_duckdb,
-    context_source_daily_rollup,
-    enhancement_daily_rollup,
+    daily_rollups,
     enhancement_history_parquet,
     ticket_history_parquet,
 )
@@ -20,9 +18,7 @@ defs = Definitions(
     assets=[
         enhancement_history_parquet,
         ticket_history_parquet,
-        enhancement_daily_rollup,
-        agent_version_daily_rollup,
-        context_source_daily_rollup,
+        daily_rollups,
         analytics_duckdb,
     ],
     asset_checks=[enhancement_history_is_current, ticket_history_is_current],

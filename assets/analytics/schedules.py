@@ -13,10 +13,8 @@ from dagster import (
 )
 
 from assets.analytics.assets import (
-    agent_version_daily_rollup,
     analytics_duckdb,
-    context_source_daily_rollup,
-    enhancement_daily_rollup,
+    daily_rollups,
     enhancement_history_parquet,
     ticket_history_parquet,
 )
@@ -28,9 +26,7 @@ warehouse_daily = define_asset_job(
     selection=AssetSelection.assets(
         enhancement_history_parquet,
         ticket_history_parquet,
-        enhancement_daily_rollup,
-        agent_version_daily_rollup,
-        context_source_daily_rollup,
+        daily_rollups,
     ),
     partitions_def=daily,
     description="Export and roll up the chosen days for every tenant, in one run.",

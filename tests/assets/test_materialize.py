@@ -11,10 +11,8 @@ from dagster import AssetKey, DagsterInstance, Definitions, materialize
 
 from aiops.crypto import SecretBox
 from assets.analytics.assets import (
-    agent_version_daily_rollup,
     analytics_duckdb,
-    context_source_daily_rollup,
-    enhancement_daily_rollup,
+    daily_rollups,
     enhancement_history_parquet,
     ticket_history_parquet,
 )
@@ -33,11 +31,9 @@ from warehouse.analytics.export import ENHANCEMENTS
 from warehouse.db import Database
 
 DAILY_ASSETS = [
-    agent_version_daily_rollup,
     enhancement_history_parquet,
     ticket_history_parquet,
-    enhancement_daily_rollup,
-    context_source_daily_rollup,
+    daily_rollups,
 ]
 
 
@@ -300,3 +296,38 @@ def test_a_run_tagged_with_tenants_rewrites_only_their_files(
         assert failure is not None and failure.cause is not None
         assert "do not exist: no-such-tenant" in failure.cause.message
     assert _stamps(warehouse_dir, fixed) == rewritten
+
+
+def test_one_rollup_chosen_alone_writes_only_its_own_files(
+    db: Database,
+    box: SecretBox,
+    tenant_id: str,
+    instance: DagsterInstance,
+    resources: dict[str, Any],
+    warehouse_dir: Path,
+) -> None:
+    seed.tenant(db, box, tenant_id)
+    day = seed.today() - timedelta(days=3)
+    with db.tenant(tenant_id) as conn:
+        seed.random_day(conn, day, 6, seed=9)
+    key = day.isoformat()
+    assert materialize(
+        [enhancement_history_parquet], partition_key=key, instance=instance, resources=resources
+    ).success
+
+    result = materialize(
+        [enhancement_history_parquet, daily_rollups],
+        selection=["context_source_daily_rollup"],
+        partition_key=key,
+        instance=instance,
+        resources=resources,
+    )
+
+    assert result.success
+    made = [e.materialization.asset_key for e in result.get_asset_materialization_events()]
+    assert made == [AssetKey("context_source_daily_rollup")]
+    tenant_folder = warehouse_dir / "parquet" / f"tenant_id={tenant_id}"
+    assert sorted(p.name for p in tenant_folder.iterdir()) == [
+        "daily_source_rollup",
+        "enhancement_history",
+    ]
