@@ -9,9 +9,10 @@ from pathlib import Path
 
 import duckdb
 import polars as pl
+import pytest
 
 from warehouse.analytics import months
-from warehouse.analytics.layout import days_metadata, month_dir, parts, table_glob
+from warehouse.analytics.layout import days_metadata, month_dir, part_name, parts, table_glob
 
 TABLE = "enhancement_history"
 TENANT = "acme"
@@ -27,13 +28,13 @@ def _split(root: Path) -> None:
     """The month as one part per day."""
     with months.rewriting(root, TABLE, TENANT, MONTH) as draft:
         for day in DAYS:
-            _rows([day]).write_parquet(draft.new_part(day), metadata=days_metadata({day}))
+            _rows([day]).write_parquet(draft.new_part([day]), metadata=days_metadata({day}))
 
 
 def _fold(root: Path) -> None:
     """The same rows as one part."""
     with months.rewriting(root, TABLE, TENANT, MONTH) as draft:
-        _rows(DAYS).write_parquet(draft.new_part(DAYS[0]), metadata=days_metadata(set(DAYS)))
+        _rows(DAYS).write_parquet(draft.new_part(DAYS), metadata=days_metadata(set(DAYS)))
 
 
 def test_a_reader_never_sees_two_generations_of_a_month(tmp_path: Path) -> None:
@@ -74,7 +75,7 @@ def test_a_failed_change_leaves_the_month_as_it_was(tmp_path: Path) -> None:
     before = parts(month_dir(tmp_path, TABLE, TENANT, MONTH))
     try:
         with months.rewriting(tmp_path, TABLE, TENANT, MONTH) as draft:
-            _rows(DAYS).write_parquet(draft.new_part(DAYS[0]))
+            _rows(DAYS).write_parquet(draft.new_part(DAYS))
             raise RuntimeError("disk full")
     except RuntimeError:
         pass
@@ -107,7 +108,7 @@ def test_a_part_rewritten_with_the_same_days_is_replaced_in_place(tmp_path: Path
                 for part in draft.current:
                     if part is not second:
                         draft.keep(part)
-                path = draft.new_part(DAYS[1], instead_of=second)
+                path = draft.new_part([DAYS[1]], instead_of=second)
                 _rows([DAYS[1]]).write_parquet(path, metadata=days_metadata({DAYS[1]}))
             assert draft.published(path) == second.path
     finally:
@@ -132,8 +133,34 @@ def test_a_new_day_joins_the_month_without_a_new_generation(tmp_path: Path) -> N
     with months.rewriting(tmp_path, TABLE, TENANT, MONTH) as draft:
         for part in draft.current:
             draft.keep(part)
-        path = draft.new_part(later)
+        path = draft.new_part([later])
         _rows([later]).write_parquet(path, metadata=days_metadata({later}))
     assert folder.resolve() == generation
     assert [p.days for p in parts(folder)] == [{d} for d in [*DAYS, later]]
     assert draft.published(path).parent == folder
+
+
+def test_a_part_s_days_are_read_from_its_name_without_opening_it(tmp_path: Path) -> None:
+    held = [date(2025, 6, 1), date(2025, 6, 2), date(2025, 6, 30)]
+    with months.rewriting(tmp_path, TABLE, TENANT, MONTH) as draft:
+        # No metadata: the name alone says which days the part holds.
+        _rows(held).write_parquet(draft.new_part(held))
+    (part,) = parts(month_dir(tmp_path, TABLE, TENANT, MONTH))
+    assert part.days == set(held)
+    assert part.path.name.endswith(".20000003.parquet")
+
+
+def test_a_part_named_before_names_carried_days_is_read_from_its_metadata(
+    tmp_path: Path,
+) -> None:
+    folder = month_dir(tmp_path, TABLE, TENANT, MONTH)
+    folder.mkdir(parents=True)
+    _rows(DAYS).write_parquet(
+        folder / "2025-06-01.0badc0de.parquet", metadata=days_metadata(set(DAYS))
+    )
+    assert [p.days for p in parts(folder)] == [set(DAYS)]
+
+
+def test_a_part_holds_the_days_of_one_month() -> None:
+    with pytest.raises(ValueError, match="one month"):
+        part_name(frozenset({date(2025, 6, 30), date(2025, 7, 1)}), "0badc0de")

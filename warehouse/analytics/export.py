@@ -410,7 +410,7 @@ def _write_month(
             frame = merged.sort("day", "id")
         # A re-run of the days of one part rewrites that part.
         same = holding[0] if len(holding) == 1 and holding[0].days == covered else None
-        target = draft.new_part(min(covered), instead_of=same)
+        target = draft.new_part(covered, instead_of=same)
         frame.write_parquet(target, **PARQUET, metadata=days_metadata(covered))
     return draft.published(target)
 
@@ -430,7 +430,7 @@ def drop_days(root: Path, table: str, tenant_id: str, days: Iterable[date]) -> N
                 if left == part.days:
                     draft.keep(part)
                 elif left:
-                    target = draft.new_part(min(left))
+                    target = draft.new_part(left)
                     _without(part, doomed).write_parquet(
                         target, **PARQUET, metadata=days_metadata(left)
                     )

@@ -111,7 +111,23 @@ class Part:
     days: frozenset[date]
 
 
+def part_name(days: frozenset[date], token: str) -> str:
+    """A part's file name: its first day, its writer's token and its days as a bitmask of
+    the month's days. Listing a month then tells which days each part holds without
+    opening one; reading the metadata cost every run of the month an open per part."""
+    first = min(days)
+    if any(month_of(day) != month_of(first) for day in days):
+        raise ValueError(f"a part holds the days of one month, not {sorted(days)}")
+    mask = sum(1 << (day.day - 1) for day in days)
+    return f"{first.isoformat()}.{token}.{mask:08x}{PART_SUFFIX}"
+
+
 def part_days(path: Path) -> frozenset[date]:
+    fields = path.name.removesuffix(PART_SUFFIX).split(".")
+    if len(fields) == 3:
+        first, mask = date.fromisoformat(fields[0]), int(fields[2], 16)
+        return frozenset(first.replace(day=n + 1) for n in range(31) if mask >> n & 1)
+    # A part named before names carried its days, or a plain folder's data.parquet.
     listed = pl.read_parquet_metadata(path).get(DAYS_KEY, "")
     return frozenset(date.fromisoformat(day) for day in listed.split(",") if day)
 

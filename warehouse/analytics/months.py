@@ -1,12 +1,13 @@
 """A tenant's month of an exported table: a folder of part files, changed atomically.
 
     <table>/month=2025-06                -> .month=2025-06.3f9c0a1b   (a symlink)
-    <table>/.month=2025-06.3f9c0a1b/2025-06-01.3f9c0a1b.parquet   days 1-8, say
-                                   /2025-06-10.77d2e410.parquet   day 10
+    <table>/.month=2025-06.3f9c0a1b/2025-06-01.3f9c0a1b.000000ff.parquet   days 1-8
+                                   /2025-06-10.77d2e410.00000200.parquet   day 10
     <table>/.month=2025-06.lock
 
 Each part holds the rows of a set of days, listed in its key-value metadata
-(`aiops_days`), so a day exported with no rows is told apart from a day never exported.
+(`aiops_days`) and, as a bitmask of the month's days, in its name (layout.part_name), so
+a day exported with no rows is told apart from a day never exported.
 Exporting days adds one part for them, and a part that held any of those days is
 replaced, so a day's run writes that day's rows only, however many the month holds.
 The run that covers the month's last day folds the month into one part: DuckDB pays a
@@ -30,13 +31,13 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
-from warehouse.analytics.layout import PART_SUFFIX, Part, locked, month_dir, parts
+from warehouse.analytics.layout import Part, locked, month_dir, part_name, parts
 
 
 @dataclass
@@ -48,9 +49,9 @@ class Draft:
     current: list[Part]
     token: str = field(default_factory=lambda: secrets.token_hex(4))
     kept: list[Part] = field(default_factory=list)
-    # New parts, written beside the month: each one's first day, and the current part
-    # holding exactly its days that it may take the place of.
-    written: dict[Path, tuple[date, Part | None]] = field(default_factory=dict)
+    # New parts, written beside the month: each one's days, and the current part holding
+    # exactly those days that it may take the place of.
+    written: dict[Path, tuple[frozenset[date], Part | None]] = field(default_factory=dict)
     # Once published: each new part's name in the month.
     names: dict[Path, str] = field(default_factory=dict)
 
@@ -61,11 +62,12 @@ class Draft:
     def keep(self, part: Part) -> None:
         self.kept.append(part)
 
-    def new_part(self, first_day: date, instead_of: Part | None = None) -> Path:
-        """A file to write a new part to; it joins the month when the change ends.
-        `instead_of` is a current part that holds exactly the new part's days."""
-        path = self.generation.with_name(f"{self.generation.name}.{first_day.isoformat()}.tmp")
-        self.written[path] = (first_day, instead_of)
+    def new_part(self, days: Iterable[date], instead_of: Part | None = None) -> Path:
+        """A file to write the new part holding `days` to; it joins the month when the
+        change ends. `instead_of` is a current part that holds exactly those days."""
+        held = frozenset(days)
+        path = self.generation.with_name(f"{self.generation.name}.{min(held).isoformat()}.tmp")
+        self.written[path] = (held, instead_of)
         return path
 
     def published(self, written: Path) -> Path:
@@ -99,8 +101,8 @@ def rewriting(root: Path, table: str, tenant_id: str, month: date) -> Iterator[D
             yield draft
             if draft.in_place:
                 current = folder.parent / os.readlink(folder)
-                for path, (first_day, instead_of) in draft.written.items():
-                    name = instead_of.path.name if instead_of else _part_name(draft, first_day)
+                for path, (days, instead_of) in draft.written.items():
+                    name = instead_of.path.name if instead_of else part_name(days, draft.token)
                     os.rename(path, current / name)
                     draft.names[path] = name
             else:
@@ -110,10 +112,6 @@ def rewriting(root: Path, table: str, tenant_id: str, month: date) -> Iterator[D
                 path.unlink(missing_ok=True)
             shutil.rmtree(draft.generation, ignore_errors=True)
             raise
-
-
-def _part_name(draft: Draft, first_day: date) -> str:
-    return f"{first_day.isoformat()}.{draft.token}{PART_SUFFIX}"
 
 
 def _remove_leftovers(folder: Path) -> None:
@@ -137,8 +135,8 @@ def _publish(draft: Draft) -> None:
         draft.generation.mkdir(parents=True)
         for part in draft.kept:
             os.link(part.path, draft.generation / part.path.name)
-        for path, (first_day, _) in draft.written.items():
-            draft.names[path] = _part_name(draft, first_day)
+        for path, (days, _) in draft.written.items():
+            draft.names[path] = part_name(days, draft.token)
             os.rename(path, draft.generation / draft.names[path])
     previous = folder.parent / os.readlink(folder) if folder.is_symlink() else None
     if folder.is_dir() and not folder.is_symlink():
