@@ -3,18 +3,20 @@
 Generates `--tenants` x `--days` x `--rows-per-day` rows in an embedded PostgreSQL with
 generate_series (default 100 x 100 x 1,000 = 10,000,000; `--small` for 10 x 10 x 100),
 plus two later days holding the same number of rows in a tenth of the tenants and in
-all of them, then, in this one script:
+all of them, and a later month of 28 days at a tenth of the rows per day, then, in this
+one script:
 
   1. exports every tenant's days to Parquet as the Dagster assets do
      (export.export_days: per tenant one RLS-scoped transaction, COPY into Polars, one
      file per tenant and month);
-  2. rolls them up as the assets do (rollups.write: the parts read once, one DuckDB
-     statement for every tenant and day, merged with each tenant's kept rollup rows,
-     each tenant's file written; then all three rollups, as the assets run them);
+  2. rolls them up as the assets do (rollups.write: one DuckDB statement over the
+     parts for every tenant and day, merged with each tenant's kept rollup rows, each
+     tenant's file written; then all three rollups, as the assets run them);
   3. runs the same aggregate as one `GROUP BY tenant_id, day` query on PostgreSQL;
   4. runs one day's export, check and three rollups for each of the two later days
      (few tenants, many tenants: the daily schedule's run of enhancement_history), as
-     a new day and re-run;
+     a new day and re-run; then the daily runs of the later month, day by day, as the
+     schedule makes them (each day a new part of the month);
   5. materializes the four daily assets over the whole range as one Dagster run, as a
      single-run backfill from the UI does (`--no-backfill` skips it);
 
@@ -30,11 +32,13 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import statistics
 import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -324,6 +328,14 @@ def _backfill(urls: ServiceUrls, key: str, state: Path, days: list[date]) -> Non
     )
 
 
+def _daily_run(db: Database, root: Path, tenant_ids: list[str], day: date) -> None:
+    """What the daily schedule runs of enhancement_history for `day`: the export, its
+    matches_postgres check and the three rollups."""
+    export_days(db, root, ENHANCEMENTS, tenant_ids, [day])
+    assert not compare_days(db, root, ENHANCEMENTS, tenant_ids, [day])
+    rollups.write_all(root, rollups.TABLES, tenant_ids, [day])
+
+
 def _schedule_scaling(db: Database, state: Path, wide: Block, narrow: Block) -> None:
     """A daily run of enhancement_history (what the assets call: the export, its
     matches_postgres check, the three rollups) for one day of the same number of rows
@@ -333,19 +345,12 @@ def _schedule_scaling(db: Database, state: Path, wide: Block, narrow: Block) -> 
     root = state / "warehouse"
     times: dict[str, list[float]] = {"new day": [], "re-run": []}
     for block in (wide, narrow):
-
-        def daily_run(block: Block = block) -> None:
-            tenant_ids, day = block.tenant_ids, [block.first]
-            export_days(db, root, ENHANCEMENTS, tenant_ids, day)
-            assert not compare_days(db, root, ENHANCEMENTS, tenant_ids, day)
-            rollups.write_all(root, rollups.TABLES, tenant_ids, day)
-
         walls = []
         for run in range(4):
             server_before = _server_cpu(state)
             kind = "new day" if run == 0 else "re-run"
             label = f"daily run ({kind}), {len(block.tenant_ids)} tenants x {block.per_day:,} rows"
-            _, wall, _ = _timed(label, daily_run)
+            _, wall, _ = _timed(label, partial(_daily_run, db, root, block.tenant_ids, block.first))
             walls.append(wall)
             print(f"{'  PostgreSQL server CPU':<44} {_server_cpu(state) - server_before:9.2f} s")
         times["new day"].append(walls[0])
@@ -360,6 +365,24 @@ def _schedule_scaling(db: Database, state: Path, wide: Block, narrow: Block) -> 
             f"{per_tenant * 1000:.1f} ms, 1,000 rows add {per_row * 1e6:.1f} ms",
             flush=True,
         )
+
+
+def _through_a_month(db: Database, state: Path, month: Block) -> None:
+    """The schedule's daily runs through a month, each day a new part: a day's run must not
+    grow as the month's parts accumulate."""
+    root = state / "warehouse"
+    walls = []
+    for n in range(month.days):
+        began = time.perf_counter()
+        _daily_run(db, root, month.tenant_ids, month.first + timedelta(days=n))
+        walls.append(time.perf_counter() - began)
+    early, late = statistics.median(walls[1:4]), statistics.median(walls[-3:])
+    print(
+        f"daily runs through a month, {len(month.tenant_ids)} tenants x {month.per_day:,} rows: "
+        f"days 2-4 {early:.2f} s, days {month.days - 2}-{month.days} {late:.2f} s "
+        f"(median), {late / early:.2f}x",
+        flush=True,
+    )
 
 
 def main() -> None:
@@ -388,6 +411,8 @@ def main() -> None:
     per_day = args.rows_per_day * args.tenants // len(few)
     wide = Block(few, days[-1] + timedelta(days=2), 1, per_day)
     narrow = Block(tenant_ids, days[-1] + timedelta(days=3), 1, args.rows_per_day)
+    later_month = (narrow.first.replace(day=1) + timedelta(days=32)).replace(day=1)
+    month = Block(tenant_ids, later_month, 28, max(1, args.rows_per_day // 10))
     key = generate_key()
     with tempfile.TemporaryDirectory(prefix="aiops-bw-", dir="/tmp") as tmp:
         state = Path(tmp)
@@ -398,7 +423,7 @@ def main() -> None:
             tenant_context.install(urls.migration_database_url, keys)
             _timed(
                 "generate (generate_series, indexes after)",
-                lambda: _generate(urls.migration_database_url, [main_block, wide, narrow]),
+                lambda: _generate(urls.migration_database_url, [main_block, wide, narrow, month]),
             )
             root = state / "warehouse"
             with Database(urls.database_url, keys.signing, min_size=1, max_size=2) as db:
@@ -439,6 +464,7 @@ def main() -> None:
                     flush=True,
                 )
                 _schedule_scaling(db, state, wide, narrow)
+                _through_a_month(db, state, month)
             if not args.no_backfill:
                 _backfill(urls, key, state, days)
 
