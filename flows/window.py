@@ -7,13 +7,15 @@ in flight: max-min fairness without a fixed per-tenant cap, so a tenant alone ge
 whole window (work-conserving) and a quiet tenant gets the next free slot during a flood.
 
 The window's size adapts between `floor` and `capacity` (`adapt`, as each event
-finishes), starting at the floor. It shrinks by one while more events wait for the busy
-gate (flows.gate) than the gate has slots: the CPU, not the window, is the bottleneck, and
-a larger window would only make every event queue longer. It grows by one while nothing
-waits for the gate and the window is full with events waiting for a slot, so it doubles
-per round of events in flight, as TCP's slow start does. With a 1 s LLM that costs no
-throughput: an event waiting on the LLM holds a slot but no CPU, and the window stays as
-large as keeps the CPU busy.
+finishes), starting at the floor. Like CoDel, it reads a standing queue at the busy gate
+(flows.gate), not a momentary one: events finish in bursts (answers that came back
+together), and a burst's queue says nothing about the CPU. It shrinks by one while more
+events have waited for the gate than the gate has slots at every finish of a round
+(`floor` finishes): the CPU, not the window, is the bottleneck, and a larger window would
+only make every event queue longer. It grows by one while the gate drained at least once
+in the last round and the window is full with events waiting for a slot, so it doubles
+per round, as TCP's slow start does. With a 1 s LLM an event waiting on the LLM holds a
+slot but no CPU, and the window stays as large as keeps the CPU busy.
 """
 
 from __future__ import annotations
@@ -30,6 +32,9 @@ class FairWindow:
         # From the floor up: a burst after an idle spell would otherwise put `capacity`
         # events at once into the queue for the CPU.
         self._limit = self.floor
+        # Finishes in a row that saw a long queue at the gate, and that saw any queue.
+        self._overloaded = 0
+        self._fed = 0
         self._running: dict[str, int] = {}
         self._waiting: dict[str, int] = {}
         self._lock = threading.Lock()
@@ -48,9 +53,15 @@ class FairWindow:
         """One step of the size, given how many events wait for the busy gate and how many
         slots it has; returns the new size."""
         with self._lock:
-            if queued > slots:
+            self._overloaded = self._overloaded + 1 if queued > slots else 0
+            self._fed = self._fed + 1 if queued > 0 else 0
+            if self._overloaded >= self.floor:
                 self._limit = max(self.floor, self._limit - 1)
-            elif queued == 0 and self._waiting and sum(self._running.values()) >= self._limit:
+            elif (
+                self._fed < self.floor
+                and self._waiting
+                and sum(self._running.values()) >= self._limit
+            ):
                 self._limit = min(self.capacity, self._limit + 1)
             return self._limit
 

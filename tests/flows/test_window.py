@@ -78,14 +78,44 @@ def test_the_window_shrinks_while_events_queue_for_the_cpu_and_grows_when_none_d
         assert window.adapt(queued=0, slots=2) == size
         assert window.try_start("t")
     assert window.adapt(queued=0, slots=2) == 6  # never above the capacity
-    sizes = [window.adapt(queued=9, slots=2) for _ in range(5)]
-    assert sizes == [5, 4, 3, 3, 3]  # never below the floor
+    # A long queue at the gate shrinks the window only once it has stood for a round
+    # (the floor's number of finishes), then by one per finish.
+    sizes = [window.adapt(queued=9, slots=2) for _ in range(6)]
+    assert sizes == [6, 6, 5, 4, 3, 3]  # never below the floor
     for _ in range(3):
         window.finish("t")
     assert not window.try_start("t")  # 3 in flight fill a window of 3
-    assert window.adapt(queued=1, slots=2) == 3  # a short queue: the size holds
     window.finish("t")
     assert window.adapt(queued=0, slots=2) == 3  # not full: no reason to grow
     assert window.try_start("t")
     window.withdraw("t", 100)
     assert window.adapt(queued=0, slots=2) == 3  # full, but nothing waits for a slot
+
+
+def test_a_burst_at_the_gate_neither_shrinks_the_window_nor_stops_its_growth() -> None:
+    window = FairWindow(64, floor=4)
+    window.wait("t", 1000)
+    while window.try_start("t"):
+        pass
+    sizes = []
+    # Answers come back in bursts: a long queue at one finish, none at the next ones.
+    for queued in [9, 9, 9, 0, 9, 9, 9, 0] * 4:
+        sizes.append(window.adapt(queued=queued, slots=2))
+        while window.try_start("t"):
+            pass
+    assert sizes == list(range(5, 37))  # one more at every finish, never less
+
+
+def test_a_queue_that_never_drains_stops_the_growth_before_it_shrinks() -> None:
+    window = FairWindow(64, floor=4)
+    window.wait("t", 1000)
+    while window.try_start("t"):
+        pass
+    sizes = []
+    # Always some queue, never a long one: once the gate has not drained for a round, the
+    # CPU is kept busy and the size holds.
+    for _ in range(12):
+        sizes.append(window.adapt(queued=1, slots=2))
+        while window.try_start("t"):
+            pass
+    assert sizes == [5, 6, 7] + [7] * 9
