@@ -7,8 +7,9 @@ Full figures of issue 14: `--events 3000 --flood 10000 --memory-events 10000`.
 
 Everything is real but the two services that cannot run here: embedded PostgreSQL and
 Redis, `python -m bytewax.run flows.enhance:build_flow()` as its own process (default
-settings), ticket history loaded per tenant (Hadoop Jira corpus), litellm's OpenAI
-provider against the OpenAI stand-in (answers after `--llm-seconds`), our ServiceDesk
+settings), ticket history loaded per tenant (Hadoop Jira corpus), the flow's
+OpenAI-compatible client (flows.synthesis.openai_compat, as for any "openai/<model>"
+with an API base) against the OpenAI stand-in (answers after `--llm-seconds`), our ServiceDesk
 Plus client against the SDP stand-in. Events go straight onto the shard streams, as
 ingest puts them, with `received_at` set as they are added; "webhook -> note" ends when
 the SDP stand-in stores the note.
