@@ -67,6 +67,11 @@ class Signature:
     errors: frozenset[str] = frozenset()
     services: frozenset[str] = frozenset()
 
+    @property
+    def empty(self) -> bool:
+        """No host, error or service: resembles no other ticket."""
+        return not (self.hosts or self.errors or self.services)
+
     def as_dict(self) -> dict[str, list[str]]:
         return {k: sorted(getattr(self, k)) for k in ("hosts", "errors", "services")}
 
@@ -131,7 +136,7 @@ def find_incident(
     mine: Signature, received_at: datetime, recent: Sequence[RecentTicket]
 ) -> Incident | None:
     """The earlier tickets this one resembles, when they make an incident; else None."""
-    if not (mine.hosts or mine.errors or mine.services):
+    if mine.empty:
         return None
     strong: list[RecentTicket] = []
     by_service: list[RecentTicket] = []

@@ -90,7 +90,12 @@ def read_facts(
 ) -> Facts:
     """The tenant's policy and its recent tickets; the caller has recorded `mine` in the
     same transaction, for the tickets that come after this one."""
-    rows = store.recent_tickets(conn, event.received_at, window, event.ticket.id)
+    # Only the recent tickets that may resemble this one; an empty signature resembles none.
+    rows = (
+        []
+        if mine.empty
+        else store.recent_tickets(conn, event.received_at, window, event.ticket.id, mine.as_dict())
+    )
     stored = [Signature.from_dict(r.signature) for r in rows]
     # A stored signature is used as is; a row without a usable one is compared by its text.
     unread = [r.event_id for r, s in zip(rows, stored, strict=True) if s is None and r.text is None]
