@@ -32,6 +32,7 @@ import httpx
 from prometheus_client import Gauge
 
 from aiops.agent_spec import AgentSpec, Expectation, RunFacts, applies, failures
+from aiops.cookies import no_cookies
 from aiops.crypto import SecretBox
 from aiops.errors import PermanentError
 from aiops.events import Event, Ticket
@@ -416,7 +417,7 @@ class Sandbox:
 
     def _build(self) -> Parts:
         settings, db = self._settings, self._db
-        http = httpx.Client(timeout=settings.gather_timeout_seconds)
+        http = httpx.Client(timeout=settings.gather_timeout_seconds, cookies=no_cookies())
         pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="sandbox-gather")
         self._closers += [http.close, lambda: pool.shutdown(wait=False, cancel_futures=True)]
         gatherer = gatherer_for(db, settings, http, pool)

@@ -23,6 +23,7 @@ from typing import TypeVar
 
 import httpx
 
+from aiops.cookies import no_cookies
 from aiops.endpoints import public_only_transport
 from aiops.errors import PermanentError
 from aiops.logs import log_context
@@ -215,9 +216,11 @@ class FlowRuntime:
             timeout = self.settings.itsm_timeout_seconds
             if public_only:
                 transport = public_only_transport(tls())
-                client = httpx.Client(timeout=timeout, transport=transport, trust_env=False)
+                client = httpx.Client(
+                    timeout=timeout, transport=transport, trust_env=False, cookies=no_cookies()
+                )
             else:
-                client = httpx.Client(timeout=timeout, verify=tls())
+                client = httpx.Client(timeout=timeout, verify=tls(), cookies=no_cookies())
             setattr(self._local, name, client)
             with self._start_lock:
                 self._thread_clients.append(client)
@@ -247,6 +250,7 @@ class FlowRuntime:
         http = httpx.Client(
             limits=httpx.Limits(max_connections=concurrency * 2),
             timeout=settings.itsm_timeout_seconds,
+            cookies=no_cookies(),
         )
         gather_pool = ThreadPoolExecutor(
             max_workers=concurrency * _SOURCES_PER_EVENT, thread_name_prefix="gather"

@@ -19,6 +19,7 @@ from typing import Any
 import certifi
 import httpx
 
+from aiops.cookies import no_cookies
 from aiops.endpoints import REFUSED, public_only_transport
 from aiops.llm import OPENAI_COMPATIBLE, litellm
 
@@ -68,9 +69,11 @@ def _http(public_only: bool) -> httpx.Client:
     client: httpx.Client | None = getattr(_local, name, None)
     if client is None:
         if public_only:
-            client = httpx.Client(transport=public_only_transport(tls()), trust_env=False)
+            client = httpx.Client(
+                transport=public_only_transport(tls()), trust_env=False, cookies=no_cookies()
+            )
         else:
-            client = httpx.Client(verify=tls())
+            client = httpx.Client(verify=tls(), cookies=no_cookies())
         setattr(_local, name, client)
     return client
 
