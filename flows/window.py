@@ -13,9 +13,11 @@ together), and a burst's queue says nothing about the CPU. It shrinks by one whi
 events have waited for the gate than the gate has slots at every finish of a round
 (`floor` finishes): the CPU, not the window, is the bottleneck, and a larger window would
 only make every event queue longer. It grows by one while the gate drained at least once
-in the last round and the window is full with events waiting for a slot, so it doubles
-per round, as TCP's slow start does. With a 1 s LLM an event waiting on the LLM holds a
-slot but no CPU, and the window stays as large as keeps the CPU busy.
+in the last round and events wait for a slot, so it doubles per round, as TCP's slow start
+does. Full or not at that instant: a freed slot is taken only when a partition next hands
+events on, and waiting for a full window at each finish had halved the growth. With a
+1 s LLM an event waiting on the LLM holds a slot but no CPU, and the window stays as
+large as keeps the CPU busy.
 """
 
 from __future__ import annotations
@@ -57,11 +59,7 @@ class FairWindow:
             self._fed = self._fed + 1 if queued > 0 else 0
             if self._overloaded >= self.floor:
                 self._limit = max(self.floor, self._limit - 1)
-            elif (
-                self._fed < self.floor
-                and self._waiting
-                and sum(self._running.values()) >= self._limit
-            ):
+            elif self._fed < self.floor and self._waiting:
                 self._limit = min(self.capacity, self._limit + 1)
             return self._limit
 
