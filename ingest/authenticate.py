@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import NoReturn
+from typing import NamedTuple, NoReturn
 
 from aiops.tenant_directory import TenantEntry
 from ingest.rejection import Rejection
@@ -19,8 +18,7 @@ _DECOY_SECRETS = ("whsec_YWlvcHMtZGVjb3ktc2VjcmV0LXRoYXQtbm8tdGVuYW50LWhhcw==",)
 _MAX_EVENT_ID = 200  # Event.event_id's limit
 
 
-@dataclass(frozen=True)
-class Authenticated:
+class Authenticated(NamedTuple):
     delivery_id: str | None  # the sender's id for this delivery, if usable as the event id
     signed_digest: str  # sha256 of what the signature covers: the same bytes are a replay
 

@@ -4,8 +4,7 @@ rate limit and the append, atomically and in one round trip."""
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from redis.exceptions import ResponseError
 
@@ -65,8 +64,7 @@ return {'accepted', id}
 Outcome = Literal["accepted", "duplicate", "replay"]
 
 
-@dataclass(frozen=True)
-class Enqueued:
+class Enqueued(NamedTuple):
     stream: str
     outcome: Outcome
     entry_id: str | None = None  # the stream entry, when accepted

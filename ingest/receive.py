@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from opentelemetry import trace
 from redis.exceptions import RedisError
@@ -29,8 +29,7 @@ log = logging.getLogger(__name__)
 RETRY_AFTER_SECONDS = 5
 
 
-@dataclass(frozen=True)
-class Received:
+class Received(NamedTuple):
     event: Event
     enqueued: Enqueued
 

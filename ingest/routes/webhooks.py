@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated, Any, NamedTuple
 from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, Header, Query
@@ -103,8 +103,7 @@ def _loggable(tenant_id: str | None) -> str:
     return tenant_id if tenant_id is not None and is_tenant_id(tenant_id) else "-"
 
 
-@dataclass(frozen=True)
-class Reply:
+class Reply(NamedTuple):
     """What a webhook is answered: the status, the JSON body and any extra headers."""
 
     status: int
