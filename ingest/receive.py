@@ -7,7 +7,7 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import NamedTuple
 
-from opentelemetry import trace
+from opentelemetry.trace import Span
 from redis.exceptions import RedisError
 from starlette.types import Receive, Scope
 
@@ -141,9 +141,11 @@ async def receive(
     body_stream: Receive,
     headers: Mapping[str, str],
     tenant_id: str,
+    span: Span,
 ) -> Received:
     """The accepted event, once Redis holds it; raises Rejection otherwise. `body_stream`
-    is the request's ASGI receive, `headers` its headers by lower-case name."""
+    is the request's ASGI receive, `headers` its headers by lower-case name, `span` the
+    webhook's (the invalid span when nothing is traced)."""
     if not is_json_media_type(headers.get("content-type")):
         raise Rejection(415, "unsupported_media_type", "send the webhook body as application/json")
     bind_log_context(tenant_id=tenant_id)
@@ -159,14 +161,16 @@ async def receive(
     event = _to_event(plugin, payload, kind, tenant_id, signed.delivery_id)
     bind_log_context(event_id=event.event_id)
     rate = entry.rate_per_minute or settings.webhook_rate_per_minute
-    trace.get_current_span().set_attribute(EVENT_ID, event.event_id)
+    span.set_attribute(EVENT_ID, event.event_id)
+    # The invalid span has no trace to continue: current_traceparent() would say None.
+    traceparent = current_traceparent() if span.get_span_context().is_valid else None
     started = time.perf_counter()
     try:
         enqueued = await context.queue.put(
             event,
             signed_digest=signed.signed_digest,
             rate_per_minute=rate,
-            traceparent=current_traceparent(),
+            traceparent=traceparent,
         )
     except RateLimited as exc:
         raise rate_limited(rate, exc.retry_after, event.event_id) from exc

@@ -164,7 +164,9 @@ async def answer(
             "ingest webhook", {TENANT_ID: tenant_id, "itsm.source": plugin.name}
         ) as span:
             try:
-                received = await receive(context, plugin, kind, body_stream, headers, tenant_id)
+                received = await receive(
+                    context, plugin, kind, body_stream, headers, tenant_id, span
+                )
             except Rejection as rejection:
                 span.set_attribute("aiops.outcome", rejection.outcome)
                 raise
