@@ -135,6 +135,8 @@ def _tenant_parameters(query_string: bytes) -> list[str]:
     query = query_string.decode("latin-1")
     if "%" in query or "+" in query:
         fields = parse_qsl(query, keep_blank_values=True)
+    elif "&" not in query and query.startswith("tenant="):
+        return [query[7:]]  # ?tenant=<id> alone: most webhook URLs
     else:
         # What parse_qsl reads from a query with nothing to decode, without its per-field
         # unquoting (most webhook URLs are ?tenant=<id>).

@@ -103,6 +103,8 @@ def test_a_tenant_named_twice_is_refused(
         b"tenant=a%2Db",
         b"tenant=a+b&tenant=%zz",
         b"tenant=caf\xe9",
+        b"xtenant=a",
+        b"tenant=a;tenant=b",
     ],
 )
 def test_the_query_tenants_are_read_as_parse_qsl_reads_them(query: bytes) -> None:
