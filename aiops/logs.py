@@ -31,7 +31,12 @@ FORMATS = ("text", "json")
 
 def bind_log_context(**fields: str | None) -> None:
     """Ids for the rest of this task's records (an asyncio task per request: no reset)."""
-    _context.set({**_context.get(), **{k: v for k, v in fields.items() if v}})
+    # A loop rather than a dict comprehension merged in: ingest binds twice per webhook.
+    bound = _context.get().copy()
+    for key, value in fields.items():
+        if value:
+            bound[key] = value
+    _context.set(bound)
 
 
 @contextlib.contextmanager

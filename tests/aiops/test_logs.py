@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextvars
 import io
 import json
 import logging
@@ -10,7 +11,7 @@ from collections.abc import Iterator
 import pytest
 from pydantic import ValidationError
 
-from aiops.logs import configure_logging, log_context
+from aiops.logs import bind_log_context, configure_logging, log_context
 from aiops.settings import Settings
 
 TOKEN = "ghp_" + "Zx9Yw8Vu7Ts6Rq5Po4Nm3Lk2Ji1Hg0FeDcBa"
@@ -170,3 +171,26 @@ def test_an_unknown_log_format_or_level_is_refused_with_the_choices(
         Settings()
     monkeypatch.setenv("AI_AGENTS_LOG_LEVEL", "debug")
     assert Settings().log_level == "DEBUG"
+
+
+def test_bound_ids_add_up_in_a_task_and_empty_ones_are_skipped(
+    stderr: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AI_AGENTS_LOG_FORMAT", "json")
+    settings = Settings()
+    configure_logging("ingest", settings.log_level, settings.log_format)
+    log = logging.getLogger("tests.logs.bound")
+
+    def one_request() -> None:
+        bind_log_context(tenant_id="acme", event_id=None)
+        log.warning("tenant known")
+        bind_log_context(event_id="ev-9", tenant_id="")
+        log.warning("event known")
+
+    contextvars.copy_context().run(one_request)
+    log.warning("after the request")
+
+    tenant, event, after = _json_lines(stderr.readouterr().err)
+    assert (tenant["tenant_id"], "event_id" in tenant) == ("acme", False)
+    assert (event["tenant_id"], event["event_id"]) == ("acme", "ev-9")
+    assert "tenant_id" not in after and "event_id" not in after
