@@ -18,6 +18,7 @@ import asyncio
 import random
 import ssl
 from collections import deque
+from collections.abc import Awaitable
 from typing import Any, NamedTuple, cast
 
 from redis import exceptions
@@ -196,10 +197,16 @@ class _Lane:
         self._protocol: _Protocol | None = None
         self._connecting: asyncio.Future[_Protocol] | None = None
 
-    async def call(self, command: bytes) -> Reply:
+    def call(self, command: bytes) -> Awaitable[Reply]:
+        """The reply to `command`: a connected lane gives the reply's future itself, with no
+        coroutine around it; one that must connect first, a coroutine."""
         protocol = self._protocol
-        if protocol is None or protocol.closed:  # else no coroutine for _connection()
-            protocol = await self._connection()
+        if protocol is None or protocol.closed:
+            return self._connected_call(command)
+        return protocol.send(command)
+
+    async def _connected_call(self, command: bytes) -> Reply:
+        protocol = await self._connection()
         return await protocol.send(command)
 
     def close(self) -> None:

@@ -14,7 +14,6 @@ from starlette.types import Receive, Scope
 from aiops.crypto import DecryptionError
 from aiops.events import Event, EventKind, derive_event_id, utcnow
 from aiops.logs import bind_log_context
-from aiops.tenant_directory import TenantEntry
 from aiops.ticket_masking import mask_ticket
 from aiops.tracing import EVENT_ID, current_traceparent
 from ingest.authenticate import authenticate, refuse_unknown
@@ -83,20 +82,18 @@ def choose_tenant(query: str | None, header: str | None) -> str:
     return tenant_id
 
 
-async def _lookup(context: IngestContext, tenant_id: str) -> TenantEntry | None:
-    try:
-        return await context.tenants.lookup(tenant_id)
-    except RedisError as exc:
-        raise unavailable(exc) from exc
-    except DecryptionError as exc:
-        raise Rejection(
-            503,
-            "misconfigured",
-            "this tenant's webhook configuration cannot be read; retry later",
-            retry_after=RETRY_AFTER_SECONDS,
-            reason="webhook secrets do not decrypt with this process's master keys "
-            "(AI_AGENTS_ENCRYPTION_KEY, AI_AGENTS_PREVIOUS_ENCRYPTION_KEYS)",
-        ) from exc
+def unreadable_tenant(exc: RedisError | DecryptionError) -> Rejection:
+    """Why the tenant directory could not say who the tenant is."""
+    if isinstance(exc, RedisError):
+        return unavailable(exc)
+    return Rejection(
+        503,
+        "misconfigured",
+        "this tenant's webhook configuration cannot be read; retry later",
+        retry_after=RETRY_AFTER_SECONDS,
+        reason="webhook secrets do not decrypt with this process's master keys "
+        "(AI_AGENTS_ENCRYPTION_KEY, AI_AGENTS_PREVIOUS_ENCRYPTION_KEYS)",
+    )
 
 
 def _to_event(
@@ -151,7 +148,10 @@ async def receive(
     bind_log_context(tenant_id=tenant_id)
     settings = context.settings
     body = await read_capped(body_stream, headers.get("content-length"), settings.max_webhook_bytes)
-    entry = await _lookup(context, tenant_id)
+    try:
+        entry = await context.tenants.lookup(tenant_id)
+    except (RedisError, DecryptionError) as exc:
+        raise unreadable_tenant(exc) from exc
     now = time.time()
     tolerance = settings.webhook_timestamp_tolerance_seconds
     if entry is None or entry.source != plugin.name:
