@@ -63,6 +63,11 @@ class Event(BaseModel):
     def to_json(self) -> str:
         return self.model_dump_json()
 
+    def to_json_bytes(self) -> bytes:
+        """to_json() as UTF-8, straight from the serializer: for a stream entry, which
+        would otherwise decode it to text and encode it back."""
+        return self.__pydantic_serializer__.to_json(self)
+
 
 class UnknownEventError(ValueError):
     """The entry is not an event this consumer understands: it belongs in the dead letters."""

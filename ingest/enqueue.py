@@ -132,7 +132,7 @@ class EventQueue:
             self._ttl,
             settings.stream_maxlen,
             EVENT_FIELD,
-            event.to_json(),
+            event.to_json_bytes(),
             event.event_id,
             rate_per_minute,
             traceparent or "",

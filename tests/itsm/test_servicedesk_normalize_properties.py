@@ -88,6 +88,7 @@ def _check_contract(ticket: Ticket) -> None:
         received_at=utcnow(),
     )
     assert decode_event(event.to_json().encode()) == event
+    assert event.to_json_bytes() == event.to_json().encode()  # what ingest appends
 
 
 @settings(max_examples=200, deadline=None)
