@@ -522,10 +522,14 @@ def holds_no_secret(text: str) -> bool:
 
 def redact_secrets(text: str) -> str:
     """Credentials masked: passwords, API keys and tokens, connection strings, private keys."""
-    if holds_no_secret(text):
-        return text
     lower = text.lower()
-    if _SHAPE_TRIGGER.search(lower) is not None:
+    first = _MAY_HOLD_SECRET.search(lower)
+    if first is None:
+        if len(lower) == len(text):
+            return text
+    # Every shape trigger is one of _MAY_HOLD_SECRET's words, so none starts before the
+    # first of them: the shapes' scan starts there.
+    elif _SHAPE_TRIGGER.search(lower, first.start()) is not None:
         text = _apply(_SHAPES, text)
     return _redact_pairs(text)
 

@@ -9,10 +9,13 @@ from aiops.redaction import (
     _PAIR_WORDS,
     _PAIR_WORDS_NON_ASCII,
     _SHAPE_TRIGGERS,
+    _SHAPES,
     EMAIL,
     NAME,
     PHONE,
     Redactor,
+    _apply,
+    _redact_pairs,
     redact_personal,
     redact_secrets,
     tag,
@@ -170,6 +173,20 @@ def test_the_quick_check_lets_through_every_word_a_rule_starts_at() -> None:
     for word in words:
         assert _MAY_HOLD_SECRET.search(f"x {word}") is not None, word
         assert _MAY_HOLD_SECRET.search(f"{word}x") is not None, word
+
+
+def test_the_quick_paths_mask_as_every_rule_run_on_the_text_does() -> None:
+    # redact_secrets skips rules by what its scans find (a shape's scan starts at the
+    # first word that may start a secret); running every rule is the reference.
+    fillers = ["", "x", "see ", "İ ", " is now ", "=", ": "]
+    values = ["Hunter2!x", "abcdef1234567890abcdef1234567890XYZ", AWS_SECRET, JWT]
+    words = sorted({*_SHAPE_TRIGGERS, *_PAIR_WORDS, *_PAIR_WORDS_NON_ASCII})
+    for n, word in enumerate(words):
+        for second in (words[(n * 7) % len(words)], "ghp_" + "a1" * 20, ""):
+            filler, value = fillers[n % len(fillers)], values[n % len(values)]
+            text = f"{filler}{word}{fillers[(n + 3) % len(fillers)]}{value} {second}{value}"
+            expected = _redact_pairs(_apply(_SHAPES, text))
+            assert redact_secrets(text) == expected, text
 
 
 def test_no_pair_start_word_begins_another() -> None:
