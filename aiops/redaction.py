@@ -315,10 +315,11 @@ _PAIR_START = _any_of(_PAIR_WORDS)
 _PAIR_START_NON_ASCII = _any_of(_PAIR_WORDS_NON_ASCII)
 
 
-def _pair_starts(lower: str) -> list[int]:
-    starts = [m.start() for m in _PAIR_START.finditer(lower)]
+def _pair_starts(lower: str, begin: int) -> list[int]:
+    starts = [m.start() for m in _PAIR_START.finditer(lower, begin)]
     if not lower.isascii():
-        starts = sorted([*starts, *(m.start() for m in _PAIR_START_NON_ASCII.finditer(lower))])
+        found = _PAIR_START_NON_ASCII.finditer(lower, begin)
+        starts = sorted([*starts, *(m.start() for m in found)])
     return starts
 
 
@@ -376,14 +377,15 @@ def _masked_pair(match: re.Match[str]) -> str | None:
     return f"{match['key']}{match['sep']}{opening}{tag(_kind(match['key']))}{closing}"
 
 
-def _redact_pairs(text: str) -> str:
+def _redact_pairs(text: str, begin: int = 0) -> str:
+    """`text` with its labelled secrets masked; no pair-start word stands before `begin`."""
     lower = text.lower()
     if len(lower) != len(text):
         # Lower-casing changed some character's length (İ): positions would not line up.
         for pattern in (_PASSWORD_PAIR, _LABEL_PAIR):
             text = pattern.sub(lambda m: _masked_pair(m) or m[0], text)
         return text
-    starts = _pair_starts(lower)
+    starts = _pair_starts(lower, begin)
     if not starts:
         return text
     parts: list[str] = []
@@ -525,13 +527,15 @@ def redact_secrets(text: str) -> str:
     lower = text.lower()
     first = _MAY_HOLD_SECRET.search(lower)
     if first is None:
-        if len(lower) == len(text):
-            return text
-    # Every shape trigger is one of _MAY_HOLD_SECRET's words, so none starts before the
-    # first of them: the shapes' scan starts there.
-    elif _SHAPE_TRIGGER.search(lower, first.start()) is not None:
-        text = _apply(_SHAPES, text)
-    return _redact_pairs(text)
+        return text if len(lower) == len(text) else _redact_pairs(text)
+    # Every shape trigger and pair-start word is one of _MAY_HOLD_SECRET's words, so none
+    # starts before the first of them: the scans for them start there, in the text as it
+    # is (masking a shape moves what follows).
+    if _SHAPE_TRIGGER.search(lower, first.start()) is not None:
+        masked = _apply(_SHAPES, text)
+        if masked != text:
+            return _redact_pairs(masked)
+    return _redact_pairs(text, first.start())
 
 
 def redact_personal(text: str) -> str:
