@@ -515,9 +515,9 @@ _MAY_HOLD_SECRET = _any_of([*_SHAPE_TRIGGERS, *_PAIR_WORDS, *_PAIR_WORDS_NON_ASC
 
 
 def holds_no_secret(text: str) -> bool:
-    """True when redact_secrets(text) is `text` itself, told by one scan. Text made by
-    joining several holds every trigger that one of them holds, so True for the joined
-    text is True for each of them."""
+    """True when one scan tells that redact_secrets(text) is `text` itself. Text made by
+    joining several holds every word that one of them holds, so True for the joined text
+    is True for each of them."""
     lower = text.lower()
     return len(lower) == len(text) and _MAY_HOLD_SECRET.search(lower) is None
 

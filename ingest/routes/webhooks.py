@@ -139,7 +139,7 @@ def _tenant_parameters(query_string: bytes) -> list[str]:
         return [query[7:]]  # ?tenant=<id> alone: most webhook URLs
     else:
         # What parse_qsl reads from a query with nothing to decode, without its per-field
-        # unquoting (most webhook URLs are ?tenant=<id>).
+        # unquoting.
         fields = [field.partition("=")[::2] for field in query.split("&") if field]
     return [v for k, v in fields if k == "tenant"]
 
