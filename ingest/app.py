@@ -22,6 +22,7 @@ from aiops.process_health import status_path
 from aiops.secrets import secret_box
 from aiops.settings import Settings, get_settings
 from aiops.tenant_directory import TenantDirectory
+from aiops.tracing import configure_tracing
 from ingest.context import IngestContext
 from ingest.enqueue import EventQueue
 from ingest.metrics import IngestMetrics
@@ -83,6 +84,7 @@ def create_app(settings: Settings | None = None) -> IngestApp:
     if not logging.getLogger().handlers:
         # uvicorn configures only its own loggers; a host that set up logging keeps it.
         configure_logging("ingest", settings.log_level, settings.log_format)
+    configure_tracing(settings, "ingest")
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
