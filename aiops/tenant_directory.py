@@ -7,6 +7,7 @@ them at start. Ingest reads this hash and caches it in memory for a short time.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import re
@@ -102,6 +103,7 @@ class TenantDirectory:
         self._box = box
         self._ttl = ttl_seconds
         self._cache: dict[str, tuple[float, TenantEntry | None]] = {}
+        self._pending: dict[str, asyncio.Future[TenantEntry | None]] = {}
 
     async def lookup(self, tenant_id: str) -> TenantEntry | None:
         if not is_tenant_id(tenant_id):
@@ -110,6 +112,15 @@ class TenantDirectory:
         hit = self._cache.get(tenant_id)
         if hit is not None and hit[0] > now:
             return hit[1]
+        # One read per tenant at a time: when an entry expires (or at start) every webhook
+        # of the tenant in flight would read and decrypt it, and open a connection to do so.
+        pending = self._pending.get(tenant_id)
+        if pending is None:
+            pending = self._pending[tenant_id] = asyncio.ensure_future(self._read(tenant_id))
+            pending.add_done_callback(lambda _: self._pending.pop(tenant_id, None))
+        return await asyncio.shield(pending)
+
+    async def _read(self, tenant_id: str) -> TenantEntry | None:
         source, sealed, scheme, rate = await self._client.hmget(
             _key(self._prefix, tenant_id),
             ["source", "webhook_secrets", "webhook_scheme", "rate_per_minute"],
@@ -126,5 +137,5 @@ class TenantDirectory:
             )
         if len(self._cache) >= _CACHE_LIMIT:
             self._cache.clear()
-        self._cache[tenant_id] = (now + self._ttl, entry)
+        self._cache[tenant_id] = (time.monotonic() + self._ttl, entry)
         return entry

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
@@ -80,3 +81,36 @@ async def test_an_entry_sealed_under_another_master_key_is_an_error(
 
     with pytest.raises(DecryptionError):
         await directory.lookup(tenant_id)
+
+
+async def test_webhooks_waiting_for_one_tenant_read_its_entry_once(
+    async_redis: redis.asyncio.Redis, redis_client: redis.Redis, box: SecretBox, tenant_id: str
+) -> None:
+    publish(redis_client, "aiops", box, tenant_id, "servicedesk", ["s1"])
+    directory = TenantDirectory(async_redis, "aiops", box, ttl_seconds=3600)
+
+    def reads() -> int:
+        stats = redis_client.info("commandstats").get("cmdstat_hmget", {})
+        return int(stats.get("calls", 0))
+
+    before = reads()
+    entries = await asyncio.gather(*(directory.lookup(tenant_id) for _ in range(50)))
+    assert reads() - before == 1
+    assert {entry.webhook_secrets if entry else None for entry in entries} == {("s1",)}
+
+
+async def test_a_failed_read_fails_every_waiter_and_the_next_lookup_reads_again(
+    async_redis: redis.asyncio.Redis, redis_client: redis.Redis, box: SecretBox, tenant_id: str
+) -> None:
+    other_key = SecretBox(parse_key(generate_key()))
+    publish(redis_client, "aiops", other_key, tenant_id, "servicedesk", ["s1"])
+    directory = TenantDirectory(async_redis, "aiops", box, ttl_seconds=3600)
+
+    results = await asyncio.gather(
+        *(directory.lookup(tenant_id) for _ in range(5)), return_exceptions=True
+    )
+    assert all(isinstance(result, DecryptionError) for result in results)
+
+    publish(redis_client, "aiops", box, tenant_id, "servicedesk", ["s1"])
+    entry = await directory.lookup(tenant_id)
+    assert entry is not None and entry.webhook_secrets == ("s1",)
