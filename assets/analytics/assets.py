@@ -178,8 +178,8 @@ _ROLLUP_DESCRIPTIONS = {
 def daily_rollups(
     context: AssetExecutionContext, postgres: PostgresResource, warehouse: WarehouseResource
 ) -> Iterator[MaterializeResult]:
-    """The rollups of the run's days for every tenant, from one read of the exported parts:
-    per rollup one DuckDB query over every tenant and day of the run."""
+    """The chosen rollups of the run's days for every tenant, in one step: per rollup one
+    DuckDB query over the exported parts of every tenant and day of the run."""
     days = days_of(context.partition_keys)
     tenant_ids = _exported_tenants(context, postgres)
     chosen = [name for name in ROLLUPS if AssetKey(name) in context.selected_asset_keys]

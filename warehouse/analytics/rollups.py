@@ -370,8 +370,8 @@ def _replace(
 def write_all(
     root: Path, tables: Sequence[str], tenant_ids: Sequence[str], days: Sequence[date]
 ) -> dict[str, Written]:
-    """Computes the run's rows of each of `tables` for every tenant and day at once, from
-    one read of the tenants' parts, and merges them into each tenant's rollup files."""
+    """Computes the run's rows of each of `tables` for every tenant and day at once, over
+    one view of the tenants' parts, and merges them into each tenant's rollup files."""
     if not tenant_ids or not days:
         return {table: Written(0, None, {}) for table in tables}
     with _connect() as conn:
