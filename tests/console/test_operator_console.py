@@ -193,14 +193,15 @@ def test_history_filters_and_shows_an_events_note_and_charts(
     page.fill("#history-filters input[name=ticket_id]", target.ticket_id)
     page.click("#history-filters button")
     page.wait_text("#history-table", target.event_id)
+    # The charts sit above the table: once drawn, the row is where the click lands.
+    charts = page.wait_text("#daily-charts", "Success rate")
+    assert "Enhancements per day" in charts and "Processing time" in charts
+    assert page.evaluate("document.querySelectorAll('#daily-charts rect.bar').length") == 1
     page.click("#history-table tbody tr")
 
     assert "Restart the spooler on PRN-2" in page.wait_text("#event-note", "spooler")
     ratings = page.wait_text("#event-ratings", "wrong printer")
     assert "not helpful" in ratings and "sam" in ratings
-    charts = page.wait_text("#daily-charts", "Success rate")
-    assert "Enhancements per day" in charts and "Processing time" in charts
-    assert page.evaluate("document.querySelectorAll('#daily-charts rect.bar').length") == 1
 
 
 def test_a_dead_letter_is_replayed_from_the_console(

@@ -68,7 +68,12 @@ export async function historyView(root, { tenants, fixedTenant }) {
     : h("select", { name: "tenant", id: "history-tenant" },
       tenants.map((t) => h("option", { value: t.tenant_id }, `${t.tenant_id} — ${t.display_name}`)));
 
+  // A newer load (another tenant, other filters) wins: an answer of an older one that
+  // arrives late must not overwrite the table or the charts it no longer matches.
+  let latest = 0;
+
   async function load(filters) {
+    const mine = ++latest;
     const tenantId = filters.tenant;
     if (!tenantId) {
       replace(results, h("p", { class: "muted" }, "Register a tenant first."));
@@ -81,6 +86,7 @@ export async function historyView(root, { tenants, fixedTenant }) {
       until: isoOrUndefined(filters.until),
       limit: filters.limit || 100,
     });
+    if (mine !== latest) return;
     replace(results, table([
       ["when", (r) => when(r.created_at)],
       ["ticket", (r) => r.ticket_id],
@@ -96,7 +102,7 @@ export async function historyView(root, { tenants, fixedTenant }) {
       empty: "No enhancement matches these filters.",
       onRow: (row) => { one.hidden = false; detail(tenantId, row, one); },
     }));
-    dailyCharts(tenantId).then((c) => replace(charts, c)).catch(failed);
+    dailyCharts(tenantId).then((c) => { if (mine === latest) replace(charts, c); }).catch(failed);
   }
 
   const form = h(
