@@ -133,12 +133,16 @@ class Page:
         )
 
     def click(self, selector: str) -> None:
-        """A real mouse click at the element's centre (so a covered or hidden one fails)."""
+        """A real mouse click at the element's centre, once the element is what that point
+        shows (so a covered or hidden one fails, and one that content drawn meanwhile
+        moved is clicked where it is now)."""
         box = self.wait_for(
             f"(() => {{ const e = document.querySelector({json.dumps(selector)}); "
             "if (!e || e.disabled) return null; e.scrollIntoView({block: 'center'}); "
             "const r = e.getBoundingClientRect(); "
-            "return r.width && r.height ? [r.x + r.width / 2, r.y + r.height / 2] : null; })()"
+            "if (!r.width || !r.height) return null; "
+            "const x = r.x + r.width / 2, y = r.y + r.height / 2; "
+            "return e.contains(document.elementFromPoint(x, y)) ? [x, y] : null; })()"
         )
         x, y = box
         for kind in ("mousePressed", "mouseReleased"):
