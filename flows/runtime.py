@@ -24,12 +24,12 @@ from typing import TypeVar
 import httpx
 
 from aiops.cookies import no_cookies
-from aiops.endpoints import public_only_transport
 from aiops.errors import PermanentError
 from aiops.logs import log_context
 from aiops.retry import call_with_retries
 from aiops.secrets import secret_box
 from aiops.settings import Settings
+from aiops.shared_http import shared_client
 from aiops.tracing import EVENT_ID, TENANT_ID, continued_span
 from flows import history
 from flows.agent_choice import NoteLinks
@@ -46,7 +46,6 @@ from flows.pointed_history import is_pointed_resolved, store_pointed_resolved
 from flows.process import Services, process_event
 from flows.sinks import DeadLetterWriter
 from flows.source import Acks
-from flows.synthesis.openai_compat import tls
 from flows.tenant_cache import TenantCache
 from flows.transactions import classified_database_errors
 from flows.window import FairWindow
@@ -207,20 +206,12 @@ class FlowRuntime:
             log.error("event %s: could not write its dead letter: %s", event.event_id, exc)
 
     def _thread_http(self, public_only: bool) -> httpx.Client:
-        """The ITSM client of this pool thread: see flows.synthesis.openai_compat._http.
-        `public_only`: for an address a tenant chose, every connection is checked to reach
-        a public address (aiops.endpoints)."""
+        """The ITSM client of this pool thread (aiops.shared_http), closed with the
+        runtime. `public_only`: for an address a tenant chose."""
         name = "public_http" if public_only else "http"
         client: httpx.Client | None = getattr(self._local, name, None)
         if client is None:
-            timeout = self.settings.itsm_timeout_seconds
-            if public_only:
-                transport = public_only_transport(tls())
-                client = httpx.Client(
-                    timeout=timeout, transport=transport, trust_env=False, cookies=no_cookies()
-                )
-            else:
-                client = httpx.Client(timeout=timeout, verify=tls(), cookies=no_cookies())
+            client = shared_client(public_only, self.settings.itsm_timeout_seconds)
             setattr(self._local, name, client)
             with self._start_lock:
                 self._thread_clients.append(client)

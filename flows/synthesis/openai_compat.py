@@ -10,18 +10,16 @@ every other provider still goes through litellm (flows.synthesis.llm).
 
 from __future__ import annotations
 
-import ssl
 import threading
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-import certifi
 import httpx
 
-from aiops.cookies import no_cookies
-from aiops.endpoints import REFUSED, public_only_transport
+from aiops.endpoints import REFUSED
 from aiops.llm import OPENAI_COMPATIBLE, litellm
+from aiops.shared_http import shared_client
 
 PREFIX = OPENAI_COMPATIBLE
 _local = threading.local()
@@ -53,27 +51,12 @@ def handles(model: str, api_base: str | None) -> bool:
     return api_base is not None and model.startswith(PREFIX)
 
 
-@cache
-def tls() -> ssl.SSLContext:
-    """One TLS context for every per-thread client: building one (loading the CA bundle)
-    costs more CPU than hundreds of requests."""
-    return ssl.create_default_context(cafile=certifi.where())
-
-
 def _http(public_only: bool) -> httpx.Client:
-    """One client per thread (and per kind), made on first use, its connection kept: one
-    pool shared by hundreds of threads spent more CPU on its lock and its scan of
-    connections than on the requests. `public_only`: for endpoints a tenant chose, every
-    connection is checked to reach a public address (aiops.endpoints)."""
+    """This thread's client (and kind's), made on first use, its connection kept."""
     name = "public_client" if public_only else "client"
     client: httpx.Client | None = getattr(_local, name, None)
     if client is None:
-        if public_only:
-            client = httpx.Client(
-                transport=public_only_transport(tls()), trust_env=False, cookies=no_cookies()
-            )
-        else:
-            client = httpx.Client(verify=tls(), cookies=no_cookies())
+        client = shared_client(public_only)
         setattr(_local, name, client)
     return client
 
