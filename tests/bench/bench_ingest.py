@@ -1,7 +1,7 @@
 """Ingest throughput, latency and CPU per webhook: wrk against a real uvicorn on loopback.
 
     .venv/bin/python -m tests.bench.bench_ingest [--seconds 10] [--connections 64]
-        [--workers 1 [2 ...]] [--threads 2] [--pin]
+        [--workers 1 [2 ...]] [--threads 2] [--pin] [--rounds 1] [--pool N]
 
 Needs `wrk` (Debian: apt-get install -y wrk). Two servers under the same uvicorn
 settings (workers, event loop, HTTP parser), driven by the same wrk, in the same run:
@@ -12,7 +12,9 @@ settings (workers, event loop, HTTP parser), driven by the same wrk, in the same
   id from a pre-generated pool (tenant lookup from the cache, HMAC check, strict JSON,
   normalization, the Lua dedupe/replay/rate/XADD step on an embedded Redis that fsyncs
   its AOF on every write), answered 202 once Redis has it.
-Both servers run for each --workers count, hello first, in the same run.
+Both servers run at once for each --workers count and are measured in turn (hello GET,
+hello POST, ingest), --rounds times: a neighbour's load on a shared machine then falls on
+both sides of the ratio, and the median of the rounds' ratios is printed.
 
 CPU per request is each process's user+system time over the requests answered: the
 server's from /proc/PID/stat (the uvicorn process and its workers), Redis's from INFO,
@@ -31,6 +33,7 @@ import contextlib
 import os
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -309,55 +312,15 @@ def _load() -> str:
     return "load average " + " ".join(f"{n:.1f}" for n in os.getloadavg())
 
 
-def _round(
-    wrk: str,
-    args: argparse.Namespace,
-    workers: int,
-    env: dict[str, str],
-    direct: redis.Redis,
-    stream: str,
-    pools: tuple[Path, Path],
-    pool_size: int,
-) -> None:
-    """hello, then ingest, under `workers` uvicorn workers; prints their figures."""
-    cores = _cores(args.pin, workers)
-    if cores.others is not None:
-        os.sched_setaffinity(int(direct.info("server")["process_id"]), cores.others)
-    print(
-        f"\n--workers {workers}: wrk -t{args.threads} -c{args.connections}, "
-        f"{args.seconds:g} s per phase, uvicorn (uvloop, httptools); "
-        f"{os.cpu_count()} cores, {cores.describe()}; {_load()} before"
-    )
-    warmup, measured = pools
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    with _serve(
-        _uvicorn(["tests.bench.hello:app"], port, workers), env, base, workers, cores
-    ) as hello:
-        _wrk(wrk, base + "/", args, 2, None, cores)  # warm-up
-        floor = _measure(wrk, base + "/", args, hello.pid, None, cores, None)
-        # hello keeps nothing, so the pool's delivery ids are still new to ingest.
-        floor_posts = _measure(wrk, base + WEBHOOK_PATH, args, hello.pid, measured, cores, None)
-
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    factory = ["--factory", "ingest.app:create_app"]
-    with _serve(
-        _uvicorn(factory, port, workers), env, base + "/health/ready", workers, cores
-    ) as ingest:
-        _wrk(wrk, base + WEBHOOK_PATH, args, 2, warmup, cores)
-        time.sleep(1)  # what was in flight when the warm-up stopped lands first
-        direct.delete(stream)
-        with _profiled(ingest.pid, args.profile):
-            run = _measure(wrk, base + WEBHOOK_PATH, args, ingest.pid, measured, cores, direct)
-    stored = int(direct.xlen(stream))
-
+def _report(run: Run, floor: Run, floor_posts: Run, stored: int, args: argparse.Namespace) -> float:
+    """Prints one round's figures; returns its ratio of req/s to hello's GET."""
     print(_line("hello GET", floor))
     print(_line("hello POST", floor_posts))
     print(_line("ingest", run))
+    ratio = run.rate / floor.rate
     by_cpu = floor.cpu_ms_per_request / max(run.cpu_ms_per_request, 1e-9)
     print(
-        f"ratio ingest/hello GET: req/s {run.rate / floor.rate:.3f} (issue 14: >= 0.25, "
+        f"ratio ingest/hello GET: req/s {ratio:.3f} (issue 14: >= 0.25, "
         f"moonshot 0.5); by server CPU per request {by_cpu:.3f}; {_load()} after"
     )
     posts_by_cpu = floor_posts.cpu_ms_per_request / max(run.cpu_ms_per_request, 1e-9)
@@ -377,10 +340,67 @@ def _round(
     )
     print(
         f"answers: {run.accepted} accepted (202), {run.duplicates} duplicates, "
-        f"{run.other} other; entries in {stream}: {stored} ({verdict})"
+        f"{run.other} other; entries in the stream: {stored} ({verdict})"
     )
     if run.wraps:
-        print(f"the pool of {pool_size} ran out {run.wraps} times: raise --pool")
+        print(f"the pool ran out {run.wraps} times: raise --pool")
+    return ratio
+
+
+def _round(
+    wrk: str,
+    args: argparse.Namespace,
+    workers: int,
+    env: dict[str, str],
+    direct: redis.Redis,
+    stream: str,
+    warmup: Path,
+    measured: list[Path],
+) -> None:
+    """hello and ingest under `workers` uvicorn workers, both up at once and measured in
+    turn (hello GET, hello POST, ingest) once per pool in `measured`: on a shared machine
+    a neighbour's load then falls on both sides of a ratio, not on one of them."""
+    cores = _cores(args.pin, workers)
+    if cores.others is not None:
+        os.sched_setaffinity(int(direct.info("server")["process_id"]), cores.others)
+    print(
+        f"\n--workers {workers}: wrk -t{args.threads} -c{args.connections}, "
+        f"{args.seconds:g} s per phase, uvicorn (uvloop, httptools); "
+        f"{os.cpu_count()} cores, {cores.describe()}; {_load()} before"
+    )
+    hello_base = f"http://127.0.0.1:{free_port()}"
+    ingest_base = f"http://127.0.0.1:{free_port()}"
+    hello_command = _uvicorn(["tests.bench.hello:app"], int(hello_base.rsplit(":", 1)[1]), workers)
+    ingest_command = _uvicorn(
+        ["--factory", "ingest.app:create_app"], int(ingest_base.rsplit(":", 1)[1]), workers
+    )
+    ratios = []
+    with (
+        _serve(hello_command, env, hello_base, workers, cores) as hello,
+        _serve(ingest_command, env, ingest_base + "/health/ready", workers, cores) as ingest,
+    ):
+        _wrk(wrk, hello_base + "/", args, 2, None, cores)
+        _wrk(wrk, ingest_base + WEBHOOK_PATH, args, 2, warmup, cores)
+        time.sleep(1)  # what was in flight when the warm-up stopped lands first
+        for n, pool in enumerate(measured, 1):
+            if len(measured) > 1:
+                print(f"round {n} of {len(measured)}")
+            floor = _measure(wrk, hello_base + "/", args, hello.pid, None, cores, None)
+            # hello keeps nothing, so the pool's delivery ids are still new to ingest.
+            floor_posts = _measure(
+                wrk, hello_base + WEBHOOK_PATH, args, hello.pid, pool, cores, None
+            )
+            direct.delete(stream)
+            with _profiled(ingest.pid, args.profile if n == 1 else None):
+                run = _measure(
+                    wrk, ingest_base + WEBHOOK_PATH, args, ingest.pid, pool, cores, direct
+                )
+            ratios.append(_report(run, floor, floor_posts, int(direct.xlen(stream)), args))
+    if len(ratios) > 1:
+        print(
+            f"ratio ingest/hello GET over {len(ratios)} rounds: median "
+            f"{statistics.median(ratios):.3f} (each: {', '.join(f'{r:.3f}' for r in ratios)})"
+        )
 
 
 def main() -> None:
@@ -407,7 +427,13 @@ def main() -> None:
         help="signed webhooks to pre-generate per round (default: enough for 8,000 req/s)",
     )
     parser.add_argument(
-        "--profile", metavar="FILE", help="py-spy profile of the ingest run (collapsed)"
+        "--rounds",
+        type=int,
+        default=1,
+        help="hello and ingest measured in turn this many times (the median ratio printed)",
+    )
+    parser.add_argument(
+        "--profile", metavar="FILE", help="py-spy profile of the first ingest run (collapsed)"
     )
     args = parser.parse_args()
     wrk = _require_wrk()
@@ -443,11 +469,15 @@ def main() -> None:
         first = 0
         for workers in args.workers:
             # Each round its own delivery ids: a repeat would be a cheap duplicate.
-            pools = Path(state) / f"warmup-{workers}.pool", Path(state) / f"measured-{workers}.pool"
-            _write_pool(pools[0], first, 2000)
-            _write_pool(pools[1], first + 2000, pool_size)
-            first += 2000 + pool_size
-            _round(wrk, args, workers, env, direct, stream, pools, pool_size)
+            warmup = Path(state) / f"warmup-{workers}.pool"
+            _write_pool(warmup, first, 2000)
+            first += 2000
+            measured = []
+            for n in range(args.rounds):
+                measured.append(Path(state) / f"measured-{workers}-{n}.pool")
+                _write_pool(measured[-1], first, pool_size)
+                first += pool_size
+            _round(wrk, args, workers, env, direct, stream, warmup, measured)
 
 
 if __name__ == "__main__":
