@@ -285,6 +285,56 @@ def _profiled(pid: int, path: str | None) -> Iterator[None]:
         spy.wait(timeout=60)
 
 
+def publish_tenant(direct: redis.Redis, settings: Settings, key: str) -> None:
+    """The bench tenant in the tenant directory, signing with sdp.SECRET, under a rate
+    limit far above what a run sends: the figures are of the path, not the limit."""
+    publish(
+        direct,
+        settings.stream_prefix,
+        SecretBox(parse_key(key)),
+        TENANT,
+        "servicedesk",
+        [sdp.SECRET],
+        rate_per_minute=100_000_000,
+    )
+
+
+@dataclass(frozen=True)
+class BenchRedis:
+    """An embedded Redis with the bench tenant, and what a server process needs to use it."""
+
+    state: Path
+    direct: redis.Redis
+    settings: Settings
+    key: str
+    env: dict[str, str]
+
+    @property
+    def stream(self) -> str:
+        return self.settings.stream_name(shard_for(TENANT, self.settings.stream_shards))
+
+
+@contextlib.contextmanager
+def bench_redis() -> Iterator[BenchRedis]:
+    """A state folder, its embedded Redis (AOF, fsync on every write) and the tenant."""
+    key = generate_key()
+    settings = Settings()
+    with (
+        tempfile.TemporaryDirectory(prefix="aiops-bench-", dir="/tmp") as state,
+        embedded_redis(Path(state)) as redis_url,
+        redis.Redis.from_url(redis_url) as direct,
+    ):
+        publish_tenant(direct, settings, key)
+        env = {
+            **os.environ,
+            "PYTHONPATH": str(REPO),
+            "AI_AGENTS_REDIS_URL": redis_url,
+            "AI_AGENTS_ENCRYPTION_KEY": key,
+            "AI_AGENTS_STATE_DIR": state,
+        }
+        yield BenchRedis(Path(state), direct, settings, key, env)
+
+
 def _write_pool(path: Path, first: int, count: int) -> None:
     """`count` signed webhooks, each its own ticket and delivery id."""
     with path.open("w") as out:
@@ -351,9 +401,7 @@ def _round(
     wrk: str,
     args: argparse.Namespace,
     workers: int,
-    env: dict[str, str],
-    direct: redis.Redis,
-    stream: str,
+    bench: BenchRedis,
     warmup: Path,
     measured: list[Path],
 ) -> None:
@@ -361,6 +409,7 @@ def _round(
     turn (hello GET, hello POST, ingest) once per pool in `measured`: on a shared machine
     a neighbour's load then falls on both sides of a ratio, not on one of them."""
     cores = _cores(args.pin, workers)
+    direct, env, stream = bench.direct, bench.env, bench.stream
     if cores.others is not None:
         os.sched_setaffinity(int(direct.info("server")["process_id"]), cores.others)
     print(
@@ -440,44 +489,19 @@ def main() -> None:
     for workers in args.workers:
         _cores(args.pin, workers)  # refuse an impossible --pin before any work
     pool_size = args.pool or int(8000 * (args.seconds + 3))
-    key = generate_key()
-    settings = Settings()
-    stream = settings.stream_name(shard_for(TENANT, settings.stream_shards))
-
-    with (
-        tempfile.TemporaryDirectory(prefix="aiops-bench-", dir="/tmp") as state,
-        embedded_redis(Path(state)) as redis_url,
-        redis.Redis.from_url(redis_url) as direct,
-    ):
-        # A rate limit far above what this sends: the figures are of the path, not the limit.
-        publish(
-            direct,
-            settings.stream_prefix,
-            SecretBox(parse_key(key)),
-            TENANT,
-            "servicedesk",
-            [sdp.SECRET],
-            rate_per_minute=100_000_000,
-        )
-        env = {
-            **os.environ,
-            "PYTHONPATH": str(REPO),
-            "AI_AGENTS_REDIS_URL": redis_url,
-            "AI_AGENTS_ENCRYPTION_KEY": key,
-            "AI_AGENTS_STATE_DIR": state,
-        }
+    with bench_redis() as bench:
         first = 0
         for workers in args.workers:
             # Each round its own delivery ids: a repeat would be a cheap duplicate.
-            warmup = Path(state) / f"warmup-{workers}.pool"
+            warmup = bench.state / f"warmup-{workers}.pool"
             _write_pool(warmup, first, 2000)
             first += 2000
             measured = []
             for n in range(args.rounds):
-                measured.append(Path(state) / f"measured-{workers}-{n}.pool")
+                measured.append(bench.state / f"measured-{workers}-{n}.pool")
                 _write_pool(measured[-1], first, pool_size)
                 first += pool_size
-            _round(wrk, args, workers, env, direct, stream, warmup, measured)
+            _round(wrk, args, workers, bench, warmup, measured)
 
 
 if __name__ == "__main__":

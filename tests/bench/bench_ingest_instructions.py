@@ -23,29 +23,22 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import re
 import shutil
 import subprocess
 import sys
-import tempfile
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-import redis
 import uvloop
 
 from aiops.collector import quiet_collector
-from aiops.crypto import SecretBox, generate_key, parse_key
-from aiops.embedded import embedded_redis
-from aiops.events import shard_for
 from aiops.settings import Settings
-from aiops.tenant_directory import publish
 from itsm.servicedesk import DELIVERY_HEADER, SIGNATURE_HEADER
+from tests.bench.bench_ingest import TENANT, bench_redis, publish_tenant
 from tests.ingest import sdp
 
-TENANT = "bench"
 IN_FLIGHT = 64
 WARM_UP = 500
 _REFS = re.compile(r"I\s+refs:\s+([\d,]+)")
@@ -170,20 +163,7 @@ def main() -> None:
             "Install it (Debian/Ubuntu): apt-get update && apt-get install -y valgrind"
         )
     n = args.webhooks
-    key = generate_key()
-    settings = Settings()
-    stream = settings.stream_name(shard_for(TENANT, settings.stream_shards))
-    with (
-        tempfile.TemporaryDirectory(prefix="aiops-bench-", dir="/tmp") as state,
-        embedded_redis(Path(state)) as redis_url,
-        redis.Redis.from_url(redis_url) as direct,
-    ):
-        env = {
-            **os.environ,
-            "AI_AGENTS_REDIS_URL": redis_url,
-            "AI_AGENTS_ENCRYPTION_KEY": key,
-            "AI_AGENTS_STATE_DIR": state,
-        }
+    with bench_redis() as bench:
         print(
             f"callgrind, {n:,} and {2 * n:,} requests per app after {WARM_UP} warm-up, "
             f"{IN_FLIGHT} in flight (takes a few minutes)",
@@ -194,19 +174,11 @@ def main() -> None:
             counts = []
             for measured in (n, 2 * n):
                 # Every run the same delivery ids, each new to Redis: none is a duplicate.
-                direct.flushdb()
-                publish(
-                    direct,
-                    settings.stream_prefix,
-                    SecretBox(parse_key(key)),
-                    TENANT,
-                    "servicedesk",
-                    [sdp.SECRET],
-                    rate_per_minute=100_000_000,
-                )
-                out = Path(state) / f"callgrind.{which}.{measured}"
-                counts.append(_instructions(which, measured, 2 * n, env, out))
-                stored = int(direct.xlen(stream))
+                bench.direct.flushdb()
+                publish_tenant(bench.direct, bench.settings, bench.key)
+                out = bench.state / f"callgrind.{which}.{measured}"
+                counts.append(_instructions(which, measured, 2 * n, bench.env, out))
+                stored = int(bench.direct.xlen(bench.stream))
                 if which == "ingest" and stored != WARM_UP + measured:
                     sys.exit(f"ingest: {stored} stream entries, not {WARM_UP + measured}")
             per_request[which] = (counts[1] - counts[0]) / n
