@@ -417,12 +417,11 @@ def _round(
         f"{args.seconds:g} s per phase, uvicorn (uvloop, httptools); "
         f"{os.cpu_count()} cores, {cores.describe()}; {_load()} before"
     )
-    hello_base = f"http://127.0.0.1:{free_port()}"
-    ingest_base = f"http://127.0.0.1:{free_port()}"
-    hello_command = _uvicorn(["tests.bench.hello:app"], int(hello_base.rsplit(":", 1)[1]), workers)
-    ingest_command = _uvicorn(
-        ["--factory", "ingest.app:create_app"], int(ingest_base.rsplit(":", 1)[1]), workers
-    )
+    hello_port, ingest_port = free_port(), free_port()
+    hello_base = f"http://127.0.0.1:{hello_port}"
+    ingest_base = f"http://127.0.0.1:{ingest_port}"
+    hello_command = _uvicorn(["tests.bench.hello:app"], hello_port, workers)
+    ingest_command = _uvicorn(["--factory", "ingest.app:create_app"], ingest_port, workers)
     ratios = []
     with (
         _serve(hello_command, env, hello_base, workers, cores) as hello,

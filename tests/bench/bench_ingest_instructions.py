@@ -132,6 +132,8 @@ def _child(which: str, measured: int, total: int) -> None:
 
 
 def _instructions(which: str, measured: int, total: int, env: dict[str, str], out: Path) -> int:
+    # The count is read from valgrind's summary; the profile goes to `out` (the run's state
+    # folder) rather than callgrind.out.PID in the working tree.
     command = [
         "valgrind", "--tool=callgrind", f"--callgrind-out-file={out}",
         sys.executable, "-m", "tests.bench.bench_ingest_instructions",
