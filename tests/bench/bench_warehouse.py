@@ -15,7 +15,9 @@ one script:
   3. runs the same aggregate as one `GROUP BY tenant_id, day` query on PostgreSQL;
   4. runs one day's export, check and three rollups for each of the two later days
      (few tenants, many tenants: the daily schedule's run of enhancement_history), as
-     a new day and re-run; then the daily runs of the later month, day by day, as the
+     a new day and re-run, and what the files every tenant has of its own cost to
+     write (the many-tenant day's files written again one per tenant, and the same rows
+     in fewer files); then the daily runs of the later month, day by day, as the
      schedule makes them (each day a new part of the month);
   5. materializes the four daily assets over the whole range as one Dagster run, as a
      single-run backfill from the UI does (`--no-backfill` skips it);
@@ -42,6 +44,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
+import duckdb
 import polars as pl
 import psycopg
 from dagster import DagsterInstance, materialize
@@ -58,8 +61,8 @@ from assets.analytics.assets import (
 from assets.resources import PostgresResource, WarehouseResource
 from warehouse import migrate, tenant_context
 from warehouse.analytics import rollups
-from warehouse.analytics.export import ENHANCEMENTS, export_days
-from warehouse.analytics.layout import day_bounds
+from warehouse.analytics.export import ENHANCEMENTS, PARQUET, export_days
+from warehouse.analytics.layout import day_bounds, part_of, rollup_file
 from warehouse.analytics.reconcile import compare_days
 from warehouse.db import Database
 from warehouse.tenant_context import context_keys
@@ -336,12 +339,13 @@ def _daily_run(db: Database, root: Path, tenant_ids: list[str], day: date) -> No
     rollups.write_all(root, rollups.TABLES, tenant_ids, [day])
 
 
-def _schedule_scaling(db: Database, state: Path, wide: Block, narrow: Block) -> None:
+def _schedule_scaling(db: Database, state: Path, wide: Block, narrow: Block) -> float:
     """A daily run of enhancement_history (what the assets call: the export, its
     matches_postgres check, the three rollups) for one day of the same number of rows
     held by few tenants and by many: first as the schedule runs it (a day not exported
     yet), then re-run (every file of the day replaced), three times; then what a tenant
-    and what 1,000 rows add to a run, for each kind (the re-run: its fastest time)."""
+    and what 1,000 rows add to a run, for each kind (the re-run: its fastest time).
+    Returns the seconds a tenant adds to a re-run."""
     root = state / "warehouse"
     times: dict[str, list[float]] = {"new day": [], "re-run": []}
     for block in (wide, narrow):
@@ -356,8 +360,9 @@ def _schedule_scaling(db: Database, state: Path, wide: Block, narrow: Block) -> 
         times["new day"].append(walls[0])
         times["re-run"].append(min(walls[1:]))
     added = len(narrow.tenant_ids) - len(wide.tenant_ids)
+    tenant_adds = {}
     for kind, (few, many) in times.items():
-        per_tenant = (many - few) / added
+        per_tenant = tenant_adds[kind] = (many - few) / added
         per_row = (few - per_tenant * len(wide.tenant_ids)) / wide.rows
         print(
             f"daily run ({kind}): {many / few:.2f}x the time for {len(narrow.tenant_ids)} "
@@ -365,6 +370,78 @@ def _schedule_scaling(db: Database, state: Path, wide: Block, narrow: Block) -> 
             f"{per_tenant * 1000:.1f} ms, 1,000 rows add {per_row * 1e6:.1f} ms",
             flush=True,
         )
+    return tenant_adds["re-run"]
+
+
+def _fastest_cpu(fn: Callable[[], object]) -> float:
+    """CPU seconds of this process for `fn`, the fastest of three tries."""
+    tries = []
+    for _ in range(3):
+        began = time.process_time()
+        fn()
+        tries.append(time.process_time() - began)
+    return min(tries)
+
+
+def _write_and_read(frames: list[pl.DataFrame], folder: Path) -> tuple[float, float]:
+    """CPU seconds to write each frame as a Parquet file, as the warehouse writes them,
+    and for DuckDB to read them all back (one column of every row) in one query of an
+    open connection."""
+    paths = [str(folder / f"{n}.parquet") for n in range(len(frames))]
+
+    def write() -> None:
+        for frame, path in zip(frames, paths, strict=True):
+            frame.write_parquet(path, **PARQUET)
+
+    with duckdb.connect() as conn:
+
+        def read() -> None:
+            conn.execute(
+                "SELECT count(day) FROM read_parquet(?, union_by_name = true)", [paths]
+            ).fetchall()
+
+        return _fastest_cpu(write), _fastest_cpu(read)
+
+
+def _file_floor(root: Path, wide: Block, narrow: Block, per_tenant: float) -> None:
+    """What the files every tenant has of its own cost however few rows they hold,
+    beside what a tenant adds to a daily run: the many-tenant day's parts and the
+    tenants' three rollup files written again and read back, one file per tenant, and
+    the same rows in as many files as the few-tenant day has tenants."""
+    groups = len(wide.tenant_ids)
+    per_group = len(narrow.tenant_ids) // groups
+    tables: dict[str, list[pl.DataFrame]] = {"part": [], **{t: [] for t in rollups.TABLES}}
+    for tenant_id in narrow.tenant_ids:
+        part = part_of(root, ENHANCEMENTS, tenant_id, narrow.first)
+        assert part is not None
+        tables["part"].append(pl.read_parquet(part.path))
+        for table in rollups.TABLES:
+            tables[table].append(pl.read_parquet(rollup_file(root, table, tenant_id)))
+    print("files: the many-tenant day's files written and read again (CPU, fastest of 3)")
+    written = read = 0.0
+    with tempfile.TemporaryDirectory(prefix="aiops-bw-files-") as tmp:
+        for label, frames in tables.items():
+            together = [
+                pl.concat(frames[n * per_group : (n + 1) * per_group]) for n in range(groups)
+            ]
+            each = _write_and_read(frames, Path(tmp))
+            fewer = _write_and_read(together, Path(tmp))
+            extra = len(frames) - groups
+            write_cost, read_cost = ((e - f) / extra for e, f in zip(each, fewer, strict=True))
+            written, read = written + write_cost, read + read_cost
+            print(
+                f"  {label:<28} {len(frames)} files: write {each[0] * 1000:6.1f} ms, read "
+                f"{each[1] * 1000:5.1f} ms; the same rows in {groups}: {fewer[0] * 1000:6.1f} "
+                f"ms, {fewer[1] * 1000:5.1f} ms; a file costs {write_cost * 1000:.2f} + "
+                f"{read_cost * 1000:.2f} ms",
+                flush=True,
+            )
+    print(
+        f"a tenant's four files cost {written * 1000:.1f} ms to write and {read * 1000:.1f} ms "
+        f"to read once, whatever their rows; a tenant adds {per_tenant * 1000:.1f} ms to "
+        "the daily run (re-run)",
+        flush=True,
+    )
 
 
 def _through_a_month(db: Database, state: Path, month: Block) -> None:
@@ -463,7 +540,8 @@ def main() -> None:
                     + ("" if not bad else f"; first differences: {bad[:5]}"),
                     flush=True,
                 )
-                _schedule_scaling(db, state, wide, narrow)
+                per_tenant = _schedule_scaling(db, state, wide, narrow)
+                _file_floor(root, wide, narrow, per_tenant)
                 _through_a_month(db, state, month)
             if not args.no_backfill:
                 _backfill(urls, key, state, days)
