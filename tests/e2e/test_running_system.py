@@ -26,6 +26,7 @@ from typing import Any
 import httpx
 import pytest
 
+from aiops.embedded import redis_server_binary
 from aiops.running_system import running_system
 from tests.fakes.loopback import free_port
 from tests.fakes.openai_server import OpenAiServer
@@ -405,7 +406,9 @@ def test_webhooks_become_notes_once_each_through_a_flow_crash(
 
 
 def _redis_server_pid(state: Path) -> int | None:
-    found = [pid for pid, cmd in _processes_of(state).items() if "redis-server" in cmd]
+    # redis-server on Python 3.11, valkey-server on 3.12 (aiops.embedded).
+    server = Path(redis_server_binary()).name
+    found = [pid for pid, cmd in _processes_of(state).items() if server in cmd]
     return found[0] if len(found) == 1 else None
 
 
