@@ -19,6 +19,7 @@ from dagster import (
     multi_asset,
 )
 
+from assets.analytics.progress import ProgressPace
 from assets.analytics.scope import TENANTS_TAG, chosen_tenants
 from assets.partitions import daily, days_of
 from assets.resources import PostgresResource, WarehouseResource
@@ -48,17 +49,23 @@ def _export(
         # The platform listing of tenant ids; each tenant's rows are then read in a
         # transaction scoped to it, so row-level security decides what lands in its files.
         tenant_ids = _run_tenants(context, db)
+        pace = ProgressPace(len(tenant_ids))
+        rows_so_far = 0
 
         def progress(done: int, exported: TenantExport) -> None:
-            context.log.info(
-                "%s: tenant %d/%d (%s) %d rows in %d days",
-                table,
-                done,
-                len(tenant_ids),
-                exported.tenant_id,
-                exported.rows,
-                len(exported.partitions),
-            )
+            nonlocal rows_so_far
+            rows_so_far += exported.rows
+            if pace.due(done):
+                context.log.info(
+                    "%s: %d/%d tenants, %d rows so far (latest: %s, %d rows in %d days)",
+                    table,
+                    done,
+                    len(tenant_ids),
+                    rows_so_far,
+                    exported.tenant_id,
+                    exported.rows,
+                    len(exported.partitions),
+                )
 
         exports = export_days(db, warehouse.root, table, tenant_ids, days, on_tenant=progress)
         # Counted again after the writes, in new transactions: anything the flow changed

@@ -226,6 +226,22 @@ def test_a_range_of_days_for_every_tenant_is_one_run(
             warehouse_dir, "SELECT day, enhancements FROM daily_rollup ORDER BY day", tid
         ).rows
         assert rollup == [(day, 3 + i + n) for i, day in enumerate(days)]
+    # Progress: the first tenant and the last are in the run's log, the last with the
+    # run's rows.
+    lines = [
+        e.user_message
+        for e in instance.all_logs(result.run_id)
+        if (e.user_message or "").startswith(f"{ENHANCEMENTS}: ")
+    ]
+    exported = result.asset_materializations_for_node("enhancement_history_parquet")[0]
+    assert re.match(rf"{ENHANCEMENTS}: 1/(\d+) tenants", lines[0]), lines
+    last = re.match(rf"{ENHANCEMENTS}: (\d+)/\1 tenants, (\d+) rows so far", lines[-1])
+    assert last is not None, lines
+    assert (
+        int(last[2])
+        == exported.metadata["rows"].value
+        == sum(3 + i + n for n in range(len(tenants)) for i in range(len(days)))
+    )
 
 
 def _stamps(root: Path, tenant_id: str) -> dict[str, tuple[int, int]]:
