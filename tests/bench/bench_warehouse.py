@@ -18,7 +18,9 @@ one script:
      a new day and re-run, and what the files every tenant has of its own cost to
      write (the many-tenant day's files written again one per tenant, and the same rows
      in fewer files); then the daily runs of the later month, day by day, as the
-     schedule makes them (each day a new part of the month);
+     schedule makes them (each day a new part of the month); then each of the two
+     days as the schedule's own run: one Dagster run of warehouse_daily's assets, on
+     the SQLite run storage `aiops up` uses (the few-tenant day tagged with its tenants);
   5. materializes the four daily assets over the whole range as one Dagster run, as a
      single-run backfill from the UI does (`--no-backfill` skips it);
 
@@ -58,6 +60,7 @@ from assets.analytics.assets import (
     enhancement_history_parquet,
     ticket_history_parquet,
 )
+from assets.analytics.scope import TENANTS_TAG
 from assets.resources import PostgresResource, WarehouseResource
 from warehouse import migrate, tenant_context
 from warehouse.analytics import rollups
@@ -326,7 +329,52 @@ def _backfill(urls: ServiceUrls, key: str, state: Path, days: list[date]) -> Non
     print(
         f"  run {'succeeded' if result.success else 'FAILED'}; "
         f"{sum(c.passed for c in checks)}/{len(checks)} matches_postgres checks passed; "
-        f"{len(progress)} per-tenant progress lines in the run's log",
+        f"{len(progress)} progress lines in the run's log",
+        flush=True,
+    )
+
+
+def _scheduled_runs(urls: ServiceUrls, key: str, state: Path, wide: Block, narrow: Block) -> None:
+    """The daily schedule's run itself: warehouse_daily's assets for one day as one Dagster
+    run, with the run storage `aiops up` uses (SQLite), for the few-tenant and the
+    many-tenant day; each day re-run three times (its fastest run). The few-tenant day's
+    run is tagged with its tenants (the `aiops/tenants` tag), so that it covers those
+    tenants only, as a run of an installation that has no others would."""
+    resources = {
+        "postgres": PostgresResource(database_url=urls.database_url, encryption_key=key),
+        "warehouse": WarehouseResource(warehouse_dir=str(state / "warehouse")),
+    }
+    fastest = []
+    with (
+        tempfile.TemporaryDirectory(prefix="aiops-bw-dagster-") as home,
+        DagsterInstance.local_temp(home) as instance,
+    ):
+        for block in (wide, narrow):
+            walls = []
+            for _ in range(3):
+                began = time.perf_counter()
+                result = materialize(
+                    [enhancement_history_parquet, ticket_history_parquet, daily_rollups],
+                    instance=instance,
+                    resources=resources,
+                    partition_key=block.first.isoformat(),
+                    tags={} if block is narrow else {TENANTS_TAG: ",".join(block.tenant_ids)},
+                )
+                walls.append(time.perf_counter() - began)
+                assert result.success
+            lines = sum(1 for e in instance.all_logs(result.run_id) if e.user_message)
+            fastest.append(min(walls))
+            print(
+                f"scheduled run (one Dagster run), {len(block.tenant_ids)} tenants x "
+                f"{block.per_day:,} rows: {min(walls):.2f} s wall (fastest of 3), "
+                f"{lines} log lines",
+                flush=True,
+            )
+    per_tenant = (fastest[1] - fastest[0]) / (len(narrow.tenant_ids) - len(wide.tenant_ids))
+    print(
+        f"scheduled run: {fastest[1] / fastest[0]:.2f}x the time for {len(narrow.tenant_ids)} "
+        f"tenants as for {len(wide.tenant_ids)}, same rows; a tenant adds "
+        f"{per_tenant * 1000:.1f} ms",
         flush=True,
     )
 
@@ -543,6 +591,7 @@ def main() -> None:
                 per_tenant = _schedule_scaling(db, state, wide, narrow)
                 _file_floor(root, wide, narrow, per_tenant)
                 _through_a_month(db, state, month)
+            _scheduled_runs(urls, key, state, wide, narrow)
             if not args.no_backfill:
                 _backfill(urls, key, state, days)
 
