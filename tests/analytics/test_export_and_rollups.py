@@ -400,6 +400,32 @@ def test_a_days_rollup_rewrites_its_months_file_and_no_other(
     assert rollup == [(days[0], 4), (days[1], 5)]
 
 
+def test_a_split_that_stopped_before_removing_the_old_file_counts_each_row_once(
+    db: Database, box: SecretBox, tenant_id: str, warehouse_dir: Path
+) -> None:
+    seed.tenant(db, box, tenant_id)
+    # Two past days of one month.
+    last = seed.today() - timedelta(days=1 if seed.today().day > 2 else 3)
+    days = [last - timedelta(days=1), last]
+    with db.tenant(tenant_id) as conn:
+        for n, day in enumerate(days):
+            seed.random_day(conn, day, 3 + n, seed=80 + n)
+            export_partition(conn, warehouse_dir, ENHANCEMENTS, tenant_id, day)
+    written = rollups.write(warehouse_dir, rollups.SOURCES, [tenant_id], days)
+    # What a split killed after writing the month files but before removing the file
+    # from before leaves: both hold the same rows.
+    (month_file,) = {f.path for f in written.files.values()}
+    shutil.copy(month_file, legacy_rollup_file(warehouse_dir, rollups.SOURCES, tenant_id))
+    expected = pl.read_parquet(month_file).sort("day", "source")
+
+    rollups.write(warehouse_dir, rollups.SOURCES, [tenant_id], days[1:])
+
+    assert [p.name for p in rollup_files(warehouse_dir, rollups.SOURCES, tenant_id)] == [
+        month_file.name
+    ]
+    assert pl.read_parquet(month_file).sort("day", "source").equals(expected)
+
+
 _PG_AGENTS = """
 SELECT agent_id, agent_version, count(*) AS enhancements,
        count(*) FILTER (WHERE status IN ('succeeded', 'stored')) AS succeeded,

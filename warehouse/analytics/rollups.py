@@ -22,6 +22,7 @@ from warehouse.analytics.export import ENHANCEMENTS, PARQUET, WRITERS, Exported
 from warehouse.analytics.layout import (
     AGENT_ROLLUP,
     DAILY_ROLLUP,
+    LEGACY_ROLLUP_FILE,
     SOURCE_ROLLUP,
     legacy_rollup_file,
     locked,
@@ -341,10 +342,21 @@ def _replace(
         source, parameters = "SELECT * FROM fresh", []
         if kept:
             # A file written before a column existed (skipped: 0011_triage) gives null.
-            source += (
-                " UNION ALL BY NAME SELECT * FROM read_parquet(?, hive_partitioning = false, "
-                f"union_by_name = true) WHERE NOT {condition}"
+            read = (
+                "SELECT * FROM read_parquet(?, hive_partitioning = false, union_by_name = "
+                f"true{', filename = true' if legacy else ''}) WHERE NOT {condition}"
             )
+            if legacy:
+                # A split that stopped before removing the file from before left some
+                # of its rows in month files too: those rows are taken once, as the
+                # month file has them.
+                keys = ", ".join(["tenant_id", *_KEYS[table]])
+                read = (
+                    f"SELECT * EXCLUDE (filename) FROM ({read}) QUALIFY row_number() OVER "
+                    f"(PARTITION BY {keys} ORDER BY ends_with(filename, "
+                    f"'/{LEGACY_ROLLUP_FILE}')) = 1"
+                )
+            source += f" UNION ALL BY NAME {read}"
             parameters = [kept]
         # Rows, not Arrow: pyarrow is not needed.
         merged = conn.execute(
