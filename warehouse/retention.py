@@ -132,7 +132,7 @@ def drop_partitions(
     if dry_run or not expired:
         return expired
     if table in ROLLUP_TABLES:
-        # A tenant's rollup is a file per month: the expired rows go from those files.
+        # A tenant's rollup is one file of all its days: the expired rows go from it.
         rollups.drop_days(root, table, tenant_id, expired)
     else:
         export.drop_days(root, table, tenant_id, expired)

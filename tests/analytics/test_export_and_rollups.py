@@ -24,12 +24,9 @@ from warehouse.analytics.export import (
 from warehouse.analytics.layout import (
     Part,
     days_metadata,
-    legacy_rollup_file,
     month_dir,
-    month_of,
     part_of,
     parts,
-    rollup_files,
     tenant_dir,
 )
 from warehouse.analytics.reconcile import parquet_day, parquet_days, postgres_day, postgres_days
@@ -350,80 +347,14 @@ def test_a_rollup_file_from_before_the_skipped_column_is_merged_into(
         export_partition(conn, warehouse_dir, ENHANCEMENTS, tenant_id, old_day)
         export_partition(conn, warehouse_dir, ENHANCEMENTS, tenant_id, day)
     written, _ = rollups.write_daily(warehouse_dir, tenant_id, old_day)
-    # As an older release wrote it: no skipped column, one file of every day.
-    legacy = legacy_rollup_file(warehouse_dir, rollups.DAILY, tenant_id)
-    pl.read_parquet(written.path).drop("skipped").write_parquet(legacy)
-    written.path.unlink()
+    # As an older release wrote it: no skipped column.
+    pl.read_parquet(written.path).drop("skipped").write_parquet(written.path)
 
     rollups.write_daily(warehouse_dir, tenant_id, day)
 
-    files = rollup_files(warehouse_dir, rollups.DAILY, tenant_id)
-    assert sorted(p.name for p in files) == sorted(
-        {f"month={d:%Y-%m}.parquet" for d in (old_day, day)}
-    )
-    merged = pl.concat([pl.read_parquet(p) for p in files], how="diagonal_relaxed").sort("day")
+    merged = pl.read_parquet(written.path).sort("day")
     assert merged["day"].to_list() == [old_day, day]
     assert merged["skipped"].to_list() == [None, 0]
-
-
-def test_a_days_rollup_rewrites_its_months_file_and_no_other(
-    db: Database, box: SecretBox, tenant_id: str, warehouse_dir: Path
-) -> None:
-    seed.tenant(db, box, tenant_id)
-    this_month = month_of(seed.today() - timedelta(days=1))
-    last_month = month_of(this_month - timedelta(days=1))
-    days = [last_month + timedelta(days=3), this_month]
-    with db.tenant(tenant_id) as conn:
-        for n, day in enumerate(days):
-            seed.random_day(conn, day, 4 + n, seed=70 + n)
-            export_partition(conn, warehouse_dir, ENHANCEMENTS, tenant_id, day)
-    rollups.write(warehouse_dir, rollups.DAILY, [tenant_id], days)
-    before = {
-        p.name: (p.stat().st_ino, p.stat().st_mtime_ns)
-        for p in rollup_files(warehouse_dir, rollups.DAILY, tenant_id)
-    }
-    assert sorted(before) == sorted(f"month={d:%Y-%m}.parquet" for d in days)
-
-    written = rollups.write(warehouse_dir, rollups.DAILY, [tenant_id], [this_month])
-
-    after = {
-        p.name: (p.stat().st_ino, p.stat().st_mtime_ns)
-        for p in rollup_files(warehouse_dir, rollups.DAILY, tenant_id)
-    }
-    old_name, new_name = (f"month={d:%Y-%m}.parquet" for d in days)
-    assert after[old_name] == before[old_name]
-    assert after[new_name] != before[new_name]
-    assert list(written.files) == [(tenant_id, this_month)]
-    rollup = duck.run_query(
-        warehouse_dir, "SELECT day, enhancements FROM daily_rollup ORDER BY day", tenant_id
-    ).rows
-    assert rollup == [(days[0], 4), (days[1], 5)]
-
-
-def test_a_split_that_stopped_before_removing_the_old_file_counts_each_row_once(
-    db: Database, box: SecretBox, tenant_id: str, warehouse_dir: Path
-) -> None:
-    seed.tenant(db, box, tenant_id)
-    # Two past days of one month.
-    last = seed.today() - timedelta(days=1 if seed.today().day > 2 else 3)
-    days = [last - timedelta(days=1), last]
-    with db.tenant(tenant_id) as conn:
-        for n, day in enumerate(days):
-            seed.random_day(conn, day, 3 + n, seed=80 + n)
-            export_partition(conn, warehouse_dir, ENHANCEMENTS, tenant_id, day)
-    written = rollups.write(warehouse_dir, rollups.SOURCES, [tenant_id], days)
-    # What a split killed after writing the month files but before removing the file
-    # from before leaves: both hold the same rows.
-    (month_file,) = {f.path for f in written.files.values()}
-    shutil.copy(month_file, legacy_rollup_file(warehouse_dir, rollups.SOURCES, tenant_id))
-    expected = pl.read_parquet(month_file).sort("day", "source")
-
-    rollups.write(warehouse_dir, rollups.SOURCES, [tenant_id], days[1:])
-
-    assert [p.name for p in rollup_files(warehouse_dir, rollups.SOURCES, tenant_id)] == [
-        month_file.name
-    ]
-    assert pl.read_parquet(month_file).sort("day", "source").equals(expected)
 
 
 _PG_AGENTS = """
@@ -462,10 +393,9 @@ def test_agent_version_rollup_equals_postgres_per_version(
 
     written = rollups.write(warehouse_dir, rollups.AGENTS, [tenant_id], [day])
 
-    file = written.files[(tenant_id, month_of(day))]
-    stored = pl.read_parquet(file.path)
+    stored = pl.read_parquet(written.files[tenant_id].path)
     rows = stored.sort("agent_id", "agent_version").to_dicts()
-    assert written.rows == len(rows) and file.rows == len(rows)
+    assert written.rows == len(rows) and written.files[tenant_id].rows == len(rows)
     assert len(expected) >= 3 and len(rows) == len(expected)
     for row, want in zip(rows, expected, strict=True):
         assert (row["tenant_id"], row["day"]) == (tenant_id, day)
@@ -513,10 +443,9 @@ def test_one_rollup_statement_writes_every_tenants_own_file(
 
     assert written.rows == 3 and written.enhancements == 5 + 6 + 7
     for n, tid in enumerate(tenants):
-        file = written.files[(tid, month_of(day))]
-        stored = pl.read_parquet(file.path)
+        stored = pl.read_parquet(written.files[tid].path)
         assert stored.select("tenant_id", "day", "enhancements").rows() == [(tid, day, 5 + n)]
-        assert [p.name for p in file.path.parent.iterdir()] == [f"month={day:%Y-%m}.parquet"]
+        assert [p.name for p in written.files[tid].path.parent.iterdir()] == ["data.parquet"]
     assert sorted(p.name for p in (warehouse_dir / "parquet").iterdir()) == [
         f".{rollups.DAILY}.lock",
         *(f"tenant_id={tid}" for tid in sorted(tenants)),

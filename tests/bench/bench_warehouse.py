@@ -464,7 +464,7 @@ def _file_floor(root: Path, wide: Block, narrow: Block, per_tenant: float) -> No
         assert part is not None
         tables["part"].append(pl.read_parquet(part.path))
         for table in rollups.TABLES:
-            tables[table].append(pl.read_parquet(rollup_file(root, table, tenant_id, narrow.first)))
+            tables[table].append(pl.read_parquet(rollup_file(root, table, tenant_id)))
     print("files: the many-tenant day's files written and read again (CPU, fastest of 3)")
     written = read = 0.0
     with tempfile.TemporaryDirectory(prefix="aiops-bw-files-") as tmp:

@@ -1,7 +1,7 @@
 """Where everything lives under the warehouse folder.
 
     parquet/tenant_id=<tenant>/<table>/month=<YYYY-MM>/*.parquet   exported tables
-    parquet/tenant_id=<tenant>/<rollup>/month=<YYYY-MM>.parquet   rollup tables
+    parquet/tenant_id=<tenant>/<rollup>/data.parquet              rollup tables
     ticket_index/tenant_id=<tenant>/...
     analytics.duckdb
 
@@ -10,12 +10,8 @@ connection can be confined to it. An exported table has a folder per tenant and 
 month holding a few part files, rows in day order (see months). DuckDB pays a fixed cost
 per file it opens (about 0.25 ms), which with one file per tenant and day cost more than
 the aggregate itself; a past month is one file. A rollup has one row per day (per
-source), so a tenant's rollup is one small file per month: a day's run rewrites its
-month's file, not the tenant's whole history (one file of every day made the daily run
-grow with the days behind it: twice as long after a year). Re-running a day replaces
-that day's rows only, in either kind. A rollup folder from before holds one
-`data.parquet` of every day; it is read too, and split into month files on the
-tenant's next rollup run.
+source), so a tenant's rollup is one small file holding all its days. Re-running a day
+replaces that day's rows only, in either kind.
 """
 
 from __future__ import annotations
@@ -36,8 +32,7 @@ import polars as pl
 _TENANT_ID = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}")
 _MONTH_DIR = re.compile(r"month=(\d{4})-(\d{2})")
 
-# A tenant's rollup of every day, as rollups were kept before month files.
-LEGACY_ROLLUP_FILE = "data.parquet"
+PARTITION_FILE = "data.parquet"
 DAILY_ROLLUP = "daily_rollup"
 SOURCE_ROLLUP = "daily_source_rollup"
 AGENT_ROLLUP = "agent_version_daily_rollup"
@@ -74,30 +69,12 @@ def month_dir(root: Path, table: str, tenant_id: str, day: date) -> Path:
     return tenant_dir(root, tenant_id) / table / f"month={day.year:04d}-{day.month:02d}"
 
 
-def rollup_file(root: Path, table: str, tenant_id: str, day: date) -> Path:
-    """The file holding the tenant's rollup rows of `day`'s month."""
-    name = f"month={day.year:04d}-{day.month:02d}{PART_SUFFIX}"
-    return tenant_dir(root, tenant_id) / table / name
-
-
-def legacy_rollup_file(root: Path, table: str, tenant_id: str) -> Path:
-    return tenant_dir(root, tenant_id) / table / LEGACY_ROLLUP_FILE
-
-
-def rollup_files(root: Path, table: str, tenant_id: str) -> list[Path]:
-    """Every file of the tenant's rollup: its months', and a file from before months."""
-    folder = tenant_dir(root, tenant_id) / table
-    if not folder.is_dir():
-        return []
-    return sorted(
-        folder / name
-        for name in os.listdir(folder)
-        if name.endswith(PART_SUFFIX) and not name.startswith(".")
-    )
+def rollup_file(root: Path, table: str, tenant_id: str) -> Path:
+    return tenant_dir(root, tenant_id) / table / PARTITION_FILE
 
 
 def _table_pattern(root: Path, table: str, tenant_id: str | None) -> tuple[Path, str]:
-    inner = f"*{PART_SUFFIX}" if table in ROLLUP_TABLES else f"month=*/*{PART_SUFFIX}"
+    inner = PARTITION_FILE if table in ROLLUP_TABLES else f"month=*/*{PART_SUFFIX}"
     if tenant_id:
         return tenant_dir(root, tenant_id), f"{table}/{inner}"
     return parquet_root(root), f"tenant_id=*/{table}/{inner}"
@@ -185,9 +162,10 @@ def part_of(root: Path, table: str, tenant_id: str, day: date) -> Part | None:
 def partition_days(root: Path, table: str, tenant_id: str) -> list[date]:
     """Days of `table` exported (rollups: with rows) for the tenant, oldest first."""
     if table in ROLLUP_TABLES:
-        files = rollup_files(root, table, tenant_id)
-        days = {d for path in files for d in pl.read_parquet(path, columns=["day"])["day"]}
-        return sorted(days)
+        path = rollup_file(root, table, tenant_id)
+        if not path.is_file():
+            return []
+        return sorted(set(pl.read_parquet(path, columns=["day"])["day"].to_list()))
     folders = month_dirs(root, table, tenant_id)
     return sorted({day for folder in folders for day in covered_days(folder)})
 

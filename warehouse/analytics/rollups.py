@@ -1,12 +1,12 @@
 """Daily per-tenant rollups of enhancement_history, computed by DuckDB from the tenants'
 exported parts: one statement per rollup for every tenant and day of a run, not one per
 partition. Every rollup of a run reads the same view of its days' parts, and one more
-statement per rollup merges the run's rows into every tenant's rollup files of the run's
-months (the other days' rows kept as they were) and writes them all, one file per tenant
-and month (see layout)."""
+statement per rollup merges the run's rows into every tenant's rollup file (the other
+days' rows kept as they were) and writes them all, one file per tenant (see layout)."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -22,9 +22,7 @@ from warehouse.analytics.export import ENHANCEMENTS, PARQUET, WRITERS, Exported
 from warehouse.analytics.layout import (
     AGENT_ROLLUP,
     DAILY_ROLLUP,
-    LEGACY_ROLLUP_FILE,
     SOURCE_ROLLUP,
-    legacy_rollup_file,
     locked,
     month_dir,
     month_of,
@@ -32,7 +30,6 @@ from warehouse.analytics.layout import (
     parts,
     replacing,
     rollup_file,
-    rollup_files,
 )
 
 DAILY = DAILY_ROLLUP
@@ -175,12 +172,11 @@ class MissingPartitionError(FileNotFoundError):
 @dataclass(frozen=True)
 class Written:
     """What a run wrote: its rows over all tenants, their enhancements (for the tables
-    that count them) and, per tenant and month, its rollup file with the run's rows in
-    it."""
+    that count them) and, per tenant, its rollup file with the run's rows in it."""
 
     rows: int
     enhancements: int | None
-    files: dict[tuple[str, date], Exported]
+    files: dict[str, Exported]
 
 
 def day_ranges(days: Sequence[date]) -> list[tuple[date, date]]:
@@ -315,48 +311,27 @@ def _replace(
     days: Sequence[date],
     fresh: tuple[str, list[Any]],
 ) -> Written:
-    """Each tenant's rollup files of the months of `days` with their rows of `days`
-    replaced by `fresh`'s: one DuckDB statement merges every tenant's kept rows of those
-    months with the fresh ones, then each file is written beside its old one and renamed
-    over it (a month left without rows loses its file). A tenant's file from before
-    months is read whole, split into month files and removed. Polars writes the small
-    files: DuckDB's partitioned COPY made a staging folder per tenant, and on this file
-    system each folder made and removed cost more than writing the file."""
+    """Each tenant's rollup file with its rows of `days` replaced by `fresh`'s: one
+    DuckDB statement merges every tenant's kept rows with the fresh ones, then each
+    tenant's file is written beside its old one and renamed over it (a tenant left
+    without rows loses its file). Polars writes the small files: DuckDB's partitioned
+    COPY made a staging folder per tenant, and on this file system each folder made and
+    removed cost more than writing the file."""
     condition = _day_filter(days)
     base = parquet_root(root)
     base.mkdir(parents=True, exist_ok=True)
     schema = _SCHEMAS[table]
-    run_months = sorted({month_of(day) for day in days})
     with locked(base / f".{table}.lock"):
         conn.execute(f"CREATE OR REPLACE TEMP TABLE fresh AS {fresh[0]}", fresh[1])
-        kept, legacy = [], []
-        for tenant_id in tenant_ids:
-            for month in run_months:
-                path = rollup_file(root, table, tenant_id, month)
-                if path.is_file():
-                    kept.append(str(path))
-            old = legacy_rollup_file(root, table, tenant_id)
-            if old.is_file():
-                kept.append(str(old))
-                legacy.append(old)
+        kept = [str(rollup_file(root, table, t)) for t in tenant_ids]
+        kept = [path for path in kept if os.path.isfile(path)]
         source, parameters = "SELECT * FROM fresh", []
         if kept:
             # A file written before a column existed (skipped: 0011_triage) gives null.
-            read = (
-                "SELECT * FROM read_parquet(?, hive_partitioning = false, union_by_name = "
-                f"true{', filename = true' if legacy else ''}) WHERE NOT {condition}"
+            source += (
+                " UNION ALL BY NAME SELECT * FROM read_parquet(?, hive_partitioning = false, "
+                f"union_by_name = true) WHERE NOT {condition}"
             )
-            if legacy:
-                # A split that stopped before removing the file from before left some
-                # of its rows in month files too: those rows are taken once, as the
-                # month file has them.
-                keys = ", ".join(["tenant_id", *_KEYS[table]])
-                read = (
-                    f"SELECT * EXCLUDE (filename) FROM ({read}) QUALIFY row_number() OVER "
-                    f"(PARTITION BY {keys} ORDER BY ends_with(filename, "
-                    f"'/{LEGACY_ROLLUP_FILE}')) = 1"
-                )
-            source += f" UNION ALL BY NAME {read}"
             parameters = [kept]
         # Rows, not Arrow: pyarrow is not needed.
         merged = conn.execute(
@@ -364,47 +339,32 @@ def _replace(
         ).fetchall()
         totals = "sum(enhancements)" if "enhancements" in schema else "NULL"
         counted = conn.execute(
-            f"SELECT tenant_id, date_trunc('month', day)::DATE, count(*), {totals} "
-            "FROM fresh GROUP BY ALL"
+            f"SELECT tenant_id, count(*), {totals} FROM fresh GROUP BY tenant_id"
         ).fetchall()
         frame = pl.DataFrame(merged, schema=schema, orient="row")
-        by_month = _by_tenant_month(frame)
+        by_tenant = frame.partition_by("tenant_id", as_dict=True)
         empty = frame.clear()
-        # The run's months of every tenant, and every month a file from before held.
-        targets = sorted({(t, m) for t in tenant_ids for m in run_months} | set(by_month))
 
-        def publish(target: tuple[str, date]) -> Path:
-            path = rollup_file(root, table, *target)
-            rows = by_month.get(target, empty)
+        def publish(tenant_id: str) -> Path:
+            target = rollup_file(root, table, tenant_id)
+            rows = by_tenant.get((tenant_id,), empty)
             if rows.is_empty():
-                path.unlink(missing_ok=True)
+                target.unlink(missing_ok=True)
             else:
-                with replacing(path) as written:
-                    rows.write_parquet(written, **PARQUET)
-            return path
+                with replacing(target) as path:
+                    rows.write_parquet(path, **PARQUET)
+            return target
 
         # Polars writes and the file system calls release the GIL.
         with ThreadPoolExecutor(max_workers=WRITERS, thread_name_prefix="rollup-write") as pool:
-            files = dict(zip(targets, pool.map(publish, targets), strict=True))
-        for old in legacy:
-            old.unlink()
-    rows = {(tenant_id, month): n for tenant_id, month, n, _ in counted}
-    enhancements = None if totals == "NULL" else sum(int(e or 0) for *_, e in counted)
+            files = dict(zip(tenant_ids, pool.map(publish, tenant_ids), strict=True))
+    rows = {tenant_id: n for tenant_id, n, _ in counted}
+    enhancements = None if totals == "NULL" else sum(int(e or 0) for _, _, e in counted)
     return Written(
         rows=sum(rows.values()),
         enhancements=enhancements,
-        files={key: Exported(path, rows.get(key, 0)) for key, path in files.items()},
+        files={t: Exported(path, rows.get(t, 0)) for t, path in files.items()},
     )
-
-
-def _by_tenant_month(frame: pl.DataFrame) -> dict[tuple[str, date], pl.DataFrame]:
-    """The rows of each tenant and month."""
-    months = frame["day"].dt.truncate("1mo")
-    keyed = frame.with_columns(months.alias("_month"))
-    return {
-        (str(key[0]), key[1]): rows.drop("_month")
-        for key, rows in keyed.partition_by("tenant_id", "_month", as_dict=True).items()
-    }
 
 
 def write_all(
@@ -429,21 +389,20 @@ def write(root: Path, table: str, tenant_ids: Sequence[str], days: Sequence[date
 
 def drop_days(root: Path, table: str, tenant_id: str, days: Sequence[date]) -> None:
     """Removes the tenant's rollup rows of `days` (retention)."""
-    if days and rollup_files(root, table, tenant_id):
+    if days and rollup_file(root, table, tenant_id).is_file():
         with _connect() as conn:
             _replace(conn, root, table, [tenant_id], days, (_empty(table), []))
 
 
 def write_daily(root: Path, tenant_id: str, day: date) -> tuple[Exported, dict[str, Any]]:
-    """Writes one tenant's day; returns its month's rollup file and the day's row as
-    written."""
-    written = write(root, DAILY, [tenant_id], [day]).files[(tenant_id, month_of(day))]
+    """Writes one tenant's day; returns its rollup file and the day's row as written."""
+    written = write(root, DAILY, [tenant_id], [day]).files[tenant_id]
     row = pl.read_parquet(written.path).filter(pl.col("day") == day)
     return written, row.row(0, named=True)
 
 
 def write_sources(root: Path, tenant_id: str, day: date) -> Exported:
-    return write(root, SOURCES, [tenant_id], [day]).files[(tenant_id, month_of(day))]
+    return write(root, SOURCES, [tenant_id], [day]).files[tenant_id]
 
 
 def sources_frame(root: Path, tenant_id: str, day: date) -> pl.DataFrame:
