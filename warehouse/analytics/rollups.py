@@ -296,11 +296,18 @@ def frames(root: Path, table: str, tenant_ids: Sequence[str], days: Sequence[dat
     schema = _SCHEMAS[table]
     if not tenant_ids or not days:
         return pl.DataFrame(schema=schema)
-    # Rows, not Arrow: pyarrow is not needed.
     with _connect() as conn:
         _define_run_rows(conn, root, tenant_ids, days)
-        rows = conn.execute(*_fresh(table, tenant_ids, days)).fetchall()
-    return pl.DataFrame(rows, schema=schema, orient="row").sort(_KEYS[table])
+        statement, parameters = _fresh(table, tenant_ids, days)
+        frame = _polars(conn.sql(statement, params=parameters or None), schema)
+    return frame.sort(_KEYS[table])
+
+
+def _polars(relation: duckdb.DuckDBPyRelation, schema: dict[str, Any]) -> pl.DataFrame:
+    """The relation's rows as a Polars frame of `schema`, handed over as Arrow through the
+    C stream interface (no pyarrow needed): a row at a time through Python tuples, a
+    tenant's rollup history cost more every day than the day's own work."""
+    return pl.DataFrame(relation).cast(schema)  # type: ignore[arg-type]
 
 
 def _replace(
@@ -333,15 +340,15 @@ def _replace(
                 f"union_by_name = true) WHERE NOT {condition}"
             )
             parameters = [kept]
-        # Rows, not Arrow: pyarrow is not needed.
-        merged = conn.execute(
-            f"{_typed(table, source)} ORDER BY tenant_id, {', '.join(_KEYS[table])}", parameters
-        ).fetchall()
+        merged = conn.sql(
+            f"{_typed(table, source)} ORDER BY tenant_id, {', '.join(_KEYS[table])}",
+            params=parameters or None,
+        )
+        frame = _polars(merged, schema)
         totals = "sum(enhancements)" if "enhancements" in schema else "NULL"
         counted = conn.execute(
             f"SELECT tenant_id, count(*), {totals} FROM fresh GROUP BY tenant_id"
         ).fetchall()
-        frame = pl.DataFrame(merged, schema=schema, orient="row")
         by_tenant = frame.partition_by("tenant_id", as_dict=True)
         empty = frame.clear()
 
