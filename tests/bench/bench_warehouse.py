@@ -296,23 +296,27 @@ def _mismatches(ours: list[dict[str, Any]], theirs: dict[tuple[str, date], Any])
     return found
 
 
-def _backfill(urls: ServiceUrls, key: str, state: Path, days: list[date]) -> None:
-    """What a single-run backfill of warehouse_daily launched from the UI runs: every
-    daily asset over the range, in one run, with its checks."""
-    resources = {
+# warehouse_daily's assets: what the schedule and a backfill from the UI run.
+_DAILY_ASSETS = [enhancement_history_parquet, ticket_history_parquet, daily_rollups]
+
+
+def _resources(urls: ServiceUrls, key: str, state: Path) -> dict[str, Any]:
+    return {
         "postgres": PostgresResource(database_url=urls.database_url, encryption_key=key),
         "warehouse": WarehouseResource(warehouse_dir=str(state / "warehouse")),
     }
+
+
+def _backfill(urls: ServiceUrls, key: str, state: Path, days: list[date]) -> None:
+    """What a single-run backfill of warehouse_daily launched from the UI runs: every
+    daily asset over the range, in one run, with its checks."""
+    resources = _resources(urls, key, state)
     server_before = _server_cpu(state)
     with DagsterInstance.ephemeral() as instance:
         result, _, _ = _timed(
             "backfill: one Dagster run, all daily assets",
             lambda: materialize(
-                [
-                    enhancement_history_parquet,
-                    ticket_history_parquet,
-                    daily_rollups,
-                ],
+                _DAILY_ASSETS,
                 instance=instance,
                 resources=resources,
                 tags={
@@ -340,10 +344,7 @@ def _scheduled_runs(urls: ServiceUrls, key: str, state: Path, wide: Block, narro
     many-tenant day; each day re-run three times (its fastest run). The few-tenant day's
     run is tagged with its tenants (the `aiops/tenants` tag), so that it covers those
     tenants only, as a run of an installation that has no others would."""
-    resources = {
-        "postgres": PostgresResource(database_url=urls.database_url, encryption_key=key),
-        "warehouse": WarehouseResource(warehouse_dir=str(state / "warehouse")),
-    }
+    resources = _resources(urls, key, state)
     fastest = []
     with (
         tempfile.TemporaryDirectory(prefix="aiops-bw-dagster-") as home,
@@ -354,7 +355,7 @@ def _scheduled_runs(urls: ServiceUrls, key: str, state: Path, wide: Block, narro
             for _ in range(3):
                 began = time.perf_counter()
                 result = materialize(
-                    [enhancement_history_parquet, ticket_history_parquet, daily_rollups],
+                    _DAILY_ASSETS,
                     instance=instance,
                     resources=resources,
                     partition_key=block.first.isoformat(),

@@ -305,8 +305,8 @@ def frames(root: Path, table: str, tenant_ids: Sequence[str], days: Sequence[dat
 
 def _polars(relation: duckdb.DuckDBPyRelation, schema: dict[str, Any]) -> pl.DataFrame:
     """The relation's rows as a Polars frame of `schema`, handed over as Arrow through the
-    C stream interface (no pyarrow needed): a row at a time through Python tuples, a
-    tenant's rollup history cost more every day than the day's own work."""
+    C stream interface (no pyarrow needed). As Python tuples, a row at a time, merging
+    the tenants' rollup history cost more each day than the day's own rows."""
     return pl.DataFrame(relation).cast(schema)  # type: ignore[arg-type]
 
 
